@@ -1,0 +1,83 @@
+// What a fragment is, what travels with it, and what holders answer.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/ids.h"
+#include "core/tier.h"
+
+namespace tesseras::core {
+
+// Names one fragment of one tessera and pins its bytes: `checksum` is the BLAKE3
+// hash of exactly the fragment's shard_size bytes (padding included).
+struct FragmentId {
+  ContentHash tessera;
+  uint32_t index = 0;        // 0..shard_count-1; data shards first, then parity
+  uint32_t shard_count = 0;  // data + parity (1 for the small tier)
+  ContentHash checksum;
+
+  bool operator==(const FragmentId&) const = default;
+};
+
+// The result of encoding: the plan plus the checksum of every fragment, in index
+// order. The replication layer signs it (the owner's "signed plan"), so a
+// receiver can check any single fragment against it.
+struct FragmentTable {
+  ContentHash tessera;
+  FragmentPlan plan;
+  std::vector<ContentHash> checksums;  // size == plan.total_shards()
+
+  FragmentId IdOf(uint32_t index) const {
+    return FragmentId{tessera, index, plan.total_shards(), checksums.at(index)};
+  }
+  bool operator==(const FragmentTable&) const = default;
+};
+
+// A fragment with the metadata it travels with. The bytes themselves move as a
+// stream (see DhtPort::ReplicateFragment); `table` lets the receiver check the
+// index, size and checksum, and `plan_signature` (64-byte Ed25519 by `owner`,
+// empty until signed) proves who authored the plan.
+struct FragmentEnvelope {
+  FragmentId id;
+  FragmentTable table;
+  std::array<uint8_t, 32> owner_public_key{};
+  std::vector<uint8_t> plan_signature;
+};
+
+// A holder's answer to Replicate: which fragment indices of that tessera it now holds.
+struct ReplicateAck {
+  ContentHash tessera;
+  NodeId holder;
+  std::vector<uint32_t> held_indices;
+};
+
+// Proof that a holder has one fragment's bytes right now. `response` is computed
+// from the challenge and the fragment bytes (scheme: docs/ATTESTATION.md).
+struct FragmentProof {
+  uint32_t index = 0;
+  ContentHash checksum;
+  std::vector<uint8_t> response;
+};
+
+// A signed, time-stamped answer to a fresh challenge.
+struct Attestation {
+  ContentHash tessera;
+  NodeId holder;
+  std::array<uint8_t, 32> challenge{};
+  int64_t timestamp_ms = 0;  // holder's clock, Unix epoch
+  std::vector<FragmentProof> proofs;
+  std::vector<uint8_t> signature;  // holder's Ed25519 over the canonical encoding
+};
+
+// A node as the replication layer sees it.
+struct PeerInfo {
+  NodeId id;
+  std::string address;  // "ip:port" or "[ipv6]:port"
+  bool operator==(const PeerInfo&) const = default;
+};
+
+}  // namespace tesseras::core

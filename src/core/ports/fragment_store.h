@@ -1,0 +1,58 @@
+// FragmentStore port: the fragments this node keeps, its own and other owners'.
+//
+// Contract
+// - Blocking. Call from a worker thread, never from the network thread.
+// - Thread-safe: concurrent calls on different or equal fragments are allowed.
+// - Store() is atomic and durable: when it returns Ok the bytes are on disk and
+//   indexed; when it fails or the process dies, nothing partial is visible.
+// - Store() hashes the bytes while writing and fails with kCorrupt, storing
+//   nothing, if they do not hash to id.checksum or are not `size` bytes.
+// - A stored fragment is only served (Open/Read) while its file and index row agree.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "core/bytes.h"
+#include "core/fragment.h"
+
+namespace tesseras::core {
+
+struct StoredFragment {
+  FragmentId id;
+  uint64_t size = 0;
+  int64_t stored_at_ms = 0;
+  std::optional<int64_t> last_verified_ms;
+  NodeId origin;  // the peer that sent it (our own id for local fragments)
+};
+
+class FragmentStore {
+ public:
+  virtual ~FragmentStore() = default;
+
+  // Streams `size` bytes from `bytes` into the store. kAlreadyExists if the same
+  // (tessera, index) is stored with another checksum and `replace` is false;
+  // kResourceExhausted if free space would fall below the configured minimum.
+  virtual Result<void> Store(const FragmentId& id, uint64_t size, ByteSource& bytes,
+                             const NodeId& origin, bool replace = false) = 0;
+
+  // Opens a stored fragment for reading in chunks. kNotFound if absent.
+  virtual Result<std::unique_ptr<RandomAccessSource>> Open(const ContentHash& tessera,
+                                                           uint32_t index) = 0;
+
+  virtual Result<StoredFragment> Get(const ContentHash& tessera, uint32_t index) = 0;
+
+  // Removes the file and the index row. kNotFound if absent.
+  virtual Result<void> Delete(const ContentHash& tessera, uint32_t index) = 0;
+
+  // Every fragment, or those of one tessera, ordered by (tessera, index).
+  virtual Result<std::vector<StoredFragment>> List(
+      std::optional<ContentHash> tessera = std::nullopt) = 0;
+
+  // Recomputes BLAKE3 of the stored bytes. Ok and records last_verified if it
+  // matches; kCorrupt (naming the fragment) if not; kNotFound if the file is gone.
+  virtual Result<void> Verify(const ContentHash& tessera, uint32_t index) = 0;
+};
+
+}  // namespace tesseras::core
