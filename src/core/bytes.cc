@@ -35,6 +35,19 @@ Result<void> MemorySink::Finish() {
   return Ok();
 }
 
+Result<void> MemorySink::WriteAt(uint64_t offset, std::span<const uint8_t> data) {
+  if (finished_) return MakeError(ErrorCode::kInternal, "write after Finish()");
+  if (offset + data.size() > bytes_.size()) bytes_.resize(offset + data.size());
+  if (!data.empty()) std::memcpy(bytes_.data() + offset, data.data(), data.size());
+  return Ok();
+}
+
+Result<void> MemorySink::Finish(uint64_t size) {
+  bytes_.resize(size);
+  finished_ = true;
+  return Ok();
+}
+
 Result<std::size_t> SequentialReader::Read(std::span<uint8_t> out) {
   uint64_t left = src_.Size() - pos_;
   std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(out.size(), left));

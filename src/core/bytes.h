@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -28,6 +29,9 @@ class RandomAccessSource {
   virtual ~RandomAccessSource() = default;
   virtual uint64_t Size() const = 0;
   virtual Result<void> ReadAt(uint64_t offset, std::span<uint8_t> out) = 0;
+  // The whole object as one span if it already lives in memory (lets coders skip
+  // a copy); empty otherwise.
+  virtual std::optional<std::span<const uint8_t>> Contiguous() const { return std::nullopt; }
 };
 
 // A sequential writer. Nothing written is final until Finish() succeeds; a sink
@@ -40,6 +44,30 @@ class ByteSink {
   virtual Result<void> Finish() = 0;
 };
 
+// A writer at arbitrary offsets (a file being assembled out of order). Same
+// Finish() rule as ByteSink: nothing is final before it.
+class RandomAccessSink {
+ public:
+  virtual ~RandomAccessSink() = default;
+  virtual Result<void> WriteAt(uint64_t offset, std::span<const uint8_t> data) = 0;
+  // `size` is the final length (the object is truncated or extended to it).
+  virtual Result<void> Finish(uint64_t size) = 0;
+};
+
+// Counts and discards what it receives (benchmarks; dry runs).
+class NullSink final : public ByteSink {
+ public:
+  Result<void> Write(std::span<const uint8_t> data) override {
+    bytes_ += data.size();
+    return Ok();
+  }
+  Result<void> Finish() override { return Ok(); }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  uint64_t bytes_ = 0;
+};
+
 // ---- memory-backed implementations -------------------------------------------
 
 class MemorySource final : public ByteSource, public RandomAccessSource {
@@ -48,14 +76,17 @@ class MemorySource final : public ByteSource, public RandomAccessSource {
   Result<std::size_t> Read(std::span<uint8_t> out) override;
   uint64_t Size() const override { return data_.size(); }
   Result<void> ReadAt(uint64_t offset, std::span<uint8_t> out) override;
+  std::optional<std::span<const uint8_t>> Contiguous() const override { return data_; }
 
  private:
   std::span<const uint8_t> data_;
   std::size_t pos_ = 0;
 };
 
-class MemorySink final : public ByteSink {
+class MemorySink final : public ByteSink, public RandomAccessSink {
  public:
+  Result<void> WriteAt(uint64_t offset, std::span<const uint8_t> data) override;
+  Result<void> Finish(uint64_t size) override;
   Result<void> Write(std::span<const uint8_t> data) override;
   Result<void> Finish() override;
   bool finished() const { return finished_; }
