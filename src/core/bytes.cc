@@ -15,10 +15,10 @@ Result<std::size_t> MemorySource::Read(std::span<uint8_t> out) {
 
 Result<void> MemorySource::ReadAt(uint64_t offset, std::span<uint8_t> out) {
   if (offset > data_.size() || out.size() > data_.size() - offset) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "read of " + std::to_string(out.size()) + " bytes at " +
-                         std::to_string(offset) + " is past the end (" +
-                         std::to_string(data_.size()) + " bytes)");
+    return MakeError(ErrorCode::kInvalidArgument, "read of " + std::to_string(out.size()) +
+                                                      " bytes at " + std::to_string(offset) +
+                                                      " is past the end (" +
+                                                      std::to_string(data_.size()) + " bytes)");
   }
   if (!out.empty()) std::memcpy(out.data(), data_.data() + offset, out.size());
   return Ok();

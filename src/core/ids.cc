@@ -27,9 +27,9 @@ std::string ToHex(std::span<const uint8_t> bytes) {
 
 Result<void> FromHex(std::string_view hex, std::span<uint8_t> out) {
   if (hex.size() != out.size() * 2) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "expected " + std::to_string(out.size() * 2) + " hex digits, got " +
-                         std::to_string(hex.size()));
+    return MakeError(ErrorCode::kInvalidArgument, "expected " + std::to_string(out.size() * 2) +
+                                                      " hex digits, got " +
+                                                      std::to_string(hex.size()));
   }
   for (std::size_t i = 0; i < out.size(); ++i) {
     int hi = HexValue(hex[2 * i]);

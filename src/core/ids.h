@@ -35,9 +35,9 @@ struct Id32 {
   // Fails unless `b` is exactly 32 bytes (for peer input).
   static Result<Id32> FromSpan(std::span<const uint8_t> b) {
     if (b.size() != kIdBytes) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       std::string(Tag::kName) + " must be 32 bytes, got " +
-                           std::to_string(b.size()));
+      return MakeError(
+          ErrorCode::kInvalidArgument,
+          std::string(Tag::kName) + " must be 32 bytes, got " + std::to_string(b.size()));
     }
     Id32 id;
     std::copy(b.begin(), b.end(), id.bytes.begin());
@@ -45,9 +45,9 @@ struct Id32 {
   }
   static Result<Id32> FromHex(std::string_view hex) {
     if (hex.size() != 2 * kIdBytes) {
-      return MakeError(ErrorCode::kInvalidArgument,
-                       std::string(Tag::kName) + " must be 64 hex digits, got " +
-                           std::to_string(hex.size()) + " characters");
+      return MakeError(ErrorCode::kInvalidArgument, std::string(Tag::kName) +
+                                                        " must be 64 hex digits, got " +
+                                                        std::to_string(hex.size()) + " characters");
     }
     Id32 id;
     auto r = core::FromHex(hex, id.bytes);

@@ -27,17 +27,17 @@ namespace tesseras::core {
 // Stable codes: they travel in error replies on the wire and in the local API, so
 // never renumber one.
 enum class ErrorCode : uint16_t {
-  kInvalidArgument = 1,   // the caller (or a peer) sent something malformed
-  kNotFound = 2,          // no such tessera, fragment, peer, file
-  kAlreadyExists = 3,     // refused to overwrite
-  kCorrupt = 4,           // bytes do not match their checksum or signature
-  kIo = 5,                // the operating system refused a read or write
-  kTesseraTooBig = 6,     // over the 1 GiB limit
-  kInsufficientShards = 7,// fewer than `data` fragments available
-  kUnimplemented = 8,     // this path is not built yet
-  kPermissionDenied = 9,  // e.g. a peer tried to overwrite another owner's fragment
-  kResourceExhausted = 10,// disk full, per-peer limit, reciprocity deficit
-  kUnavailable = 11,      // peer down, daemon not running
+  kInvalidArgument = 1,     // the caller (or a peer) sent something malformed
+  kNotFound = 2,            // no such tessera, fragment, peer, file
+  kAlreadyExists = 3,       // refused to overwrite
+  kCorrupt = 4,             // bytes do not match their checksum or signature
+  kIo = 5,                  // the operating system refused a read or write
+  kTesseraTooBig = 6,       // over the 1 GiB limit
+  kInsufficientShards = 7,  // fewer than `data` fragments available
+  kUnimplemented = 8,       // this path is not built yet
+  kPermissionDenied = 9,    // e.g. a peer tried to overwrite another owner's fragment
+  kResourceExhausted = 10,  // disk full, per-peer limit, reciprocity deficit
+  kUnavailable = 11,        // peer down, daemon not running
   kTimeout = 12,
   kProtocol = 13,         // a peer broke the wire protocol
   kInternal = 14,         // our own invariant failed
@@ -65,15 +65,14 @@ class [[nodiscard]] Result {
  public:
   using value_type = T;
 
-  Result(const T& value) : v_(std::in_place_index<0>, value) {}  // NOLINT: implicit
+  Result(const T& value) : v_(std::in_place_index<0>, value) {}        // NOLINT: implicit
   Result(T&& value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT
   template <typename U,
-            typename = std::enable_if_t<std::is_constructible_v<T, U&&> &&
-                                        !std::is_same_v<std::decay_t<U>, Result> &&
-                                        !std::is_same_v<std::decay_t<U>, Error> &&
-                                        !std::is_same_v<std::decay_t<U>, T>>>
+            typename = std::enable_if_t<
+                std::is_constructible_v<T, U&&> && !std::is_same_v<std::decay_t<U>, Result> &&
+                !std::is_same_v<std::decay_t<U>, Error> && !std::is_same_v<std::decay_t<U>, T>>>
   Result(U&& value) : v_(std::in_place_index<0>, T(std::forward<U>(value))) {}  // NOLINT
-  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
+  Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}         // NOLINT
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -142,17 +141,17 @@ inline Result<void> Ok() { return Result<void>(); }
 
 // TRY(expr): evaluates to the value of a Result, or returns its error from the
 // enclosing function. Uses a statement expression (GCC and Clang both have them).
-#define TRY(expr)                                         \
-  ({                                                      \
-    auto&& tesseras_try_result_ = (expr);                 \
-    if (!tesseras_try_result_.ok()) {                     \
-      return std::move(tesseras_try_result_).error();     \
-    }                                                     \
-    std::move(tesseras_try_result_).value();              \
+#define TRY(expr)                                     \
+  ({                                                  \
+    auto&& tesseras_try_result_ = (expr);             \
+    if (!tesseras_try_result_.ok()) {                 \
+      return std::move(tesseras_try_result_).error(); \
+    }                                                 \
+    std::move(tesseras_try_result_).value();          \
   })
 
-#define ASSIGN_OR_RETURN_IMPL(tmp, decl, expr) \
-  auto tmp = (expr);                           \
+#define ASSIGN_OR_RETURN_IMPL(tmp, decl, expr)  \
+  auto tmp = (expr);                            \
   if (!tmp.ok()) return std::move(tmp).error(); \
   decl = std::move(tmp).value()
 
@@ -162,17 +161,17 @@ inline Result<void> Ok() { return Result<void>(); }
 
 // CO_TRY(expr): co_returns the error of a failed Result from a coroutine; the value
 // is discarded. Statement expressions may not contain co_return, hence two macros.
-#define CO_TRY(expr)                                                      \
-  do {                                                                    \
-    auto&& tesseras_co_try_result_ = (expr);                              \
-    if (!tesseras_co_try_result_.ok()) {                                  \
-      co_return std::move(tesseras_co_try_result_).error();               \
-    }                                                                     \
+#define CO_TRY(expr)                                        \
+  do {                                                      \
+    auto&& tesseras_co_try_result_ = (expr);                \
+    if (!tesseras_co_try_result_.ok()) {                    \
+      co_return std::move(tesseras_co_try_result_).error(); \
+    }                                                       \
   } while (0)
 
-#define CO_ASSIGN_OR_RETURN_IMPL(tmp, decl, expr)   \
-  auto tmp = (expr);                                \
-  if (!tmp.ok()) co_return std::move(tmp).error();  \
+#define CO_ASSIGN_OR_RETURN_IMPL(tmp, decl, expr)  \
+  auto tmp = (expr);                               \
+  if (!tmp.ok()) co_return std::move(tmp).error(); \
   decl = std::move(tmp).value()
 
 #define CO_ASSIGN_OR_RETURN(decl, expr) \

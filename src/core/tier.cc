@@ -6,9 +6,12 @@ namespace tesseras::core {
 
 std::string_view TierName(Tier tier) {
   switch (tier) {
-    case Tier::kSmall: return "small";
-    case Tier::kMedium: return "medium";
-    case Tier::kLarge: return "large";
+    case Tier::kSmall:
+      return "small";
+    case Tier::kMedium:
+      return "medium";
+    case Tier::kLarge:
+      return "large";
   }
   return "unknown";
 }
@@ -22,9 +25,12 @@ Result<Tier> TierFromName(std::string_view name) {
 
 TierParams ParamsFor(Tier tier) {
   switch (tier) {
-    case Tier::kSmall: return {1, 0};
-    case Tier::kMedium: return {16, 8};
-    case Tier::kLarge: return {48, 24};
+    case Tier::kSmall:
+      return {1, 0};
+    case Tier::kMedium:
+      return {16, 8};
+    case Tier::kLarge:
+      return {48, 24};
   }
   return {1, 0};
 }
@@ -33,14 +39,12 @@ Result<FragmentPlan> MakePlan(Tier tier, uint64_t original_size, uint32_t data_s
                               uint32_t parity_shards) {
   if (original_size > kMaxTesseraSize) {
     return MakeError(ErrorCode::kTesseraTooBig,
-                     "tessera is " + std::to_string(original_size) +
-                         " bytes; the limit is " + std::to_string(kMaxTesseraSize) +
-                         " bytes (1 GiB)");
+                     "tessera is " + std::to_string(original_size) + " bytes; the limit is " +
+                         std::to_string(kMaxTesseraSize) + " bytes (1 GiB)");
   }
   if (data_shards == 0 || data_shards + parity_shards > 255) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "invalid code " + std::to_string(data_shards) + "+" +
-                         std::to_string(parity_shards));
+    return MakeError(ErrorCode::kInvalidArgument, "invalid code " + std::to_string(data_shards) +
+                                                      "+" + std::to_string(parity_shards));
   }
   if (tier == Tier::kSmall && (data_shards != 1 || parity_shards != 0)) {
     return MakeError(ErrorCode::kInvalidArgument, "the small tier has exactly one fragment");
@@ -57,9 +61,8 @@ Result<FragmentPlan> MakePlan(Tier tier, uint64_t original_size, uint32_t data_s
 Result<FragmentPlan> PlanForSize(uint64_t original_size) {
   if (original_size > kMaxTesseraSize) {
     return MakeError(ErrorCode::kTesseraTooBig,
-                     "tessera is " + std::to_string(original_size) +
-                         " bytes; the limit is " + std::to_string(kMaxTesseraSize) +
-                         " bytes (1 GiB)");
+                     "tessera is " + std::to_string(original_size) + " bytes; the limit is " +
+                         std::to_string(kMaxTesseraSize) + " bytes (1 GiB)");
   }
   Tier tier = original_size < kSmallTierLimit    ? Tier::kSmall
               : original_size < kMediumTierLimit ? Tier::kMedium

@@ -1,12 +1,12 @@
 // BLAKE3 (official C implementation, SIMD back ends chosen at run time).
 #pragma once
 
+#include <blake3.h>
+
 #include <array>
 #include <cstdint>
 #include <span>
 #include <string_view>
-
-#include <blake3.h>
 
 #include "core/bytes.h"
 #include "core/ids.h"
@@ -21,7 +21,6 @@ class Blake3Hasher {
   explicit Blake3Hasher(const std::array<uint8_t, 32>& key);
   // Key-derivation mode with a context string; used for domain separation.
   static Blake3Hasher ForContext(std::string_view context);
-
 
   void Update(std::span<const uint8_t> data);
   void Update(std::string_view data) {

@@ -14,8 +14,8 @@
 namespace tesseras::crypto {
 namespace {
 
-constexpr std::size_t kLengths[] = {0,    1,    1023, 1024, 1025, 2048, 2049,  3072,
-                                    3073, 4096, 4097, 5120, 5121, 6144, 6145,  7168,
+constexpr std::size_t kLengths[] = {0,    1,    1023, 1024,  1025,  2048,  2049, 3072,
+                                    3073, 4096, 4097, 5120,  5121,  6144,  6145, 7168,
                                     7169, 8192, 8193, 16384, 31744, 102400};
 
 std::vector<uint8_t> VectorInput(std::size_t n) {
@@ -41,8 +41,7 @@ class Blake3VsB3sum : public ::testing::Test {
     if (RunCommand("command -v b3sum || true").empty()) {
       GTEST_FAIL() << "b3sum is missing: run scripts/install-deps.sh";
     }
-    dir_ = std::filesystem::temp_directory_path() /
-           ("tesseras-b3-" + std::to_string(::getpid()));
+    dir_ = std::filesystem::temp_directory_path() / ("tesseras-b3-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -50,8 +49,9 @@ class Blake3VsB3sum : public ::testing::Test {
   std::filesystem::path Write(std::size_t n) {
     auto p = dir_ / ("in-" + std::to_string(n));
     auto data = VectorInput(n);
-    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(data.data()),
-                                             static_cast<std::streamsize>(data.size()));
+    std::ofstream(p, std::ios::binary)
+        .write(reinterpret_cast<const char*>(data.data()),
+               static_cast<std::streamsize>(data.size()));
     return p;
   }
   std::filesystem::path dir_;
@@ -100,8 +100,7 @@ TEST_F(Blake3VsB3sum, XofLength) {
 
 // Published value (BLAKE3 test_vectors.json, input_len 0).
 TEST(Blake3Test, EmptyInputPublishedVector) {
-  EXPECT_EQ(Blake3({}).ToHex(),
-            "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
+  EXPECT_EQ(Blake3({}).ToHex(), "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
 }
 
 TEST(Blake3Test, StreamHelperCountsBytes) {

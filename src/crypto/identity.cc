@@ -57,8 +57,8 @@ core::Result<void> VerifyNodeIdentity(const core::NodeId& claimed, const PublicK
   if (bits < min_pow_bits) {
     return core::MakeError(core::ErrorCode::kPermissionDenied,
                            "node id " + claimed.Short() + "… has a proof of work of " +
-                               std::to_string(bits) + " bits; " +
-                               std::to_string(min_pow_bits) + " required");
+                               std::to_string(bits) + " bits; " + std::to_string(min_pow_bits) +
+                               " required");
   }
   return core::Ok();
 }
@@ -67,8 +67,8 @@ bool VerifySignature(const PublicKey& pk, std::span<const uint8_t> message,
                      std::span<const uint8_t> signature) {
   if (signature.size() != crypto_sign_BYTES) return false;
   if (!EnsureSodium().ok()) return false;
-  return crypto_sign_verify_detached(signature.data(), message.data(), message.size(),
-                                     pk.data()) == 0;
+  return crypto_sign_verify_detached(signature.data(), message.data(), message.size(), pk.data()) ==
+         0;
 }
 
 core::Result<Identity> Identity::FromSeed(const Seed& seed, int pow_bits) {
@@ -143,9 +143,9 @@ core::Result<Identity> Identity::Load(const std::filesystem::path& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return IoError("cannot read key", path, errno);
   if ((st.st_mode & 077) != 0) {
-    return core::MakeError(core::ErrorCode::kPermissionDenied,
-                           "key file " + path.string() +
-                               " is readable by others; run: chmod 600 " + path.string());
+    return core::MakeError(
+        core::ErrorCode::kPermissionDenied,
+        "key file " + path.string() + " is readable by others; run: chmod 600 " + path.string());
   }
   std::ifstream in(path);
   if (!in) return IoError("cannot open key", path, errno);

@@ -14,8 +14,8 @@ unsigned char** Mutable(const uint8_t* const* p) {
 }
 
 void RunStriped(int k, int rows, const std::vector<uint8_t>& tables,
-                std::span<const uint8_t* const> in, std::span<uint8_t* const> out,
-                std::size_t len, std::size_t stripe_bytes) {
+                std::span<const uint8_t* const> in, std::span<uint8_t* const> out, std::size_t len,
+                std::size_t stripe_bytes) {
   if (rows == 0 || len == 0) return;
   if (stripe_bytes == 0) stripe_bytes = len;
   std::vector<const uint8_t*> src(in.begin(), in.end());

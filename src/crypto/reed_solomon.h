@@ -73,7 +73,7 @@ class ReedSolomon {
  private:
   int k_ = 0;
   int m_ = 0;
-  std::vector<uint8_t> matrix_;       // (k+m) x k
+  std::vector<uint8_t> matrix_;         // (k+m) x k
   std::vector<uint8_t> encode_tables_;  // 32 * k * m
 };
 

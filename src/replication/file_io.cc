@@ -24,8 +24,8 @@ core::Result<void> WriteFully(int fd, std::span<const uint8_t> data, uint64_t of
                               const std::filesystem::path& p) {
   std::size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done,
-                         static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Errno("cannot write", p, errno);
@@ -69,8 +69,7 @@ core::Result<std::unique_ptr<FileSource>> FileSource::Open(const std::filesystem
     return core::MakeError(core::ErrorCode::kInvalidArgument,
                            path.string() + " is not a regular file");
   }
-  return std::unique_ptr<FileSource>(
-      new FileSource(fd, static_cast<uint64_t>(st.st_size), path));
+  return std::unique_ptr<FileSource>(new FileSource(fd, static_cast<uint64_t>(st.st_size), path));
 }
 
 FileSource::~FileSource() { ::close(fd_); }
@@ -82,8 +81,8 @@ core::Result<void> FileSource::ReadAt(uint64_t offset, std::span<uint8_t> out) {
   }
   std::size_t done = 0;
   while (done < out.size()) {
-    ssize_t n = ::pread(fd_, out.data() + done, out.size() - done,
-                        static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Errno("cannot read", path_, errno);

@@ -1,12 +1,12 @@
 #include "replication/fragment_codec.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <set>
-
-#include <unistd.h>
 
 #include "crypto/blake3_hasher.h"
 #include "crypto/reed_solomon.h"
@@ -23,7 +23,8 @@ using core::Result;
 class StripeBuffers {
  public:
   StripeBuffers(std::size_t count, std::size_t stripe)
-      : stripe_(stripe), mem_(static_cast<uint8_t*>(std::aligned_alloc(64, Round(count * stripe)))) {}
+      : stripe_(stripe),
+        mem_(static_cast<uint8_t*>(std::aligned_alloc(64, Round(count * stripe)))) {}
   uint8_t* at(std::size_t i) { return mem_.get() + i * stripe_; }
 
  private:
@@ -61,14 +62,14 @@ Result<core::FragmentTable> EncodeTessera(const core::ContentHash& tessera,
                                           std::span<core::ByteSink* const> sinks,
                                           const CodecOptions& options) {
   if (input.Size() != plan.original_size) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "input is " + std::to_string(input.Size()) + " bytes; the plan says " +
-                         std::to_string(plan.original_size));
+    return MakeError(ErrorCode::kInvalidArgument, "input is " + std::to_string(input.Size()) +
+                                                      " bytes; the plan says " +
+                                                      std::to_string(plan.original_size));
   }
   const uint32_t k = plan.data_shards, n = plan.total_shards();
   if (sinks.size() != n) {
-    return MakeError(ErrorCode::kInvalidArgument, "need " + std::to_string(n) + " sinks, got " +
-                                                      std::to_string(sinks.size()));
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "need " + std::to_string(n) + " sinks, got " + std::to_string(sinks.size()));
   }
   ASSIGN_OR_RETURN(auto rs, crypto::ReedSolomon::Create(static_cast<int>(k),
                                                         static_cast<int>(plan.parity_shards)));
@@ -98,7 +99,7 @@ Result<core::FragmentTable> EncodeTessera(const core::ContentHash& tessera,
       std::memset(bufs.at(i) + avail, 0, step - avail);  // zero padding of the last data shard
       data[i] = bufs.at(i);
     }
-    rs.Encode(data, parity, step, step);
+    rs.Encode(data, parity, step, crypto::kDefaultStripeBytes);
     for (uint32_t i = 0; i < n; ++i) {
       const uint8_t* p = i < k ? data[i] : parity[i - k];
       hashers[i].Update(std::span(p, step));
@@ -177,8 +178,8 @@ Result<core::FragmentTable> EncodeStreamToDirectory(const core::ContentHash& tes
     ASSIGN_OR_RETURN(auto f, FileSource::Open(dir / ShardFileName(i)));
     data_files.push_back(std::move(f));
   }
-  ASSIGN_OR_RETURN(auto rs, crypto::ReedSolomon::Create(static_cast<int>(k),
-                                                        static_cast<int>(n - k)));
+  ASSIGN_OR_RETURN(auto rs,
+                   crypto::ReedSolomon::Create(static_cast<int>(k), static_cast<int>(n - k)));
   std::vector<std::unique_ptr<FileSink>> parity_sinks;
   for (uint32_t j = k; j < n; ++j) {
     ASSIGN_OR_RETURN(auto s, FileSink::Create(dir / ShardFileName(j)));
@@ -194,7 +195,7 @@ Result<core::FragmentTable> EncodeStreamToDirectory(const core::ContentHash& tes
   for (uint64_t off = 0; off < len; off += stripe) {
     const std::size_t step = static_cast<std::size_t>(std::min<uint64_t>(stripe, len - off));
     for (uint32_t i = 0; i < k; ++i) TRY(data_files[i]->ReadAt(off, std::span(bufs.at(i), step)));
-    rs.Encode(data, parity, step, step);
+    rs.Encode(data, parity, step, crypto::kDefaultStripeBytes);
     for (uint32_t j = 0; j < n - k; ++j) {
       hashers[j].Update(std::span(parity[j], step));
       TRY(parity_sinks[j]->Write(std::span(parity[j], step)));
@@ -245,8 +246,8 @@ Result<DecodeReport> SelectVerifiedFragments(const core::FragmentTable& table,
   for (const auto& in : sorted) {
     if (report.used.size() == plan.data_shards) break;
     if (in.index >= plan.total_shards() || in.source == nullptr) {
-      reject(in.index, "index outside the plan's " + std::to_string(plan.total_shards()) +
-                           " fragments");
+      reject(in.index,
+             "index outside the plan's " + std::to_string(plan.total_shards()) + " fragments");
       continue;
     }
     if (!seen.insert(in.index).second) {
@@ -293,13 +294,11 @@ namespace {
 // Runs the decoder over stripes: for each stripe, reads the k chosen sources,
 // produces the `targets`, and hands every data-or-target stripe to `emit`.
 // emit(index, offset_in_shard, bytes).
-Result<void> DecodeStripes(const core::FragmentTable& table,
-                           const std::vector<core::RandomAccessSource*>& by_index,
-                           const DecodeReport& chosen, const std::vector<int>& targets,
-                           const CodecOptions& options,
-                           const std::function<Result<void>(uint32_t, uint64_t,
-                                                            std::span<const uint8_t>)>& emit,
-                           bool emit_sources) {
+Result<void> DecodeStripes(
+    const core::FragmentTable& table, const std::vector<core::RandomAccessSource*>& by_index,
+    const DecodeReport& chosen, const std::vector<int>& targets, const CodecOptions& options,
+    const std::function<Result<void>(uint32_t, uint64_t, std::span<const uint8_t>)>& emit,
+    bool emit_sources) {
   const auto& plan = table.plan;
   const uint32_t k = plan.data_shards, n = plan.total_shards();
   ASSIGN_OR_RETURN(auto rs, crypto::ReedSolomon::Create(static_cast<int>(k),
@@ -322,7 +321,7 @@ Result<void> DecodeStripes(const core::FragmentTable& table,
     for (uint32_t s = 0; s < k; ++s) {
       TRY(by_index[dec.sources()[s]]->ReadAt(off, std::span(bufs.at(s), step)));
     }
-    if (!targets.empty()) dec.Apply(in, out, step, step);
+    if (!targets.empty()) dec.Apply(in, out, step, crypto::kDefaultStripeBytes);
     if (emit_sources) {
       for (uint32_t s = 0; s < k; ++s) {
         TRY(emit(static_cast<uint32_t>(dec.sources()[s]), off, std::span(in[s], step)));
@@ -421,8 +420,8 @@ class Spool {
                                                uint32_t index) {
     auto s = std::unique_ptr<Spool>(new Spool);
     if (!scratch_dir.empty()) {
-      s->path_ = scratch_dir / ("rebuild-" + std::to_string(::getpid()) + "-" +
-                                ShardFileName(index));
+      s->path_ =
+          scratch_dir / ("rebuild-" + std::to_string(::getpid()) + "-" + ShardFileName(index));
       ASSIGN_OR_RETURN(s->file_sink_, FileSink::Create(s->path_, /*durable=*/false));
     }
     return s;

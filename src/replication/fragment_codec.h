@@ -25,7 +25,7 @@ namespace tesseras::replication {
 
 struct CodecOptions {
   // Bytes of each shard processed per step: (k+m) * stripe_bytes stay cache-resident.
-  std::size_t stripe_bytes = 16 * 1024;
+  std::size_t stripe_bytes = 64 * 1024;
   // Where DecodeTessera to a sequential sink spools rebuilt data shards; empty
   // means memory (only sensible for small payloads and tests).
   std::filesystem::path scratch_dir;
@@ -70,8 +70,8 @@ struct FragmentInput {
 };
 
 struct DecodeReport {
-  std::vector<uint32_t> used;      // the k fragments the output was built from
-  std::vector<uint32_t> rejected;  // offered but refused (wrong size, bad checksum, duplicate)
+  std::vector<uint32_t> used;        // the k fragments the output was built from
+  std::vector<uint32_t> rejected;    // offered but refused (wrong size, bad checksum, duplicate)
   std::vector<std::string> reasons;  // one per rejected fragment
   uint64_t bytes_written = 0;
 };
@@ -95,8 +95,8 @@ core::Result<DecodeReport> DecodeTessera(const core::FragmentTable& table,
 // The same into a sequential sink. When data shards are missing they are first
 // rebuilt into options.scratch_dir (or memory), then the payload is streamed.
 core::Result<DecodeReport> DecodeTessera(const core::FragmentTable& table,
-                                         std::span<const FragmentInput> inputs,
-                                         core::ByteSink& out, const CodecOptions& options = {});
+                                         std::span<const FragmentInput> inputs, core::ByteSink& out,
+                                         const CodecOptions& options = {});
 
 // Re-creates the fragments `wanted` (any indices, data or parity) from any k
 // good inputs, fragment wanted[j] written to sinks[j]. Each rebuilt fragment is

@@ -1,6 +1,7 @@
 #include "replication/fragment_codec.h"
 
 #include <gtest/gtest.h>
+#include <isa-l/erasure_code.h>
 #include <unistd.h>
 
 #include <functional>
@@ -61,10 +62,9 @@ core::Result<std::vector<uint8_t>> Decode(const Encoded& e, const std::vector<in
   CodecOptions opt;
   opt.stripe_bytes = stripe;
   core::MemorySink out;
-  core::Result<DecodeReport> r = sequential
-                                     ? DecodeTessera(e.table, inputs, static_cast<core::ByteSink&>(out), opt)
-                                     : DecodeTessera(e.table, inputs,
-                                                     static_cast<core::RandomAccessSink&>(out), opt);
+  core::Result<DecodeReport> r =
+      sequential ? DecodeTessera(e.table, inputs, static_cast<core::ByteSink&>(out), opt)
+                 : DecodeTessera(e.table, inputs, static_cast<core::RandomAccessSink&>(out), opt);
   if (!r.ok()) {
     EXPECT_FALSE(out.finished());
     return r.error();
@@ -101,22 +101,41 @@ TEST(FragmentCodecTest, LayoutIsContiguousWithZeroPadding) {
   }
 }
 
+// docs/FORMAT.md section 3, checked byte by byte: parity r at offset t is
+// XOR over c of G[r][c] * data[c][t] with G[r][c] = inv(r XOR c) in GF(2^8)/0x11D.
+TEST(FragmentCodecTest, ParityFollowsTheDocumentedFormula) {
+  auto payload = RandomBytes(1001, 21);
+  const uint32_t k = 6, m = 3;
+  auto plan = *core::MakePlan(Tier::kMedium, payload.size(), k, m);
+  Encoded e = Encode(payload, plan);
+  for (uint32_t r = k; r < k + m; ++r) {
+    for (uint64_t t = 0; t < plan.shard_size; ++t) {
+      uint8_t expect = 0;
+      for (uint32_t c = 0; c < k; ++c) {
+        expect ^= gf_mul(gf_inv(static_cast<uint8_t>(r ^ c)), e.fragments[c][t]);
+      }
+      ASSERT_EQ(e.fragments[r][t], expect) << "fragment " << r << " offset " << t;
+    }
+  }
+}
+
 TEST(FragmentCodecTest, EveryLossPatternSmallCodesAndAwkwardSizes) {
   for (auto [k, m] : {std::pair{4u, 2u}, std::pair{6u, 3u}}) {
-    for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{k - 1},
-                             std::size_t{k + 1}, std::size_t{1000}, std::size_t{4099}}) {
+    for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{k - 1}, std::size_t{k + 1},
+                             std::size_t{1000}, std::size_t{4099}}) {
       auto payload = RandomBytes(size, static_cast<uint32_t>(size + k));
       auto plan = *core::MakePlan(Tier::kMedium, size, k, m);
       Encoded e = Encode(payload, plan);
       int patterns = 0;
-      ForEachSubset(static_cast<int>(k + m), static_cast<int>(m), [&](const std::vector<int>& lost) {
-        ++patterns;
-        for (bool seq : {false, true}) {
-          auto out = Decode(e, lost, seq);
-          ASSERT_TRUE(out.ok()) << out.error().ToString();
-          ASSERT_EQ(*out, payload) << "size " << size << " seq " << seq;
-        }
-      });
+      ForEachSubset(static_cast<int>(k + m), static_cast<int>(m),
+                    [&](const std::vector<int>& lost) {
+                      ++patterns;
+                      for (bool seq : {false, true}) {
+                        auto out = Decode(e, lost, seq);
+                        ASSERT_TRUE(out.ok()) << out.error().ToString();
+                        ASSERT_EQ(*out, payload) << "size " << size << " seq " << seq;
+                      }
+                    });
       EXPECT_EQ(patterns, k == 4 ? 22 : 130);
     }
   }
@@ -124,7 +143,8 @@ TEST(FragmentCodecTest, EveryLossPatternSmallCodesAndAwkwardSizes) {
 
 TEST(FragmentCodecTest, RandomLossPatternsTierCodes) {
   std::mt19937 rng(11);
-  for (auto [tier, k, m] : {std::tuple{Tier::kMedium, 16u, 8u}, std::tuple{Tier::kLarge, 48u, 24u}}) {
+  for (auto [tier, k, m] :
+       {std::tuple{Tier::kMedium, 16u, 8u}, std::tuple{Tier::kLarge, 48u, 24u}}) {
     auto payload = RandomBytes(k * 1000 + 17, k);
     auto plan = *core::MakePlan(tier, payload.size(), k, m);
     Encoded e = Encode(payload, plan, 256);
@@ -191,7 +211,7 @@ TEST(FragmentCodecTest, WrongSizeDuplicateAndOutOfRangeFragmentsAreRejected) {
   std::vector<uint8_t> truncated(e.fragments[0].begin(), e.fragments[0].end() - 1);
   core::MemorySource t(truncated), d1(e.fragments[1]), d1b(e.fragments[1]), d2(e.fragments[2]),
       d3(e.fragments[3]), p4(e.fragments[4]), bogus(e.fragments[5]);
-  std::vector<FragmentInput> inputs = {{0, &t}, {1, &d1}, {1, &d1b}, {9, &bogus},
+  std::vector<FragmentInput> inputs = {{0, &t},  {1, &d1}, {1, &d1b}, {9, &bogus},
                                        {2, &d2}, {3, &d3}, {4, &p4}};
   core::MemorySink out;
   auto r = DecodeTessera(e.table, inputs, static_cast<core::ByteSink&>(out));

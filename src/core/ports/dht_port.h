@@ -33,8 +33,7 @@ class DhtPort {
                                                  RandomAccessSource& bytes) = 0;
 
   // Asks `peer` to attest the fragments of `tessera` it holds against `challenge`.
-  virtual Result<Attestation> RequestAttestation(const PeerInfo& peer,
-                                                 const ContentHash& tessera,
+  virtual Result<Attestation> RequestAttestation(const PeerInfo& peer, const ContentHash& tessera,
                                                  const std::array<uint8_t, 32>& challenge) = 0;
 
   virtual Result<void> Ping(const PeerInfo& peer) = 0;

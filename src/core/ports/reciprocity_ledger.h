@@ -9,6 +9,7 @@
 //   fragment twice counts it once; Forget un-counts it.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "core/fragment.h"
@@ -19,6 +20,9 @@ enum class LedgerDirection : uint8_t {
   kWeStoreForThem = 0,  // we hold a fragment the peer owns
   kTheyStoreForUs = 1,  // the peer holds a fragment we own
 };
+
+// Default cap on the bytes we store for any one peer.
+inline constexpr uint64_t kDefaultPerPeerStorageLimit = 1024ull * 1024 * 1024;  // 1 GiB
 
 struct LedgerEntry {
   NodeId peer;
@@ -48,6 +52,24 @@ class ReciprocityLedger {
 
   // Every peer, ordered by peer id.
   virtual Result<std::vector<LedgerEntry>> All() = 0;
+
+  // Ok if storing `extra_bytes` more for `peer` keeps what we store for it within
+  // `limit`; kResourceExhausted naming both numbers otherwise. Same threading as
+  // Balance().
+  Result<void> CheckPeerLimit(const NodeId& peer, uint64_t extra_bytes,
+                              uint64_t limit = kDefaultPerPeerStorageLimit) {
+    auto entry = Balance(peer);
+    if (!entry.ok()) return std::move(entry).error();
+    uint64_t stored = entry->bytes_stored_for_them;
+    if (stored > limit || extra_bytes > limit - stored) {
+      return MakeError(ErrorCode::kResourceExhausted,
+                       "peer " + peer.Short() + " already has " + std::to_string(stored) +
+                           " bytes stored here; " + std::to_string(extra_bytes) +
+                           " more would exceed the per-peer limit of " + std::to_string(limit) +
+                           " bytes");
+    }
+    return Ok();
+  }
 };
 
 }  // namespace tesseras::core
