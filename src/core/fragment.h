@@ -23,6 +23,9 @@ struct FragmentId {
   bool operator==(const FragmentId&) const = default;
 };
 
+// Leaf size of the per-fragment proof tree used by attestations (docs/FORMAT.md).
+inline constexpr uint32_t kProofLeafBytes = 16 * 1024;
+
 // The result of encoding: the plan plus the checksum of every fragment, in index
 // order. The replication layer signs it (the owner's "signed plan"), so a
 // receiver can check any single fragment against it.
@@ -30,6 +33,9 @@ struct FragmentTable {
   ContentHash tessera;
   FragmentPlan plan;
   std::vector<ContentHash> checksums;  // size == plan.total_shards()
+  // Root of each fragment's proof tree (kProofLeafBytes leaves), in index order;
+  // empty when the encoder was not asked for them.
+  std::vector<ContentHash> proof_roots;
 
   FragmentId IdOf(uint32_t index) const {
     return FragmentId{tessera, index, plan.total_shards(), checksums.at(index)};

@@ -11,6 +11,7 @@
 #include "crypto/blake3_hasher.h"
 #include "crypto/reed_solomon.h"
 #include "replication/file_io.h"
+#include "replication/proof_tree.h"
 
 namespace tesseras::replication {
 namespace {
@@ -45,6 +46,10 @@ Result<void> CheckTable(const core::FragmentTable& table) {
                          " checksums for a " + std::to_string(plan.data_shards) + "+" +
                          std::to_string(plan.parity_shards) + " code");
   }
+  if (!table.proof_roots.empty() && table.proof_roots.size() != plan.total_shards()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "fragment table has the wrong number of proof roots");
+  }
   uint64_t expect = (plan.original_size + plan.data_shards - 1) / plan.data_shards;
   if (plan.shard_size != expect) {
     return MakeError(ErrorCode::kInvalidArgument, "fragment table has the wrong shard size");
@@ -73,13 +78,14 @@ Result<core::FragmentTable> EncodeTessera(const core::ContentHash& tessera,
   }
   ASSIGN_OR_RETURN(auto rs, crypto::ReedSolomon::Create(static_cast<int>(k),
                                                         static_cast<int>(plan.parity_shards)));
-  core::FragmentTable table{tessera, plan, {}};
-  TRY(CheckTable(core::FragmentTable{tessera, plan, std::vector<core::ContentHash>(n)}));
+  core::FragmentTable table{tessera, plan, {}, {}};
+  TRY(CheckTable(core::FragmentTable{tessera, plan, std::vector<core::ContentHash>(n), {}}));
 
   const uint64_t size = plan.original_size, len = plan.shard_size;
   const std::size_t stripe = StripeFor(options);
   StripeBuffers bufs(n, stripe);
   std::vector<crypto::Blake3Hasher> hashers(n);
+  std::vector<ProofTreeBuilder> trees(options.compute_proof_roots ? n : 0);
   std::vector<const uint8_t*> data(k);
   std::vector<uint8_t*> parity(n - k);
   for (uint32_t j = k; j < n; ++j) parity[j - k] = bufs.at(j);
@@ -103,12 +109,14 @@ Result<core::FragmentTable> EncodeTessera(const core::ContentHash& tessera,
     for (uint32_t i = 0; i < n; ++i) {
       const uint8_t* p = i < k ? data[i] : parity[i - k];
       hashers[i].Update(std::span(p, step));
+      if (!trees.empty()) trees[i].Update(std::span(p, step));
       TRY(sinks[i]->Write(std::span(p, step)));
     }
     if (options.progress) options.progress(off + step, len);
   }
   for (uint32_t i = 0; i < n; ++i) {
     table.checksums.push_back(hashers[i].Finalize());
+    if (!trees.empty()) table.proof_roots.push_back(MerkleRoot(trees[i].FinishLeaves()));
     TRY(sinks[i]->Finish());
   }
   return table;
@@ -134,12 +142,13 @@ Result<core::FragmentTable> EncodeStreamToDirectory(const core::ContentHash& tes
   if (ec) return MakeError(ErrorCode::kIo, "cannot create " + dir.string() + ": " + ec.message());
 
   // Pass 1: the data shards, straight from the stream (hashing as they go).
-  core::FragmentTable table{tessera, plan, std::vector<core::ContentHash>(n)};
+  core::FragmentTable table{tessera, plan, std::vector<core::ContentHash>(n), {}};
   std::vector<uint8_t> buf(std::max<std::size_t>(StripeFor(options), 64 * 1024));
   uint64_t consumed = 0;
   for (uint32_t i = 0; i < k; ++i) {
     ASSIGN_OR_RETURN(auto sink, FileSink::Create(dir / ShardFileName(i)));
     crypto::Blake3Hasher h;
+    ProofTreeBuilder tree;
     uint64_t written = 0;
     while (written < len) {
       std::size_t want = static_cast<std::size_t>(std::min<uint64_t>(buf.size(), len - written));
@@ -158,10 +167,15 @@ Result<core::FragmentTable> EncodeStreamToDirectory(const core::ContentHash& tes
       consumed += got;
       std::memset(buf.data() + got, 0, want - got);
       h.Update(std::span(buf.data(), want));
+      if (options.compute_proof_roots) tree.Update(std::span(buf.data(), want));
       TRY(sink->Write(std::span(buf.data(), want)));
       written += want;
     }
     table.checksums[i] = h.Finalize();
+    if (options.compute_proof_roots) {
+      table.proof_roots.resize(n);
+      table.proof_roots[i] = MerkleRoot(tree.FinishLeaves());
+    }
     TRY(sink->Finish());
     if (options.progress) options.progress(uint64_t{i + 1} * len, uint64_t{n} * len);
   }
@@ -188,6 +202,7 @@ Result<core::FragmentTable> EncodeStreamToDirectory(const core::ContentHash& tes
   const std::size_t stripe = StripeFor(options);
   StripeBuffers bufs(n, stripe);
   std::vector<crypto::Blake3Hasher> hashers(n - k);
+  std::vector<ProofTreeBuilder> trees(options.compute_proof_roots ? n - k : 0);
   std::vector<const uint8_t*> data(k);
   std::vector<uint8_t*> parity(n - k);
   for (uint32_t i = 0; i < k; ++i) data[i] = bufs.at(i);
@@ -198,12 +213,14 @@ Result<core::FragmentTable> EncodeStreamToDirectory(const core::ContentHash& tes
     rs.Encode(data, parity, step, crypto::kDefaultStripeBytes);
     for (uint32_t j = 0; j < n - k; ++j) {
       hashers[j].Update(std::span(parity[j], step));
+      if (!trees.empty()) trees[j].Update(std::span(parity[j], step));
       TRY(parity_sinks[j]->Write(std::span(parity[j], step)));
     }
     if (options.progress) options.progress(uint64_t{k} * len + off + step, uint64_t{n} * len);
   }
   for (uint32_t j = 0; j < n - k; ++j) {
     table.checksums[k + j] = hashers[j].Finalize();
+    if (!trees.empty()) table.proof_roots[k + j] = MerkleRoot(trees[j].FinishLeaves());
     TRY(parity_sinks[j]->Finish());
   }
   return table;

@@ -29,6 +29,9 @@ struct CodecOptions {
   // Where DecodeTessera to a sequential sink spools rebuilt data shards; empty
   // means memory (only sensible for small payloads and tests).
   std::filesystem::path scratch_dir;
+  // Also compute each fragment's proof-tree root (FragmentTable::proof_roots),
+  // used by attestations. Costs one more BLAKE3 pass over the fragments.
+  bool compute_proof_roots = false;
   // Called after each stripe with (bytes done, bytes total) of the current pass.
   std::function<void(uint64_t, uint64_t)> progress;
 };

@@ -1,0 +1,166 @@
+#include "replication/attestation.h"
+
+#include <sodium.h>
+
+#include <cstring>
+
+#include "crypto/blake3_hasher.h"
+#include "replication/proof_tree.h"
+
+namespace tesseras::replication {
+namespace {
+
+using core::ErrorCode;
+using core::MakeError;
+using core::Result;
+
+}  // namespace
+
+Challenge FreshChallenge() {
+  Challenge c;
+  if (sodium_init() < 0) std::abort();  // libsodium cannot fail here on Linux
+  randombytes_buf(c.data(), c.size());
+  return c;
+}
+
+std::vector<uint64_t> SampleLeaves(const Challenge& challenge, const core::NodeId& holder,
+                                   const core::ContentHash& tessera, uint32_t index,
+                                   uint64_t leaf_count, int samples) {
+  crypto::Blake3Hasher h = crypto::Blake3Hasher::ForContext("tesseras 2026 audit sample v1");
+  h.Update(challenge);
+  h.Update(holder.bytes);
+  h.Update(tessera.bytes);
+  uint8_t le[4];
+  for (int i = 0; i < 4; ++i) le[i] = static_cast<uint8_t>(index >> (8 * i));
+  h.Update(le);
+  std::vector<uint8_t> x(8 * static_cast<std::size_t>(samples));
+  h.FinalizeXof(x);
+  std::vector<uint64_t> out;
+  for (int j = 0; j < samples; ++j) {
+    uint64_t v = 0;
+    for (int b = 0; b < 8; ++b) v |= uint64_t{x[8 * j + b]} << (8 * b);
+    out.push_back(v % leaf_count);
+  }
+  return out;
+}
+
+Result<core::Attestation> MakeAttestation(const crypto::Identity& holder, const SignedPlan& plan,
+                                          const Challenge& challenge, int64_t now_ms,
+                                          const std::vector<HeldFragment>& fragments, int samples,
+                                          std::vector<LocalCheck>* local) {
+  if (samples < 1 || samples > static_cast<int>(kMaxAuditSamples)) {
+    return MakeError(ErrorCode::kInvalidArgument, "audit sample count out of range");
+  }
+  const auto& table = plan.table;
+  core::Attestation a;
+  a.tessera = table.tessera;
+  a.holder = holder.node_id();
+  a.challenge = challenge;
+  a.timestamp_ms = now_ms;
+  std::vector<uint8_t> buf(1 << 20);
+  for (const auto& f : fragments) {
+    if (f.index >= table.checksums.size() || f.bytes == nullptr) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "fragment " + std::to_string(f.index) + " is outside the plan");
+    }
+    // One pass: checksum and proof-tree leaves.
+    crypto::Blake3Hasher sum;
+    ProofTreeBuilder tree;
+    const uint64_t size = f.bytes->Size();
+    for (uint64_t off = 0; off < size; off += buf.size()) {
+      std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(buf.size(), size - off));
+      TRY(f.bytes->ReadAt(off, std::span(buf.data(), n)));
+      sum.Update(std::span(buf.data(), n));
+      tree.Update(std::span(buf.data(), n));
+    }
+    const bool ok = sum.Finalize() == table.checksums[f.index] && size == table.plan.shard_size;
+    if (local) local->push_back({f.index, ok});
+    if (!ok) continue;  // a corrupt fragment is not attested; the caller repairs it
+    auto leaves = tree.FinishLeaves();
+    std::vector<LeafSample> picked;
+    for (uint64_t li :
+         SampleLeaves(challenge, a.holder, table.tessera, f.index, leaves.size(), samples)) {
+      LeafSample s;
+      s.leaf_index = li;
+      const uint64_t start = li * core::kProofLeafBytes;
+      const std::size_t len =
+          static_cast<std::size_t>(std::min<uint64_t>(core::kProofLeafBytes, size - start));
+      s.leaf.resize(len);
+      TRY(f.bytes->ReadAt(start, s.leaf));
+      s.path = MerklePath(leaves, li);
+      picked.push_back(std::move(s));
+    }
+    a.proofs.push_back({f.index, table.checksums[f.index], EncodeSamples(picked)});
+  }
+  auto sig = holder.Sign(AttestationSignedBytes(a));
+  a.signature.assign(sig.begin(), sig.end());
+  return a;
+}
+
+Result<AttestationCheck> VerifyAttestation(const core::Attestation& a,
+                                           const crypto::PublicKey& holder_key,
+                                           const core::NodeId& expected_holder,
+                                           const SignedPlan& plan, const Challenge& challenge,
+                                           int64_t now_ms, int64_t max_skew_ms, int samples) {
+  if (a.holder != expected_holder || crypto::NodeIdFromPublicKey(holder_key) != expected_holder) {
+    return MakeError(ErrorCode::kPermissionDenied,
+                     "attestation is not from the holder " + expected_holder.Short() + "…");
+  }
+  if (!crypto::VerifySignature(holder_key, AttestationSignedBytes(a), a.signature)) {
+    return MakeError(ErrorCode::kCorrupt, "attestation signature is invalid");
+  }
+  if (a.challenge != challenge) {
+    return MakeError(ErrorCode::kPermissionDenied,
+                     "attestation answers another challenge (replay)");
+  }
+  if (a.tessera != plan.table.tessera) {
+    return MakeError(ErrorCode::kInvalidArgument, "attestation is for another tessera");
+  }
+  if (a.timestamp_ms < now_ms - max_skew_ms || a.timestamp_ms > now_ms + max_skew_ms) {
+    return MakeError(ErrorCode::kPermissionDenied, "attestation timestamp is out of range");
+  }
+  const auto& table = plan.table;
+  AttestationCheck check;
+  const uint64_t leaf_count = ProofLeafCount(table.plan.shard_size);
+  for (const auto& p : a.proofs) {
+    auto fail = [&](std::string why) { check.failed.emplace_back(p.index, std::move(why)); };
+    if (p.index >= table.checksums.size()) {
+      fail("index outside the plan");
+      continue;
+    }
+    if (p.checksum != table.checksums[p.index]) {
+      fail("checksum differs from the plan");
+      continue;
+    }
+    auto decoded = DecodeSamples(p.response);
+    if (!decoded.ok()) {
+      fail(decoded.error().message);
+      continue;
+    }
+    auto expect =
+        SampleLeaves(challenge, expected_holder, table.tessera, p.index, leaf_count, samples);
+    if (decoded->size() != expect.size()) {
+      fail("wrong number of samples");
+      continue;
+    }
+    bool good = true;
+    for (std::size_t j = 0; j < expect.size() && good; ++j) {
+      const auto& s = (*decoded)[j];
+      const uint64_t start = s.leaf_index * core::kProofLeafBytes;
+      const uint64_t want_len =
+          start < table.plan.shard_size
+              ? std::min<uint64_t>(core::kProofLeafBytes, table.plan.shard_size - start)
+              : 0;
+      good = s.leaf_index == expect[j] && s.leaf.size() == want_len &&
+             VerifyMerklePath(table.proof_roots[p.index], leaf_count, s.leaf_index, s.leaf, s.path);
+    }
+    if (!good) {
+      fail("sampled bytes do not match the proof root");
+      continue;
+    }
+    check.proven.push_back(p.index);
+  }
+  return check;
+}
+
+}  // namespace tesseras::replication

@@ -1,0 +1,86 @@
+// Signed objects of the replication layer and their canonical encodings
+// (normative text: docs/FORMAT.md, "Signed plan", "Holder record", "Attestation").
+//
+// Every signed object is encoded as fixed-layout little-endian binary; the
+// signature is Ed25519 over the encoding of everything before it. Parsing
+// checks every length and count against hard limits before allocating.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/fragment.h"
+#include "crypto/identity.h"
+
+namespace tesseras::replication {
+
+inline constexpr std::size_t kMaxAddressBytes = 64;
+inline constexpr std::size_t kMaxHolders = 512;
+inline constexpr std::size_t kMaxAuditSamples = 16;
+
+// The owner's signed plan: the fragment table (with proof roots) and the
+// owner's key, signed by that key. A fragment belongs to a tessera only if a
+// plan signed by the tessera's owner lists its checksum.
+struct SignedPlan {
+  core::FragmentTable table;
+  crypto::PublicKey owner{};
+  crypto::Signature signature{};
+
+  static SignedPlan Sign(const core::FragmentTable& table, const crypto::Identity& owner);
+  // Canonical bytes covered by the signature.
+  std::vector<uint8_t> SignedBytes() const;
+  std::vector<uint8_t> Encode() const;  // SignedBytes() || signature
+  static core::Result<SignedPlan> Decode(std::span<const uint8_t> bytes);
+  // Signature valid, plan consistent with its size (tier, counts, shard size),
+  // one checksum and one proof root per fragment.
+  core::Result<void> Verify() const;
+  core::NodeId owner_id() const { return crypto::NodeIdFromPublicKey(owner); }
+};
+
+struct HolderEntry {
+  core::NodeId node_id;
+  std::string address;
+  std::vector<uint32_t> indices;  // fragment indices this holder keeps
+  bool operator==(const HolderEntry&) const = default;
+};
+
+// Who holds what, published by the owner at the DHT nodes closest to the
+// tessera hash so that any node can restore it. `version` (owner's clock, ms)
+// orders updates: a reader keeps the highest valid version.
+struct HolderRecord {
+  SignedPlan plan;
+  uint64_t version = 0;
+  std::vector<HolderEntry> holders;
+  crypto::Signature signature{};  // by plan.owner
+
+  static HolderRecord Sign(SignedPlan plan, uint64_t version, std::vector<HolderEntry> holders,
+                           const crypto::Identity& owner);
+  std::vector<uint8_t> SignedBytes() const;
+  std::vector<uint8_t> Encode() const;
+  static core::Result<HolderRecord> Decode(std::span<const uint8_t> bytes);
+  core::Result<void> Verify() const;  // both signatures, indices inside the plan
+};
+
+// One sampled leaf of a fragment's proof tree, with its path to the root.
+struct LeafSample {
+  uint64_t leaf_index = 0;
+  std::vector<uint8_t> leaf;
+  std::vector<core::ContentHash> path;
+};
+
+// The canonical encoding of an Attestation's proofs: each FragmentProof's
+// `response` is the encoded list of LeafSamples for that fragment.
+std::vector<uint8_t> EncodeSamples(const std::vector<LeafSample>& samples);
+core::Result<std::vector<LeafSample>> DecodeSamples(std::span<const uint8_t> bytes);
+
+// Canonical bytes of an attestation covered by the holder's signature.
+std::vector<uint8_t> AttestationSignedBytes(const core::Attestation& a);
+std::vector<uint8_t> EncodeAttestation(const core::Attestation& a,
+                                       const crypto::PublicKey& holder_key);
+core::Result<std::pair<core::Attestation, crypto::PublicKey>> DecodeAttestation(
+    std::span<const uint8_t> bytes);
+
+}  // namespace tesseras::replication
