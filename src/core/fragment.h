@@ -76,7 +76,8 @@ struct Attestation {
   std::array<uint8_t, 32> challenge{};
   int64_t timestamp_ms = 0;  // holder's clock, Unix epoch
   std::vector<FragmentProof> proofs;
-  std::vector<uint8_t> signature;  // holder's Ed25519 over the canonical encoding
+  std::array<uint8_t, 32> holder_key{};  // Ed25519 public key; must hash to `holder`
+  std::vector<uint8_t> signature;        // holder's Ed25519 over the canonical encoding
 };
 
 // A node as the replication layer sees it.

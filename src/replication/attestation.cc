@@ -57,6 +57,7 @@ Result<core::Attestation> MakeAttestation(const crypto::Identity& holder, const 
   a.holder = holder.node_id();
   a.challenge = challenge;
   a.timestamp_ms = now_ms;
+  a.holder_key = holder.public_key();
   std::vector<uint8_t> buf(1 << 20);
   for (const auto& f : fragments) {
     if (f.index >= table.checksums.size() || f.bytes == nullptr) {
@@ -98,10 +99,10 @@ Result<core::Attestation> MakeAttestation(const crypto::Identity& holder, const 
 }
 
 Result<AttestationCheck> VerifyAttestation(const core::Attestation& a,
-                                           const crypto::PublicKey& holder_key,
                                            const core::NodeId& expected_holder,
                                            const SignedPlan& plan, const Challenge& challenge,
                                            int64_t now_ms, int64_t max_skew_ms, int samples) {
+  const crypto::PublicKey& holder_key = a.holder_key;
   if (a.holder != expected_holder || crypto::NodeIdFromPublicKey(holder_key) != expected_holder) {
     return MakeError(ErrorCode::kPermissionDenied,
                      "attestation is not from the holder " + expected_holder.Short() + "…");

@@ -62,12 +62,13 @@ struct AttestationCheck {
   std::vector<std::pair<uint32_t, std::string>> failed;  // index, why
 };
 
-// Requester side: the holder's signature and key (must hash to `expected_holder`),
+// Requester side: the holder's signature and key (attestation.holder_key must
+// hash to `expected_holder`),
 // the echoed challenge, the timestamp (within max_skew_ms of now), then each proof
 // against the signed plan. Errors only for an attestation that is unusable as a
 // whole; per-fragment failures are in `failed`.
 core::Result<AttestationCheck> VerifyAttestation(
-    const core::Attestation& attestation, const crypto::PublicKey& holder_key,
+    const core::Attestation& attestation,
     const core::NodeId& expected_holder, const SignedPlan& plan, const Challenge& challenge,
     int64_t now_ms, int64_t max_skew_ms = 10 * 60 * 1000, int samples = kDefaultAuditSamples);
 

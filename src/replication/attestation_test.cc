@@ -45,10 +45,9 @@ TEST(AttestationTest, HonestHolderPasses) {
   ASSERT_EQ(local.size(), 2u);
   EXPECT_TRUE(local[0].checksum_ok && local[1].checksum_ok);
   // Through the wire encoding.
-  auto decoded = DecodeAttestation(EncodeAttestation(*att, f.holder.public_key()));
+  auto decoded = DecodeAttestation(EncodeAttestation(*att));
   ASSERT_TRUE(decoded.ok()) << decoded.error().ToString();
-  auto check = VerifyAttestation(decoded->first, decoded->second, f.holder.node_id(), f.plan,
-                                 challenge, now + 1000);
+  auto check = VerifyAttestation(*decoded, f.holder.node_id(), f.plan, challenge, now + 1000);
   ASSERT_TRUE(check.ok()) << check.error().ToString();
   EXPECT_EQ(check->proven, (std::vector<uint32_t>{3, 20}));
   EXPECT_TRUE(check->failed.empty());
@@ -68,6 +67,7 @@ TEST(AttestationTest, HolderWithOnlyChecksumsFails) {
   forged.holder = f.holder.node_id();
   forged.challenge = challenge;
   forged.timestamp_ms = now;
+  forged.holder_key = f.holder.public_key();
   auto picks = SampleLeaves(challenge, f.holder.node_id(), f.plan.table.tessera, 5,
                             ProofLeafCount(f.plan.table.plan.shard_size), kDefaultAuditSamples);
   std::vector<LeafSample> samples;
@@ -81,7 +81,7 @@ TEST(AttestationTest, HolderWithOnlyChecksumsFails) {
   auto sig = f.holder.Sign(AttestationSignedBytes(forged));
   forged.signature.assign(sig.begin(), sig.end());
   auto check =
-      VerifyAttestation(forged, f.holder.public_key(), f.holder.node_id(), f.plan, challenge, now);
+      VerifyAttestation(forged, f.holder.node_id(), f.plan, challenge, now);
   ASSERT_TRUE(check.ok());
   EXPECT_TRUE(check->proven.empty());
   ASSERT_EQ(check->failed.size(), 1u);
@@ -102,18 +102,22 @@ TEST(AttestationTest, ReplayWrongHolderStaleAndTamperedAreRefused) {
   auto c1 = FreshChallenge(), c2 = FreshChallenge();
   const int64_t now = 1'800'000'000'000;
   auto att = *MakeAttestation(f.holder, f.plan, c1, now, {{0, &a}});
-  const auto& pk = f.holder.public_key();
-  EXPECT_TRUE(VerifyAttestation(att, pk, f.holder.node_id(), f.plan, c1, now).ok());
-  EXPECT_EQ(VerifyAttestation(att, pk, f.holder.node_id(), f.plan, c2, now).error().code,
+  EXPECT_TRUE(VerifyAttestation(att, f.holder.node_id(), f.plan, c1, now).ok());
+  EXPECT_EQ(VerifyAttestation(att, f.holder.node_id(), f.plan, c2, now).error().code,
             core::ErrorCode::kPermissionDenied);
-  EXPECT_FALSE(VerifyAttestation(att, pk, f.owner.node_id(), f.plan, c1, now).ok());
-  EXPECT_FALSE(VerifyAttestation(att, pk, f.holder.node_id(), f.plan, c1, now + 3600 * 1000).ok());
+  EXPECT_FALSE(VerifyAttestation(att, f.owner.node_id(), f.plan, c1, now).ok());
+  EXPECT_FALSE(VerifyAttestation(att, f.holder.node_id(), f.plan, c1, now + 3600 * 1000).ok());
   auto tampered = att;
   tampered.timestamp_ms += 1;
-  EXPECT_EQ(VerifyAttestation(tampered, pk, f.holder.node_id(), f.plan, c1, now).error().code,
+  EXPECT_EQ(VerifyAttestation(tampered, f.holder.node_id(), f.plan, c1, now).error().code,
             core::ErrorCode::kCorrupt);
+  // Another node's key presented for this holder's id.
+  auto swapped = att;
+  swapped.holder_key = f.owner.public_key();
+  EXPECT_EQ(VerifyAttestation(swapped, f.holder.node_id(), f.plan, c1, now).error().code,
+            core::ErrorCode::kPermissionDenied);
   // Junk encodings never crash.
-  auto bytes = EncodeAttestation(att, pk);
+  auto bytes = EncodeAttestation(att);
   for (std::size_t n = 0; n < bytes.size(); n += 7) {
     EXPECT_FALSE(DecodeAttestation(std::span(bytes.data(), n)).ok());
   }

@@ -235,6 +235,7 @@ std::vector<uint8_t> AttestationSignedBytes(const core::Attestation& a) {
   w.Id(a.holder);
   w.Bytes(a.challenge);
   w.U64(static_cast<uint64_t>(a.timestamp_ms));
+  w.Bytes(a.holder_key);
   w.U16(static_cast<uint16_t>(a.proofs.size()));
   for (const auto& p : a.proofs) {
     w.U16(static_cast<uint16_t>(p.index));
@@ -245,16 +246,13 @@ std::vector<uint8_t> AttestationSignedBytes(const core::Attestation& a) {
   return std::move(w.out());
 }
 
-std::vector<uint8_t> EncodeAttestation(const core::Attestation& a,
-                                       const crypto::PublicKey& holder_key) {
+std::vector<uint8_t> EncodeAttestation(const core::Attestation& a) {
   auto out = AttestationSignedBytes(a);
-  out.insert(out.end(), holder_key.begin(), holder_key.end());
   out.insert(out.end(), a.signature.begin(), a.signature.end());
   return out;
 }
 
-Result<std::pair<core::Attestation, crypto::PublicKey>> DecodeAttestation(
-    std::span<const uint8_t> bytes) {
+Result<core::Attestation> DecodeAttestation(std::span<const uint8_t> bytes) {
   ByteReader r(bytes, "attestation");
   TRY(ExpectMagic(r, kAttestMagic));
   core::Attestation a;
@@ -262,6 +260,7 @@ Result<std::pair<core::Attestation, crypto::PublicKey>> DecodeAttestation(
   a.holder = TRY(r.Id<core::NodeId>());
   a.challenge = TRY(r.Array<32>());
   a.timestamp_ms = static_cast<int64_t>(TRY(r.U64()));
+  a.holder_key = TRY(r.Array<32>());
   uint16_t n = TRY(r.U16());
   if (n > 255) return r.Malformed("too many proofs");
   for (uint16_t i = 0; i < n; ++i) {
@@ -276,11 +275,10 @@ Result<std::pair<core::Attestation, crypto::PublicKey>> DecodeAttestation(
     p.response.assign(resp.begin(), resp.end());
     a.proofs.push_back(std::move(p));
   }
-  crypto::PublicKey pk = TRY(r.Array<32>());
   auto sig = TRY(r.Array<64>());
   a.signature.assign(sig.begin(), sig.end());
   if (!r.done()) return r.Malformed("trailing bytes");
-  return std::make_pair(std::move(a), pk);
+  return a;
 }
 
 }  // namespace tesseras::replication

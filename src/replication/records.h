@@ -78,9 +78,8 @@ core::Result<std::vector<LeafSample>> DecodeSamples(std::span<const uint8_t> byt
 
 // Canonical bytes of an attestation covered by the holder's signature.
 std::vector<uint8_t> AttestationSignedBytes(const core::Attestation& a);
-std::vector<uint8_t> EncodeAttestation(const core::Attestation& a,
-                                       const crypto::PublicKey& holder_key);
-core::Result<std::pair<core::Attestation, crypto::PublicKey>> DecodeAttestation(
-    std::span<const uint8_t> bytes);
+// Signed bytes || 64-byte signature (the holder's key is inside the signed bytes).
+std::vector<uint8_t> EncodeAttestation(const core::Attestation& a);
+core::Result<core::Attestation> DecodeAttestation(std::span<const uint8_t> bytes);
 
 }  // namespace tesseras::replication

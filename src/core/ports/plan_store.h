@@ -1,0 +1,51 @@
+// PlanStore port: the signed plans this node knows (its own tesseras and those it
+// holds fragments of) and, for its own, the current placement.
+//
+// Contract
+// - Blocking; call from a worker thread. Thread-safe.
+// - Plans are opaque here (the replication layer encodes and verifies them);
+//   the store enforces only ownership: a tessera's plan can be replaced by a
+//   plan from the same owner, never by another owner's (kPermissionDenied).
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/ids.h"
+#include "core/result.h"
+
+namespace tesseras::core {
+
+struct PlacementEntry {
+  NodeId holder;
+  std::string address;
+  std::vector<uint32_t> indices;
+  std::optional<int64_t> last_attested_ms;
+  bool operator==(const PlacementEntry&) const = default;
+};
+
+struct PlanInfo {
+  ContentHash tessera;
+  NodeId owner;
+};
+
+class PlanStore {
+ public:
+  virtual ~PlanStore() = default;
+  virtual Result<void> PutPlan(const ContentHash& tessera, const NodeId& owner,
+                               std::span<const uint8_t> encoded) = 0;
+  // nullopt when no plan is known for the tessera.
+  virtual Result<std::optional<std::vector<uint8_t>>> GetPlan(const ContentHash& tessera) = 0;
+  virtual Result<std::vector<PlanInfo>> ListPlans() = 0;
+  // Replaces the whole placement of a tessera.
+  virtual Result<void> SetPlacement(const ContentHash& tessera,
+                                    const std::vector<PlacementEntry>& holders) = 0;
+  virtual Result<std::vector<PlacementEntry>> GetPlacement(const ContentHash& tessera) = 0;
+  virtual Result<void> MarkAttested(const ContentHash& tessera, const NodeId& holder,
+                                    int64_t when_ms) = 0;
+};
+
+}  // namespace tesseras::core
