@@ -67,9 +67,11 @@ struct AttestationCheck {
 // the echoed challenge, the timestamp (within max_skew_ms of now), then each proof
 // against the signed plan. Errors only for an attestation that is unusable as a
 // whole; per-fragment failures are in `failed`.
-core::Result<AttestationCheck> VerifyAttestation(
-    const core::Attestation& attestation,
-    const core::NodeId& expected_holder, const SignedPlan& plan, const Challenge& challenge,
-    int64_t now_ms, int64_t max_skew_ms = 10 * 60 * 1000, int samples = kDefaultAuditSamples);
+core::Result<AttestationCheck> VerifyAttestation(const core::Attestation& attestation,
+                                                 const core::NodeId& expected_holder,
+                                                 const SignedPlan& plan, const Challenge& challenge,
+                                                 int64_t now_ms,
+                                                 int64_t max_skew_ms = 10 * 60 * 1000,
+                                                 int samples = kDefaultAuditSamples);
 
 }  // namespace tesseras::replication

@@ -80,8 +80,7 @@ TEST(AttestationTest, HolderWithOnlyChecksumsFails) {
   forged.proofs.push_back({5, f.plan.table.checksums[5], EncodeSamples(samples)});
   auto sig = f.holder.Sign(AttestationSignedBytes(forged));
   forged.signature.assign(sig.begin(), sig.end());
-  auto check =
-      VerifyAttestation(forged, f.holder.node_id(), f.plan, challenge, now);
+  auto check = VerifyAttestation(forged, f.holder.node_id(), f.plan, challenge, now);
   ASSERT_TRUE(check.ok());
   EXPECT_TRUE(check->proven.empty());
   ASSERT_EQ(check->failed.size(), 1u);

@@ -1,0 +1,23 @@
+// Replication settings; every value can be set from the daemon's config file
+// ([replication] section, docs/DAEMON.md). Intervals go down to seconds for tests.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+
+namespace tesseras::replication {
+
+struct ReplicationConfig {
+  uint64_t repair_interval_secs = 86400;  // 24 h between repair passes
+  uint64_t repair_jitter_secs = 7200;     // plus uniform random jitter up to 2 h
+  uint32_t max_concurrent_transfers = 4;
+  uint64_t min_free_space_bytes = 1ull << 30;       // enforced by the fragment store
+  uint64_t deficit_allowance_bytes = 256ull << 20;  // refuse senders deeper in deficit
+  uint64_t per_peer_limit_bytes = 1ull << 30;       // most we store for one peer
+  uint32_t max_per_subnet = 2;                      // holders per /24 or /48
+  int audit_samples = 2;                            // leaves per fragment per attestation
+  // Where fragments are staged while encoding, fetching and rebuilding.
+  std::filesystem::path scratch_dir;
+};
+
+}  // namespace tesseras::replication

@@ -1,0 +1,414 @@
+#include "replication/replication_service.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <random>
+#include <set>
+
+#include "crypto/blake3_hasher.h"
+#include "replication/fragment_codec.h"
+#include "replication/placement.h"
+#include "replication/testing/sim_network.h"
+
+namespace tesseras::replication {
+namespace {
+
+using core::ErrorCode;
+using testing::SimNetwork;
+using testing::SimNode;
+
+std::vector<uint8_t> RandomBytes(std::size_t n, uint32_t seed) {
+  std::vector<uint8_t> v(n);
+  std::mt19937 rng(seed);
+  for (auto& b : v) b = static_cast<uint8_t>(rng());
+  return v;
+}
+
+class ReplicationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    scratch_ = std::filesystem::temp_directory_path() /
+               ("tesseras-repl-" + std::to_string(::getpid()) + "-" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(scratch_);
+    config_.scratch_dir = scratch_;
+  }
+  void TearDown() override { std::filesystem::remove_all(scratch_); }
+
+  // `count` nodes, node i on 127.0.(i / per_subnet + 1).(i % per_subnet + 1).
+  std::vector<SimNode*> MakeNodes(std::size_t count, std::size_t per_subnet = 1) {
+    std::vector<SimNode*> out;
+    for (std::size_t i = 0; i < count; ++i) {
+      std::string addr = "127.0." + std::to_string(i / per_subnet + 1) + "." +
+                         std::to_string(i % per_subnet + 1) + ":7700";
+      out.push_back(&net_.AddNode(addr, config_));
+    }
+    return out;
+  }
+
+  core::ContentHash AddPayload(SimNode& owner, const std::vector<uint8_t>& payload) {
+    auto hash = crypto::Blake3(payload);
+    core::MemorySource src(payload);
+    EXPECT_TRUE(owner.blobs.Put(hash, payload.size(), src).ok());
+    return hash;
+  }
+
+  std::filesystem::path scratch_;
+  ReplicationConfig config_;
+  core::ManualClock clock_;
+  SimNetwork net_{clock_};
+};
+
+TEST_F(ReplicationTest, MediumTesseraGoesToTwentyFourDistinctHolders) {
+  auto nodes = MakeNodes(30);
+  auto payload = RandomBytes(5 * core::kMiB + 3, 1);
+  auto hash = AddPayload(*nodes[0], payload);
+  auto report = nodes[0]->service->ReplicateTessera(hash);
+  ASSERT_TRUE(report.ok()) << report.error().ToString();
+  EXPECT_EQ(report->plan.tier, core::Tier::kMedium);
+  EXPECT_EQ(report->holders.size(), 24u);
+  EXPECT_EQ(report->fragments_placed(), 24u);
+  for (const auto& h : report->holders) EXPECT_EQ(h.indices.size(), 1u);
+  EXPECT_EQ(report->holder_records_stored, 20u);
+  // Each holder stores exactly what it acknowledged, and both ledgers agree.
+  const uint64_t shard = report->plan.shard_size;
+  for (const auto& h : report->holders) {
+    SimNode* n = net_.Find(h.holder);
+    auto held = n->fragments.List(hash);
+    ASSERT_EQ(held->size(), 1u);
+    EXPECT_EQ((*held)[0].id.index, h.indices[0]);
+    EXPECT_EQ(n->ledger.Balance(nodes[0]->identity.node_id())->bytes_stored_for_them, shard);
+    EXPECT_EQ(nodes[0]->ledger.Balance(h.holder)->bytes_they_store_for_us, shard);
+  }
+}
+
+TEST_F(ReplicationTest, SmallTesseraGoesWholeToSevenHolders) {
+  auto nodes = MakeNodes(12);
+  auto payload = RandomBytes(100'000, 2);
+  auto hash = AddPayload(*nodes[0], payload);
+  auto report = nodes[0]->service->ReplicateTessera(hash);
+  ASSERT_TRUE(report.ok()) << report.error().ToString();
+  EXPECT_EQ(report->plan.tier, core::Tier::kSmall);
+  ASSERT_EQ(report->holders.size(), 7u);
+  for (const auto& h : report->holders) {
+    EXPECT_EQ(h.indices, std::vector<uint32_t>{0});
+    auto src = net_.Find(h.holder)->fragments.Open(hash, 0);
+    ASSERT_TRUE(src.ok());
+    std::vector<uint8_t> got(payload.size());
+    ASSERT_TRUE((*src)->ReadAt(0, got).ok());
+    EXPECT_EQ(got, payload);
+  }
+}
+
+TEST_F(ReplicationTest, AtMostTwoHoldersPerSubnet) {
+  auto nodes = MakeNodes(40, /*per_subnet=*/5);  // 8 subnets of 5 nodes
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 3));
+  auto report = nodes[0]->service->ReplicateTessera(hash);
+  ASSERT_TRUE(report.ok()) << report.error().ToString();
+  std::map<std::string, int> per;
+  for (const auto& h : report->holders) ++per[SubnetKey(h.address)];
+  for (const auto& [s, n] : per) EXPECT_LE(n, 2) << s;
+  // 8 subnets x 2 = 16 eligible holders for 24 fragments: spread evenly.
+  EXPECT_EQ(report->holders.size(), 16u);
+  std::size_t lo = 99, hi = 0;
+  for (const auto& h : report->holders) {
+    lo = std::min(lo, h.indices.size());
+    hi = std::max(hi, h.indices.size());
+  }
+  EXPECT_LE(hi - lo, 1u);
+  EXPECT_EQ(report->fragments_placed(), 24u);
+}
+
+TEST_F(ReplicationTest, NoPeerIsAnError) {
+  auto nodes = MakeNodes(1);
+  auto hash = AddPayload(*nodes[0], RandomBytes(1000, 4));
+  auto report = nodes[0]->service->ReplicateTessera(hash);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.error().code, ErrorCode::kUnavailable);
+}
+
+TEST_F(ReplicationTest, FailedPeersAreReportedAndRetriedElsewhere) {
+  auto nodes = MakeNodes(40);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 5));
+  // The three peers closest to the tessera are found by the lookup but refuse
+  // every fragment (their disks are full).
+  auto closest = net_.Closest(core::KeyFor(hash), 3, nodes[0]->identity.node_id());
+  for (SimNode* n : closest) n->fragments.set_capacity(1000);
+  auto report = nodes[0]->service->ReplicateTessera(hash);
+  ASSERT_TRUE(report.ok()) << report.error().ToString();
+  EXPECT_EQ(report->fragments_placed(), 24u);
+  EXPECT_EQ(report->holders.size(), 24u);
+  ASSERT_EQ(report->failures.size(), 3u);
+  for (const auto& f : report->failures) {
+    EXPECT_NE(f.error.find("resource_exhausted"), std::string::npos) << f.error;
+  }
+  for (const auto& h : report->holders) {
+    for (SimNode* n : closest) EXPECT_NE(h.holder, n->identity.node_id());
+  }
+}
+
+TEST_F(ReplicationTest, RestoreFromANodeThatNeverSawIt) {
+  auto nodes = MakeNodes(30);
+  auto payload = RandomBytes(5 * core::kMiB + 11, 6);
+  auto hash = AddPayload(*nodes[0], payload);
+  ASSERT_TRUE(nodes[0]->service->ReplicateTessera(hash).ok());
+  // The owner disappears; a stranger restores from the holder record.
+  nodes[0]->online = false;
+  SimNode& stranger = net_.AddNode("127.0.200.1:7700", config_);
+  core::MemorySink out;
+  auto r = stranger.service->FetchTessera(hash, static_cast<core::RandomAccessSink&>(out));
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_EQ(out.bytes(), payload);
+  EXPECT_EQ(r->used.size(), 16u);
+  EXPECT_EQ(r->owner, nodes[0]->identity.node_id());
+}
+
+TEST_F(ReplicationTest, LosingParityHoldersStillRestoresAndRepairRestoresRedundancy) {
+  auto nodes = MakeNodes(34);
+  auto payload = RandomBytes(6 * core::kMiB, 7);
+  auto hash = AddPayload(*nodes[0], payload);
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  // Kill 8 holders (= parity count), each holding one fragment.
+  for (int i = 0; i < 8; ++i) net_.Find(report.holders[i].holder)->online = false;
+  auto health = nodes[0]->service->CheckTesseraHealth(hash);
+  ASSERT_TRUE(health.ok()) << health.error().ToString();
+  EXPECT_EQ(health->state, HealthState::kDegraded);
+  EXPECT_EQ(health->outcome, HealthOutcome::kNeedsReplication);
+  EXPECT_EQ(health->deficit, 8u);
+  EXPECT_EQ(health->fragments_verified, 16u);
+  int down = 0;
+  for (const auto& h : health->holders) down += !h.reachable;
+  EXPECT_EQ(down, 8);
+
+  SimNode& stranger = net_.AddNode("127.0.201.1:7700", config_);
+  core::MemorySink out;
+  ASSERT_TRUE(stranger.service->FetchTessera(hash, static_cast<core::RandomAccessSink&>(out)).ok());
+  EXPECT_EQ(out.bytes(), payload);
+
+  auto repair = nodes[0]->service->RepairTessera(hash);
+  ASSERT_TRUE(repair.ok()) << repair.error().ToString();
+  EXPECT_EQ(repair->regenerated.size(), 8u)
+      << (repair->problems.empty() ? "" : repair->problems[0]);
+  auto after = nodes[0]->service->CheckTesseraHealth(hash);
+  EXPECT_EQ(after->state, HealthState::kHealthy);
+  EXPECT_EQ(after->fragments_verified, 24u);
+}
+
+TEST_F(ReplicationTest, MoreThanParityLostIsLost) {
+  auto nodes = MakeNodes(30);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 8));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  for (int i = 0; i < 9; ++i) net_.Find(report.holders[i].holder)->online = false;
+  auto health = *nodes[0]->service->CheckTesseraHealth(hash);
+  EXPECT_EQ(health.state, HealthState::kLost);
+  SimNode& stranger = net_.AddNode("127.0.202.1:7700", config_);
+  core::MemorySink out;
+  auto r = stranger.service->FetchTessera(hash, static_cast<core::RandomAccessSink&>(out));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kInsufficientShards);
+  EXPECT_FALSE(out.finished());
+}
+
+TEST_F(ReplicationTest, HolderThatDeletedItsFragmentFailsAttestation) {
+  auto nodes = MakeNodes(30);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 9));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  SimNode* cheat = net_.Find(report.holders[0].holder);
+  ASSERT_TRUE(cheat->fragments.Delete(hash, report.holders[0].indices[0]).ok());
+  auto health = *nodes[0]->service->CheckTesseraHealth(hash);
+  EXPECT_EQ(health.fragments_verified, 23u);
+  for (const auto& h : health.holders) {
+    if (h.entry.holder == cheat->identity.node_id()) {
+      EXPECT_TRUE(h.proven.empty());
+      EXPECT_TRUE(h.reachable);  // "data lost", not "node down"
+    }
+  }
+}
+
+TEST_F(ReplicationTest, HolderMendsACorruptFragmentWhileTheOwnerIsOffline) {
+  auto nodes = MakeNodes(30);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 10));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  SimNode* holder = net_.Find(report.holders[3].holder);
+  const uint32_t idx = report.holders[3].indices[0];
+  holder->fragments.FlipByte(hash, idx, 1000);
+  nodes[0]->online = false;
+  auto passes = holder->service->RunRepairPass();
+  ASSERT_TRUE(passes.ok());
+  ASSERT_EQ(passes->size(), 1u);
+  EXPECT_EQ((*passes)[0].mended_local, std::vector<uint32_t>{idx});
+  EXPECT_TRUE(holder->fragments.Verify(hash, idx).ok());
+}
+
+TEST_F(ReplicationTest, ReceiveRefusesWhatItMust) {
+  auto nodes = MakeNodes(3);
+  SimNode& owner = *nodes[0];
+  SimNode& holder = *nodes[1];
+  auto payload = RandomBytes(5 * core::kMiB, 11);
+  auto plan = *core::PlanForSize(payload.size());
+  std::vector<core::MemorySink> sinks(plan.total_shards());
+  std::vector<core::ByteSink*> ptrs;
+  for (auto& s : sinks) ptrs.push_back(&s);
+  core::MemorySource src(payload);
+  CodecOptions opt;
+  opt.compute_proof_roots = true;
+  auto table = *EncodeTessera(crypto::Blake3(payload), plan, src, ptrs, opt);
+  auto signed_plan = SignedPlan::Sign(table, owner.identity);
+  auto envelope = [&](uint32_t i) {
+    core::FragmentEnvelope env;
+    env.id = table.IdOf(i);
+    env.table = table;
+    env.owner_public_key = signed_plan.owner;
+    env.plan_signature.assign(signed_plan.signature.begin(), signed_plan.signature.end());
+    return env;
+  };
+  auto receive = [&](const core::FragmentEnvelope& env, const std::vector<uint8_t>& bytes,
+                     SimNode& from) {
+    core::MemorySource b(bytes);
+    return holder.service->ReceiveFragment(from.peer(), env, b);
+  };
+  // Valid.
+  auto ok = receive(envelope(2), sinks[2].bytes(), owner);
+  ASSERT_TRUE(ok.ok()) << ok.error().ToString();
+  EXPECT_EQ(ok->held_indices, std::vector<uint32_t>{2});
+  // Re-sent: acknowledged, not counted twice.
+  const uint64_t before = holder.ledger.Balance(owner.identity.node_id())->bytes_stored_for_them;
+  ASSERT_TRUE(receive(envelope(2), sinks[2].bytes(), owner).ok());
+  EXPECT_EQ(holder.ledger.Balance(owner.identity.node_id())->bytes_stored_for_them, before);
+  // Bytes that do not match the checksum.
+  auto bad = sinks[3].bytes();
+  bad[77] ^= 1;
+  auto r = receive(envelope(3), bad, owner);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kCorrupt);
+  EXPECT_FALSE(holder.fragments.Get(table.tessera, 3).ok());
+  // A forged plan: checksums changed, old signature.
+  auto forged = envelope(4);
+  forged.table.checksums[4] = crypto::Blake3(bad);
+  forged.id.checksum = forged.table.checksums[4];
+  EXPECT_EQ(receive(forged, bad, owner).error().code, ErrorCode::kCorrupt);
+  // An index outside the plan.
+  auto outside = envelope(4);
+  outside.id.index = 24;
+  EXPECT_EQ(receive(outside, sinks[4].bytes(), owner).error().code, ErrorCode::kInvalidArgument);
+  // Another owner claiming the same tessera hash.
+  auto thief = SignedPlan::Sign(table, nodes[2]->identity);
+  auto stolen = envelope(5);
+  stolen.owner_public_key = thief.owner;
+  stolen.plan_signature.assign(thief.signature.begin(), thief.signature.end());
+  EXPECT_EQ(receive(stolen, sinks[5].bytes(), *nodes[2]).error().code,
+            ErrorCode::kPermissionDenied);
+}
+
+TEST_F(ReplicationTest, SenderOverTheDeficitAllowanceIsRefused) {
+  config_.deficit_allowance_bytes = 500'000;  // less than two fragments of 5 MiB / 16
+  auto nodes = MakeNodes(2);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 12));
+  auto report = nodes[0]->service->ReplicateTessera(hash);
+  ASSERT_TRUE(report.ok()) << report.error().ToString();
+  // One fragment (327,680 B) fits in the allowance; the second would exceed it.
+  EXPECT_EQ(report->fragments_placed(), 1u);
+  ASSERT_FALSE(report->failures.empty());
+  EXPECT_NE(report->failures[0].error.find("deficit"), std::string::npos)
+      << report->failures[0].error;
+}
+
+TEST_F(ReplicationTest, FullDiskIsRefusedCleanly) {
+  auto& owner = net_.AddNode("127.0.1.1:7700", config_);
+  auto& tiny = net_.AddNode("127.0.2.1:7700", config_, /*capacity=*/100'000);
+  auto hash = AddPayload(owner, RandomBytes(5 * core::kMiB, 13));
+  auto report = owner.service->ReplicateTessera(hash);
+  ASSERT_FALSE(report.ok());  // the only peer refused everything
+  EXPECT_EQ(tiny.fragments.used(), 0u);
+}
+
+// gMock: the service must not believe an acknowledgement from the wrong node.
+class MockDht : public core::DhtPort {
+ public:
+  MOCK_METHOD(core::Result<std::vector<core::PeerInfo>>, FindPeers,
+              (const core::NodeId&, std::size_t), (override));
+  MOCK_METHOD(core::Result<core::ReplicateAck>, ReplicateFragment,
+              (const core::PeerInfo&, const core::FragmentEnvelope&, core::RandomAccessSource&),
+              (override));
+  MOCK_METHOD(core::Result<core::Attestation>, RequestAttestation,
+              (const core::PeerInfo&, const core::ContentHash&, (const std::array<uint8_t, 32>&)),
+              (override));
+  MOCK_METHOD(core::Result<void>, Ping, (const core::PeerInfo&), (override));
+  MOCK_METHOD(core::Result<void>, FetchFragment,
+              (const core::PeerInfo&, const core::ContentHash&, uint32_t, core::ByteSink&),
+              (override));
+  MOCK_METHOD(core::Result<std::size_t>, PutRecord,
+              (const core::NodeId&, const std::vector<uint8_t>&), (override));
+  MOCK_METHOD(core::Result<std::vector<std::vector<uint8_t>>>, GetRecords, (const core::NodeId&),
+              (override));
+};
+
+TEST_F(ReplicationTest, AckFromAnotherNodeIsNotCounted) {
+  auto self = *crypto::Identity::Generate(0);
+  testing::MemoryFragmentStore frags;
+  testing::MemoryLedger ledger;
+  testing::MemoryBlobStore blobs;
+  MemoryPlanStore plans;
+  ::testing::NiceMock<MockDht> dht;
+  ReplicationService svc({&self, &dht, &frags, &ledger, &blobs, &plans, &clock_}, config_);
+  auto payload = RandomBytes(1000, 14);
+  auto hash = crypto::Blake3(payload);
+  core::MemorySource src(payload);
+  ASSERT_TRUE(blobs.Put(hash, payload.size(), src).ok());
+  core::PeerInfo peer{crypto::Identity::Generate(0)->node_id(), "127.0.5.1:7700"};
+  EXPECT_CALL(dht, FindPeers(::testing::_, ::testing::_))
+      .WillOnce(::testing::Return(std::vector<core::PeerInfo>{peer}));
+  EXPECT_CALL(dht, ReplicateFragment(::testing::_, ::testing::_, ::testing::_))
+      .WillRepeatedly([&](const core::PeerInfo&, const core::FragmentEnvelope& env,
+                          core::RandomAccessSource&) -> core::Result<core::ReplicateAck> {
+        core::ReplicateAck ack;
+        ack.tessera = env.id.tessera;
+        ack.holder = self.node_id();  // not the peer we sent to
+        ack.held_indices = {0};
+        return ack;
+      });
+  auto report = svc.ReplicateTessera(hash);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(ledger.Balance(peer.id)->bytes_they_store_for_us, 0u);
+}
+
+TEST(PlacementTest, SubnetKeys) {
+  EXPECT_EQ(SubnetKey("127.0.3.1:7700"), "v4:127.0.3");
+  EXPECT_EQ(SubnetKey("127.0.3.200:1"), "v4:127.0.3");
+  EXPECT_EQ(SubnetKey("[2001:db8:1:2::1]:7700"), SubnetKey("[2001:db8:1:ffff::9]:1"));
+  EXPECT_NE(SubnetKey("[2001:db8:1::1]:7700"), SubnetKey("[2001:db8:2::1]:7700"));
+  EXPECT_EQ(SubnetKey("nonsense"), "addr:nonsense");
+}
+
+TEST(PlacementTest, RoundRobinIsEven) {
+  auto plan = *core::PlanForSize(300 * core::kMiB);
+  auto a = AssignFragments(plan, 11);
+  std::size_t total = 0, lo = 99, hi = 0;
+  for (auto& h : a) {
+    total += h.size();
+    lo = std::min(lo, h.size());
+    hi = std::max(hi, h.size());
+  }
+  EXPECT_EQ(total, 72u);
+  EXPECT_LE(hi - lo, 1u);
+}
+
+TEST(PlacementTest, BalancePreferredAmongEligible) {
+  std::vector<Candidate> c;
+  for (int i = 0; i < 4; ++i) {
+    core::PeerInfo p;
+    p.id.bytes[0] = static_cast<uint8_t>(i);
+    p.address = "127.0." + std::to_string(i + 1) + ".1:1";
+    c.push_back({p, i == 3 ? 1000 : 0, p.id});
+  }
+  auto picked = SelectHolders(c, 2, 2);
+  ASSERT_EQ(picked.size(), 2u);
+  EXPECT_EQ(picked[0].id.bytes[0], 3);  // the generous peer first
+  EXPECT_EQ(picked[1].id.bytes[0], 0);  // then the closest
+}
+
+}  // namespace
+}  // namespace tesseras::replication

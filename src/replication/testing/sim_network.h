@@ -1,0 +1,192 @@
+// An in-process network of replication nodes for tests. Every DhtPort call is
+// delivered to the target node's ReplicationService exactly as the real
+// transport would deliver it; nodes can be taken offline. Lookups return the
+// true closest online nodes (what a converged Kademlia returns), and records
+// live at the 20 closest online nodes, so an offline node takes its records
+// with it.
+#pragma once
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "core/ports/dht_port.h"
+#include "replication/memory_plan_store.h"
+#include "replication/replication_service.h"
+#include "replication/testing/memory_ports.h"
+
+namespace tesseras::replication::testing {
+
+class SimNetwork;
+
+struct SimNode {
+  crypto::Identity identity;
+  std::string address;
+  MemoryFragmentStore fragments;
+  MemoryLedger ledger;
+  MemoryBlobStore blobs;
+  MemoryPlanStore plans;
+  std::unique_ptr<core::DhtPort> dht;
+  std::unique_ptr<ReplicationService> service;
+  bool online = true;
+  std::mutex records_mu;
+  std::map<core::NodeId, std::vector<std::vector<uint8_t>>> records;
+
+  SimNode(crypto::Identity id, std::string addr, uint64_t capacity)
+      : identity(std::move(id)), address(std::move(addr)), fragments(capacity) {}
+  core::PeerInfo peer() const { return {identity.node_id(), address}; }
+};
+
+class SimDht final : public core::DhtPort {
+ public:
+  SimDht(SimNetwork& net, SimNode& self) : net_(net), self_(self) {}
+  core::Result<std::vector<core::PeerInfo>> FindPeers(const core::NodeId& target,
+                                                      std::size_t count) override;
+  core::Result<core::ReplicateAck> ReplicateFragment(const core::PeerInfo& peer,
+                                                     const core::FragmentEnvelope& env,
+                                                     core::RandomAccessSource& bytes) override;
+  core::Result<core::Attestation> RequestAttestation(const core::PeerInfo& peer,
+                                                     const core::ContentHash& tessera,
+                                                     const std::array<uint8_t, 32>& c) override;
+  core::Result<void> Ping(const core::PeerInfo& peer) override;
+  core::Result<void> FetchFragment(const core::PeerInfo& peer, const core::ContentHash& tessera,
+                                   uint32_t index, core::ByteSink& out) override;
+  core::Result<std::size_t> PutRecord(const core::NodeId& key,
+                                      const std::vector<uint8_t>& record) override;
+  core::Result<std::vector<std::vector<uint8_t>>> GetRecords(const core::NodeId& key) override;
+
+ private:
+  core::Result<SimNode*> Reach(const core::PeerInfo& peer);
+  SimNetwork& net_;
+  SimNode& self_;
+};
+
+class SimNetwork {
+ public:
+  explicit SimNetwork(core::Clock& clock) : clock_(clock) {}
+
+  // Adds a node at `address` ("127.0.N.1:7700" style; the /24 matters).
+  SimNode& AddNode(const std::string& address, ReplicationConfig config = {},
+                   uint64_t capacity = UINT64_MAX) {
+    auto node = std::make_unique<SimNode>(*crypto::Identity::Generate(0), address, capacity);
+    node->dht = std::make_unique<SimDht>(*this, *node);
+    ReplicationDeps deps{&node->identity, node->dht.get(), &node->fragments, &node->ledger,
+                         &node->blobs,    &node->plans,    &clock_};
+    node->service = std::make_unique<ReplicationService>(deps, config);
+    std::lock_guard lock(mu_);
+    nodes_.push_back(std::move(node));
+    return *nodes_.back();
+  }
+
+  std::vector<SimNode*> Online(const core::NodeId& exclude) {
+    std::lock_guard lock(mu_);
+    std::vector<SimNode*> out;
+    for (auto& n : nodes_)
+      if (n->online && n->identity.node_id() != exclude) out.push_back(n.get());
+    return out;
+  }
+  SimNode* Find(const core::NodeId& id) {
+    std::lock_guard lock(mu_);
+    for (auto& n : nodes_)
+      if (n->identity.node_id() == id) return n.get();
+    return nullptr;
+  }
+  std::vector<SimNode*> Closest(const core::NodeId& key, std::size_t count,
+                                const core::NodeId& exclude) {
+    auto all = Online(exclude);
+    std::sort(all.begin(), all.end(), [&](SimNode* a, SimNode* b) {
+      return core::XorDistance(a->identity.node_id(), key) <
+             core::XorDistance(b->identity.node_id(), key);
+    });
+    if (all.size() > count) all.resize(count);
+    return all;
+  }
+  std::vector<std::unique_ptr<SimNode>>& nodes() { return nodes_; }
+  std::atomic<uint64_t> messages{0};
+
+ private:
+  core::Clock& clock_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<SimNode>> nodes_;
+};
+
+inline core::Result<SimNode*> SimDht::Reach(const core::PeerInfo& peer) {
+  ++net_.messages;
+  SimNode* n = net_.Find(peer.id);
+  if (!n || !n->online) {
+    return core::MakeError(core::ErrorCode::kUnavailable, "peer " + peer.id.Short() + "… is down");
+  }
+  return n;
+}
+
+inline core::Result<std::vector<core::PeerInfo>> SimDht::FindPeers(const core::NodeId& target,
+                                                                   std::size_t count) {
+  std::vector<core::PeerInfo> out;
+  for (SimNode* n : net_.Closest(target, count, self_.identity.node_id())) out.push_back(n->peer());
+  return out;
+}
+
+inline core::Result<core::ReplicateAck> SimDht::ReplicateFragment(const core::PeerInfo& peer,
+                                                                  const core::FragmentEnvelope& env,
+                                                                  core::RandomAccessSource& bytes) {
+  ASSIGN_OR_RETURN(SimNode * n, Reach(peer));
+  core::SequentialReader reader(bytes);
+  return n->service->ReceiveFragment(self_.peer(), env, reader);
+}
+
+inline core::Result<core::Attestation> SimDht::RequestAttestation(
+    const core::PeerInfo& peer, const core::ContentHash& tessera,
+    const std::array<uint8_t, 32>& c) {
+  ASSIGN_OR_RETURN(SimNode * n, Reach(peer));
+  return n->service->HandleAttestationRequest(self_.peer(), tessera, c);
+}
+
+inline core::Result<void> SimDht::Ping(const core::PeerInfo& peer) {
+  ASSIGN_OR_RETURN(SimNode * n, Reach(peer));
+  (void)n;
+  return core::Ok();
+}
+
+inline core::Result<void> SimDht::FetchFragment(const core::PeerInfo& peer,
+                                                const core::ContentHash& tessera, uint32_t index,
+                                                core::ByteSink& out) {
+  ASSIGN_OR_RETURN(SimNode * n, Reach(peer));
+  // The transport streams chunks; the receiver finishes its own sink.
+  struct NoFinish final : core::ByteSink {
+    explicit NoFinish(core::ByteSink& s) : s(s) {}
+    core::Result<void> Write(std::span<const uint8_t> d) override { return s.Write(d); }
+    core::Result<void> Finish() override { return core::Ok(); }
+    core::ByteSink& s;
+  } pass(out);
+  return n->service->ServeFragment(self_.peer(), tessera, index, pass);
+}
+
+inline core::Result<std::size_t> SimDht::PutRecord(const core::NodeId& key,
+                                                   const std::vector<uint8_t>& record) {
+  auto targets = net_.Closest(key, 20, core::NodeId{});
+  std::size_t stored = 0;
+  for (SimNode* n : targets) {
+    ++net_.messages;
+    std::lock_guard lock(n->records_mu);
+    n->records[key].push_back(record);
+    ++stored;
+  }
+  if (stored == 0) return core::MakeError(core::ErrorCode::kUnavailable, "no node took the record");
+  return stored;
+}
+
+inline core::Result<std::vector<std::vector<uint8_t>>> SimDht::GetRecords(const core::NodeId& key) {
+  std::vector<std::vector<uint8_t>> out;
+  for (SimNode* n : net_.Closest(key, 20, core::NodeId{})) {
+    ++net_.messages;
+    std::lock_guard lock(n->records_mu);
+    auto it = n->records.find(key);
+    if (it != n->records.end()) out.insert(out.end(), it->second.begin(), it->second.end());
+  }
+  if (out.empty()) return core::MakeError(core::ErrorCode::kNotFound, "no record for the key");
+  return out;
+}
+
+}  // namespace tesseras::replication::testing
