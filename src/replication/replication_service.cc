@@ -423,7 +423,10 @@ Result<ReplicationReport> ReplicationService::ReplicateTessera(const core::Conte
   if (report.holders.empty()) {
     return MakeError(ErrorCode::kUnavailable,
                      "no peer acknowledged any fragment of " + tessera.Short() + "… (" +
-                         std::to_string(report.failures.size()) + " failed)");
+                         std::to_string(report.failures.size()) + " failed" +
+                         (report.failures.empty() ? std::string()
+                                                  : ", first: " + report.failures[0].error) +
+                         ")");
   }
   TRY(d_.plans->SetPlacement(tessera, report.holders));
   auto stored = PublishHolderRecord(plan, report.holders);
@@ -433,9 +436,9 @@ Result<ReplicationReport> ReplicationService::ReplicateTessera(const core::Conte
 
 // ---- receiving --------------------------------------------------------------------
 
-Result<core::ReplicateAck> ReplicationService::ReceiveFragment(const core::PeerInfo& sender,
-                                                               const core::FragmentEnvelope& env,
-                                                               core::ByteSource& bytes) {
+Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sender,
+                                                    const core::FragmentEnvelope& env,
+                                                    bool* already_held) {
   // 1. The plan: signed by its owner, consistent with its size (which also caps it at 1 GiB).
   if (env.plan_signature.size() != 64) {
     return MakeError(ErrorCode::kInvalidArgument, "plan signature must be 64 bytes");
@@ -457,51 +460,69 @@ Result<core::ReplicateAck> ReplicationService::ReceiveFragment(const core::PeerI
     return MakeError(ErrorCode::kCorrupt, "fragment checksum differs from the signed plan");
   }
   const uint64_t size = table.plan.shard_size;
-  const core::NodeId owner = plan.owner_id();
   // 3. Nobody overwrites another owner's tessera.
   ASSIGN_OR_RETURN(auto existing_plan, d_.plans->GetPlan(table.tessera));
   if (existing_plan) {
     auto prev = SignedPlan::Decode(*existing_plan);
-    if (prev.ok() && prev->owner_id() != owner) {
+    if (prev.ok() && prev->owner_id() != plan.owner_id()) {
       return MakeError(ErrorCode::kPermissionDenied,
                        "tessera " + table.tessera.Short() + "… belongs to another owner");
     }
   }
-  // Already held with these bytes: acknowledge without counting again.
+  // Already held with these bytes: acknowledged without being counted again.
   auto held = d_.fragments->Get(table.tessera, env.id.index);
-  const bool have_same = held.ok() && held->id.checksum == env.id.checksum;
-  if (!have_same) {
-    // 4. Reciprocity and the per-peer limit.
-    ASSIGN_OR_RETURN(core::LedgerEntry bal, d_.ledger->Balance(sender.id));
-    const int64_t deficit_after = static_cast<int64_t>(bal.bytes_stored_for_them + size) -
-                                  static_cast<int64_t>(bal.bytes_they_store_for_us);
-    if (deficit_after > static_cast<int64_t>(config_.deficit_allowance_bytes)) {
-      return MakeError(ErrorCode::kResourceExhausted,
-                       "refused: peer " + sender.id.Short() + "… would be " +
-                           std::to_string(deficit_after) +
-                           " bytes in deficit with us; the allowance is " +
-                           std::to_string(config_.deficit_allowance_bytes));
-    }
-    if (bal.bytes_stored_for_them + size > config_.per_peer_limit_bytes) {
-      return MakeError(ErrorCode::kResourceExhausted,
-                       "refused: we already store " + std::to_string(bal.bytes_stored_for_them) +
-                           " bytes for peer " + sender.id.Short() + "…; the limit is " +
-                           std::to_string(config_.per_peer_limit_bytes));
-    }
-    // 5. Store (the store checks free space, size and checksum before anything is visible).
-    TRY(d_.plans->PutPlan(table.tessera, owner, plan.Encode()));
-    TRY(d_.fragments->Store(env.id, size, bytes, sender.id, /*replace=*/held.ok()));
-  } else {
-    TRY(d_.plans->PutPlan(table.tessera, owner, plan.Encode()));
+  *already_held = held.ok() && held->id.checksum == env.id.checksum;
+  if (*already_held) return plan;
+  // 4. Reciprocity and the per-peer limit.
+  ASSIGN_OR_RETURN(core::LedgerEntry bal, d_.ledger->Balance(sender.id));
+  const int64_t deficit_after = static_cast<int64_t>(bal.bytes_stored_for_them + size) -
+                                static_cast<int64_t>(bal.bytes_they_store_for_us);
+  if (deficit_after > static_cast<int64_t>(config_.deficit_allowance_bytes)) {
+    return MakeError(ErrorCode::kResourceExhausted,
+                     "refused: peer " + sender.id.Short() + "… would be " +
+                         std::to_string(deficit_after) +
+                         " bytes in deficit with us; the allowance is " +
+                         std::to_string(config_.deficit_allowance_bytes));
+  }
+  if (bal.bytes_stored_for_them + size > config_.per_peer_limit_bytes) {
+    return MakeError(ErrorCode::kResourceExhausted,
+                     "refused: we already store " + std::to_string(bal.bytes_stored_for_them) +
+                         " bytes for peer " + sender.id.Short() + "…; the limit is " +
+                         std::to_string(config_.per_peer_limit_bytes));
+  }
+  return plan;
+}
+
+Result<core::ReplicateAck> ReplicationService::ReceiveFragment(const core::PeerInfo& sender,
+                                                               const core::FragmentEnvelope& env,
+                                                               core::ByteSource& bytes) {
+  bool already_held = false;
+  ASSIGN_OR_RETURN(SignedPlan plan, AdmitFragment(sender, env, &already_held));
+  const auto& table = plan.table;
+  TRY(d_.plans->PutPlan(table.tessera, plan.owner_id(), plan.Encode()));
+  if (!already_held) {
+    // 5. Store: the store checks free space, size and checksum before anything is visible.
+    const bool replace = d_.fragments->Get(table.tessera, env.id.index).ok();
+    TRY(d_.fragments->Store(env.id, table.plan.shard_size, bytes, sender.id, replace));
   }
   TRY(d_.ledger->Record(sender.id, core::LedgerDirection::kWeStoreForThem, table.tessera,
-                        env.id.index, size));
+                        env.id.index, table.plan.shard_size));
+  return AckFor(table.tessera);
+}
+
+Result<core::ReplicateAck> ReplicationService::AckFor(const core::ContentHash& tessera) {
   core::ReplicateAck ack;
-  ack.tessera = table.tessera;
+  ack.tessera = tessera;
   ack.holder = d_.self->node_id();
-  ASSIGN_OR_RETURN(auto mine, d_.fragments->List(table.tessera));
+  ASSIGN_OR_RETURN(auto mine, d_.fragments->List(tessera));
   for (const auto& f : mine) ack.held_indices.push_back(f.id.index);
   return ack;
+}
+
+Result<std::unique_ptr<core::RandomAccessSource>> ReplicationService::OpenVerifiedFragment(
+    const core::ContentHash& tessera, uint32_t index) {
+  TRY(d_.fragments->Verify(tessera, index));
+  return d_.fragments->Open(tessera, index);
 }
 
 // ---- attestation and serving ------------------------------------------------------
@@ -773,6 +794,19 @@ Result<RepairReport> ReplicationService::RepairTessera(const core::ContentHash& 
     for (uint32_t i : wanted) staged->present[i] = true;
   }
   auto fresh = Candidates(tessera, want * 2, live_peers, live_peers);
+  if (fresh.ok() && fresh->size() < want && table.plan.tier != core::Tier::kSmall) {
+    // A small network: no new node is eligible for some fragments, so live
+    // holders take them (fewest fragments first). Redundancy comes back; holder
+    // diversity is what the network allows (see docs/REPLICATION.md).
+    std::vector<core::PlacementEntry> by_load = live;
+    std::stable_sort(by_load.begin(), by_load.end(), [](const auto& a, const auto& b) {
+      return a.indices.size() < b.indices.size();
+    });
+    for (const auto& e : by_load) {
+      if (fresh->size() >= want) break;
+      fresh->push_back(PeerOf(e));
+    }
+  }
   if (!fresh.ok() || fresh->empty()) {
     rep.problems.push_back("no eligible new holder for " + std::to_string(want) +
                            (table.plan.tier == core::Tier::kSmall ? " copies" : " fragments"));
@@ -798,7 +832,14 @@ Result<RepairReport> ReplicationService::RepairTessera(const core::ContentHash& 
   for (const auto& e : placed) {
     rep.new_holders.push_back(e);
     rep.regenerated.insert(rep.regenerated.end(), e.indices.begin(), e.indices.end());
-    live.push_back(e);
+    auto same = std::find_if(live.begin(), live.end(),
+                             [&](const auto& l) { return l.holder == e.holder; });
+    if (same == live.end()) {
+      live.push_back(e);
+    } else {
+      same->indices.insert(same->indices.end(), e.indices.begin(), e.indices.end());
+      std::sort(same->indices.begin(), same->indices.end());
+    }
   }
   std::sort(rep.regenerated.begin(), rep.regenerated.end());
   rep.regenerated.erase(std::unique(rep.regenerated.begin(), rep.regenerated.end()),

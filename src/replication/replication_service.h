@@ -112,6 +112,19 @@ class ReplicationService {
                                                    const core::FragmentEnvelope& envelope,
                                                    core::ByteSource& bytes);
 
+  // The checks of ReceiveFragment that need no bytes, for transports that want
+  // to refuse before a transfer starts. Returns the verified plan; sets
+  // *already_held when we hold this fragment with these bytes (the transfer can
+  // be skipped and AckFor answered).
+  core::Result<SignedPlan> AdmitFragment(const core::PeerInfo& sender,
+                                         const core::FragmentEnvelope& envelope,
+                                         bool* already_held);
+  // The acknowledgement for a tessera: every index of it we hold.
+  core::Result<core::ReplicateAck> AckFor(const core::ContentHash& tessera);
+  // A fragment we hold, verified against its checksum first (never serve rot).
+  core::Result<std::unique_ptr<core::RandomAccessSource>> OpenVerifiedFragment(
+      const core::ContentHash& tessera, uint32_t index);
+
   // Proves possession of every fragment of `tessera` we hold.
   core::Result<core::Attestation> HandleAttestationRequest(const core::PeerInfo& requester,
                                                            const core::ContentHash& tessera,

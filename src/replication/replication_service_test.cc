@@ -196,6 +196,21 @@ TEST_F(ReplicationTest, LosingParityHoldersStillRestoresAndRepairRestoresRedunda
   EXPECT_EQ(after->fragments_verified, 24u);
 }
 
+TEST_F(ReplicationTest, RepairInASmallNetworkUsesTheLiveHolders) {
+  auto nodes = MakeNodes(13);  // owner + 12 peers: 24 fragments, 2 per holder
+  auto payload = RandomBytes(5 * core::kMiB, 15);
+  auto hash = AddPayload(*nodes[0], payload);
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  ASSERT_EQ(report.holders.size(), 12u);
+  for (int i = 0; i < 4; ++i) net_.Find(report.holders[i].holder)->online = false;  // 8 fragments
+  auto repair = nodes[0]->service->RepairTessera(hash);
+  ASSERT_TRUE(repair.ok()) << repair.error().ToString();
+  EXPECT_EQ(repair->regenerated.size(), 8u);
+  auto after = *nodes[0]->service->CheckTesseraHealth(hash);
+  EXPECT_EQ(after.state, HealthState::kHealthy);
+  EXPECT_EQ(after.fragments_verified, 24u);
+}
+
 TEST_F(ReplicationTest, MoreThanParityLostIsLost) {
   auto nodes = MakeNodes(30);
   auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 8));
