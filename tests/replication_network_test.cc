@@ -11,6 +11,7 @@
 
 #include "crypto/blake3_hasher.h"
 #include "dht/dht_port_adapter.h"
+#include "dht/record.h"
 #include "replication/memory_plan_store.h"
 #include "replication/network_handler.h"
 #include "replication/replication_service.h"
@@ -67,8 +68,8 @@ class ReplicationNetworkTest : public ::testing::Test {
       auto n = std::make_unique<NetNode>();
       std::vector<std::string> seeds;
       if (!seed.empty()) seeds.push_back(seed);
-      auto rt = dht::DhtRuntime::Start(
-          n->identity, Config("127.0." + std::to_string(i + 1) + ".1:0", seeds), 2);
+      auto rt = dht::DhtRuntime::Start(n->identity,
+                                       Config("127.0." + std::to_string(i + 1) + ".1:0", seeds), 2);
       ASSERT_TRUE(rt.ok()) << rt.error().ToString();
       n->runtime = std::move(*rt);
       if (seed.empty()) seed = n->runtime->self_info().address;
@@ -76,10 +77,32 @@ class ReplicationNetworkTest : public ::testing::Test {
       replication::ReplicationConfig cfg;
       cfg.scratch_dir = scratch_ / std::to_string(i);
       cfg.max_per_subnet = 2;
-      n->service = std::make_unique<replication::ReplicationService>(
-          replication::ReplicationDeps{&n->identity, n->port.get(), &n->fragments, &n->ledger,
-                                       &n->blobs, &n->plans, &n->clock},
-          cfg);
+      replication::ReplicationDeps deps;
+      deps.self = &n->identity;
+      deps.dht = n->port.get();
+      deps.fragments = &n->fragments;
+      deps.ledger = &n->ledger;
+      deps.blobs = &n->blobs;
+      deps.plans = &n->plans;
+      deps.clock = &n->clock;
+      NetNode* raw = n.get();
+      deps.seal_record =
+          [raw](const core::NodeId& key,
+                const std::vector<uint8_t>& value) -> core::Result<std::vector<uint8_t>> {
+        const int64_t expires = raw->clock.NowUnixMs() + 24 * 3600 * 1000;
+        ASSIGN_OR_RETURN(auto rec,
+                         dht::Record::Sign(raw->identity, dht::kHolderRecord, key, value, expires));
+        return rec.Encode();
+      };
+      deps.open_record =
+          [](const std::vector<uint8_t>& sealed) -> core::Result<std::vector<uint8_t>> {
+        ASSIGN_OR_RETURN(auto rec, dht::Record::ParseVerified(sealed));
+        if (rec.type != dht::kHolderRecord) {
+          return core::MakeError(core::ErrorCode::kInvalidArgument, "not a holder record");
+        }
+        return rec.value;
+      };
+      n->service = std::make_unique<replication::ReplicationService>(deps, cfg);
       n->handler = std::make_shared<replication::NetworkHandler>(*n->service, cfg.scratch_dir);
       n->runtime->SetReplicationHandler(n->handler);
       nodes_.push_back(std::move(n));

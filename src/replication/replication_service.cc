@@ -37,11 +37,18 @@ class CheckedSink final : public core::ByteSink {
     hash_.Update(data);
     return inner_.Write(data);
   }
+  // Idempotent: the transport finishes the sink on success (DhtPort contract),
+  // and the caller may call it again to learn the verdict.
   Result<void> Finish() override {
-    if (written_ != size_ || hash_.Finalize() != expect_) {
-      return MakeError(ErrorCode::kCorrupt, "fragment bytes do not match the signed plan");
+    if (!verdict_) {
+      if (written_ != size_ || hash_.Finalize() != expect_) {
+        verdict_ = Result<void>(
+            MakeError(ErrorCode::kCorrupt, "fragment bytes do not match the signed plan"));
+      } else {
+        verdict_ = inner_.Finish();
+      }
     }
-    return inner_.Finish();
+    return *verdict_;
   }
 
  private:
@@ -50,6 +57,7 @@ class CheckedSink final : public core::ByteSink {
   uint64_t size_;
   uint64_t written_ = 0;
   crypto::Blake3Hasher hash_;
+  std::optional<Result<void>> verdict_;
 };
 
 // Runs fn(i) for i in [0, n) on up to `threads` threads.
@@ -249,10 +257,17 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
     }
   });
   if (have.load() < k) {
+    std::string detail;
+    if (failures && !failures->empty()) {
+      detail = " (" + std::to_string(failures->size()) +
+               " fetches failed; first: " + failures->front().error + ")";
+    } else if (sources.empty()) {
+      detail = " (no holder is known)";
+    }
     return MakeError(ErrorCode::kInsufficientShards,
                      "could fetch only " + std::to_string(have.load()) + " of the " +
                          std::to_string(k) + " fragments needed to rebuild tessera " +
-                         table.tessera.Short() + "…");
+                         table.tessera.Short() + "…" + detail);
   }
   return staged;
 }
@@ -366,14 +381,28 @@ Result<std::size_t> ReplicationService::PublishHolderRecord(
     const SignedPlan& plan, const std::vector<core::PlacementEntry>& holders) {
   auto rec = HolderRecord::Sign(plan, static_cast<uint64_t>(d_.clock->NowUnixMs()),
                                 ToHolderEntries(holders), *d_.self);
-  return d_.dht->PutRecord(core::KeyFor(plan.table.tessera), rec.Encode());
+  const core::NodeId key = core::KeyFor(plan.table.tessera);
+  std::vector<uint8_t> bytes = rec.Encode();
+  if (d_.seal_record) {
+    ASSIGN_OR_RETURN(bytes, d_.seal_record(key, bytes));
+  }
+  return d_.dht->PutRecord(key, bytes);
 }
 
 Result<HolderRecord> ReplicationService::LookupHolderRecord(const core::ContentHash& tessera) {
   ASSIGN_OR_RETURN(auto records, d_.dht->GetRecords(core::KeyFor(tessera)));
   std::optional<HolderRecord> best;
   std::string why;
-  for (const auto& bytes : records) {
+  for (const auto& sealed : records) {
+    std::vector<uint8_t> bytes = sealed;
+    if (d_.open_record) {
+      auto opened = d_.open_record(sealed);
+      if (!opened.ok()) {
+        why = opened.error().message;
+        continue;
+      }
+      bytes = std::move(*opened);
+    }
     auto rec = HolderRecord::Decode(bytes);
     if (!rec.ok()) {
       why = rec.error().message;
@@ -421,12 +450,12 @@ Result<ReplicationReport> ReplicationService::ReplicateTessera(const core::Conte
   for (std::size_t h = 0; h < primary.size(); ++h) work.push_back({primary[h], assignment[h]});
   report.holders = Push(plan, *staged, std::move(work), std::move(spares), &report.failures);
   if (report.holders.empty()) {
-    return MakeError(ErrorCode::kUnavailable,
-                     "no peer acknowledged any fragment of " + tessera.Short() + "… (" +
-                         std::to_string(report.failures.size()) + " failed" +
-                         (report.failures.empty() ? std::string()
-                                                  : ", first: " + report.failures[0].error) +
-                         ")");
+    return MakeError(
+        ErrorCode::kUnavailable,
+        "no peer acknowledged any fragment of " + tessera.Short() + "… (" +
+            std::to_string(report.failures.size()) + " failed" +
+            (report.failures.empty() ? std::string() : ", first: " + report.failures[0].error) +
+            ")");
   }
   TRY(d_.plans->SetPlacement(tessera, report.holders));
   auto stored = PublishHolderRecord(plan, report.holders);
@@ -437,8 +466,8 @@ Result<ReplicationReport> ReplicationService::ReplicateTessera(const core::Conte
 // ---- receiving --------------------------------------------------------------------
 
 Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sender,
-                                                    const core::FragmentEnvelope& env,
-                                                    bool* already_held) {
+                                                     const core::FragmentEnvelope& env,
+                                                     bool* already_held) {
   // 1. The plan: signed by its owner, consistent with its size (which also caps it at 1 GiB).
   if (env.plan_signature.size() != 64) {
     return MakeError(ErrorCode::kInvalidArgument, "plan signature must be 64 bytes");
@@ -832,8 +861,8 @@ Result<RepairReport> ReplicationService::RepairTessera(const core::ContentHash& 
   for (const auto& e : placed) {
     rep.new_holders.push_back(e);
     rep.regenerated.insert(rep.regenerated.end(), e.indices.begin(), e.indices.end());
-    auto same = std::find_if(live.begin(), live.end(),
-                             [&](const auto& l) { return l.holder == e.holder; });
+    auto same =
+        std::find_if(live.begin(), live.end(), [&](const auto& l) { return l.holder == e.holder; });
     if (same == live.end()) {
       live.push_back(e);
     } else {

@@ -37,6 +37,13 @@ struct ReplicationDeps {
   core::BlobStore* blobs = nullptr;  // the owner's payloads, keyed by tessera hash
   core::PlanStore* plans = nullptr;
   core::Clock* clock = nullptr;
+  // How a holder record is framed for the DHT and read back. The real DHT wraps
+  // values in its own signed record (dht::Record); left empty, the holder
+  // record's bytes are stored as they are (the in-process simulator).
+  std::function<core::Result<std::vector<uint8_t>>(const core::NodeId& key,
+                                                   const std::vector<uint8_t>& value)>
+      seal_record;
+  std::function<core::Result<std::vector<uint8_t>>(const std::vector<uint8_t>& record)> open_record;
 };
 
 struct PeerFailure {

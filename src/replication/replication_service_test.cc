@@ -367,7 +367,15 @@ TEST_F(ReplicationTest, AckFromAnotherNodeIsNotCounted) {
   testing::MemoryBlobStore blobs;
   MemoryPlanStore plans;
   ::testing::NiceMock<MockDht> dht;
-  ReplicationService svc({&self, &dht, &frags, &ledger, &blobs, &plans, &clock_}, config_);
+  ReplicationDeps deps;
+  deps.self = &self;
+  deps.dht = &dht;
+  deps.fragments = &frags;
+  deps.ledger = &ledger;
+  deps.blobs = &blobs;
+  deps.plans = &plans;
+  deps.clock = &clock_;
+  ReplicationService svc(deps, config_);
   auto payload = RandomBytes(1000, 14);
   auto hash = crypto::Blake3(payload);
   core::MemorySource src(payload);

@@ -7,6 +7,10 @@
 // - Thread-safe: concurrent calls are allowed (that is how transfers run in parallel).
 // - Every answer has been authenticated: it comes from the node whose id is in
 //   the PeerInfo, or the call fails.
+// - Implemented by dht::DhtPortAdapter (src/dht/dht_port_adapter.h); the wire
+//   protocol is docs/PROTOCOL.md. Calling it from the network thread itself
+//   fails with kInternal instead of deadlocking; after shutdown calls fail with
+//   kCancelled.
 #pragma once
 
 #include <array>
@@ -23,7 +27,7 @@ class DhtPort {
   virtual ~DhtPort() = default;
 
   // Up to `count` live peers closest to `target` by XOR distance, closest first,
-  // excluding ourselves.
+  // excluding ourselves (an iterative lookup; every peer returned answered it).
   virtual Result<std::vector<PeerInfo>> FindPeers(const NodeId& target, std::size_t count) = 0;
 
   // Streams one fragment (envelope + `bytes`, exactly envelope.table.plan.shard_size
@@ -38,16 +42,23 @@ class DhtPort {
 
   virtual Result<void> Ping(const PeerInfo& peer) = 0;
 
-  // Streams fragment `index` of `tessera` from `peer` into `out` (the caller
-  // verifies the checksum; the sink is not finished on failure).
+  // Streams fragment `index` of `tessera` from `peer` into `out` and finishes
+  // `out` once every byte arrived; on failure `out` is not finished. The
+  // caller verifies the bytes (a sink that checks them can refuse in Finish).
   virtual Result<void> FetchFragment(const PeerInfo& peer, const ContentHash& tessera,
                                      uint32_t index, ByteSink& out) = 0;
 
   // Stores a signed record (e.g. a holder record) at the nodes closest to `key`.
-  // Returns how many nodes accepted it; kUnavailable if none did.
+  // `record` is the encoding of docs/PROTOCOL.md section 8 (build it with
+  // dht::Record::Sign(...).Encode()); its key must equal `key`, and it is
+  // refused with kCorrupt unless its signature verifies. The DHT republishes
+  // it periodically while running (re-signed with a fresh expiry when this
+  // node's key is the publisher; otherwise until it expires). Returns how many
+  // nodes accepted it; kUnavailable if none did.
   virtual Result<std::size_t> PutRecord(const NodeId& key, const std::vector<uint8_t>& record) = 0;
 
-  // Every valid record found for `key` (possibly several versions). kNotFound if none.
+  // Every valid (signature-checked, unexpired) record found for `key`, in the
+  // same encoding (possibly several versions). kNotFound if none.
   virtual Result<std::vector<std::vector<uint8_t>>> GetRecords(const NodeId& key) = 0;
 };
 

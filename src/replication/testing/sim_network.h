@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,6 +29,12 @@ struct SimNode {
   MemoryLedger ledger;
   MemoryBlobStore blobs;
   MemoryPlanStore plans;
+  // The ports the service uses: the in-memory ones above unless a test plugs
+  // in real stores (see SimNetwork::AddNode's `customize`).
+  core::FragmentStore* fragment_port = &fragments;
+  core::ReciprocityLedger* ledger_port = &ledger;
+  core::BlobStore* blob_port = &blobs;
+  core::PlanStore* plan_port = &plans;
   std::unique_ptr<core::DhtPort> dht;
   std::unique_ptr<ReplicationService> service;
   bool online = true;
@@ -69,11 +76,19 @@ class SimNetwork {
 
   // Adds a node at `address` ("127.0.N.1:7700" style; the /24 matters).
   SimNode& AddNode(const std::string& address, ReplicationConfig config = {},
-                   uint64_t capacity = UINT64_MAX) {
+                   uint64_t capacity = UINT64_MAX,
+                   const std::function<void(SimNode&)>& customize = {}) {
     auto node = std::make_unique<SimNode>(*crypto::Identity::Generate(0), address, capacity);
     node->dht = std::make_unique<SimDht>(*this, *node);
-    ReplicationDeps deps{&node->identity, node->dht.get(), &node->fragments, &node->ledger,
-                         &node->blobs,    &node->plans,    &clock_};
+    if (customize) customize(*node);
+    ReplicationDeps deps;
+    deps.self = &node->identity;
+    deps.dht = node->dht.get();
+    deps.fragments = node->fragment_port;
+    deps.ledger = node->ledger_port;
+    deps.blobs = node->blob_port;
+    deps.plans = node->plan_port;
+    deps.clock = &clock_;
     node->service = std::make_unique<ReplicationService>(deps, config);
     std::lock_guard lock(mu_);
     nodes_.push_back(std::move(node));
@@ -153,14 +168,8 @@ inline core::Result<void> SimDht::FetchFragment(const core::PeerInfo& peer,
                                                 const core::ContentHash& tessera, uint32_t index,
                                                 core::ByteSink& out) {
   ASSIGN_OR_RETURN(SimNode * n, Reach(peer));
-  // The transport streams chunks; the receiver finishes its own sink.
-  struct NoFinish final : core::ByteSink {
-    explicit NoFinish(core::ByteSink& s) : s(s) {}
-    core::Result<void> Write(std::span<const uint8_t> d) override { return s.Write(d); }
-    core::Result<void> Finish() override { return core::Ok(); }
-    core::ByteSink& s;
-  } pass(out);
-  return n->service->ServeFragment(self_.peer(), tessera, index, pass);
+  // Like the real transport: stream every byte, then finish the caller's sink.
+  return n->service->ServeFragment(self_.peer(), tessera, index, out);
 }
 
 inline core::Result<std::size_t> SimDht::PutRecord(const core::NodeId& key,
