@@ -1,0 +1,256 @@
+#include "daemon/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <set>
+#include <string>
+
+namespace tesseras::daemon {
+namespace {
+
+using ::testing::HasSubstr;
+
+core::Error ParseError(std::string_view text) {
+  auto r = ParseConfig(text, "/etc/tesd.toml");
+  EXPECT_FALSE(r.ok()) << "parsed: " << text;
+  if (r.ok()) return {};
+  EXPECT_EQ(r.error().code, core::ErrorCode::kInvalidArgument);
+  return r.error();
+}
+
+TEST(ConfigTest, DefaultsMatchTheDocumentedValues) {
+  DaemonConfig c;
+  EXPECT_EQ(c.replication.repair_interval_secs, 86400u);
+  EXPECT_EQ(c.replication.repair_jitter_secs, 7200u);
+  EXPECT_EQ(c.replication.max_concurrent_transfers, 4u);
+  EXPECT_EQ(c.replication.min_free_space_bytes, 1073741824u);
+  EXPECT_EQ(c.replication.deficit_allowance_bytes, 268435456u);
+  EXPECT_EQ(c.replication.per_peer_limit_bytes, 1073741824u);
+  EXPECT_EQ(c.replication.max_per_subnet, 2u);
+  EXPECT_EQ(c.dht.k, 20u);
+  EXPECT_EQ(c.dht.alpha, 3u);
+  EXPECT_EQ(c.dht.max_failures, 3u);
+  EXPECT_EQ(c.dht.refresh_interval_secs, 3600u);
+  EXPECT_EQ(c.dht.record_ttl_secs, 86400u);
+  EXPECT_EQ(c.dht.pow_bits, 8u);
+  EXPECT_EQ(c.network.connect_timeout_ms, 5000u);
+  EXPECT_EQ(c.network.handshake_timeout_ms, 5000u);
+  EXPECT_EQ(c.network.request_timeout_ms, 10000u);
+  EXPECT_EQ(c.network.idle_timeout_ms, 60000u);
+  EXPECT_EQ(c.network.max_connections, 256u);
+  EXPECT_EQ(c.network.max_inflight_per_peer, 32u);
+  EXPECT_TRUE(ValidateConfig(c, "defaults").ok());
+}
+
+TEST(ConfigTest, EmptyFileGivesDefaults) {
+  auto r = ParseConfig("", "empty.toml");
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_EQ(*r, DaemonConfig{});
+  auto only_comments = ParseConfig("# nothing\n[replication]\n[dht]\n", "c.toml");
+  ASSERT_TRUE(only_comments.ok()) << only_comments.error().ToString();
+  EXPECT_EQ(*only_comments, DaemonConfig{});
+}
+
+TEST(ConfigTest, IssueExampleParses) {
+  auto r = ParseConfig(R"(
+[replication]
+repair_interval_secs = 86400
+repair_jitter_secs = 7200
+max_concurrent_transfers = 4
+min_free_space_bytes = 1073741824
+deficit_allowance_bytes = 268435456
+per_peer_limit_bytes = 1073741824
+max_per_subnet = 2
+)",
+                       "example.toml");
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_EQ(*r, DaemonConfig{});
+}
+
+TEST(ConfigTest, EveryKeyIsReadIntoItsField) {
+  // Give each key a distinct in-range value and check it lands in its own field.
+  std::string text;
+  std::string_view section;
+  std::vector<int64_t> expected;
+  for (const ConfigKey& key : ConfigKeys()) {
+    if (key.section != section) {
+      text += "[" + std::string(key.section) + "]\n";
+      section = key.section;
+    }
+    int64_t v = key.min + 1 <= key.max ? key.min + 1 : key.min;
+    expected.push_back(v);
+    text += std::string(key.name) + " = " + std::to_string(v) + "\n";
+  }
+  // Keep the cross-key rules satisfied: jitter <= interval, alpha <= k.
+  auto r = ParseConfig(text, "all.toml");
+  ASSERT_TRUE(r.ok()) << r.error().ToString() << "\n" << text;
+  std::size_t i = 0;
+  for (const ConfigKey& key : ConfigKeys()) {
+    EXPECT_EQ(key.get(*r), expected[i++]) << key.section << "." << key.name;
+  }
+  EXPECT_NE(*r, DaemonConfig{});
+}
+
+TEST(ConfigTest, KeysAreUniqueAndDefaultsInRange) {
+  std::set<std::string> seen;
+  DaemonConfig defaults;
+  for (const ConfigKey& key : ConfigKeys()) {
+    EXPECT_TRUE(seen.insert(std::string(key.section) + "." + std::string(key.name)).second);
+    EXPECT_LE(key.min, key.get(defaults));
+    EXPECT_GE(key.max, key.get(defaults));
+    EXPECT_FALSE(key.help.empty());
+  }
+  EXPECT_EQ(seen.size(), 19u);
+}
+
+TEST(ConfigTest, SetAndGetRoundTripForEveryKey) {
+  for (const ConfigKey& key : ConfigKeys()) {
+    DaemonConfig c;
+    key.set(c, key.max);
+    EXPECT_EQ(key.get(c), key.max) << key.name;
+  }
+}
+
+TEST(ConfigTest, ShortIntervalsForTestsAreAllowed) {
+  auto r = ParseConfig(
+      "[replication]\nrepair_interval_secs = 1\nrepair_jitter_secs = 0\n"
+      "[dht]\nrefresh_interval_secs = 1\nrecord_ttl_secs = 1\npow_bits = 0\n",
+      "fast.toml");
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_EQ(r->replication.repair_interval_secs, 1u);
+  EXPECT_EQ(r->dht.pow_bits, 0u);
+}
+
+TEST(ConfigTest, UnknownKeyIsAnErrorNamingKeyAndFile) {
+  core::Error e = ParseError("[replication]\nrepair_intervall_secs = 5\n");
+  EXPECT_THAT(e.message, HasSubstr("/etc/tesd.toml"));
+  EXPECT_THAT(e.message, HasSubstr("replication.repair_intervall_secs"));
+  EXPECT_THAT(e.message, HasSubstr(":2"));  // the line
+}
+
+TEST(ConfigTest, UnknownSectionIsAnError) {
+  core::Error e = ParseError("[replicaton]\nmax_per_subnet = 2\n");
+  EXPECT_THAT(e.message, HasSubstr("replicaton"));
+  EXPECT_THAT(e.message, HasSubstr("[replication]"));
+}
+
+TEST(ConfigTest, TopLevelKeyIsAnError) {
+  core::Error e = ParseError("k = 20\n");
+  EXPECT_THAT(e.message, HasSubstr("'k'"));
+}
+
+TEST(ConfigTest, SectionThatIsNotATableIsAnError) {
+  core::Error e = ParseError("dht = 3\n");
+  EXPECT_THAT(e.message, HasSubstr("'dht' must be a table"));
+}
+
+TEST(ConfigTest, WrongTypesAreErrorsNamingKeyAndType) {
+  struct Case {
+    std::string text;
+    std::string key;
+    std::string type;
+  } cases[] = {
+      {"[replication]\nmax_concurrent_transfers = \"4\"\n", "replication.max_concurrent_transfers",
+       "a string"},
+      {"[dht]\nk = 20.0\n", "dht.k", "a float"},
+      {"[dht]\nalpha = true\n", "dht.alpha", "a boolean"},
+      {"[network]\nmax_connections = [1]\n", "network.max_connections", "an array"},
+      {"[network]\nidle_timeout_ms = { a = 1 }\n", "network.idle_timeout_ms", "a table"},
+  };
+  for (const Case& c : cases) {
+    core::Error e = ParseError(c.text);
+    EXPECT_THAT(e.message, HasSubstr(c.key)) << c.text;
+    EXPECT_THAT(e.message, HasSubstr("must be an integer, got " + c.type)) << c.text;
+    EXPECT_THAT(e.message, HasSubstr("/etc/tesd.toml")) << c.text;
+  }
+}
+
+TEST(ConfigTest, OutOfRangeValuesAreErrors) {
+  struct Case {
+    std::string text;
+    std::string expect;
+  } cases[] = {
+      {"[replication]\nmax_concurrent_transfers = 0\n",
+       "replication.max_concurrent_transfers = 0 is out of range [1, 256]"},
+      {"[replication]\nrepair_interval_secs = 0\n", "replication.repair_interval_secs = 0"},
+      {"[replication]\nmin_free_space_bytes = -1\n", "replication.min_free_space_bytes = -1"},
+      {"[replication]\nmax_per_subnet = 0\n", "replication.max_per_subnet = 0"},
+      {"[dht]\nk = 0\n", "dht.k = 0"},
+      {"[dht]\npow_bits = 25\n", "dht.pow_bits = 25 is out of range [0, 24]"},
+      {"[network]\nmax_connections = 70000\n", "network.max_connections = 70000"},
+      {"[network]\nconnect_timeout_ms = 0\n", "network.connect_timeout_ms = 0"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_THAT(ParseError(c.text).message, HasSubstr(c.expect)) << c.text;
+  }
+}
+
+TEST(ConfigTest, CrossKeyRules) {
+  EXPECT_THAT(
+      ParseError("[replication]\nrepair_interval_secs = 10\nrepair_jitter_secs = 11\n").message,
+      HasSubstr("repair_jitter_secs (11) must not exceed"));
+  EXPECT_THAT(ParseError("[dht]\nk = 2\nalpha = 3\n").message,
+              HasSubstr("dht.alpha (3) must not exceed dht.k (2)"));
+}
+
+TEST(ConfigTest, SyntaxErrorNamesFileAndLine) {
+  core::Error e = ParseError("[replication]\nmax_per_subnet = = 2\n");
+  EXPECT_THAT(e.message, HasSubstr("/etc/tesd.toml:2"));
+  EXPECT_THAT(e.message, HasSubstr("invalid TOML"));
+}
+
+TEST(ConfigTest, DuplicateKeyIsAnError) {
+  core::Error e = ParseError("[dht]\nk = 20\nk = 21\n");
+  EXPECT_THAT(e.message, HasSubstr("/etc/tesd.toml"));
+}
+
+TEST(ConfigTest, PrintedConfigParsesBackToTheSameValues) {
+  DaemonConfig c;
+  c.replication.max_concurrent_transfers = 9;
+  c.dht.k = 33;
+  c.network.idle_timeout_ms = 1234;
+  std::string text = ConfigToToml(c);
+  EXPECT_THAT(text, HasSubstr("[replication]\n"));
+  EXPECT_THAT(text, HasSubstr("max_concurrent_transfers = 9\n"));
+  EXPECT_THAT(text, HasSubstr("[dht]\n"));
+  EXPECT_THAT(text, HasSubstr("[network]\n"));
+  auto back = ParseConfig(text, "printed");
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_EQ(*back, c);
+}
+
+TEST(ConfigTest, LoadConfigFileReportsMissingFile) {
+  auto r = LoadConfigFile("/nonexistent/tesd.toml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, core::ErrorCode::kNotFound);
+  EXPECT_THAT(r.error().message, HasSubstr("/nonexistent/tesd.toml"));
+}
+
+TEST(ConfigTest, LoadConfigFileReadsAFile) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "tesd_config_test_XXXXXX").string();
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  std::filesystem::path dir(tmpl);
+  auto path = dir / "tesd.toml";
+  {
+    std::ofstream out(path);
+    out << "[network]\nmax_connections = 7\n";
+  }
+  auto r = LoadConfigFile(path);
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_EQ(r->network.max_connections, 7u);
+  {
+    std::ofstream out(path);
+    out << "[network]\nmax_conections = 7\n";
+  }
+  auto bad = LoadConfigFile(path);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.error().message, HasSubstr(path.string()));
+  EXPECT_THAT(bad.error().message, HasSubstr("network.max_conections"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace tesseras::daemon

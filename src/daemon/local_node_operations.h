@@ -1,0 +1,40 @@
+// The NodeOperations the daemon serves today: what can be answered from the
+// node's own key and configuration. Every operation that needs a layer that is
+// not part of the daemon yet answers kUnimplemented (HTTP 501) naming that layer.
+//
+// When storage, the DHT and replication land, a class that holds their ports
+// implements NodeOperations instead (see Node::BuildOperations); GetNode's
+// shape stays the same with real peer and byte counts.
+#pragma once
+
+#include <string>
+
+#include "core/ids.h"
+#include "daemon/node_operations.h"
+
+namespace tesseras::daemon {
+
+class LocalNodeOperations final : public NodeOperations {
+ public:
+  // `listen` is the peer address as bound ("127.0.0.1:7700").
+  LocalNodeOperations(core::NodeId node_id, std::string listen);
+
+  core::Result<Json> GetNode() override;
+  core::Result<Json> ListTesseras() override;
+  core::Result<Json> CreateTessera(const std::vector<std::filesystem::path>& paths) override;
+  core::Result<Json> ShowTessera(const core::ContentHash& hash) override;
+  core::Result<Json> PublishTessera(const core::ContentHash& hash) override;
+  core::Result<Json> TesseraStatus(const core::ContentHash& hash) override;
+  core::Result<Json> FetchTessera(const core::ContentHash& hash,
+                                  const std::filesystem::path& out_dir) override;
+  core::Result<Json> Repair(const std::optional<core::ContentHash>& hash) override;
+  core::Result<Json> Verify(const std::optional<core::ContentHash>& hash) override;
+  core::Result<Json> ListPeers() override;
+  core::Result<Json> Ledger() override;
+
+ private:
+  const core::NodeId node_id_;
+  const std::string listen_;
+};
+
+}  // namespace tesseras::daemon

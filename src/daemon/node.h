@@ -1,0 +1,108 @@
+// Node: the composition root of tesd. It owns the data dir lock, the node key,
+// the I/O context, every layer the daemon wires together and the local API, and
+// runs them from start-up to a clean shutdown.
+//
+// Start-up, in order (Run calls each step; each returns an Error that stops the
+// daemon with a one-line reason):
+//   PrepareDataDir      create {data_dir} (0700)
+//   AcquireLock         exclusive flock on {data_dir}/tesd.lock
+//   LoadIdentity        {data_dir}/node.key, created on first start
+//   OpenStorage         database + migrations, fragment store, ledger, blob store
+//   StartNetwork        bind --listen, start the DHT, bootstrap
+//   StartReplication    replication service and repair loop
+//   BuildOperations     the NodeOperations behind the local API
+//   ServeLocalApi       {data_dir}/tesd.sock (0600)
+//   then logs "ready" with the node id, listen address and socket.
+//
+// The storage, DHT and replication layers are not part of the daemon yet. Their
+// steps say so in the log and BuildOperations serves LocalNodeOperations, whose
+// operations on tesseras, peers and the ledger answer 501. Wiring a layer in
+// means filling its step and handing its ports to a NodeOperations
+// implementation in BuildOperations.
+//
+// Shutdown (SIGINT, SIGTERM or RequestStop): stop accepting API connections,
+// let requests in progress finish, close the peer listener, and return from
+// Run with Ok. If draining takes longer than kShutdownGrace the I/O loop is
+// stopped anyway, so the process exits within 5 s.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "crypto/identity.h"
+#include "daemon/api_server.h"
+#include "daemon/config.h"
+#include "daemon/data_dir_lock.h"
+#include "daemon/node_operations.h"
+
+namespace tesseras::daemon {
+
+inline constexpr std::chrono::milliseconds kShutdownGrace{4000};
+
+// What the command line says (the config file has the rest).
+struct DaemonOptions {
+  std::filesystem::path data_dir;
+  std::string listen = "0.0.0.0:7700";
+  std::vector<std::string> bootstrap;  // IP:PORT each; empty starts a new network
+};
+
+class Node {
+ public:
+  Node(DaemonOptions options, DaemonConfig config);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Runs every start-up step, serves until a signal or RequestStop, then shuts
+  // down. Ok after a clean shutdown; the first failing step's error otherwise.
+  core::Result<void> Run();
+
+  // Asks a running node to shut down as on SIGTERM. Thread-safe.
+  void RequestStop();
+
+  // Start-up steps (Run calls them in this order).
+  core::Result<void> PrepareDataDir();
+  core::Result<void> AcquireLock();
+  core::Result<void> LoadIdentity();
+  core::Result<void> OpenStorage();
+  core::Result<void> StartNetwork();
+  core::Result<void> StartReplication();
+  core::Result<void> BuildOperations();
+  core::Result<void> ServeLocalApi();
+
+  // Valid after the step that sets them.
+  const crypto::Identity& identity() const { return *identity_; }
+  const std::string& listen_address() const { return listen_address_; }
+  std::filesystem::path socket_path() const;
+
+ private:
+  void BeginShutdown(std::string_view reason);
+  void FinishShutdown();
+  void AcceptPeers();
+
+  DaemonOptions options_;
+  DaemonConfig config_;
+  boost::asio::io_context io_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer shutdown_deadline_;
+  std::optional<DataDirLock> lock_;
+  std::optional<crypto::Identity> identity_;
+  std::vector<boost::asio::ip::tcp::endpoint> bootstrap_;
+  boost::asio::ip::tcp::acceptor peer_acceptor_;
+  std::string listen_address_;
+  std::unique_ptr<NodeOperations> operations_;
+  std::unique_ptr<ApiServer> api_;
+  bool socket_bound_ = false;
+  bool shutting_down_ = false;
+};
+
+}  // namespace tesseras::daemon

@@ -1,0 +1,537 @@
+// End-to-end tests of the daemon and the command line: each test starts the real
+// `tesd` on a temporary data dir (--listen 127.0.0.1:0) and drives it with the
+// real `tes`. Synchronisation is on events: the "ready" log line read from the
+// daemon's stderr pipe, and end-of-file on that pipe when it exits; every wait
+// is bounded.
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using Clock = std::chrono::steady_clock;
+using Json = nlohmann::json;
+
+constexpr auto kStartTimeout = std::chrono::seconds(10);
+constexpr auto kCommandTimeout = std::chrono::seconds(10);
+
+// Exit codes of tes (src/cli/exit_codes.h, docs/DAEMON.md).
+constexpr int kExitUsage = 2;
+constexpr int kExitNotRunning = 3;
+constexpr int kExitUnimplemented = 5;
+
+const std::string kHash(64, 'a');
+
+// A child process with its stdout and stderr on pipes.
+class Child {
+ public:
+  Child(const std::string& binary, const std::vector<std::string>& args) {
+    int out_pipe[2], err_pipe[2];
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+      ADD_FAILURE() << "pipe: " << std::strerror(errno);
+      return;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, err_pipe[1], STDERR_FILENO);
+    std::vector<std::string> argv_storage = {binary};
+    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_storage) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(out_pipe[1]);
+    ::close(err_pipe[1]);
+    out_fd_ = out_pipe[0];
+    err_fd_ = err_pipe[0];
+    if (rc != 0) {
+      ADD_FAILURE() << "posix_spawn " << binary << ": " << std::strerror(rc);
+      pid_ = -1;
+    }
+  }
+
+  ~Child() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      int status;
+      ::waitpid(pid_, &status, 0);
+    }
+    if (out_fd_ >= 0) ::close(out_fd_);
+    if (err_fd_ >= 0) ::close(err_fd_);
+  }
+
+  pid_t pid() const { return pid_; }
+  const std::string& out() const { return out_; }
+  const std::string& err() const { return err_; }
+
+  // Reads from both pipes until `done()` holds or both reach end-of-file or the
+  // deadline passes. Returns done() (or true at EOF when done is null).
+  template <typename Pred>
+  bool ReadUntil(Pred done, Clock::time_point deadline) {
+    while (!done()) {
+      std::vector<pollfd> fds;
+      if (out_fd_ >= 0) fds.push_back({out_fd_, POLLIN, 0});
+      if (err_fd_ >= 0) fds.push_back({err_fd_, POLLIN, 0});
+      if (fds.empty()) return done();
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return false;
+      int n = ::poll(fds.data(), fds.size(), static_cast<int>(left.count()));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      for (const pollfd& p : fds) {
+        if (p.revents == 0) continue;
+        char buf[4096];
+        ssize_t got = ::read(p.fd, buf, sizeof(buf));
+        std::string& sink = p.fd == out_fd_ ? out_ : err_;
+        if (got > 0) {
+          sink.append(buf, static_cast<std::size_t>(got));
+        } else if (got == 0 || errno != EINTR) {
+          int& fd = p.fd == out_fd_ ? out_fd_ : err_fd_;
+          ::close(fd);
+          fd = -1;
+        }
+      }
+    }
+    return true;
+  }
+
+  // Waits (bounded) for both pipes to close and reaps the process. Returns
+  // the exit status, or -signal if killed by one, or nullopt on timeout.
+  std::optional<int> Wait(Clock::time_point deadline) {
+    if (!ReadUntil([this] { return out_fd_ < 0 && err_fd_ < 0; }, deadline)) return std::nullopt;
+    int status = 0;
+    if (::waitpid(pid_, &status, 0) != pid_) return std::nullopt;
+    reaped_ = true;
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return -WTERMSIG(status);
+    return std::nullopt;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  int err_fd_ = -1;
+  bool reaped_ = false;
+  std::string out_;
+  std::string err_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+class DaemonE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "tesd_e2e_XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    root_ = tmpl;
+    data_dir_ = root_ / "node";
+  }
+  void TearDown() override {
+    daemons_.clear();  // kills what is still running
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  // Starts tesd on `data_dir` and waits for its "ready" line.
+  Child& StartDaemon(const fs::path& data_dir, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--data-dir", data_dir.string(), "--listen", "127.0.0.1:0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    daemons_.push_back(std::make_unique<Child>(TESSERAS_TESD_BIN, args));
+    Child& d = *daemons_.back();
+    bool ready = d.ReadUntil([&d] { return d.err().find(" ready ") != std::string::npos; },
+                             Clock::now() + kStartTimeout);
+    EXPECT_TRUE(ready) << "tesd did not log ready:\n" << d.err();
+    return d;
+  }
+
+  // Starts tesd expecting it to fail; returns its exit status and stderr.
+  CommandResult RunDaemon(std::vector<std::string> args) {
+    Child c(TESSERAS_TESD_BIN, args);
+    auto status = c.Wait(Clock::now() + kCommandTimeout);
+    EXPECT_TRUE(status.has_value()) << "tesd did not exit: " << c.err();
+    return {status.value_or(-1), c.out(), c.err()};
+  }
+
+  CommandResult Tes(std::vector<std::string> args, const fs::path* data_dir = nullptr) {
+    std::vector<std::string> full = {"--data-dir", (data_dir ? *data_dir : data_dir_).string()};
+    full.insert(full.end(), args.begin(), args.end());
+    Child c(TESSERAS_TES_BIN, full);
+    auto status = c.Wait(Clock::now() + kCommandTimeout);
+    EXPECT_TRUE(status.has_value()) << "tes did not exit: " << c.err();
+    return {status.value_or(-1), c.out(), c.err()};
+  }
+
+  // "node_id=... listen=..." from the ready line.
+  static std::string ReadyField(const std::string& log, const std::string& field) {
+    std::smatch m;
+    std::regex re(" ready .*" + field + "=(\\S+)");
+    if (!std::regex_search(log, m, re)) return "";
+    return m[1];
+  }
+
+  static int Lines(const std::string& text) {
+    return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+  }
+
+  fs::path root_;
+  fs::path data_dir_;
+  std::vector<std::unique_ptr<Child>> daemons_;
+};
+
+TEST_F(DaemonE2eTest, NodeHumanAndJson) {
+  Child& d = StartDaemon(data_dir_);
+  std::string node_id = ReadyField(d.err(), "node_id");
+  std::string listen = ReadyField(d.err(), "listen");
+  ASSERT_EQ(node_id.size(), 64u) << d.err();
+  ASSERT_THAT(listen, HasSubstr("127.0.0.1:"));
+  EXPECT_NE(listen, "127.0.0.1:0");  // port 0 was resolved to the bound port
+
+  CommandResult human = Tes({"node"});
+  EXPECT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_THAT(human.out, HasSubstr("node id       " + node_id));
+  EXPECT_THAT(human.out, HasSubstr("listen        " + listen));
+  EXPECT_THAT(human.out, HasSubstr("peers         0"));
+  EXPECT_EQ(human.err, "");
+
+  CommandResult json = Tes({"--json", "node"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  Json j = Json::parse(json.out);  // exactly one document: parse fails on trailing data
+  EXPECT_EQ(j.at("node_id"), node_id);
+  EXPECT_EQ(j.at("listen"), listen);
+  EXPECT_EQ(j.at("peers"), 0);
+  EXPECT_EQ(j.at("bytes_stored"), 0);
+
+  // The node key persists: a restart keeps the id.
+  ::kill(d.pid(), SIGTERM);
+  ASSERT_EQ(d.Wait(Clock::now() + std::chrono::seconds(5)), 0);
+  Child& again = StartDaemon(data_dir_);
+  EXPECT_EQ(ReadyField(again.err(), "node_id"), node_id);
+}
+
+TEST_F(DaemonE2eTest, BootstrapPeersAndLogLevel) {
+  Child& d = StartDaemon(data_dir_, {"--bootstrap", "127.0.0.1:7700,[::1]:7701", "--bootstrap",
+                                     "127.0.0.2:7702", "--log-level", "debug"});
+  EXPECT_THAT(d.err(), HasSubstr("bootstrap peers 127.0.0.1:7700,[::1]:7701,127.0.0.2:7702"));
+  ASSERT_EQ(Tes({"node"}).exit_code, 0);
+  // debug logs every API request; wait (bounded) for that line.
+  EXPECT_TRUE(
+      d.ReadUntil([&d] { return d.err().find("api: GET /v1/node -> 200") != std::string::npos; },
+                  Clock::now() + kCommandTimeout))
+      << d.err();
+  // Every log line carries a level.
+  std::istringstream lines(d.err());
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_TRUE(
+        std::regex_search(line, std::regex("^\\S+Z (trace|debug|info|warning|error|critical) ")))
+        << line;
+  }
+}
+
+TEST_F(DaemonE2eTest, DataDirSocketAndKeyPermissions) {
+  StartDaemon(data_dir_);
+  struct stat st {};
+  ASSERT_EQ(::stat(data_dir_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(::stat((data_dir_ / "tesd.sock").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ASSERT_EQ(::stat((data_dir_ / "node.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0077, 0u);
+  EXPECT_TRUE(fs::exists(data_dir_ / "tesd.lock"));
+}
+
+TEST_F(DaemonE2eTest, BadHashIsAClearErrorBeforeAnyCall) {
+  // No daemon is needed: hashes are checked locally.
+  for (std::vector<std::string> args : {std::vector<std::string>{"--json", "status", "xyz"},
+                                        {"status", "xyz"},
+                                        {"show", std::string(64, 'g')},
+                                        {"publish", std::string(63, 'a')},
+                                        {"fetch", "nothex", "--out", root_.string()},
+                                        {"verify", "12"},
+                                        {"repair", "zz"}}) {
+    CommandResult r = Tes(args);
+    EXPECT_EQ(r.exit_code, kExitUsage) << args[0] << " " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("invalid hash"));
+    EXPECT_THAT(r.err, HasSubstr("hex"));
+    EXPECT_EQ(Lines(r.err), 1) << r.err;
+  }
+  CommandResult json = Tes({"--json", "status", "xyz"});
+  Json j = Json::parse(json.out);
+  EXPECT_EQ(j.at("error").at("code"), "invalid_argument");
+}
+
+TEST_F(DaemonE2eTest, BadPathsAreRefusedLocally) {
+  StartDaemon(data_dir_);
+  CommandResult missing = Tes({"create", (root_ / "does-not-exist").string()});
+  EXPECT_EQ(missing.exit_code, kExitUsage);
+  EXPECT_THAT(missing.err, HasSubstr("no such file or directory"));
+  std::ofstream((root_ / "file.txt").string()) << "x";
+  CommandResult not_dir = Tes({"fetch", kHash, "--out", (root_ / "file.txt").string()});
+  EXPECT_EQ(not_dir.exit_code, kExitUsage);
+  EXPECT_THAT(not_dir.err, HasSubstr("is not a directory"));
+  CommandResult no_out = Tes({"fetch", kHash});
+  EXPECT_EQ(no_out.exit_code, kExitUsage);
+  EXPECT_THAT(no_out.err, HasSubstr("--out"));
+}
+
+TEST_F(DaemonE2eTest, NoDaemonSaysHowToStartOne) {
+  fs::path empty = root_ / "nobody-home";
+  CommandResult r = Tes({"node"}, &empty);
+  EXPECT_EQ(r.exit_code, kExitNotRunning);
+  EXPECT_THAT(r.err, HasSubstr("no tesd is running for data dir " + empty.string()));
+  EXPECT_THAT(r.err, HasSubstr("tesd --data-dir " + empty.string()));
+  EXPECT_EQ(Lines(r.err), 1);
+  EXPECT_EQ(r.out, "");
+
+  CommandResult json = Tes({"--json", "peers"}, &empty);
+  EXPECT_EQ(json.exit_code, kExitNotRunning);
+  EXPECT_EQ(Json::parse(json.out).at("error").at("code"), "unavailable");
+}
+
+TEST_F(DaemonE2eTest, StaleSocketAfterSigkillIsReplaced) {
+  Child& first = StartDaemon(data_dir_);
+  ::kill(first.pid(), SIGKILL);
+  ASSERT_EQ(first.Wait(Clock::now() + std::chrono::seconds(5)), -SIGKILL);
+  ASSERT_TRUE(fs::exists(data_dir_ / "tesd.sock"));  // left behind by the kill
+
+  CommandResult dead = Tes({"node"});
+  EXPECT_EQ(dead.exit_code, kExitNotRunning);
+  EXPECT_THAT(dead.err, HasSubstr("nothing answers"));
+
+  Child& second = StartDaemon(data_dir_);
+  EXPECT_THAT(second.err(), HasSubstr("removed stale socket"));
+  EXPECT_EQ(Tes({"node"}).exit_code, 0);
+}
+
+TEST_F(DaemonE2eTest, SecondDaemonOnTheSameDataDirIsRefused) {
+  Child& first = StartDaemon(data_dir_);
+  CommandResult second = RunDaemon({"--data-dir", data_dir_.string(), "--listen", "127.0.0.1:0"});
+  EXPECT_NE(second.exit_code, 0);
+  EXPECT_THAT(second.err, HasSubstr((data_dir_ / "tesd.lock").string()));
+  EXPECT_THAT(second.err, HasSubstr("pid " + std::to_string(first.pid())));
+  EXPECT_THAT(second.err, HasSubstr("in use"));
+  // The first one is unharmed, socket included.
+  EXPECT_EQ(Tes({"node"}).exit_code, 0);
+}
+
+TEST_F(DaemonE2eTest, SigtermAndSigintExitZeroWithinFiveSeconds) {
+  for (int sig : {SIGTERM, SIGINT}) {
+    Child& d = StartDaemon(data_dir_);
+    // An idle open API connection must not hold up the shutdown.
+    ASSERT_EQ(Tes({"node"}).exit_code, 0);
+    auto start = Clock::now();
+    ::kill(d.pid(), sig);
+    auto status = d.Wait(start + std::chrono::seconds(5));
+    ASSERT_TRUE(status.has_value()) << "still running 5 s after signal " << sig;
+    EXPECT_EQ(*status, 0) << d.err();
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+    EXPECT_THAT(d.err(), HasSubstr("shutting down"));
+    EXPECT_FALSE(fs::exists(data_dir_ / "tesd.sock"));
+    daemons_.clear();
+  }
+}
+
+TEST_F(DaemonE2eTest, UnbuiltCommandsExitWithTheUnimplementedStatus) {
+  StartDaemon(data_dir_);
+  std::ofstream((root_ / "memory.txt").string()) << "a memory";
+  std::vector<std::vector<std::string>> commands = {
+      {"create", (root_ / "memory.txt").string()},
+      {"list"},
+      {"show", kHash},
+      {"publish", kHash},
+      {"status", kHash},
+      {"fetch", kHash, "--out", (root_ / "restored").string()},
+      {"repair"},
+      {"repair", kHash},
+      {"verify"},
+      {"verify", kHash},
+      {"peers"},
+      {"ledger"},
+  };
+  for (const auto& command : commands) {
+    CommandResult human = Tes(command);
+    EXPECT_EQ(human.exit_code, kExitUnimplemented) << command[0] << ": " << human.err;
+    EXPECT_THAT(human.err, HasSubstr("not built yet")) << command[0];
+    EXPECT_EQ(Lines(human.err), 1) << human.err;
+    EXPECT_EQ(human.out, "") << command[0];
+
+    std::vector<std::string> with_json = {"--json"};
+    with_json.insert(with_json.end(), command.begin(), command.end());
+    CommandResult json = Tes(with_json);
+    EXPECT_EQ(json.exit_code, kExitUnimplemented) << command[0];
+    Json j = Json::parse(json.out);
+    EXPECT_EQ(j.at("error").at("code"), "unimplemented") << command[0];
+  }
+  EXPECT_FALSE(fs::exists(root_ / "restored"));
+}
+
+TEST_F(DaemonE2eTest, PrintConfigAndConfigErrors) {
+  CommandResult printed = RunDaemon({"--print-config"});
+  EXPECT_EQ(printed.exit_code, 0) << printed.err;
+  EXPECT_THAT(printed.out, HasSubstr("[replication]\n"));
+  EXPECT_THAT(printed.out, HasSubstr("repair_interval_secs = 86400\n"));
+  EXPECT_THAT(printed.out, HasSubstr("[dht]\n"));
+  EXPECT_THAT(printed.out, HasSubstr("[network]\n"));
+
+  fs::path config = root_ / "tesd.toml";
+  std::ofstream(config.string()) << "[replication]\nmax_concurrent_transfers = 9\n";
+  CommandResult custom = RunDaemon({"--config", config.string(), "--print-config"});
+  EXPECT_EQ(custom.exit_code, 0) << custom.err;
+  EXPECT_THAT(custom.out, HasSubstr("max_concurrent_transfers = 9\n"));
+
+  std::ofstream(config.string()) << "[replication]\nmax_concurent_transfers = 9\n";
+  CommandResult unknown = RunDaemon({"--config", config.string(), "--print-config"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.err, HasSubstr("replication.max_concurent_transfers"));
+  EXPECT_THAT(unknown.err, HasSubstr(config.string()));
+
+  std::ofstream(config.string()) << "[replication]\nmax_concurrent_transfers = 0\n";
+  CommandResult range = RunDaemon(
+      {"--config", config.string(), "--data-dir", data_dir_.string(), "--listen", "127.0.0.1:0"});
+  EXPECT_EQ(range.exit_code, 2);
+  EXPECT_THAT(range.err, HasSubstr("out of range"));
+  EXPECT_FALSE(fs::exists(data_dir_));  // refused before touching the data dir
+}
+
+TEST_F(DaemonE2eTest, BadListenAddressesAreRefused) {
+  CommandResult bad = RunDaemon({"--data-dir", data_dir_.string(), "--listen", "localhost:1"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("invalid address 'localhost:1'"));
+  CommandResult bad_peer = RunDaemon({"--data-dir", data_dir_.string(), "--listen", "127.0.0.1:0",
+                                      "--bootstrap", "127.0.0.1:7700,10.0.0.1"});
+  EXPECT_EQ(bad_peer.exit_code, 2);
+  EXPECT_THAT(bad_peer.err, HasSubstr("--bootstrap: invalid address '10.0.0.1'"));
+  EXPECT_FALSE(fs::exists(data_dir_));  // refused before touching the data dir
+
+  Child& first = StartDaemon(data_dir_);
+  std::string taken = ReadyField(first.err(), "listen");
+  fs::path other = root_ / "other";
+  CommandResult busy = RunDaemon({"--data-dir", other.string(), "--listen", taken});
+  EXPECT_EQ(busy.exit_code, 1);
+  EXPECT_THAT(busy.err, HasSubstr("cannot listen on " + taken));
+  EXPECT_FALSE(fs::exists(other / "tesd.sock"));
+}
+
+// Sends raw bytes on the API socket and reads until the daemon closes it
+// (every request below asks for Connection: close or is malformed).
+std::string RawExchange(const fs::path& socket_path, const std::string& request) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket_path.c_str(), sizeof(addr.sun_path) - 1);
+  std::string reply;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    // The daemon may answer and close before reading everything (413): stop
+    // sending then, without SIGPIPE, and read the answer.
+    for (std::size_t sent = 0; sent < request.size();) {
+      ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;
+      sent += static_cast<std::size_t>(n);
+    }
+    auto deadline = Clock::now() + kCommandTimeout;
+    while (Clock::now() < deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 1000) <= 0) continue;
+      char buf[4096];
+      ssize_t n = ::read(fd, buf, sizeof(buf));
+      if (n <= 0) break;
+      reply.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  return reply;
+}
+
+std::string HttpRequest(const std::string& method, const std::string& target,
+                        const std::string& body = "") {
+  return method + " " + target + " HTTP/1.1\r\nHost: tesd\r\nConnection: close\r\n" +
+         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+Json BodyOf(const std::string& reply) {
+  auto at = reply.find("\r\n\r\n");
+  if (at == std::string::npos) return Json();
+  return Json::parse(reply.substr(at + 4), nullptr, false);
+}
+
+TEST_F(DaemonE2eTest, RawHttpApiAnswersWithStatusesAndJsonErrors) {
+  StartDaemon(data_dir_);
+  fs::path sock = data_dir_ / "tesd.sock";
+
+  std::string node = RawExchange(sock, HttpRequest("GET", "/v1/node"));
+  EXPECT_THAT(node, HasSubstr("HTTP/1.1 200 OK"));
+  EXPECT_THAT(node, HasSubstr("Content-Type: application/json"));
+  EXPECT_EQ(BodyOf(node).at("peers"), 0);
+
+  std::string bad_hash = RawExchange(sock, HttpRequest("GET", "/v1/tesseras/xyz/status"));
+  EXPECT_THAT(bad_hash, HasSubstr("HTTP/1.1 400 Bad Request"));
+  Json e = BodyOf(bad_hash);
+  EXPECT_EQ(e.at("error").at("code"), "invalid_argument");
+  EXPECT_THAT(e.at("error").at("message").get<std::string>(), HasSubstr("invalid tessera hash"));
+
+  std::string unknown = RawExchange(sock, HttpRequest("GET", "/v1/nothing"));
+  EXPECT_THAT(unknown, HasSubstr("HTTP/1.1 404 Not Found"));
+  EXPECT_EQ(BodyOf(unknown).at("error").at("code"), "not_found");
+
+  std::string wrong_method = RawExchange(sock, HttpRequest("DELETE", "/v1/node"));
+  EXPECT_THAT(wrong_method, HasSubstr("HTTP/1.1 405"));
+  EXPECT_THAT(wrong_method, HasSubstr("Allow: GET"));
+
+  std::string bad_json = RawExchange(sock, HttpRequest("POST", "/v1/tesseras", "{oops"));
+  EXPECT_THAT(bad_json, HasSubstr("HTTP/1.1 400"));
+  EXPECT_THAT(BodyOf(bad_json).at("error").at("message").get<std::string>(),
+              HasSubstr("not valid JSON"));
+
+  std::string create =
+      RawExchange(sock, HttpRequest("POST", "/v1/tesseras", R"({"paths":["/tmp/a","/tmp/b"]})"));
+  EXPECT_THAT(create, HasSubstr("HTTP/1.1 501 Not Implemented"));
+  EXPECT_EQ(BodyOf(create).at("error").at("code"), "unimplemented");
+
+  std::string too_big =
+      RawExchange(sock, HttpRequest("POST", "/v1/repair", std::string(2 * 1024 * 1024, ' ')));
+  EXPECT_THAT(too_big, HasSubstr("HTTP/1.1 413"));
+
+  std::string garbage = RawExchange(sock, "NOT HTTP AT ALL\r\n\r\n");
+  EXPECT_THAT(garbage, HasSubstr("HTTP/1.1 400"));
+
+  // Two requests on one kept-alive connection, then the daemon is still fine.
+  std::string two = RawExchange(
+      sock, "GET /v1/node HTTP/1.1\r\nHost: tesd\r\n\r\n" + HttpRequest("GET", "/v1/peers"));
+  EXPECT_THAT(two, HasSubstr("HTTP/1.1 200 OK"));
+  EXPECT_THAT(two, HasSubstr("HTTP/1.1 501 Not Implemented"));
+  EXPECT_EQ(Tes({"node"}).exit_code, 0);
+}
+
+}  // namespace
