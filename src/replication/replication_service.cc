@@ -653,6 +653,19 @@ Result<HealthReport> ReplicationService::CheckTesseraHealth(const core::ContentH
       r.corrupt_local.push_back(f.id.index);
     }
   }
+  // Fragments the placement assigns to us that we no longer have (deleted, or
+  // quarantined by a failed verification) are mended like corrupt ones.
+  for (const auto& e : placement) {
+    if (e.holder != d_.self->node_id()) continue;
+    for (uint32_t idx : e.indices) {
+      const bool have =
+          std::any_of(mine.begin(), mine.end(), [&](const auto& f) { return f.id.index == idx; });
+      if (!have && idx < n &&
+          std::find(r.corrupt_local.begin(), r.corrupt_local.end(), idx) == r.corrupt_local.end()) {
+        r.corrupt_local.push_back(idx);
+      }
+    }
+  }
   r.holders = std::move(results);
   uint32_t distinct = 0;
   for (uint32_t c : copies) distinct += c > 0;

@@ -79,7 +79,7 @@ struct HealthReport {
   core::FragmentPlan plan;
   HealthOutcome outcome = HealthOutcome::kHealthy;
   uint32_t deficit = 0;                 // fragments (or small-tier copies) to re-create
-  std::vector<uint32_t> corrupt_local;  // indices we hold whose bytes are bad
+  std::vector<uint32_t> corrupt_local;  // indices assigned to us whose bytes are bad or gone
   HealthState state = HealthState::kLocal;
   uint32_t fragments_verified = 0;  // distinct fragments proven held (small: holders)
   std::vector<HolderHealth> holders;

@@ -1,0 +1,374 @@
+#include "storage/fragment_store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <thread>
+
+#include "crypto/blake3_hasher.h"
+#include "storage/test_util.h"
+
+namespace tesseras::storage {
+namespace {
+
+using core::ContentHash;
+using core::ErrorCode;
+using core::FragmentId;
+using core::MemorySource;
+using core::NodeId;
+
+ContentHash HashOf(uint8_t seed) {
+  ContentHash h;
+  h.bytes.fill(seed);
+  return h;
+}
+
+NodeId Peer(uint8_t seed) {
+  NodeId n;
+  n.bytes.fill(seed);
+  return n;
+}
+
+// Every file under `root` that is not a plain NNN.shard in a tessera dir or the lock.
+std::vector<std::string> StrayFiles(const std::filesystem::path& root) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
+    if (!e.is_regular_file()) continue;
+    auto rel = std::filesystem::relative(e.path(), root).string();
+    if (rel == ".lock" || rel.starts_with(".quarantine/")) continue;
+    auto name = e.path().filename().string();
+    if (name.size() != 9 || !name.ends_with(".shard") || name.starts_with(".")) out.push_back(rel);
+  }
+  return out;
+}
+
+class FragmentStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+
+  void Reopen(FsFragmentStoreOptions opts = {}) {
+    store_.reset();
+    db_.reset();
+    auto db = Database::OpenInDataDir(dir_.path());
+    ASSERT_TRUE(db.ok()) << db.error().ToString();
+    db_ = std::shared_ptr<Database>(std::move(db).value());
+    opts.clock = clock_;
+    opts.min_free_bytes = opts.min_free_bytes == core::kGiB ? 0 : opts.min_free_bytes;
+    auto store = FsFragmentStore::Open(db_, dir_.path(), opts);
+    ASSERT_TRUE(store.ok()) << store.error().ToString();
+    store_ = std::move(store).value();
+  }
+
+  // Stores `bytes` as fragment `index` of `tessera`; returns its id.
+  FragmentId Put(const ContentHash& tessera, uint32_t index, const std::vector<uint8_t>& bytes,
+                 uint32_t shard_count = 24) {
+    FragmentId id{tessera, index, shard_count, crypto::Blake3(bytes)};
+    MemorySource src(bytes);
+    auto r = store_->Store(id, bytes.size(), src, Peer(7));
+    EXPECT_TRUE(r.ok()) << r.error().ToString();
+    return id;
+  }
+
+  std::vector<uint8_t> ReadAll(const ContentHash& tessera, uint32_t index, std::size_t chunk) {
+    auto src = store_->Open(tessera, index);
+    EXPECT_TRUE(src.ok()) << src.error().ToString();
+    if (!src.ok()) return {};
+    std::vector<uint8_t> out((*src)->Size());
+    for (std::size_t off = 0; off < out.size(); off += chunk) {
+      std::size_t n = std::min(chunk, out.size() - off);
+      auto r = (*src)->ReadAt(off, std::span(out.data() + off, n));
+      EXPECT_TRUE(r.ok()) << r.error().ToString();
+    }
+    return out;
+  }
+
+  TempDir dir_;
+  std::shared_ptr<core::ManualClock> clock_ = std::make_shared<core::ManualClock>();
+  std::shared_ptr<Database> db_;
+  std::unique_ptr<FsFragmentStore> store_;
+};
+
+TEST_F(FragmentStoreTest, StoreReadListDeleteVerify) {
+  auto a = RandomBytes(300'000, 1), b = RandomBytes(1, 2), c = RandomBytes(0, 3);
+  FragmentId ida = Put(HashOf(2), 5, a);
+  clock_->Advance(1000);
+  FragmentId idb = Put(HashOf(2), 0, b);
+  FragmentId idc = Put(HashOf(1), 0, c, 1);
+
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() / "fragments" / HashOf(2).ToHex() / "005.shard"));
+  EXPECT_EQ(ReadAll(HashOf(2), 5, 4096), a);
+  EXPECT_EQ(ReadAll(HashOf(2), 0, 7), b);
+  EXPECT_TRUE(ReadAll(HashOf(1), 0, 7).empty());
+
+  ASSERT_OK_AND_ASSIGN(auto got, store_->Get(HashOf(2), 5));
+  EXPECT_EQ(got.id, ida);
+  EXPECT_EQ(got.size, a.size());
+  EXPECT_EQ(got.origin, Peer(7));
+  EXPECT_EQ(got.stored_at_ms, 1'700'000'000'000);
+  EXPECT_FALSE(got.last_verified_ms.has_value());
+
+  ASSERT_OK_AND_ASSIGN(auto all, store_->List());
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].id, idc);  // ordered by (tessera, index)
+  EXPECT_EQ(all[1].id, idb);
+  EXPECT_EQ(all[2].id, ida);
+  ASSERT_OK_AND_ASSIGN(auto two, store_->List(HashOf(2)));
+  EXPECT_EQ(two.size(), 2u);
+  ASSERT_OK_AND_ASSIGN(uint64_t total, store_->TotalBytes());
+  EXPECT_EQ(total, a.size() + b.size());
+
+  clock_->Advance(5000);
+  ASSERT_OK(store_->Verify(HashOf(2), 5));
+  ASSERT_OK_AND_ASSIGN(got, store_->Get(HashOf(2), 5));
+  EXPECT_EQ(got.last_verified_ms, 1'700'000'006'000);
+
+  ASSERT_OK(store_->Delete(HashOf(2), 5));
+  EXPECT_EQ(store_->Get(HashOf(2), 5).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->Open(HashOf(2), 5).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->Verify(HashOf(2), 5).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->Delete(HashOf(2), 5).error().code, ErrorCode::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(store_->ShardPath(HashOf(2), 5)));
+  ASSERT_OK_AND_ASSIGN(all, store_->List());
+  EXPECT_EQ(all.size(), 2u);
+
+  // Everything survives a reopen, and recovery finds nothing to do.
+  Reopen();
+  EXPECT_TRUE(store_->recovery_report().clean()) << store_->recovery_report().ToString();
+  EXPECT_EQ(ReadAll(HashOf(2), 0, 1), b);
+}
+
+// A source that hands out at most `max` bytes per Read, like a network stream.
+class DribbleSource final : public core::ByteSource {
+ public:
+  DribbleSource(const std::vector<uint8_t>& bytes, std::size_t max) : bytes_(bytes), max_(max) {}
+  core::Result<std::size_t> Read(std::span<uint8_t> out) override {
+    std::size_t n = std::min({out.size(), bytes_.size() - pos_, max_});
+    std::copy_n(bytes_.begin() + static_cast<std::ptrdiff_t>(pos_), n, out.begin());
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  const std::vector<uint8_t>& bytes_;
+  std::size_t max_;
+  std::size_t pos_ = 0;
+};
+
+TEST_F(FragmentStoreTest, ShortReadsFromTheSourceAreFine) {
+  FsFragmentStoreOptions opts;
+  opts.io_chunk_bytes = 4096;
+  Reopen(opts);
+  // Smaller than one chunk, and several chunks (the pipelined hashing path).
+  for (std::size_t size : {std::size_t{3000}, std::size_t{50'000}}) {
+    auto bytes = RandomBytes(size, size);
+    FragmentId id{HashOf(12), static_cast<uint32_t>(size % 7), 24, crypto::Blake3(bytes)};
+    DribbleSource src(bytes, 1000);
+    ASSERT_OK(store_->Store(id, bytes.size(), src, Peer(1)));
+    EXPECT_EQ(ReadAll(HashOf(12), id.index, 999), bytes);
+    EXPECT_OK(store_->Verify(HashOf(12), id.index));
+  }
+}
+
+TEST_F(FragmentStoreTest, ReadPastEndIsRefused) {
+  Put(HashOf(3), 1, RandomBytes(100, 4));
+  ASSERT_OK_AND_ASSIGN(auto src, store_->Open(HashOf(3), 1));
+  std::vector<uint8_t> buf(10);
+  EXPECT_OK(src->ReadAt(90, buf));
+  EXPECT_EQ(src->ReadAt(91, buf).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(src->ReadAt(UINT64_MAX, buf).error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(FragmentStoreTest, FlippedByteIsCaughtByVerifyAndNeverServedAgain) {
+  auto bytes = RandomBytes(70'000, 5);
+  FragmentId id = Put(HashOf(4), 2, bytes);
+  ASSERT_OK(store_->Verify(HashOf(4), 2));
+  {
+    std::fstream f(store_->ShardPath(HashOf(4), 2),
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(12345);
+    char c = static_cast<char>(bytes[12345] ^ 0x01);
+    f.write(&c, 1);
+  }
+  auto r = store_->Verify(HashOf(4), 2);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kCorrupt);
+  EXPECT_NE(r.error().message.find("fragment 2 of tessera " + HashOf(4).ToHex()), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(store_->Open(HashOf(4), 2).error().code, ErrorCode::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(store_->ShardPath(HashOf(4), 2)));
+  EXPECT_FALSE(std::filesystem::is_empty(dir_.path() / "fragments" / ".quarantine"));
+  // A correct copy is accepted again without `replace`.
+  MemorySource src(bytes);
+  ASSERT_OK(store_->Store(id, bytes.size(), src, Peer(8)));
+  EXPECT_OK(store_->Verify(HashOf(4), 2));
+}
+
+TEST_F(FragmentStoreTest, BadStreamsStoreNothing) {
+  auto bytes = RandomBytes(10'000, 6);
+  FragmentId id{HashOf(5), 0, 24, crypto::Blake3(bytes)};
+  {  // wrong checksum
+    FragmentId wrong = id;
+    wrong.checksum = HashOf(9);
+    MemorySource src(bytes);
+    auto r = store_->Store(wrong, bytes.size(), src, Peer(1));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, ErrorCode::kCorrupt);
+  }
+  {  // shorter than declared
+    MemorySource src(bytes);
+    auto r = store_->Store(id, bytes.size() + 1, src, Peer(1));
+    EXPECT_EQ(r.error().code, ErrorCode::kCorrupt);
+  }
+  {  // longer than declared
+    MemorySource src(bytes);
+    auto r = store_->Store(id, bytes.size() - 1, src, Peer(1));
+    EXPECT_EQ(r.error().code, ErrorCode::kCorrupt);
+  }
+  {  // index out of range, too many shards, too big
+    MemorySource src(bytes);
+    EXPECT_EQ(
+        store_->Store({HashOf(5), 24, 24, id.checksum}, bytes.size(), src, Peer(1)).error().code,
+        ErrorCode::kInvalidArgument);
+    EXPECT_EQ(
+        store_->Store({HashOf(5), 0, 256, id.checksum}, bytes.size(), src, Peer(1)).error().code,
+        ErrorCode::kInvalidArgument);
+    EXPECT_EQ(store_->Store(id, kMaxFragmentBytes + 1, src, Peer(1)).error().code,
+              ErrorCode::kInvalidArgument);
+  }
+  ASSERT_OK_AND_ASSIGN(auto all, store_->List());
+  EXPECT_TRUE(all.empty());
+  EXPECT_TRUE(StrayFiles(store_->root()).empty());
+  EXPECT_FALSE(std::filesystem::exists(store_->ShardPath(HashOf(5), 0)));
+}
+
+TEST_F(FragmentStoreTest, OverwriteNeedsReplace) {
+  auto one = RandomBytes(1000, 7), two = RandomBytes(2000, 8);
+  FragmentId id1 = Put(HashOf(6), 3, one);
+  // Same bytes again: a no-op success.
+  MemorySource again(one);
+  ASSERT_OK(store_->Store(id1, one.size(), again, Peer(2)));
+  FragmentId id2{HashOf(6), 3, 24, crypto::Blake3(two)};
+  MemorySource src(two);
+  auto r = store_->Store(id2, two.size(), src, Peer(2));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_EQ(ReadAll(HashOf(6), 3, 100), one);
+  MemorySource src2(two);
+  ASSERT_OK(store_->Store(id2, two.size(), src2, Peer(2), /*replace=*/true));
+  EXPECT_EQ(ReadAll(HashOf(6), 3, 100), two);
+  ASSERT_OK_AND_ASSIGN(auto got, store_->Get(HashOf(6), 3));
+  EXPECT_EQ(got.id.checksum, id2.checksum);
+  EXPECT_EQ(got.origin, Peer(2));
+  EXPECT_OK(store_->Verify(HashOf(6), 3));
+}
+
+TEST_F(FragmentStoreTest, RecoveryRepairsAndReports) {
+  auto good = RandomBytes(5000, 9);
+  Put(HashOf(7), 0, good);
+  Put(HashOf(7), 1, good);
+  Put(HashOf(7), 2, good);
+  auto tdir = dir_.path() / "fragments" / HashOf(7).ToHex();
+  store_.reset();
+  // A temp file left by a killed write, an orphan file (renamed, never indexed),
+  // a row whose file vanished, a file of the wrong size, and a stray file.
+  { std::ofstream(tdir / ".004.shard.0123456789abcdef.tmp") << "partial"; }
+  std::filesystem::copy_file(tdir / "000.shard", tdir / "009.shard");
+  std::filesystem::remove(tdir / "001.shard");
+  std::filesystem::resize_file(tdir / "002.shard", 10);
+  { std::ofstream(tdir / "notes.txt") << "hello"; }
+  Reopen();
+  const RecoveryReport& rep = store_->recovery_report();
+  EXPECT_FALSE(rep.clean());
+  ASSERT_EQ(rep.removed_temp_files.size(), 1u);
+  ASSERT_EQ(rep.removed_orphan_files.size(), 1u);
+  EXPECT_EQ(rep.removed_orphan_files[0].filename(), "009.shard");
+  ASSERT_EQ(rep.dropped_rows.size(), 2u);
+  EXPECT_EQ(rep.quarantined_files.size(), 1u);
+  EXPECT_EQ(rep.unexpected_entries.size(), 1u);
+  EXPECT_NE(rep.ToString().find("dropped index row of fragment 1"), std::string::npos)
+      << rep.ToString();
+  EXPECT_FALSE(std::filesystem::exists(tdir / ".004.shard.0123456789abcdef.tmp"));
+  EXPECT_FALSE(std::filesystem::exists(tdir / "009.shard"));
+  ASSERT_OK_AND_ASSIGN(auto all, store_->List());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].id.index, 0u);
+  EXPECT_OK(store_->Verify(HashOf(7), 0));
+  EXPECT_EQ(store_->Open(HashOf(7), 1).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->Open(HashOf(7), 2).error().code, ErrorCode::kNotFound);
+  // A second open has nothing more to repair (the stray file is only reported).
+  Reopen();
+  EXPECT_TRUE(store_->recovery_report().removed_temp_files.empty());
+  EXPECT_TRUE(store_->recovery_report().dropped_rows.empty());
+  EXPECT_EQ(store_->recovery_report().unexpected_entries.size(), 1u);
+}
+
+TEST_F(FragmentStoreTest, FreeSpaceMinimumGivesClearErrorAndStaysConsistent) {
+  auto before = RandomBytes(4000, 10);
+  Put(HashOf(8), 0, before);
+  ASSERT_OK_AND_ASSIGN(uint64_t free_bytes, FreeBytes(dir_.path()));
+  FsFragmentStoreOptions opts;
+  opts.min_free_bytes = free_bytes + 1024 * core::kGiB;  // certainly above what is free
+  Reopen(opts);
+  auto bytes = RandomBytes(4000, 11);
+  FragmentId id{HashOf(8), 1, 24, crypto::Blake3(bytes)};
+  MemorySource src(bytes);
+  auto r = store_->Store(id, bytes.size(), src, Peer(1));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_NE(r.error().message.find(std::to_string(opts.min_free_bytes)), std::string::npos)
+      << r.error().message;
+  EXPECT_NE(r.error().message.find("bytes free"), std::string::npos) << r.error().message;
+  // Consistent: the earlier fragment is intact, nothing new is indexed or on disk.
+  ASSERT_OK_AND_ASSIGN(auto all, store_->List());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_OK(store_->Verify(HashOf(8), 0));
+  EXPECT_FALSE(std::filesystem::exists(store_->ShardPath(HashOf(8), 1)));
+  EXPECT_TRUE(StrayFiles(store_->root()).empty());
+  // With the default-sized minimum lifted, the same write goes through.
+  Reopen();
+  MemorySource again(bytes);
+  EXPECT_OK(store_->Store(id, bytes.size(), again, Peer(1)));
+}
+
+TEST_F(FragmentStoreTest, OneStorePerDataDir) {
+  auto second = FsFragmentStore::Open(db_, dir_.path());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, ErrorCode::kUnavailable);
+}
+
+TEST_F(FragmentStoreTest, ConcurrentStoresReadsAndVerifies) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 12;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // Threads overlap on the same tessera and, for i % 3 == 0, the same fragment.
+        uint32_t index = (i % 3 == 0) ? 100 : static_cast<uint32_t>(t * kPerThread + i);
+        auto bytes = RandomBytes(20'000 + (index == 100 ? 0 : i), index);
+        FragmentId id{HashOf(9), index, 255, crypto::Blake3(bytes)};
+        MemorySource src(bytes);
+        if (!store_->Store(id, bytes.size(), src, Peer(3)).ok()) ++failures;
+        if (!store_->Verify(HashOf(9), index).ok()) ++failures;
+        auto opened = store_->Open(HashOf(9), index);
+        if (!opened.ok()) {
+          ++failures;
+          continue;
+        }
+        std::vector<uint8_t> back(bytes.size());
+        if (!(*opened)->ReadAt(0, back).ok() || back != bytes) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  ASSERT_OK_AND_ASSIGN(auto all, store_->List(HashOf(9)));
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreads * kPerThread - kThreads * 4 + 1));
+  for (const auto& f : all) EXPECT_OK(store_->Verify(f.id.tessera, f.id.index));
+}
+
+}  // namespace
+}  // namespace tesseras::storage

@@ -1,0 +1,35 @@
+// SqlitePlanStore: core::PlanStore in the node's database (tables of
+// migration 003). Blocking and thread-safe; call it from a worker thread.
+#pragma once
+
+#include <memory>
+
+#include "core/ports/clock.h"
+#include "core/ports/plan_store.h"
+#include "storage/database.h"
+
+namespace tesseras::storage {
+
+class SqlitePlanStore final : public core::PlanStore {
+ public:
+  explicit SqlitePlanStore(std::shared_ptr<Database> db,
+                           std::shared_ptr<const core::Clock> clock = nullptr);
+
+  core::Result<void> PutPlan(const core::ContentHash& tessera, const core::NodeId& owner,
+                             std::span<const uint8_t> encoded) override;
+  core::Result<std::optional<std::vector<uint8_t>>> GetPlan(
+      const core::ContentHash& tessera) override;
+  core::Result<std::vector<core::PlanInfo>> ListPlans() override;
+  core::Result<void> SetPlacement(const core::ContentHash& tessera,
+                                  const std::vector<core::PlacementEntry>& holders) override;
+  core::Result<std::vector<core::PlacementEntry>> GetPlacement(
+      const core::ContentHash& tessera) override;
+  core::Result<void> MarkAttested(const core::ContentHash& tessera, const core::NodeId& holder,
+                                  int64_t when_ms) override;
+
+ private:
+  std::shared_ptr<Database> db_;
+  std::shared_ptr<const core::Clock> clock_;
+};
+
+}  // namespace tesseras::storage

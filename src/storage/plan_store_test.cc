@@ -1,0 +1,86 @@
+#include "storage/plan_store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+namespace tesseras::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+class PlanStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("tesseras-plans-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+    db_ = std::shared_ptr<Database>(Database::OpenInDataDir(dir_).value().release());
+    store_ = std::make_unique<SqlitePlanStore>(db_);
+  }
+  void TearDown() override {
+    store_.reset();
+    db_.reset();
+    fs::remove_all(dir_);
+  }
+  static core::ContentHash H(uint8_t b) {
+    core::ContentHash h;
+    h.bytes[0] = b;
+    return h;
+  }
+  static core::NodeId N(uint8_t b) {
+    core::NodeId n;
+    n.bytes[1] = b;
+    return n;
+  }
+  fs::path dir_;
+  std::shared_ptr<Database> db_;
+  std::unique_ptr<SqlitePlanStore> store_;
+};
+
+TEST_F(PlanStoreTest, PlansSurviveReopenAndKeepTheirOwner) {
+  std::vector<uint8_t> plan = {1, 2, 3, 4};
+  ASSERT_TRUE(store_->PutPlan(H(1), N(1), plan).ok());
+  EXPECT_FALSE(store_->GetPlan(H(2))->has_value());
+  // Reopen the database file: the plan is still there.
+  store_.reset();
+  db_.reset();
+  db_ = std::shared_ptr<Database>(Database::OpenInDataDir(dir_).value().release());
+  store_ = std::make_unique<SqlitePlanStore>(db_);
+  auto got = store_->GetPlan(H(1));
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(**got, plan);
+  // Same owner may replace; another owner may not.
+  std::vector<uint8_t> newer = {9};
+  EXPECT_TRUE(store_->PutPlan(H(1), N(1), newer).ok());
+  EXPECT_EQ(**store_->GetPlan(H(1)), newer);
+  auto stolen = store_->PutPlan(H(1), N(2), plan);
+  ASSERT_FALSE(stolen.ok());
+  EXPECT_EQ(stolen.error().code, core::ErrorCode::kPermissionDenied);
+  EXPECT_EQ(**store_->GetPlan(H(1)), newer);
+  auto list = *store_->ListPlans();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].owner, N(1));
+}
+
+TEST_F(PlanStoreTest, PlacementRoundTripAndAttestation) {
+  ASSERT_TRUE(store_->PutPlan(H(1), N(1), std::vector<uint8_t>{1}).ok());
+  std::vector<core::PlacementEntry> p = {{N(5), "127.0.5.1:7700", {0, 12}, std::nullopt},
+                                         {N(6), "127.0.6.1:7700", {3}, std::nullopt}};
+  ASSERT_TRUE(store_->SetPlacement(H(1), p).ok());
+  EXPECT_EQ(*store_->GetPlacement(H(1)), p);
+  ASSERT_TRUE(store_->MarkAttested(H(1), N(6), 1234).ok());
+  auto got = *store_->GetPlacement(H(1));
+  EXPECT_EQ(got[1].last_attested_ms, 1234);
+  EXPECT_FALSE(got[0].last_attested_ms.has_value());
+  // Replacing the placement drops what is no longer listed.
+  ASSERT_TRUE(store_->SetPlacement(H(1), {p[1]}).ok());
+  EXPECT_EQ(store_->GetPlacement(H(1))->size(), 1u);
+  // No plan, no placement.
+  EXPECT_EQ(store_->SetPlacement(H(7), p).error().code, core::ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace tesseras::storage
