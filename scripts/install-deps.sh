@@ -18,7 +18,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  curl procps psmisc
+  curl procps psmisc jq
 )
 
 missing=()

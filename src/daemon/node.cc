@@ -9,7 +9,8 @@
 
 #include "daemon/address.h"
 #include "daemon/api_contract.h"
-#include "daemon/local_node_operations.h"
+#include "daemon/replicated_node.h"
+#include "dht/record.h"
 
 namespace tesseras::daemon {
 
@@ -31,13 +32,13 @@ Node::Node(DaemonOptions options, DaemonConfig config)
     : options_(std::move(options)),
       config_(config),
       signals_(io_, SIGINT, SIGTERM),
-      shutdown_deadline_(io_),
-      peer_acceptor_(io_) {}
+      shutdown_deadline_(io_) {}
 
 Node::~Node() {
   // A start-up step failed after the socket was bound, or run() was left early:
   // do not leave a socket file nobody answers on.
   api_.reset();
+  StopLayers();
   if (socket_bound_ && !shutting_down_) {
     std::error_code ec;
     fs::remove(socket_path(), ec);
@@ -112,79 +113,141 @@ core::Result<void> Node::LoadIdentity() {
 }
 
 core::Result<void> Node::OpenStorage() {
-  // The storage layer (database, fragment store, ledger, blob store) is not part
-  // of the daemon yet; nothing is opened and storage operations answer 501.
-  spdlog::info(
-      "storage: not built into this daemon yet; tessera, verify and ledger requests "
-      "answer 501");
+  const fs::path& dir = options_.data_dir;
+  ASSIGN_OR_RETURN(auto db, storage::Database::OpenInDataDir(dir));
+  db_ = std::shared_ptr<storage::Database>(std::move(db));
+  storage::FsFragmentStoreOptions fo;
+  fo.min_free_bytes = config_.replication.min_free_space_bytes;
+  fo.clock = clock_;
+  ASSIGN_OR_RETURN(fragments_, storage::FsFragmentStore::Open(db_, dir, fo));
+  const auto& rec = fragments_->recovery_report();
+  if (!rec.clean()) spdlog::warn("storage: recovery on open: {}", rec.ToString());
+  ledger_ = std::make_unique<storage::SqliteReciprocityLedger>(db_, clock_);
+  storage::FsBlobStoreOptions bo;
+  bo.min_free_bytes = config_.replication.min_free_space_bytes;
+  ASSIGN_OR_RETURN(blobs_, storage::FsBlobStore::Open(dir, bo));
+  plans_ = std::make_unique<storage::SqlitePlanStore>(db_, clock_);
+  tesseras_ = std::make_unique<storage::TesseraRepository>(db_, clock_);
+  spdlog::info("storage: database {} opened", (dir / "db" / "tesseras.db").string());
   return core::Ok();
 }
 
 core::Result<void> Node::StartNetwork() {
   ASSIGN_OR_RETURN(auto endpoint, ParseEndpoint(options_.listen, /*min_port=*/0));
+  std::vector<std::string> seeds;
   for (const std::string& entry : options_.bootstrap) {
     ASSIGN_OR_RETURN(auto list, ParseEndpointList(entry));
     bootstrap_.insert(bootstrap_.end(), list.begin(), list.end());
   }
-  // The listening socket is real even before the peer protocol: it reserves the
-  // address, fails start-up when it is taken, and resolves port 0.
-  boost::system::error_code ec;
-  peer_acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) peer_acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) peer_acceptor_.bind(endpoint, ec);
-  if (!ec) peer_acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (!ec) {
-    auto local = peer_acceptor_.local_endpoint(ec);
-    if (!ec) listen_address_ = FormatEndpoint(local);
+  for (const auto& b : bootstrap_) seeds.push_back(FormatEndpoint(b));
+  dht::NodeConfig nc;
+  nc.listen_address = FormatEndpoint(endpoint);
+  nc.seeds = seeds;
+  nc.routing.k = config_.dht.k;
+  nc.routing.max_failures = static_cast<int>(config_.dht.max_failures);
+  nc.alpha = config_.dht.alpha;
+  nc.refresh_interval = dht::Millis(config_.dht.refresh_interval_secs * 1000);
+  nc.record_ttl = dht::Millis(config_.dht.record_ttl_secs * 1000);
+  nc.limits.connect_timeout = dht::Millis(config_.network.connect_timeout_ms);
+  nc.limits.handshake_timeout = dht::Millis(config_.network.handshake_timeout_ms);
+  nc.limits.request_timeout = dht::Millis(config_.network.request_timeout_ms);
+  nc.limits.idle_timeout = dht::Millis(config_.network.idle_timeout_ms);
+  nc.limits.max_connections = config_.network.max_connections;
+  nc.limits.max_inbound_inflight = config_.network.max_inflight_per_peer;
+  nc.limits.min_pow_bits = static_cast<int>(config_.dht.pow_bits);
+  auto runtime =
+      dht::DhtRuntime::Start(*identity_, nc, config_.replication.max_concurrent_transfers);
+  if (!runtime.ok()) {
+    return core::MakeError(runtime.error().code,
+                           fmt::format("cannot start the network on {}: {}", options_.listen,
+                                       runtime.error().message));
   }
-  if (ec) {
-    return core::MakeError(core::ErrorCode::kUnavailable,
-                           fmt::format("cannot listen on {}: {}", options_.listen, ec.message()));
-  }
-  AcceptPeers();
-  if (bootstrap_.empty()) {
+  dht_ = std::move(*runtime);
+  dht_port_ = std::make_unique<dht::DhtPortAdapter>(*dht_);
+  listen_address_ = dht_->self_info().address;
+  if (seeds.empty()) {
     spdlog::info("network: listening on {}; no --bootstrap, this node starts a new network",
                  listen_address_);
   } else {
     std::string peers;
-    for (const auto& b : bootstrap_) peers += (peers.empty() ? "" : ",") + FormatEndpoint(b);
-    spdlog::info("network: listening on {}; bootstrap peers {}", listen_address_, peers);
+    for (const auto& p : seeds) peers += (peers.empty() ? "" : ",") + p;
+    spdlog::info("network: listening on {}; bootstrapping from {}", listen_address_, peers);
   }
-  spdlog::info(
-      "network: the peer protocol and DHT are not built into this daemon yet; inbound "
-      "peer connections are closed and bootstrap peers are not contacted");
   return core::Ok();
 }
 
-void Node::AcceptPeers() {
-  peer_acceptor_.async_accept(
-      [this](const boost::system::error_code& ec, asio::ip::tcp::socket socket) {
-        if (ec == asio::error::operation_aborted || !peer_acceptor_.is_open()) return;
-        if (!ec) {
-          boost::system::error_code ignored;
-          auto remote = socket.remote_endpoint(ignored);
-          spdlog::debug("network: closed connection from {}: peer protocol not built yet",
-                        ignored ? std::string("?") : FormatEndpoint(remote));
-          socket.close(ignored);
-        } else {
-          spdlog::warn("network: accept failed: {}", ec.message());
-        }
-        AcceptPeers();
-      });
-}
-
 core::Result<void> Node::StartReplication() {
-  // The replication service and its repair loop are not part of the daemon yet.
-  spdlog::info(
-      "replication: not built into this daemon yet; repair every {}s (+ up to {}s) "
-      "will start with it",
-      config_.replication.repair_interval_secs, config_.replication.repair_jitter_secs);
+  const auto& rc = config_.replication;
+  replication::ReplicationConfig cfg;
+  cfg.repair_interval_secs = rc.repair_interval_secs;
+  cfg.repair_jitter_secs = rc.repair_jitter_secs;
+  cfg.max_concurrent_transfers = rc.max_concurrent_transfers;
+  cfg.min_free_space_bytes = rc.min_free_space_bytes;
+  cfg.deficit_allowance_bytes = rc.deficit_allowance_bytes;
+  cfg.per_peer_limit_bytes = rc.per_peer_limit_bytes;
+  cfg.max_per_subnet = rc.max_per_subnet;
+  cfg.scratch_dir = options_.data_dir / "tmp";
+  std::error_code ec;
+  fs::remove_all(cfg.scratch_dir, ec);  // leftovers of a killed process
+  fs::create_directories(cfg.scratch_dir, ec);
+  if (ec) return IoError(fmt::format("cannot create {}", cfg.scratch_dir.string()), ec);
+
+  replication::ReplicationDeps deps;
+  deps.self = &*identity_;
+  deps.dht = dht_port_.get();
+  deps.fragments = fragments_.get();
+  deps.ledger = ledger_.get();
+  deps.blobs = blobs_.get();
+  deps.plans = plans_.get();
+  deps.clock = clock_.get();
+  const crypto::Identity* id = &*identity_;
+  core::Clock* clock = clock_.get();
+  const int64_t ttl_ms = static_cast<int64_t>(config_.dht.record_ttl_secs) * 1000;
+  deps.seal_record = [id, clock, ttl_ms](
+                         const core::NodeId& key,
+                         const std::vector<uint8_t>& value) -> core::Result<std::vector<uint8_t>> {
+    ASSIGN_OR_RETURN(auto rec, dht::Record::Sign(*id, dht::kHolderRecord, key, value,
+                                                 clock->NowUnixMs() + ttl_ms));
+    return rec.Encode();
+  };
+  deps.open_record = [](const std::vector<uint8_t>& sealed) -> core::Result<std::vector<uint8_t>> {
+    ASSIGN_OR_RETURN(auto rec, dht::Record::ParseVerified(sealed));
+    if (rec.type != dht::kHolderRecord) {
+      return core::MakeError(core::ErrorCode::kInvalidArgument, "not a holder record");
+    }
+    return rec.value;
+  };
+  replication_ = std::make_unique<replication::ReplicationService>(deps, cfg);
+  handler_ = std::make_shared<replication::NetworkHandler>(*replication_, cfg.scratch_dir);
+  dht_->SetReplicationHandler(handler_);
+  repair_ = std::make_unique<replication::RepairLoop>(
+      *replication_, [](const std::string& line) { spdlog::warn("{}", line); });
+  repair_->Start();
+  spdlog::info("replication: repair every {}s (+ up to {}s)", rc.repair_interval_secs,
+               rc.repair_jitter_secs);
   return core::Ok();
 }
 
 core::Result<void> Node::BuildOperations() {
-  operations_ = std::make_unique<LocalNodeOperations>(identity_->node_id(), listen_address_);
+  ReplicatedNodeDeps deps;
+  deps.identity = &*identity_;
+  deps.listen = listen_address_;
+  deps.scratch_dir = options_.data_dir / "tmp";
+  deps.fragments = fragments_.get();
+  deps.ledger = ledger_.get();
+  deps.blobs = blobs_.get();
+  deps.tesseras = tesseras_.get();
+  deps.dht = dht_.get();
+  deps.replication = replication_.get();
+  deps.repair = repair_.get();
+  deps.clock = clock_.get();
+  operations_ = std::make_unique<ReplicatedNodeOperations>(deps);
   return core::Ok();
+}
+
+void Node::StopLayers() {
+  if (repair_) repair_->Stop();
+  if (dht_) dht_->Stop();
 }
 
 core::Result<void> Node::ServeLocalApi() {
@@ -218,8 +281,6 @@ void Node::BeginShutdown(std::string_view reason) {
   shutting_down_ = true;
   spdlog::info("shutting down ({}): no new requests; finishing {} open API connection(s)", reason,
                api_ ? api_->open_connections() : 0);
-  boost::system::error_code ec;
-  peer_acceptor_.close(ec);
   // A second signal stops at once.
   signals_.async_wait([this](const boost::system::error_code& wait_ec, int signal) {
     if (!wait_ec) BeginShutdown(signal == SIGINT ? "SIGINT" : "SIGTERM");
@@ -241,6 +302,7 @@ void Node::BeginShutdown(std::string_view reason) {
 void Node::FinishShutdown() {
   shutdown_deadline_.cancel();
   signals_.cancel();
+  StopLayers();
 }
 
 }  // namespace tesseras::daemon

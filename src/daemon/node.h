@@ -43,6 +43,15 @@
 #include "daemon/config.h"
 #include "daemon/data_dir_lock.h"
 #include "daemon/node_operations.h"
+#include "dht/dht_port_adapter.h"
+#include "replication/network_handler.h"
+#include "replication/replication_service.h"
+#include "storage/blob_store.h"
+#include "storage/database.h"
+#include "storage/fragment_store.h"
+#include "storage/plan_store.h"
+#include "storage/reciprocity_ledger.h"
+#include "storage/tessera_repository.h"
 
 namespace tesseras::daemon {
 
@@ -87,7 +96,8 @@ class Node {
  private:
   void BeginShutdown(std::string_view reason);
   void FinishShutdown();
-  void AcceptPeers();
+  // Stops the repair loop and the DHT (idempotent).
+  void StopLayers();
 
   DaemonOptions options_;
   DaemonConfig config_;
@@ -97,8 +107,20 @@ class Node {
   std::optional<DataDirLock> lock_;
   std::optional<crypto::Identity> identity_;
   std::vector<boost::asio::ip::tcp::endpoint> bootstrap_;
-  boost::asio::ip::tcp::acceptor peer_acceptor_;
   std::string listen_address_;
+  // The layers, in the order they are built (and torn down in reverse).
+  std::shared_ptr<core::SystemClock> clock_ = std::make_shared<core::SystemClock>();
+  std::shared_ptr<storage::Database> db_;
+  std::unique_ptr<storage::FsFragmentStore> fragments_;
+  std::unique_ptr<storage::SqliteReciprocityLedger> ledger_;
+  std::unique_ptr<storage::FsBlobStore> blobs_;
+  std::unique_ptr<storage::SqlitePlanStore> plans_;
+  std::unique_ptr<storage::TesseraRepository> tesseras_;
+  std::unique_ptr<dht::DhtRuntime> dht_;
+  std::unique_ptr<dht::DhtPortAdapter> dht_port_;
+  std::unique_ptr<replication::ReplicationService> replication_;
+  std::shared_ptr<replication::NetworkHandler> handler_;
+  std::unique_ptr<replication::RepairLoop> repair_;
   std::unique_ptr<NodeOperations> operations_;
   std::unique_ptr<ApiServer> api_;
   bool socket_bound_ = false;

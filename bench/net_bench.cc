@@ -1,0 +1,314 @@
+// Network benchmarks on loopback (docs/PERFORMANCE.md, Network):
+// - Ping round trip over our TLS connections vs a plain TCP ping-pong;
+// - 64 MiB bulk transfer: our protocol (FetchFragment stream, TLS) vs raw TLS
+//   vs plain TCP, all in the same run;
+// - lookup latency and messages per lookup in a 100-node network.
+#include <benchmark/benchmark.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <random>
+#include <thread>
+
+#include "dht/test_network.h"
+#include "net/endpoint.h"
+#include "net/tls.h"
+
+namespace tesseras {
+namespace {
+
+namespace asio = boost::asio;
+using net::tcp;
+using SteadyClock = std::chrono::steady_clock;
+constexpr std::size_t kBulkBytes = 64u << 20;
+
+class Loop {
+ public:
+  Loop() : work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+  ~Loop() {
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+  template <typename T>
+  T Await(std::function<asio::awaitable<T>()> make) {
+    return dht::SpawnFuture<T>(io_.get_executor(), std::move(make)).get();
+  }
+  template <typename F>
+  auto Sync(F f) -> decltype(f()) {
+    std::packaged_task<decltype(f())()> task(std::move(f));
+    auto fut = task.get_future();
+    asio::post(io_, [&task] { task(); });
+    return fut.get();
+  }
+  asio::any_io_executor ex() { return io_.get_executor(); }
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+};
+
+const std::string& BulkData() {
+  static const std::string data = [] {
+    std::string s(kBulkBytes, '\0');
+    std::mt19937_64 rng(5);
+    for (std::size_t i = 0; i < s.size(); i += 8) {
+      uint64_t v = rng();
+      std::memcpy(s.data() + i, &v, 8);
+    }
+    return s;
+  }();
+  return data;
+}
+
+// Server side: Ping -> Pong; FetchFragment -> 64 MiB from memory.
+asio::awaitable<void> BenchHandler(std::shared_ptr<net::Connection> conn,
+                                   std::shared_ptr<net::Exchange> ex, wire::Envelope req) {
+  if (req.has_ping()) {
+    wire::Envelope pong;
+    pong.mutable_pong();
+    (void)conn->Reply(*ex, std::move(pong));
+    co_return;
+  }
+  wire::Envelope head;
+  head.mutable_fragment_header()->set_size(kBulkBytes);
+  (void)conn->Reply(*ex, std::move(head));
+  net::Connection::ChunkReader read =
+      [](uint64_t offset, std::size_t len) -> asio::awaitable<core::Result<std::string>> {
+    co_return BulkData().substr(offset, len);
+  };
+  (void)co_await conn->SendStream(*ex, kBulkBytes, read);
+}
+
+struct TlsPair {
+  TlsPair() {
+    auto limits = net::Limits{};
+    limits.min_pow_bits = 4;
+    // The benchmark pings back to back: lift the per-connection rate limit.
+    limits.inbound_requests_per_second = 1e9;
+    limits.inbound_request_burst = 1e9;
+    if (const char* w = std::getenv("TESSERAS_BENCH_WINDOW")) {
+      limits.stream_window_chunks = static_cast<uint32_t>(std::atoi(w));
+    }
+    server_id.emplace(crypto::Identity::Generate(4).value());
+    client_id.emplace(crypto::Identity::Generate(4).value());
+    server_loop.Sync([&] {
+      server = std::make_shared<net::Endpoint>(server_loop.ex(), *server_id, limits, 1);
+      server->SetRequestHandler(BenchHandler);
+      (void)server->Listen(*net::ParseEndpoint("127.0.11.1:0"));
+    });
+    client_loop.Sync([&] {
+      client = std::make_shared<net::Endpoint>(client_loop.ex(), *client_id, limits, 1);
+      (void)client->Listen(*net::ParseEndpoint("127.0.12.1:0"));
+    });
+  }
+  ~TlsPair() {
+    server_loop.Sync([&] { server->Stop(); });
+    client_loop.Sync([&] { client->Stop(); });
+  }
+  asio::awaitable<core::Result<std::shared_ptr<net::Connection>>> Connect() {
+    co_return co_await client->Connect(server->local_endpoint(), server_id->node_id());
+  }
+  std::optional<crypto::Identity> server_id, client_id;
+  Loop server_loop, client_loop;
+  std::shared_ptr<net::Endpoint> server, client;
+};
+
+void BM_PingTls(benchmark::State& state) {
+  TlsPair pair;
+  constexpr int kBatch = 200;
+  for (auto _ : state) {
+    auto seconds = pair.client_loop.Await<double>([&]() -> asio::awaitable<double> {
+      auto conn = co_await pair.Connect();
+      if (!conn.ok()) co_return -1;
+      auto start = SteadyClock::now();
+      for (int i = 0; i < kBatch; ++i) {
+        wire::Envelope ping;
+        ping.mutable_ping();
+        auto r = co_await (*conn)->Call(std::move(ping), net::Millis(5000));
+        if (!r.ok()) co_return -1;
+      }
+      co_return std::chrono::duration<double>(SteadyClock::now() - start).count();
+    });
+    if (seconds < 0) {
+      state.SkipWithError("ping failed");
+      break;
+    }
+    state.SetIterationTime(seconds / kBatch);
+  }
+}
+BENCHMARK(BM_PingTls)->UseManualTime()->Unit(benchmark::kMicrosecond)->Iterations(50);
+
+void BM_PingPlainTcp(benchmark::State& state) {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.13.1"), 0));
+  std::thread server([&] {
+    tcp::socket s(io);
+    acceptor.accept(s);
+    s.set_option(tcp::no_delay(true));
+    std::array<char, 16> buf{};
+    boost::system::error_code ec;
+    while (!ec) {
+      asio::read(s, asio::buffer(buf), ec);
+      if (!ec) asio::write(s, asio::buffer(buf), ec);
+    }
+  });
+  tcp::socket c(io);
+  c.connect(acceptor.local_endpoint());
+  c.set_option(tcp::no_delay(true));
+  std::array<char, 16> msg{};
+  for (auto _ : state) {
+    asio::write(c, asio::buffer(msg));
+    asio::read(c, asio::buffer(msg));
+  }
+  c.close();
+  server.join();
+}
+BENCHMARK(BM_PingPlainTcp)->Unit(benchmark::kMicrosecond);
+
+void BM_Bulk64MiBProtocolTls(benchmark::State& state) {
+  TlsPair pair;
+  BulkData();
+  for (auto _ : state) {
+    auto seconds = pair.client_loop.Await<double>([&]() -> asio::awaitable<double> {
+      auto conn = co_await pair.Connect();
+      if (!conn.ok()) co_return -1;
+      auto start = SteadyClock::now();
+      wire::Envelope req;
+      req.mutable_fetch_fragment()->set_tessera(std::string(32, 't'));
+      auto ex = (*conn)->Open(std::move(req));
+      if (!ex.ok()) co_return -1;
+      auto head = co_await (*conn)->Next(**ex, net::Millis(5000));
+      if (!head.ok() || !head->has_fragment_header()) co_return -1;
+      uint64_t got = 0;
+      net::Connection::ChunkWriter write =
+          [&](std::string data) -> asio::awaitable<core::Result<void>> {
+        got += data.size();
+        co_return core::Ok();
+      };
+      auto r = co_await (*conn)->ReceiveStream(**ex, head->fragment_header().size(), write);
+      (*conn)->Finish(*ex);
+      if (!r.ok() || got != kBulkBytes) co_return -1;
+      co_return std::chrono::duration<double>(SteadyClock::now() - start).count();
+    });
+    if (seconds < 0) {
+      state.SkipWithError("transfer failed");
+      break;
+    }
+    state.SetIterationTime(seconds);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kBulkBytes));
+}
+BENCHMARK(BM_Bulk64MiBProtocolTls)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(5);
+
+// Raw streams: one thread writes 64 MiB in 256 KiB writes, the other reads.
+template <bool kTls>
+void BulkRaw(benchmark::State& state) {
+  const auto& data = BulkData();
+  auto id_a = crypto::Identity::Generate(4).value();
+  auto id_b = crypto::Identity::Generate(4).value();
+  auto ctx_a = net::MakeTlsContext(id_a).value();
+  auto ctx_b = net::MakeTlsContext(id_b).value();
+  for (auto _ : state) {
+    asio::io_context io;
+    tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.14.1"), 0));
+    double seconds = 0;
+    std::thread reader([&] {
+      net::TlsStream s(io, *ctx_a);
+      acceptor.accept(s.lowest_layer());
+      if (kTls) s.handshake(asio::ssl::stream_base::server);
+      std::vector<char> buf(net::kMaxChunkBytes);
+      std::size_t total = 0;
+      auto start = SteadyClock::now();
+      boost::system::error_code ec;
+      while (total < data.size() && !ec) {
+        total += kTls ? s.read_some(asio::buffer(buf), ec)
+                      : s.next_layer().read_some(asio::buffer(buf), ec);
+      }
+      seconds = std::chrono::duration<double>(SteadyClock::now() - start).count();
+    });
+    net::TlsStream c(io, *ctx_b);
+    c.lowest_layer().connect(acceptor.local_endpoint());
+    if (kTls) c.handshake(asio::ssl::stream_base::client);
+    for (std::size_t off = 0; off < data.size(); off += net::kMaxChunkBytes) {
+      auto piece = asio::buffer(data.data() + off, net::kMaxChunkBytes);
+      if (kTls) {
+        asio::write(c, piece);
+      } else {
+        asio::write(c.next_layer(), piece);
+      }
+    }
+    reader.join();
+    state.SetIterationTime(seconds);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kBulkBytes));
+}
+void BM_Bulk64MiBRawTls(benchmark::State& state) { BulkRaw<true>(state); }
+void BM_Bulk64MiBPlainTcp(benchmark::State& state) { BulkRaw<false>(state); }
+BENCHMARK(BM_Bulk64MiBRawTls)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK(BM_Bulk64MiBPlainTcp)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(5);
+
+void BM_Lookup100Nodes(benchmark::State& state) {
+  dht::testing::TestNetwork net;
+  for (int i = 0; i < 100; ++i) {
+    if (!net.Add()) {
+      state.SkipWithError("node did not start");
+      return;
+    }
+  }
+  auto seed = net.AddressOf(net.nodes()[0]);
+  std::vector<std::future<core::Result<void>>> boots;
+  for (std::size_t i = 1; i < net.nodes().size(); ++i) {
+    auto n = net.nodes()[i];
+    boots.push_back(net.Spawn<core::Result<void>>([n, seed]() { return n->Bootstrap({seed}); }));
+  }
+  for (auto& b : boots) (void)b.get();
+  auto totals = [&] {
+    return net.Sync([&] {
+      std::pair<uint64_t, uint64_t> t{0, 0};
+      for (const auto& n : net.nodes()) {
+        t.first += n->stats().lookups;
+        t.second += n->stats().lookup_rpcs;
+      }
+      return t;
+    });
+  };
+  auto before = totals();
+  std::mt19937_64 rng(3);
+  for (auto _ : state) {
+    auto querier = net.nodes()[rng() % net.nodes().size()];
+    core::NodeId target;
+    for (auto& b : target.bytes) b = static_cast<uint8_t>(rng());
+    auto seconds = net.Await<double>([querier, target]() -> asio::awaitable<double> {
+      auto start = SteadyClock::now();
+      auto r = co_await querier->Lookup(target);
+      if (!r.ok()) co_return -1;
+      co_return std::chrono::duration<double>(SteadyClock::now() - start).count();
+    });
+    if (seconds < 0) {
+      state.SkipWithError("lookup failed");
+      break;
+    }
+    state.SetIterationTime(seconds);
+  }
+  auto after = totals();
+  state.counters["msgs_per_lookup"] =
+      static_cast<double>(after.second - before.second) /
+      static_cast<double>(std::max<uint64_t>(1, after.first - before.first));
+}
+BENCHMARK(BM_Lookup100Nodes)->UseManualTime()->Unit(benchmark::kMicrosecond)->Iterations(200);
+
+}  // namespace
+}  // namespace tesseras
+
+int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,338 @@
+#include "daemon/replicated_node.h"
+
+#include <unistd.h>
+
+#include <atomic>
+
+#include "replication/file_io.h"
+#include "storage/bundle.h"
+
+namespace tesseras::daemon {
+namespace {
+
+using core::ErrorCode;
+using core::MakeError;
+using core::Result;
+
+std::filesystem::path ScratchFile(const std::filesystem::path& dir, const std::string& what) {
+  static std::atomic<uint64_t> counter{0};
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  return dir / (what + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+}
+
+// Removes a scratch file when the operation ends, however it ends.
+struct RemoveOnExit {
+  std::filesystem::path path;
+  ~RemoveOnExit() {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
+};
+
+std::string StateName(storage::TesseraState s) {
+  switch (s) {
+    case storage::TesseraState::kLocal:
+      return "local";
+    case storage::TesseraState::kReplicating:
+      return "replicating";
+    case storage::TesseraState::kReplicated:
+      return "healthy";
+    case storage::TesseraState::kDegraded:
+      return "degraded";
+    case storage::TesseraState::kLost:
+      return "lost";
+    case storage::TesseraState::kRestored:
+      return "restored";
+  }
+  return "unknown";
+}
+
+Json IndicesJson(const std::vector<uint32_t>& v) {
+  Json a = Json::array();
+  for (uint32_t i : v) a.push_back(i);
+  return a;
+}
+
+}  // namespace
+
+Json RepairReportJson(const replication::RepairReport& r) {
+  Json j;
+  j["hash"] = r.tessera.ToHex();
+  j["state_before"] = std::string(replication::HealthStateName(r.before.state));
+  j["deficit"] = r.before.deficit;
+  j["corrupt_local"] = IndicesJson(r.before.corrupt_local);
+  j["mended_local"] = IndicesJson(r.mended_local);
+  j["regenerated"] = IndicesJson(r.regenerated);
+  Json holders = Json::array();
+  for (const auto& h : r.new_holders) {
+    holders.push_back({{"node_id", h.holder.ToHex()},
+                       {"addr", h.address},
+                       {"fragments", IndicesJson(h.indices)}});
+  }
+  j["new_holders"] = holders;
+  j["problems"] = r.problems;
+  return j;
+}
+
+Result<std::vector<core::PeerInfo>> ReplicatedNodeOperations::Peers() {
+  return d_.dht->Run<std::vector<core::PeerInfo>>(
+      [](dht::Node& node) -> boost::asio::awaitable<Result<std::vector<core::PeerInfo>>> {
+        std::vector<core::PeerInfo> out;
+        for (const auto& c : node.routing().Closest(node.id(), node.routing().size())) {
+          out.push_back(c.ToPeerInfo());
+        }
+        co_return out;
+      });
+}
+
+Result<Json> ReplicatedNodeOperations::GetNode() {
+  ASSIGN_OR_RETURN(auto peers, Peers());
+  ASSIGN_OR_RETURN(uint64_t stored, d_.fragments->TotalBytes());
+  return Json{{"node_id", d_.identity->node_id().ToHex()},
+              {"listen", d_.listen},
+              {"peers", peers.size()},
+              {"bytes_stored", stored}};
+}
+
+Result<Json> ReplicatedNodeOperations::ListTesseras() {
+  ASSIGN_OR_RETURN(auto all, d_.tesseras->List());
+  Json out = Json::array();
+  for (const auto& t : all) {
+    auto plan = core::PlanForSize(t.size);
+    out.push_back({{"hash", t.hash.ToHex()},
+                   {"tier", plan.ok() ? std::string(core::TierName(plan->tier)) : "too_big"},
+                   {"size", t.size},
+                   {"state", StateName(t.state)},
+                   {"files", t.file_count},
+                   {"created_at", t.created_at_ms}});
+  }
+  return out;
+}
+
+Result<Json> ReplicatedNodeOperations::CreateTessera(
+    const std::vector<std::filesystem::path>& paths) {
+  ASSIGN_OR_RETURN(storage::Bundle bundle,
+                   storage::CreateBundle(paths, *d_.identity, d_.clock->NowUnixMs()));
+  // Pack into a scratch file, then into the blob store (which checks the hash).
+  RemoveOnExit tmp{ScratchFile(d_.scratch_dir, "pack")};
+  {
+    ASSIGN_OR_RETURN(auto sink, replication::FileSink::Create(tmp.path, /*durable=*/false));
+    ASSIGN_OR_RETURN(core::ContentHash packed, storage::PackBundle(bundle, *sink));
+    if (packed != bundle.tessera_hash) {
+      return MakeError(ErrorCode::kCorrupt, "a file changed while the tessera was being made");
+    }
+  }
+  ASSIGN_OR_RETURN(auto src, replication::FileSource::Open(tmp.path));
+  TRY(d_.blobs->Put(bundle.tessera_hash, bundle.payload_size, *src));
+  storage::TesseraRecord rec;
+  rec.hash = bundle.tessera_hash;
+  rec.owner = d_.identity->public_key();
+  rec.size = bundle.payload_size;
+  rec.file_count = static_cast<uint32_t>(bundle.manifest.files.size());
+  rec.state = storage::TesseraState::kLocal;
+  rec.created_at_ms = bundle.manifest.created_at_ms;
+  std::vector<storage::TesseraFileRecord> files;
+  for (const auto& f : bundle.manifest.files) {
+    storage::TesseraFileRecord fr;
+    fr.path = f.path;
+    fr.size = f.size;
+    fr.hash = f.hash;
+    fr.media_type = f.media_type;
+    files.push_back(fr);
+  }
+  auto inserted = d_.tesseras->Insert(rec, files);
+  if (!inserted.ok() && inserted.error().code != ErrorCode::kAlreadyExists) return inserted.error();
+  return Json{{"hash", bundle.tessera_hash.ToHex()},
+              {"size", bundle.payload_size},
+              {"files", bundle.manifest.files.size()}};
+}
+
+Result<Json> ReplicatedNodeOperations::ShowTessera(const core::ContentHash& hash) {
+  ASSIGN_OR_RETURN(auto payload, d_.blobs->Open(hash));
+  core::SequentialReader reader(*payload);
+  auto verified = storage::VerifyBundle(reader, hash);
+  Json j;
+  j["hash"] = hash.ToHex();
+  j["size"] = payload->Size();
+  j["signature_valid"] = verified.ok();
+  if (!verified.ok()) {
+    j["problem"] = verified.error().message;
+    return j;
+  }
+  const auto& m = verified->manifest;
+  j["creator"] = core::ToHex(m.creator);
+  j["creator_node_id"] = crypto::NodeIdFromPublicKey(m.creator).ToHex();
+  j["created_at"] = m.created_at_ms;
+  Json files = Json::array();
+  for (const auto& f : m.files) {
+    files.push_back({{"path", f.path},
+                     {"size", f.size},
+                     {"blake3", f.hash.ToHex()},
+                     {"media_type", f.media_type}});
+  }
+  j["files"] = files;
+  return j;
+}
+
+Result<Json> ReplicatedNodeOperations::PublishTessera(const core::ContentHash& hash) {
+  ASSIGN_OR_RETURN(auto rec, d_.tesseras->Get(hash));
+  (void)d_.tesseras->SetState(hash, storage::TesseraState::kReplicating);
+  auto report = d_.replication->ReplicateTessera(hash);
+  if (!report.ok()) {
+    (void)d_.tesseras->SetState(hash, rec.state);
+    return report.error();
+  }
+  (void)d_.tesseras->SetState(hash, storage::TesseraState::kReplicated);
+  Json failures = Json::array();
+  for (const auto& f : report->failures) {
+    failures.push_back({{"node_id", f.peer.id.ToHex()},
+                        {"addr", f.peer.address},
+                        {"fragments", IndicesJson(f.indices)},
+                        {"error", f.error}});
+  }
+  return Json{{"hash", hash.ToHex()},
+              {"tier", std::string(core::TierName(report->plan.tier))},
+              {"fragments", report->fragments_placed()},
+              {"holders", report->holders.size()},
+              {"failures", failures}};
+}
+
+Result<Json> ReplicatedNodeOperations::TesseraStatus(const core::ContentHash& hash) {
+  auto health = d_.replication->CheckTesseraHealth(hash);
+  if (!health.ok() && health.error().code == ErrorCode::kNotFound) {
+    // Known locally but never published: no plan yet.
+    ASSIGN_OR_RETURN(auto rec, d_.tesseras->Get(hash));
+    ASSIGN_OR_RETURN(auto plan, core::PlanForSize(rec.size));
+    return Json{{"hash", hash.ToHex()},
+                {"tier", std::string(core::TierName(plan.tier))},
+                {"size", rec.size},
+                {"data_shards", plan.data_shards},
+                {"parity_shards", plan.parity_shards},
+                {"fragments_total", plan.total_shards()},
+                {"fragments_verified", 0},
+                {"state", "local"},
+                {"holders", Json::array()}};
+  }
+  if (!health.ok()) return health.error();
+  const auto& h = *health;
+  Json holders = Json::array();
+  for (const auto& hh : h.holders) {
+    Json e{{"node_id", hh.entry.holder.ToHex()},
+           {"addr", hh.entry.address},
+           {"fragments", IndicesJson(hh.entry.indices)},
+           {"proven", IndicesJson(hh.proven)},
+           {"reachable", hh.reachable}};
+    e["last_attested"] = hh.entry.last_attested_ms ? Json(*hh.entry.last_attested_ms) : Json();
+    if (!hh.error.empty()) e["error"] = hh.error;
+    holders.push_back(e);
+  }
+  auto state = std::string(replication::HealthStateName(h.state));
+  auto rec = d_.tesseras->Get(hash);
+  if (rec.ok()) {
+    auto s = h.state == replication::HealthState::kHealthy    ? storage::TesseraState::kReplicated
+             : h.state == replication::HealthState::kDegraded ? storage::TesseraState::kDegraded
+             : h.state == replication::HealthState::kLost     ? storage::TesseraState::kLost
+                                                              : rec->state;
+    (void)d_.tesseras->SetState(hash, s);
+  }
+  return Json{{"hash", hash.ToHex()},
+              {"tier", std::string(core::TierName(h.plan.tier))},
+              {"size", h.plan.original_size},
+              {"data_shards", h.plan.data_shards},
+              {"parity_shards", h.plan.parity_shards},
+              {"fragments_total", h.plan.total_shards()},
+              {"fragments_verified", h.fragments_verified},
+              {"state", state},
+              {"holders", holders}};
+}
+
+Result<Json> ReplicatedNodeOperations::FetchTessera(const core::ContentHash& hash,
+                                                    const std::filesystem::path& out_dir) {
+  RemoveOnExit tmp{ScratchFile(d_.scratch_dir, "restore")};
+  {
+    ASSIGN_OR_RETURN(auto sink, replication::FileSink::Create(tmp.path, /*durable=*/false));
+    ASSIGN_OR_RETURN(auto report, d_.replication->FetchTessera(
+                                      hash, static_cast<core::RandomAccessSink&>(*sink)));
+    (void)report;
+  }
+  ASSIGN_OR_RETURN(auto payload, replication::FileSource::Open(tmp.path));
+  std::error_code ec;
+  const bool existed = std::filesystem::exists(out_dir, ec);
+  // Unpacking writes nothing unless everything verified; into an existing
+  // directory it goes through a staging directory next to the files.
+  const std::filesystem::path target =
+      existed ? out_dir / (".tesseras-restore-" + hash.Short()) : out_dir;
+  ASSIGN_OR_RETURN(
+      auto unpacked,
+      storage::UnpackBundle(static_cast<core::RandomAccessSource&>(*payload), hash, target));
+  if (existed) {
+    std::vector<std::filesystem::path> entries;
+    for (const auto& e : std::filesystem::directory_iterator(target)) entries.push_back(e.path());
+    for (const auto& e : entries) {
+      if (std::filesystem::exists(out_dir / e.filename(), ec)) {
+        std::filesystem::remove_all(target, ec);
+        return MakeError(ErrorCode::kAlreadyExists, (out_dir / e.filename()).string() +
+                                                        " already exists; nothing was written");
+      }
+    }
+    for (const auto& e : entries) {
+      std::filesystem::rename(e, out_dir / e.filename(), ec);
+      if (ec) {
+        return MakeError(ErrorCode::kIo,
+                         "cannot move restored " + e.string() + ": " + ec.message());
+      }
+    }
+    std::filesystem::remove(target, ec);
+  }
+  return Json{{"hash", hash.ToHex()},
+              {"files", unpacked.manifest.files.size()},
+              {"bytes", unpacked.manifest.ContentBytes()}};
+}
+
+Result<Json> ReplicatedNodeOperations::Repair(const std::optional<core::ContentHash>& hash) {
+  Json list = Json::array();
+  if (hash) {
+    ASSIGN_OR_RETURN(auto r, d_.replication->RepairTessera(*hash));
+    list.push_back(RepairReportJson(r));
+  } else {
+    ASSIGN_OR_RETURN(auto all, d_.repair->RunNow());
+    for (const auto& r : all) list.push_back(RepairReportJson(r));
+  }
+  return Json{{"tesseras", list}};
+}
+
+Result<Json> ReplicatedNodeOperations::Verify(const std::optional<core::ContentHash>& hash) {
+  ASSIGN_OR_RETURN(auto held, d_.fragments->List(hash));
+  Json failed = Json::array();
+  for (const auto& f : held) {
+    auto v = d_.fragments->Verify(f.id.tessera, f.id.index);
+    if (!v.ok()) {
+      failed.push_back({{"hash", f.id.tessera.ToHex()},
+                        {"fragment", f.id.index},
+                        {"error", v.error().ToString()}});
+    }
+  }
+  return Json{{"checked", held.size()}, {"failed", failed}};
+}
+
+Result<Json> ReplicatedNodeOperations::ListPeers() {
+  ASSIGN_OR_RETURN(auto peers, Peers());
+  Json out = Json::array();
+  for (const auto& p : peers) out.push_back({{"node_id", p.id.ToHex()}, {"addr", p.address}});
+  return out;
+}
+
+Result<Json> ReplicatedNodeOperations::Ledger() {
+  ASSIGN_OR_RETURN(auto all, d_.ledger->All());
+  Json out = Json::array();
+  for (const auto& e : all) {
+    out.push_back({{"peer", e.peer.ToHex()},
+                   {"bytes_stored_for_them", e.bytes_stored_for_them},
+                   {"bytes_they_store_for_us", e.bytes_they_store_for_us},
+                   {"balance", e.balance}});
+  }
+  return out;
+}
+
+}  // namespace tesseras::daemon

@@ -1,0 +1,18 @@
+#include "dht/async.h"
+
+#include <spdlog/spdlog.h>
+
+namespace tesseras::dht {
+
+void LogIfFailed::operator()(std::exception_ptr e) const {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    spdlog::error("{} failed: {}", what, ex.what());
+  } catch (...) {
+    spdlog::error("{} failed with an unknown exception", what);
+  }
+}
+
+}  // namespace tesseras::dht

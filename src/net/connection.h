@@ -1,0 +1,189 @@
+// One authenticated TLS connection to a peer, multiplexing exchanges.
+//
+// An exchange is one request and everything that belongs to it (its response,
+// and for bulk transfers the Chunk and Credit frames), all carrying the same
+// request_id. The side that dialled numbers its exchanges with odd ids, the
+// side that accepted with even ids, so both can open exchanges at once.
+//
+// Threading: a Connection lives on one executor (the network thread) and every
+// method must be called there. No method blocks; the awaitables suspend.
+// A Connection keeps itself alive while its reader and writer run; Close()
+// (also called on any protocol violation, I/O error or idle timeout) fails
+// every open exchange.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/ids.h"
+#include "core/result.h"
+#include "crypto/identity.h"
+#include "net/wire.h"
+
+namespace tesseras::net {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using TlsStream = asio::ssl::stream<tcp::socket>;
+using Millis = std::chrono::milliseconds;
+
+// Who is at the other end, as proven by the handshake.
+struct PeerIdentity {
+  core::NodeId id;
+  crypto::PublicKey public_key{};
+  uint64_t pow_nonce = 0;
+  asio::ip::address address;  // remote IP of the TCP connection
+  uint16_t listen_port = 0;   // from Hello; 0 if the peer does not accept connections
+  uint64_t capabilities = 0;
+
+  // "ip:port" / "[ip]:port" of the peer's listener (empty if not listening).
+  std::string ListenAddress() const;
+};
+
+// Every limit and timeout of the connection layer (docs/PROTOCOL.md, Limits).
+struct Limits {
+  Millis connect_timeout{5000};
+  Millis handshake_timeout{5000};  // TLS handshake + Hello exchange
+  Millis request_timeout{10000};   // a request until its response
+  Millis chunk_timeout{10000};     // between two frames of a bulk transfer
+  Millis idle_timeout{60000};      // no exchange open and no frame for this long
+  std::size_t max_connections = 256;
+  std::size_t max_inbound_inflight = 32;   // peer's requests we serve at once
+  std::size_t max_outbound_inflight = 64;  // our requests open on one connection
+  double inbound_requests_per_second = 500;
+  double inbound_request_burst = 200;
+  std::size_t max_write_queue_bytes = 32u << 20;
+  uint32_t stream_window_chunks = 8;  // credit granted to a bulk sender
+  int min_pow_bits = crypto::kDefaultPowBits;
+};
+
+class Connection;
+
+// State of one exchange. Frames for it are queued here by the connection's
+// reader; the coroutine that owns the exchange takes them with Next().
+class Exchange {
+ public:
+  Exchange(asio::any_io_executor ex, uint64_t id) : id_(id), signal_(ex) {}
+  uint64_t id() const { return id_; }
+
+ private:
+  friend class Connection;
+  void Notify() { signal_.cancel(); }
+
+  uint64_t id_;
+  asio::steady_timer signal_;
+  std::deque<wire::Envelope> inbox_;  // responses, chunks, errors (bounded by credit)
+  bool done_ = false;                 // closed locally or by the connection
+  core::Error failure_;               // why, when the connection closed it
+  uint32_t send_credit_ = 0;          // chunks we may still send
+  uint32_t recv_allowed_ = 0;         // chunks the peer may still send
+  bool responded_ = false;            // inbound: a final reply went out
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  using RequestHandler = std::function<asio::awaitable<void>(
+      std::shared_ptr<Connection>, std::shared_ptr<Exchange>, wire::Envelope)>;
+  using CloseObserver = std::function<void(Connection*)>;
+
+  // Takes an established, authenticated stream. Call Start() once.
+  Connection(std::shared_ptr<TlsStream> stream, PeerIdentity peer, bool dialer,
+             const Limits& limits);
+  ~Connection();
+
+  void Start(RequestHandler on_request, CloseObserver on_close);
+  void Close(core::Error reason);
+
+  const PeerIdentity& peer() const { return peer_; }
+  bool is_open() const { return !closed_; }
+  bool dialer() const { return dialer_; }
+  std::size_t open_exchanges() const { return exchanges_.size(); }
+  std::chrono::steady_clock::time_point last_activity() const { return last_activity_; }
+
+  // ---- our requests
+  // Sends `request` (its id and version are set here) and returns the exchange
+  // on which its response and any stream frames arrive. Release it with
+  // Finish() when done.
+  core::Result<std::shared_ptr<Exchange>> Open(wire::Envelope request);
+  // Open + wait for the first frame + Finish. An Error reply becomes the error.
+  asio::awaitable<core::Result<wire::Envelope>> Call(wire::Envelope request, Millis timeout);
+
+  // ---- any exchange
+  // The next frame of `ex` other than Credit, waiting at most `timeout`.
+  // kTimeout, or the connection's failure if it closed.
+  asio::awaitable<core::Result<wire::Envelope>> Next(Exchange& ex, Millis timeout);
+  // Sends a frame of exchange `ex` (id and version are set here).
+  core::Result<void> Send(Exchange& ex, wire::Envelope env);
+  // Sends the final reply of an inbound exchange.
+  core::Result<void> Reply(Exchange& ex, wire::Envelope env);
+  void Finish(const std::shared_ptr<Exchange>& ex);
+
+  // ---- bulk data (docs/PROTOCOL.md, Bulk transfers)
+  using ChunkReader =
+      std::function<asio::awaitable<core::Result<std::string>>(uint64_t offset, std::size_t len)>;
+  using ChunkWriter = std::function<asio::awaitable<core::Result<void>>(std::string data)>;
+  // Sends `size` bytes as Chunk frames, each after a credit from the peer.
+  // (Callbacks by reference: the caller's temporaries outlive the co_await.)
+  asio::awaitable<core::Result<void>> SendStream(Exchange& ex, uint64_t size,
+                                                 const ChunkReader& read);
+  // Grants credit and receives exactly `size` bytes, handing each chunk to `write`
+  // (awaited before more credit is granted).
+  asio::awaitable<core::Result<void>> ReceiveStream(Exchange& ex, uint64_t size,
+                                                    const ChunkWriter& write);
+
+  // Counters for tests and benchmarks.
+  uint64_t frames_sent() const { return frames_sent_; }
+  uint64_t frames_received() const { return frames_received_; }
+
+ private:
+  asio::awaitable<void> ReadLoop();
+  asio::awaitable<void> WriteLoop();
+  asio::awaitable<void> IdleLoop();
+  core::Result<void> Enqueue(const wire::Envelope& env);
+  void Dispatch(wire::Envelope env);
+  void HandleRequest(wire::Envelope env);
+  void Violation(std::string reason);
+  bool OwnId(uint64_t id) const { return (id % 2 == 1) == dialer_; }
+  core::Result<void> Grant(Exchange& ex, uint32_t chunks);
+  asio::awaitable<core::Result<void>> AwaitCredit(Exchange& ex, Millis timeout);
+
+  std::shared_ptr<TlsStream> stream_;
+  PeerIdentity peer_;
+  bool dialer_;
+  Limits limits_;
+  RequestHandler on_request_;
+  CloseObserver on_close_;
+  bool closed_ = false;
+  core::Error close_reason_;
+  uint64_t next_id_;
+  std::unordered_map<uint64_t, std::shared_ptr<Exchange>> exchanges_;
+  std::size_t inbound_inflight_ = 0;
+  std::size_t outbound_inflight_ = 0;
+  std::deque<FrameBuffer> write_queue_;
+  std::size_t write_queue_bytes_ = 0;
+  asio::steady_timer write_signal_;
+  asio::steady_timer idle_timer_;
+  std::chrono::steady_clock::time_point last_activity_;
+  double tokens_;
+  std::chrono::steady_clock::time_point tokens_at_;
+  uint64_t frames_sent_ = 0;
+  uint64_t frames_received_ = 0;
+};
+
+// Reads one frame payload from `stream` into `buf` (length prefix checked
+// first). Used by the connection and the handshake.
+asio::awaitable<core::Result<void>> ReadFrame(TlsStream& stream, std::vector<uint8_t>& buf);
+
+}  // namespace tesseras::net

@@ -1,0 +1,401 @@
+// Endpoint + Connection over real loopback TLS sockets: handshake and identity
+// checks, reuse, bulk streams, and malformed input from a raw client.
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <future>
+#include <random>
+#include <thread>
+
+#include "net/endpoint.h"
+#include "net/tls.h"
+
+namespace tesseras::net {
+namespace {
+
+using core::ErrorCode;
+using core::Result;
+
+// An io_context on its own thread, standing in for the network thread.
+class Loop {
+ public:
+  Loop() : work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+  ~Loop() {
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+  template <typename T>
+  T Await(std::function<asio::awaitable<T>()> make) {
+    auto p = std::make_shared<std::promise<T>>();
+    auto fut = p->get_future();
+    asio::co_spawn(
+        io_, [p, make]() -> asio::awaitable<void> { p->set_value(co_await make()); },
+        [p](std::exception_ptr e) {
+          if (e) p->set_exception(e);
+        });
+    return fut.get();
+  }
+  template <typename F>
+  auto Sync(F f) -> decltype(f()) {
+    std::packaged_task<decltype(f())()> task(std::move(f));
+    auto fut = task.get_future();
+    asio::post(io_, [&task] { task(); });
+    return fut.get();
+  }
+  asio::any_io_executor ex() { return io_.get_executor(); }
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+};
+
+uint8_t PatternByte(uint64_t i) { return static_cast<uint8_t>((i * 31 + 7) % 251); }
+
+// Answers FindNode with an empty Nodes, and FetchFragment with `index` * 100003
+// bytes of a pattern.
+asio::awaitable<void> TestHandler(std::shared_ptr<Connection> conn, std::shared_ptr<Exchange> ex,
+                                  wire::Envelope req) {
+  if (req.has_find_node()) {
+    wire::Envelope resp;
+    resp.mutable_nodes();
+    (void)conn->Reply(*ex, std::move(resp));
+    co_return;
+  }
+  if (req.has_fetch_fragment()) {
+    uint64_t size = uint64_t{req.fetch_fragment().index()} * 100003;
+    wire::Envelope head;
+    head.mutable_fragment_header()->set_size(size);
+    (void)conn->Reply(*ex, std::move(head));
+    const Connection::ChunkReader read =
+        [](uint64_t offset, std::size_t len) -> asio::awaitable<Result<std::string>> {
+      std::string s(len, '\0');
+      for (std::size_t i = 0; i < len; ++i) s[i] = static_cast<char>(PatternByte(offset + i));
+      co_return s;
+    };
+    (void)co_await conn->SendStream(*ex, size, read);
+    co_return;
+  }
+  (void)conn->Reply(*ex, MakeErrorEnvelope(0, ErrorCode::kUnimplemented, "not here"));
+}
+
+Limits TestLimits() {
+  Limits l;
+  l.connect_timeout = Millis(2000);
+  l.handshake_timeout = Millis(1000);
+  l.request_timeout = Millis(2000);
+  l.chunk_timeout = Millis(2000);
+  l.idle_timeout = Millis(400);
+  l.min_pow_bits = 4;
+  return l;
+}
+
+crypto::Identity NewIdentity() { return crypto::Identity::Generate(4).value(); }
+
+class EndpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_id_.emplace(NewIdentity());
+    client_id_.emplace(NewIdentity());
+    loop_.Sync([this] {
+      server_ = std::make_shared<Endpoint>(loop_.ex(), *server_id_, TestLimits(), 1);
+      server_->SetRequestHandler(TestHandler);
+      ASSERT_TRUE(server_->Listen(*ParseEndpoint("127.0.1.1:0")));
+      client_ = std::make_shared<Endpoint>(loop_.ex(), *client_id_, TestLimits(), 1);
+      client_->SetRequestHandler(TestHandler);
+      ASSERT_TRUE(client_->Listen(*ParseEndpoint("127.0.2.1:0")));
+    });
+  }
+  void TearDown() override {
+    loop_.Sync([this] {
+      server_->Stop();
+      client_->Stop();
+    });
+  }
+
+  // A FindNode from the legitimate client: proves the server still serves.
+  Result<void> ClientRoundTrip() {
+    auto server = server_->local_endpoint();
+    auto id = server_id_->node_id();
+    return loop_.Await<Result<void>>([this, server, id]() -> asio::awaitable<Result<void>> {
+      CO_ASSIGN_OR_RETURN(auto conn, co_await client_->Connect(server, id));
+      wire::Envelope req;
+      req.mutable_find_node()->set_target(std::string(32, 'x'));
+      CO_ASSIGN_OR_RETURN(auto resp, co_await conn->Call(std::move(req), Millis(2000)));
+      if (!resp.has_nodes()) co_return core::MakeError(ErrorCode::kProtocol, "no Nodes");
+      co_return core::Ok();
+    });
+  }
+
+  Loop loop_;
+  std::optional<crypto::Identity> server_id_;
+  std::optional<crypto::Identity> client_id_;
+  std::shared_ptr<Endpoint> server_;
+  std::shared_ptr<Endpoint> client_;
+};
+
+TEST_F(EndpointTest, HandshakeAuthenticatesBothSides) {
+  auto server = server_->local_endpoint();
+  auto expected = server_id_->node_id();
+  auto conn = loop_.Await<Result<std::shared_ptr<Connection>>>(
+      [this, server, expected]() { return client_->Connect(server, expected); });
+  ASSERT_TRUE(conn.ok()) << conn.error().ToString();
+  EXPECT_EQ((*conn)->peer().id, server_id_->node_id());
+  EXPECT_EQ((*conn)->peer().public_key, server_id_->public_key());
+  EXPECT_EQ((*conn)->peer().listen_port, server.port());
+  EXPECT_TRUE(ClientRoundTrip().ok());
+  // The server saw the client's proven id and its listen address.
+  auto seen = loop_.Sync([this] { return server_->connection_count(); });
+  EXPECT_EQ(seen, 1u);
+  // Reused, not redialled.
+  auto again = loop_.Await<Result<std::shared_ptr<Connection>>>(
+      [this, server, expected]() { return client_->Connect(server, expected); });
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->get(), conn->get());
+}
+
+TEST_F(EndpointTest, WrongExpectedIdRefused) {
+  auto server = server_->local_endpoint();
+  auto other = NewIdentity().node_id();
+  auto conn = loop_.Await<Result<std::shared_ptr<Connection>>>(
+      [this, server, other]() { return client_->Connect(server, other); });
+  ASSERT_FALSE(conn.ok());
+  EXPECT_EQ(conn.error().code, ErrorCode::kPermissionDenied);
+  EXPECT_TRUE(ClientRoundTrip().ok());
+}
+
+TEST_F(EndpointTest, BulkStreamArrivesIntactWithFlowControl) {
+  auto server = server_->local_endpoint();
+  auto id = server_id_->node_id();
+  auto r = loop_.Await<Result<uint64_t>>([this, server, id]() -> asio::awaitable<Result<uint64_t>> {
+    CO_ASSIGN_OR_RETURN(auto conn, co_await client_->Connect(server, id));
+    wire::Envelope req;
+    req.mutable_fetch_fragment()->set_tessera(std::string(32, 't'));
+    req.mutable_fetch_fragment()->set_index(37);  // 3.7 MB: 15 chunks
+    CO_ASSIGN_OR_RETURN(auto ex, conn->Open(std::move(req)));
+    CO_ASSIGN_OR_RETURN(auto head, co_await conn->Next(*ex, Millis(2000)));
+    if (!head.has_fragment_header()) co_return core::MakeError(ErrorCode::kProtocol, "no header");
+    uint64_t size = head.fragment_header().size();
+    uint64_t pos = 0;
+    bool intact = true;
+    CO_TRY(co_await conn->ReceiveStream(*ex, size,
+                                        [&](std::string data) -> asio::awaitable<Result<void>> {
+                                          for (char c : data)
+                                            intact &= static_cast<uint8_t>(c) == PatternByte(pos++);
+                                          co_return core::Ok();
+                                        }));
+    conn->Finish(ex);
+    if (!intact) co_return core::MakeError(ErrorCode::kCorrupt, "bytes differ");
+    co_return pos;
+  });
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_EQ(*r, 37u * 100003);
+}
+
+TEST_F(EndpointTest, UnknownRequestGetsErrorReply) {
+  auto server = server_->local_endpoint();
+  auto id = server_id_->node_id();
+  auto r = loop_.Await<Result<wire::Envelope>>(
+      [this, server, id]() -> asio::awaitable<Result<wire::Envelope>> {
+        CO_ASSIGN_OR_RETURN(auto conn, co_await client_->Connect(server, id));
+        wire::Envelope req;
+        req.mutable_ping();
+        co_return co_await conn->Call(std::move(req), Millis(2000));
+      });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kUnimplemented);
+}
+
+// ---- a raw client that can say anything -----------------------------------------
+
+class RawClient {
+ public:
+  explicit RawClient(const crypto::Identity& id)
+      : ctx_(MakeTlsContext(id).value()), stream_(io_, *ctx_) {}
+
+  bool Connect(const tcp::endpoint& server, const char* local_ip) {
+    boost::system::error_code ec;
+    auto& s = stream_.lowest_layer();
+    s.open(tcp::v4(), ec);
+    s.bind(tcp::endpoint(asio::ip::make_address(local_ip), 0), ec);
+    s.connect(server, ec);
+    if (ec) return false;
+    stream_.handshake(asio::ssl::stream_base::client, ec);
+    return !ec;
+  }
+  bool Write(const std::string& bytes) {
+    boost::system::error_code ec;
+    asio::write(stream_, asio::buffer(bytes), ec);
+    return !ec;
+  }
+  bool SendHello(const core::NodeId& id, uint64_t nonce) {
+    wire::Envelope hello;
+    hello.set_version(kProtocolVersion);
+    hello.mutable_hello()->set_node_id(std::string(id.bytes.begin(), id.bytes.end()));
+    hello.mutable_hello()->set_pow_nonce(nonce);
+    return Write(EncodeFrame(hello).value());
+  }
+  // Next frame, or nullopt when the peer closed the connection.
+  std::optional<wire::Envelope> Read() {
+    boost::system::error_code ec;
+    std::array<uint8_t, 4> h{};
+    asio::read(stream_, asio::buffer(h), ec);
+    if (ec) return std::nullopt;
+    auto len = DecodeFrameLength(h);
+    if (!len.ok()) return std::nullopt;
+    std::vector<uint8_t> buf(*len);
+    asio::read(stream_, asio::buffer(buf), ec);
+    if (ec) return std::nullopt;
+    wire::Envelope env;
+    if (!env.ParseFromArray(buf.data(), static_cast<int>(buf.size()))) return std::nullopt;
+    return env;
+  }
+  // True once the peer has closed (reads frames until then).
+  bool ClosedByPeer() {
+    for (int i = 0; i < 100; ++i) {
+      if (!Read()) return true;
+    }
+    return false;
+  }
+
+ private:
+  asio::io_context io_;
+  std::shared_ptr<asio::ssl::context> ctx_;
+  TlsStream stream_;
+};
+
+TEST_F(EndpointTest, KeyNotMatchingClaimedIdRefused) {
+  auto impostor = NewIdentity();
+  RawClient raw(impostor);
+  ASSERT_TRUE(raw.Connect(server_->local_endpoint(), "127.0.3.1"));
+  // Claims the client's id (and its valid proof) with the impostor's key.
+  ASSERT_TRUE(raw.SendHello(client_id_->node_id(), client_id_->pow_nonce()));
+  auto first = raw.Read();  // the server's Hello
+  ASSERT_TRUE(first && first->has_hello());
+  auto verdict = raw.Read();
+  if (verdict) {
+    ASSERT_TRUE(verdict->has_error());
+    EXPECT_EQ(verdict->error().code(), static_cast<uint32_t>(ErrorCode::kPermissionDenied));
+  }
+  EXPECT_TRUE(raw.ClosedByPeer());
+  EXPECT_TRUE(ClientRoundTrip().ok());
+  EXPECT_GE(loop_.Sync([this] { return server_->handshakes_refused(); }), 1u);
+}
+
+TEST_F(EndpointTest, WeakProofOfWorkRefused) {
+  auto weak = crypto::Identity::Generate(0).value();
+  // Find a nonce with fewer than 4 bits.
+  uint64_t nonce = 0;
+  while (crypto::PowBits(weak.public_key(), nonce) >= 4) ++nonce;
+  RawClient raw(weak);
+  ASSERT_TRUE(raw.Connect(server_->local_endpoint(), "127.0.3.1"));
+  ASSERT_TRUE(raw.SendHello(weak.node_id(), nonce));
+  EXPECT_TRUE(raw.ClosedByPeer());
+  EXPECT_TRUE(ClientRoundTrip().ok());
+}
+
+// Handshake done properly, then `bytes`: the server must close this connection
+// and keep serving the legitimate client.
+void ExpectClosedAfter(EndpointTest* t, const crypto::Identity& id, const tcp::endpoint& server,
+                       const std::string& bytes, std::function<Result<void>()> round_trip) {
+  RawClient raw(id);
+  ASSERT_TRUE(raw.Connect(server, "127.0.4.1"));
+  ASSERT_TRUE(raw.SendHello(id.node_id(), id.pow_nonce()));
+  auto hello = raw.Read();
+  ASSERT_TRUE(hello && hello->has_hello());
+  raw.Write(bytes);
+  EXPECT_TRUE(raw.ClosedByPeer());
+  EXPECT_TRUE(round_trip().ok());
+  (void)t;
+}
+
+TEST_F(EndpointTest, MalformedInputClosesOnlyThatConnection) {
+  auto server = server_->local_endpoint();
+  auto rt = [this] { return ClientRoundTrip(); };
+  auto id = NewIdentity();
+  std::mt19937 rng(1);
+  std::string random(4096, '\0');
+  for (auto& c : random) c = static_cast<char>(rng());
+  random[0] = '\x7f';  // a length prefix far over the cap
+  ExpectClosedAfter(this, id, server, random, rt);
+  ExpectClosedAfter(this, id, server, std::string("\xff\xff\xff\xff", 4), rt);  // 4 GiB
+  // A valid length prefix with protobuf garbage inside.
+  ExpectClosedAfter(this, id, server,
+                    std::string("\x00\x00\x00\x06", 4) + "\xff\xfe\xfd\xfc\xfb\xfa", rt);
+  // A valid envelope that breaks a field rule (target of 5 bytes).
+  wire::Envelope bad;
+  bad.set_version(kProtocolVersion);
+  bad.set_request_id(2);
+  bad.mutable_find_node()->set_target("short");
+  std::string payload = bad.SerializeAsString();
+  std::string frame(4, '\0');
+  frame[3] = static_cast<char>(payload.size());
+  ExpectClosedAfter(this, id, server, frame + payload, rt);
+  // An unknown protocol version.
+  bad.set_version(9);
+  bad.mutable_find_node()->set_target(std::string(32, 'x'));
+  ExpectClosedAfter(this, id, server, EncodeFrame(bad).value(), rt);
+  // Truncated frame, then silence: the idle timeout closes it.
+  auto good = EncodeFrame([] {
+                wire::Envelope e;
+                e.set_version(kProtocolVersion);
+                e.set_request_id(2);
+                e.mutable_find_node()->set_target(std::string(32, 'x'));
+                return e;
+              }())
+                  .value();
+  ExpectClosedAfter(this, id, server, good.substr(0, good.size() - 3), rt);
+  // A request id of the wrong parity: the dialler must use odd ids.
+  wire::Envelope odd;
+  odd.set_version(kProtocolVersion);
+  odd.set_request_id(4);
+  odd.mutable_find_node()->set_target(std::string(32, 'x'));
+  ExpectClosedAfter(this, id, server, EncodeFrame(odd).value(), rt);
+}
+
+TEST_F(EndpointTest, HalfOpenConnectionsTimeOut) {
+  // TCP only, no TLS ClientHello.
+  asio::io_context io;
+  tcp::socket s(io);
+  s.connect(server_->local_endpoint());
+  auto start = std::chrono::steady_clock::now();
+  std::array<char, 16> buf{};
+  boost::system::error_code ec;
+  s.read_some(asio::buffer(buf), ec);
+  EXPECT_TRUE(ec);  // closed by the server's handshake timeout
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  // TLS done but never a Hello.
+  RawClient raw(NewIdentity());
+  ASSERT_TRUE(raw.Connect(server_->local_endpoint(), "127.0.5.1"));
+  EXPECT_TRUE(raw.ClosedByPeer());
+  EXPECT_TRUE(ClientRoundTrip().ok());
+}
+
+TEST_F(EndpointTest, IdleConnectionsClose) {
+  ASSERT_TRUE(ClientRoundTrip().ok());
+  auto server = server_->local_endpoint();
+  auto id = server_id_->node_id();
+  auto conn = loop_.Await<Result<std::shared_ptr<Connection>>>(
+      [this, server, id]() { return client_->Connect(server, id); });
+  ASSERT_TRUE(conn.ok());
+  // Wait (on the network thread) until the idle timeout closes it.
+  auto closed = loop_.Await<bool>([c = *conn]() -> asio::awaitable<bool> {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    for (int i = 0; i < 100 && c->is_open(); ++i) {
+      t.expires_after(Millis(50));
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    co_return !c->is_open();
+  });
+  EXPECT_TRUE(closed);
+  EXPECT_TRUE(ClientRoundTrip().ok());  // a new connection is dialled
+}
+
+}  // namespace
+}  // namespace tesseras::net

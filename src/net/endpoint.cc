@@ -1,0 +1,374 @@
+#include "net/endpoint.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <charconv>
+
+#include "net/tls.h"
+
+namespace tesseras::net {
+namespace {
+
+using core::ErrorCode;
+using core::MakeError;
+using core::Result;
+constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+
+void LogFailure(std::string_view what, std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    spdlog::error("{} failed: {}", what, ex.what());
+  }
+}
+
+}  // namespace
+
+Result<tcp::endpoint> ParseEndpoint(std::string_view text) {
+  std::string_view host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return MakeError(ErrorCode::kInvalidArgument, "bad address " + std::string(text));
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return MakeError(ErrorCode::kInvalidArgument, "address without port: " + std::string(text));
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  unsigned value = 0;
+  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || p != port.data() + port.size() || port.empty() || value > 65535) {
+    return MakeError(ErrorCode::kInvalidArgument, "bad port in " + std::string(text));
+  }
+  boost::system::error_code aec;
+  auto addr = asio::ip::make_address(std::string(host), aec);
+  if (aec) return MakeError(ErrorCode::kInvalidArgument, "bad IP in " + std::string(text));
+  return tcp::endpoint(addr, static_cast<uint16_t>(value));
+}
+
+std::string FormatEndpoint(const tcp::endpoint& ep) {
+  if (ep.address().is_v6()) {
+    return "[" + ep.address().to_string() + "]:" + std::to_string(ep.port());
+  }
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+struct Endpoint::PendingDial {
+  explicit PendingDial(asio::any_io_executor ex) : signal(ex) {}
+  asio::steady_timer signal;
+  std::optional<Result<std::shared_ptr<Connection>>> result;
+};
+
+Endpoint::Endpoint(asio::any_io_executor ex, const crypto::Identity& identity, Limits limits,
+                   uint64_t capabilities)
+    : ex_(std::move(ex)), identity_(identity), limits_(limits), capabilities_(capabilities) {
+  auto tls = MakeTlsContext(identity_);
+  if (tls.ok()) {
+    tls_ = std::move(tls).value();
+  } else {
+    spdlog::error("TLS context: {}", tls.error().ToString());
+  }
+}
+
+Endpoint::~Endpoint() { Stop(); }
+
+Result<void> Endpoint::Listen(const tcp::endpoint& local) {
+  if (!tls_) return MakeError(ErrorCode::kInternal, "no TLS context");
+  boost::system::error_code ec;
+  acceptor_.emplace(ex_);
+  acceptor_->open(local.protocol(), ec);
+  if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_->bind(local, ec);
+  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec) local_ = acceptor_->local_endpoint(ec);
+  if (ec) {
+    acceptor_.reset();
+    return MakeError(ErrorCode::kUnavailable,
+                     "cannot listen on " + FormatEndpoint(local) + ": " + ec.message());
+  }
+  asio::co_spawn(ex_, AcceptLoop(), [](std::exception_ptr e) { LogFailure("accept loop", e); });
+  return core::Ok();
+}
+
+asio::awaitable<void> Endpoint::AcceptLoop() {
+  auto self = shared_from_this();
+  while (!stopped_ && acceptor_) {
+    auto [ec, socket] = co_await acceptor_->async_accept(kAwait);
+    if (stopped_ || !acceptor_ || ec == asio::error::operation_aborted) break;
+    if (ec) {
+      spdlog::warn("accept: {}", ec.message());
+      continue;
+    }
+    if (connections_.size() + handshaking_ >= limits_.max_connections) {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    asio::co_spawn(ex_, HandleInbound(std::move(socket)),
+                   [](std::exception_ptr e) { LogFailure("inbound handshake", e); });
+  }
+}
+
+asio::awaitable<void> Endpoint::HandleInbound(tcp::socket socket) {
+  auto self = shared_from_this();
+  boost::system::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  auto stream = std::make_shared<TlsStream>(std::move(socket), *tls_);
+  ++handshaking_;
+  auto peer = co_await Handshake(stream, /*dialer=*/false, std::nullopt);
+  --handshaking_;
+  if (!peer.ok()) {
+    ++handshakes_refused_;
+    spdlog::debug("inbound handshake refused: {}", peer.error().ToString());
+    stream->lowest_layer().close(ignored);
+    co_return;
+  }
+  Register(stream, std::move(peer).value(), /*dialer=*/false);
+}
+
+asio::awaitable<Result<PeerIdentity>> Endpoint::Handshake(std::shared_ptr<TlsStream> stream,
+                                                          bool dialer,
+                                                          std::optional<core::NodeId> expected) {
+  auto self = shared_from_this();
+  auto timed_out = std::make_shared<bool>(false);
+  asio::steady_timer deadline(ex_);
+  deadline.expires_after(limits_.handshake_timeout);
+  deadline.async_wait([stream, timed_out](boost::system::error_code ec) {
+    if (ec) return;
+    *timed_out = true;
+    boost::system::error_code ignored;
+    stream->lowest_layer().close(ignored);
+  });
+  auto fail = [&](ErrorCode code, std::string what) -> core::Error {
+    deadline.cancel();
+    boost::system::error_code ignored;
+    stream->lowest_layer().close(ignored);
+    if (*timed_out) return MakeError(ErrorCode::kTimeout, "handshake timed out");
+    return MakeError(code, std::move(what));
+  };
+
+  auto [ec] = co_await stream->async_handshake(
+      dialer ? asio::ssl::stream_base::client : asio::ssl::stream_base::server, kAwait);
+  if (ec) co_return fail(ErrorCode::kPermissionDenied, "TLS handshake: " + ec.message());
+  auto pk = PeerPublicKey(stream->native_handle());
+  if (!pk.ok()) co_return fail(pk.error().code, pk.error().message);
+
+  wire::Envelope hello;
+  hello.set_version(kProtocolVersion);
+  hello.set_request_id(0);
+  auto* h = hello.mutable_hello();
+  h->set_node_id(std::string(identity_.node_id().bytes.begin(), identity_.node_id().bytes.end()));
+  h->set_pow_nonce(identity_.pow_nonce());
+  h->set_listen_port(acceptor_ ? local_.port() : 0);
+  h->set_capabilities(capabilities_);
+  auto frame = EncodeFrame(hello);
+  if (!frame.ok()) co_return fail(frame.error().code, frame.error().message);
+  auto [wec, wn] = co_await asio::async_write(*stream, asio::buffer(*frame), kAwait);
+  if (wec) co_return fail(ErrorCode::kUnavailable, "sending Hello: " + wec.message());
+
+  std::vector<uint8_t> buf;
+  auto read = co_await ReadFrame(*stream, buf);
+  if (!read.ok()) co_return fail(read.error().code, "reading Hello: " + read.error().message);
+  auto env = DecodePayload(buf);
+  if (!env.ok()) co_return fail(env.error().code, "bad Hello: " + env.error().message);
+  if (env->has_error()) {
+    auto err = ErrorFromWire(env->error());
+    co_return fail(err.code, err.message);
+  }
+  if (!env->has_hello()) co_return fail(ErrorCode::kProtocol, "first frame is not a Hello");
+
+  PeerIdentity peer;
+  peer.id =
+      core::NodeId::FromSpan(
+          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(env->hello().node_id().data()),
+                                   env->hello().node_id().size()))
+          .value();
+  peer.public_key = *pk;
+  peer.pow_nonce = env->hello().pow_nonce();
+  peer.listen_port = static_cast<uint16_t>(env->hello().listen_port());
+  peer.capabilities = env->hello().capabilities();
+  boost::system::error_code rec;
+  peer.address = stream->lowest_layer().remote_endpoint(rec).address();
+  if (rec) co_return fail(ErrorCode::kUnavailable, "peer went away");
+
+  core::Result<void> verdict =
+      crypto::VerifyNodeIdentity(peer.id, peer.public_key, peer.pow_nonce, limits_.min_pow_bits);
+  if (verdict.ok() && expected && *expected != peer.id) {
+    verdict = MakeError(ErrorCode::kPermissionDenied, "expected node " + expected->Short() +
+                                                          "…, reached " + peer.id.Short() + "…");
+  }
+  if (verdict.ok() && peer.id == identity_.node_id()) {
+    verdict = MakeError(ErrorCode::kInvalidArgument, "connected to ourselves");
+  }
+  if (!verdict.ok()) {
+    // Tell the peer why, then close.
+    auto err = EncodeFrame(MakeErrorEnvelope(0, verdict.error().code, verdict.error().message));
+    if (err.ok()) co_await asio::async_write(*stream, asio::buffer(*err), kAwait);
+    co_return fail(verdict.error().code, verdict.error().message);
+  }
+  deadline.cancel();
+  co_return peer;
+}
+
+std::shared_ptr<Connection> Endpoint::Register(std::shared_ptr<TlsStream> stream, PeerIdentity peer,
+                                               bool dialer) {
+  auto conn = std::make_shared<Connection>(std::move(stream), std::move(peer), dialer, limits_);
+  if (stopped_) {
+    conn->Close(MakeError(ErrorCode::kCancelled, "endpoint stopped"));
+    return conn;
+  }
+  connections_.insert(conn);
+  by_id_[conn->peer().id] = conn;
+  if (auto addr = conn->peer().ListenAddress(); !addr.empty()) by_address_[addr] = conn;
+  conn->Start(on_request_, [this](Connection* c) {
+    for (auto it = connections_.begin(); it != connections_.end(); ++it) {
+      if (it->get() == c) {
+        connections_.erase(it);
+        break;
+      }
+    }
+    if (auto it = by_id_.find(c->peer().id); it != by_id_.end()) {
+      auto locked = it->second.lock();
+      if (!locked || locked.get() == c) by_id_.erase(it);
+    }
+    if (auto it = by_address_.find(c->peer().ListenAddress()); it != by_address_.end()) {
+      auto locked = it->second.lock();
+      if (!locked || locked.get() == c) by_address_.erase(it);
+    }
+  });
+  if (on_peer_) on_peer_(conn->peer());
+  return conn;
+}
+
+std::shared_ptr<Connection> Endpoint::Reusable(const tcp::endpoint& remote,
+                                               const std::optional<core::NodeId>& expected) {
+  if (expected) {
+    if (auto it = by_id_.find(*expected); it != by_id_.end()) {
+      if (auto c = it->second.lock(); c && c->is_open()) return c;
+    }
+  }
+  if (auto it = by_address_.find(FormatEndpoint(remote)); it != by_address_.end()) {
+    if (auto c = it->second.lock(); c && c->is_open() && (!expected || c->peer().id == *expected)) {
+      return c;
+    }
+  }
+  return nullptr;
+}
+
+bool Endpoint::MakeRoom() {
+  std::shared_ptr<Connection> victim;
+  for (const auto& c : connections_) {
+    if (c->open_exchanges() != 0) continue;
+    if (!victim || c->last_activity() < victim->last_activity()) victim = c;
+  }
+  if (!victim) return false;
+  victim->Close(MakeError(ErrorCode::kResourceExhausted, "closed to make room"));
+  return true;
+}
+
+asio::awaitable<Result<std::shared_ptr<Connection>>> Endpoint::Connect(
+    tcp::endpoint remote, std::optional<core::NodeId> expected) {
+  auto self = shared_from_this();
+  if (stopped_) co_return MakeError(ErrorCode::kCancelled, "endpoint stopped");
+  if (auto c = Reusable(remote, expected)) co_return c;
+  std::string key = FormatEndpoint(remote);
+  if (auto it = dialing_.find(key); it != dialing_.end()) {
+    auto pending = it->second;
+    while (!pending->result) {
+      pending->signal.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await pending->signal.async_wait(kAwait);
+    }
+    if (!pending->result->ok()) co_return pending->result->error();
+    auto conn = pending->result->value();
+    if (expected && conn->peer().id != *expected) {
+      co_return MakeError(ErrorCode::kPermissionDenied,
+                          "expected node " + expected->Short() + "… at " + key);
+    }
+    co_return conn;
+  }
+  auto pending = std::make_shared<PendingDial>(ex_);
+  dialing_[key] = pending;
+  auto r = co_await Dial(remote, expected);
+  dialing_.erase(key);
+  pending->result = r;
+  pending->signal.cancel();
+  co_return r;
+}
+
+asio::awaitable<Result<std::shared_ptr<Connection>>> Endpoint::Dial(
+    tcp::endpoint remote, std::optional<core::NodeId> expected) {
+  auto self = shared_from_this();
+  if (!tls_) co_return MakeError(ErrorCode::kInternal, "no TLS context");
+  if (connections_.size() + handshaking_ >= limits_.max_connections && !MakeRoom()) {
+    co_return MakeError(ErrorCode::kResourceExhausted, "connection limit reached");
+  }
+  auto stream = std::make_shared<TlsStream>(ex_, *tls_);
+  auto& socket = stream->lowest_layer();
+  boost::system::error_code ec;
+  socket.open(remote.protocol(), ec);
+  if (!ec && acceptor_ && !local_.address().is_unspecified() &&
+      local_.address().is_v4() == remote.address().is_v4()) {
+    socket.bind(tcp::endpoint(local_.address(), 0), ec);
+  }
+  if (ec) co_return MakeError(ErrorCode::kUnavailable, "socket: " + ec.message());
+
+  auto timed_out = std::make_shared<bool>(false);
+  {
+    asio::steady_timer deadline(ex_);
+    deadline.expires_after(limits_.connect_timeout);
+    deadline.async_wait([stream, timed_out](boost::system::error_code tec) {
+      if (tec) return;
+      *timed_out = true;
+      boost::system::error_code ignored;
+      stream->lowest_layer().close(ignored);
+    });
+    auto [cec] = co_await socket.async_connect(remote, kAwait);
+    deadline.cancel();
+    if (*timed_out) {
+      co_return MakeError(ErrorCode::kTimeout, "connecting to " + FormatEndpoint(remote));
+    }
+    if (cec) {
+      co_return MakeError(ErrorCode::kUnavailable,
+                          "connecting to " + FormatEndpoint(remote) + ": " + cec.message());
+    }
+  }
+  socket.set_option(tcp::no_delay(true), ec);
+  ++handshaking_;
+  auto peer = co_await Handshake(stream, /*dialer=*/true, expected);
+  --handshaking_;
+  if (!peer.ok()) {
+    ++handshakes_refused_;
+    co_return std::move(peer).error();
+  }
+  if (stopped_) co_return MakeError(ErrorCode::kCancelled, "endpoint stopped");
+  co_return Register(stream, std::move(peer).value(), /*dialer=*/true);
+}
+
+void Endpoint::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (acceptor_) {
+    boost::system::error_code ignored;
+    acceptor_->close(ignored);
+  }
+  auto all = connections_;
+  for (const auto& c : all) c->Close(MakeError(ErrorCode::kCancelled, "endpoint stopped"));
+  connections_.clear();
+  by_id_.clear();
+  by_address_.clear();
+}
+
+}  // namespace tesseras::net

@@ -1,0 +1,101 @@
+// Framing and message validation for the node-to-node protocol (docs/PROTOCOL.md).
+//
+// A frame is a 4-byte big-endian length followed by that many bytes of a
+// serialized wire::Envelope. Lengths of 0 or above kMaxFrameBytes are refused
+// before anything is allocated. Every decoded envelope goes through
+// ValidateEnvelope, which checks the version, that exactly one known body is
+// set, and every length, count and range of that body. Code that receives a
+// validated envelope may rely on those checks (e.g. a 32-byte id field really
+// has 32 bytes).
+//
+// Pure functions and a small incremental decoder; no I/O. Thread-compatible.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+#include "tesseras.pb.h"
+
+namespace tesseras::net {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr std::size_t kFrameHeaderBytes = 4;
+// Hard cap on any frame (control frames and chunk frames alike).
+inline constexpr std::size_t kMaxFrameBytes = 1 << 20;
+// Bulk data moves in chunks of at most this many bytes.
+inline constexpr std::size_t kMaxChunkBytes = 256 * 1024;
+// A Credit frame grants at most this many chunks at once.
+inline constexpr uint32_t kMaxCreditChunks = 64;
+// Largest fragment that may move in one Replicate / FetchFragment exchange.
+inline constexpr uint64_t kMaxTransferBytes = 64ull << 20;
+inline constexpr std::size_t kMaxContactsPerReply = 20;
+inline constexpr std::size_t kMaxRecordsPerReply = 64;
+inline constexpr std::size_t kMaxRecordBytes = 17 * 1024;
+inline constexpr std::size_t kMaxErrorReasonBytes = 1024;
+inline constexpr uint32_t kMaxShards = 255;
+// Sampled proof-tree leaves with their Merkle paths (docs/ATTESTATION.md).
+inline constexpr std::size_t kMaxProofResponseBytes = 64 * 1024;
+
+// Which kind of frame a body is.
+enum class BodyKind {
+  kHello,     // handshake only
+  kRequest,   // opens an exchange: Ping, FindNode, FindValue, Store, Replicate,
+              // AttestRequest, FetchFragment
+  kResponse,  // ends (or, for FragmentHeader, starts the data of) an exchange
+  kStream,    // Chunk, Credit: part of an open exchange
+  kError,
+};
+BodyKind KindOf(const wire::Envelope& env);
+std::string_view BodyName(const wire::Envelope& env);
+
+// Checks everything a peer could get wrong; kVersionMismatch for another
+// protocol version, kProtocol for anything else, with the reason.
+core::Result<void> ValidateEnvelope(const wire::Envelope& env);
+
+// Serialises `env` with its 4-byte length prefix. kInvalidArgument if the
+// result would exceed kMaxFrameBytes.
+core::Result<std::string> EncodeFrame(const wire::Envelope& env);
+
+// The same, into an uninitialised buffer (no zero-fill of up to 1 MiB per
+// frame): what connections queue for writing.
+struct FrameBuffer {
+  std::unique_ptr<uint8_t[]> bytes;
+  std::size_t size = 0;
+};
+core::Result<FrameBuffer> EncodeFrameBuffer(const wire::Envelope& env);
+
+// Parses and validates one frame payload (without the length prefix).
+core::Result<wire::Envelope> DecodePayload(std::span<const uint8_t> payload);
+
+// Reads the 4-byte big-endian length; kProtocol if 0 or above kMaxFrameBytes.
+core::Result<uint32_t> DecodeFrameLength(std::span<const uint8_t, kFrameHeaderBytes> header);
+
+// Incremental decoder over a byte stream (used by tests and the fuzzer; the
+// connection reads header and payload directly). After the first error the
+// decoder stays failed, as a connection would be closed.
+class FrameDecoder {
+ public:
+  void Feed(std::span<const uint8_t> bytes);
+  // The next complete, validated envelope; nullopt if more bytes are needed.
+  core::Result<std::optional<wire::Envelope>> Next();
+  std::size_t buffered() const { return buffer_.size() - pos_; }
+
+ private:
+  std::string buffer_;
+  std::size_t pos_ = 0;
+  bool failed_ = false;
+};
+
+// Builders used by both sides.
+wire::Envelope MakeErrorEnvelope(uint64_t request_id, core::ErrorCode code,
+                                 std::string_view reason);
+core::Error ErrorFromWire(const wire::Error& e);
+
+}  // namespace tesseras::net
