@@ -309,7 +309,7 @@ Result<Json> ReplicatedNodeOperations::Verify(const std::optional<core::ContentH
     auto v = d_.fragments->Verify(f.id.tessera, f.id.index);
     if (!v.ok()) {
       failed.push_back({{"hash", f.id.tessera.ToHex()},
-                        {"fragment", f.id.index},
+                        {"index", f.id.index},
                         {"error", v.error().ToString()}});
     }
   }
