@@ -37,8 +37,10 @@ Node::Node(DaemonOptions options, DaemonConfig config)
 Node::~Node() {
   // A start-up step failed after the socket was bound, or run() was left early:
   // do not leave a socket file nobody answers on.
-  api_.reset();
+  // Stop the network first: DHT calls still running on API workers (a publish,
+  // a fetch) then fail with `cancelled` at once, so the workers can be joined.
   StopLayers();
+  api_.reset();
   if (socket_bound_ && !shutting_down_) {
     std::error_code ec;
     fs::remove(socket_path(), ec);
@@ -288,8 +290,9 @@ void Node::BeginShutdown(std::string_view reason) {
   shutdown_deadline_.expires_after(kShutdownGrace);
   shutdown_deadline_.async_wait([this](const boost::system::error_code& wait_ec) {
     if (wait_ec) return;
-    spdlog::warn("shutdown: requests still running after {} ms; stopping anyway",
+    spdlog::warn("shutdown: requests still running after {} ms; cancelling them",
                  kShutdownGrace.count());
+    StopLayers();  // running transfers end with `cancelled`
     io_.stop();
   });
   if (api_) {

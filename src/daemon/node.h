@@ -55,7 +55,7 @@
 
 namespace tesseras::daemon {
 
-inline constexpr std::chrono::milliseconds kShutdownGrace{4000};
+inline constexpr std::chrono::milliseconds kShutdownGrace{3000};
 
 // What the command line says (the config file has the rest).
 struct DaemonOptions {

@@ -6,6 +6,7 @@
 
 #include <random>
 #include <set>
+#include <thread>
 
 #include "crypto/blake3_hasher.h"
 #include "replication/fragment_codec.h"
@@ -396,6 +397,48 @@ TEST_F(ReplicationTest, AckFromAnotherNodeIsNotCounted) {
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.error().code, ErrorCode::kUnavailable);
   EXPECT_EQ(ledger.Balance(peer.id)->bytes_they_store_for_us, 0u);
+}
+
+TEST_F(ReplicationTest, RepairLoopRunsOnScheduleOnDemandAndStopsPromptly) {
+  // A long interval: nothing runs by itself; RunNow runs a pass; Stop is prompt.
+  config_.repair_interval_secs = 3600;
+  config_.repair_jitter_secs = 0;
+  auto nodes = MakeNodes(3);
+  auto hash = AddPayload(*nodes[0], RandomBytes(1000, 16));
+  ASSERT_TRUE(nodes[0]->service->ReplicateTessera(hash).ok());
+  std::vector<std::string> logged;
+  {
+    RepairLoop loop(*nodes[0]->service, [&](const std::string& l) { logged.push_back(l); });
+    loop.Start();
+    auto reports = loop.RunNow();
+    ASSERT_TRUE(reports.ok());
+    ASSERT_EQ(reports->size(), 1u);
+    EXPECT_EQ((*reports)[0].tessera, hash);
+    EXPECT_EQ(loop.passes(), 1u);
+    auto t0 = std::chrono::steady_clock::now();
+    loop.Stop();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+    EXPECT_EQ(loop.passes(), 1u);  // the hour never passed
+  }
+  // A short interval: passes come by themselves (bounded wait on the counter).
+  ReplicationConfig fast = config_;
+  fast.repair_interval_secs = 0;
+  ReplicationDeps deps;
+  deps.self = &nodes[1]->identity;
+  deps.dht = nodes[1]->dht.get();
+  deps.fragments = &nodes[1]->fragments;
+  deps.ledger = &nodes[1]->ledger;
+  deps.blobs = &nodes[1]->blobs;
+  deps.plans = &nodes[1]->plans;
+  deps.clock = &clock_;
+  ReplicationService svc(deps, fast);
+  RepairLoop loop(svc, [&](const std::string& l) { logged.push_back(l); });
+  loop.Start();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (loop.passes() < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  EXPECT_GE(loop.passes(), 3u);
+  loop.Stop();
 }
 
 TEST(PlacementTest, SubnetKeys) {
