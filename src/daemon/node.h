@@ -14,16 +14,15 @@
 //   ServeLocalApi       {data_dir}/tesd.sock (0600)
 //   then logs "ready" with the node id, listen address and socket.
 //
-// The storage, DHT and replication layers are not part of the daemon yet. Their
-// steps say so in the log and BuildOperations serves LocalNodeOperations, whose
-// operations on tesseras, peers and the ledger answer 501. Wiring a layer in
-// means filling its step and handing its ports to a NodeOperations
-// implementation in BuildOperations.
+// BuildOperations serves ReplicatedNodeOperations (daemon/replicated_node.h)
+// over the layers the steps above built. (LocalNodeOperations, which answers
+// 501 for everything but node info, remains for the API server's own tests.)
 //
 // Shutdown (SIGINT, SIGTERM or RequestStop): stop accepting API connections,
-// let requests in progress finish, close the peer listener, and return from
-// Run with Ok. If draining takes longer than kShutdownGrace the I/O loop is
-// stopped anyway, so the process exits within 5 s.
+// let requests in progress finish, stop the repair loop and the DHT, and return
+// from Run with Ok. If draining takes longer than kShutdownGrace the DHT is
+// stopped first (running transfers end with `cancelled`) and then the I/O loop,
+// so the process exits within 5 s.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
