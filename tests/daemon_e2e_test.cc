@@ -500,6 +500,21 @@ TEST_F(DaemonNetworkTest, CreatePublishStatusFetchRepairVerifyLedger) {
   EXPECT_EQ(Json::parse(repaired.out).at("tesseras").size(), 1u);
   EXPECT_EQ(Tes({"repair", hash}, &dir1_).exit_code, 0);
 
+  // Every command in human form too: success, something on stdout, nothing on stderr.
+  const std::vector<std::vector<std::string>> human = {
+      {"node"},          {"list"},
+      {"show", hash},    {"status", hash},
+      {"publish", hash}, {"peers"},
+      {"ledger"},        {"verify"},
+      {"repair", hash},  {"fetch", hash, "--out", (root_ / "restored-human").string()}};
+  for (const auto& command : human) {
+    CommandResult r = Tes(command, &dir1_);
+    EXPECT_EQ(r.exit_code, 0) << command[0] << ": " << r.err;
+    EXPECT_FALSE(r.out.empty()) << command[0];
+    EXPECT_EQ(r.err, "") << command[0];
+  }
+  EXPECT_TRUE(fs::exists(root_ / "restored-human" / "memories" / "photo.jpg"));
+
   // Unknown tessera: a clear not-found, in human and JSON form.
   CommandResult missing = Tes({"status", kHash}, &dir1_);
   EXPECT_NE(missing.exit_code, 0);
