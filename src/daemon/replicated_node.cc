@@ -308,9 +308,8 @@ Result<Json> ReplicatedNodeOperations::Verify(const std::optional<core::ContentH
   for (const auto& f : held) {
     auto v = d_.fragments->Verify(f.id.tessera, f.id.index);
     if (!v.ok()) {
-      failed.push_back({{"hash", f.id.tessera.ToHex()},
-                        {"index", f.id.index},
-                        {"error", v.error().ToString()}});
+      failed.push_back(
+          {{"hash", f.id.tessera.ToHex()}, {"index", f.id.index}, {"error", v.error().ToString()}});
     }
   }
   return Json{{"checked", held.size()}, {"failed", failed}};
