@@ -603,7 +603,6 @@ Result<HealthReport> ReplicationService::CheckTesseraHealth(const core::ContentH
   }
   const uint32_t n = r.plan.total_shards();
   std::vector<uint32_t> copies(n, 0);
-  std::mutex mu;
   std::vector<HolderHealth> results(placement.size());
   ParallelFor(placement.size(), config_.max_concurrent_transfers, [&](std::size_t i) {
     HolderHealth& h = results[i];
@@ -617,13 +616,8 @@ Result<HealthReport> ReplicationService::CheckTesseraHealth(const core::ContentH
                                      10 * 60 * 1000, config_.audit_samples);
       if (check.ok()) {
         h.answered = h.reachable = true;
-        for (uint32_t idx : check->proven) {
-          if (std::find(h.entry.indices.begin(), h.entry.indices.end(), idx) !=
-                  h.entry.indices.end() ||
-              true) {
-            h.proven.push_back(idx);
-          }
-        }
+        // Whatever the holder proved counts, even beyond what the placement says.
+        h.proven = check->proven;
         if (!check->failed.empty())
           h.error =
               "fragment " + std::to_string(check->failed[0].first) + ": " + check->failed[0].second;
