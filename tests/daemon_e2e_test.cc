@@ -367,7 +367,10 @@ class DaemonNetworkTest : public DaemonE2eTest {
  protected:
   static constexpr int kNodes = 9;
   fs::path Dir(int n) const { return root_ / ("n" + std::to_string(n)); }
-  std::string Addr(int n) const { return "127.0." + std::to_string(n + 100) + ".1"; }
+  // Each test has its own /24 range: ctest runs tests in parallel and the
+  // daemons listen on fixed ports.
+  int base_ = 100;
+  std::string Addr(int n) const { return "127.0." + std::to_string(n + base_) + ".1"; }
 
   void StartNetwork() {
     {
@@ -527,6 +530,7 @@ TEST_F(DaemonNetworkTest, CreatePublishStatusFetchRepairVerifyLedger) {
 }
 
 TEST_F(DaemonNetworkTest, SigtermDuringAPublishExitsCleanlyWithinFiveSeconds) {
+  base_ = 120;
   StartNetwork();
   fs::path in = root_ / "big";
   fs::create_directories(in);
