@@ -330,9 +330,14 @@ std::vector<core::PlacementEntry> ReplicationService::Push(
         }
         continue;
       }
-      (void)d_.ledger->Record(peer.id, core::LedgerDirection::kTheyStoreForUs, table.tessera, i,
-                              table.plan.shard_size);
+      // The fragment is placed either way; a ledger that cannot record the
+      // credit is reported with the peer rather than dropped.
+      auto credited = d_.ledger->Record(peer.id, core::LedgerDirection::kTheyStoreForUs,
+                                        table.tessera, i, table.plan.shard_size);
       std::lock_guard lock(mu);
+      if (!credited.ok() && failures) {
+        failures->push_back({peer, {}, "placed, but not credited: " + credited.error().ToString()});
+      }
       auto& e = acked[peer.id];
       e.holder = peer.id;
       e.address = peer.address;

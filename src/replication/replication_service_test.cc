@@ -441,6 +441,44 @@ TEST_F(ReplicationTest, RepairLoopRunsOnScheduleOnDemandAndStopsPromptly) {
   loop.Stop();
 }
 
+// A ledger whose disk refuses writes: the owner still places the fragment but
+// says it could not credit it.
+class RefusingLedger final : public core::ReciprocityLedger {
+ public:
+  core::Result<bool> Record(const core::NodeId&, core::LedgerDirection, const core::ContentHash&,
+                            uint32_t, uint64_t) override {
+    return core::MakeError(core::ErrorCode::kIo, "disk I/O error");
+  }
+  core::Result<bool> Forget(const core::NodeId&, core::LedgerDirection, const core::ContentHash&,
+                            uint32_t) override {
+    return false;
+  }
+  core::Result<core::LedgerEntry> Balance(const core::NodeId& p) override {
+    core::LedgerEntry e;
+    e.peer = p;
+    return e;
+  }
+  core::Result<std::vector<core::LedgerEntry>> BestPeers(std::size_t) override {
+    return std::vector<core::LedgerEntry>{};
+  }
+  core::Result<std::vector<core::LedgerEntry>> All() override {
+    return std::vector<core::LedgerEntry>{};
+  }
+};
+
+TEST_F(ReplicationTest, LedgerFailureIsReportedNotDropped) {
+  RefusingLedger refusing;
+  SimNode& owner = net_.AddNode("127.0.1.1:7700", config_, UINT64_MAX,
+                                [&](SimNode& n) { n.ledger_port = &refusing; });
+  MakeNodes(8);
+  auto hash = AddPayload(owner, RandomBytes(2000, 17));
+  auto report = owner.service->ReplicateTessera(hash);
+  ASSERT_TRUE(report.ok()) << report.error().ToString();
+  EXPECT_EQ(report->holders.size(), 7u);
+  ASSERT_EQ(report->failures.size(), 7u);
+  EXPECT_NE(report->failures[0].error.find("not credited"), std::string::npos);
+}
+
 TEST(PlacementTest, SubnetKeys) {
   EXPECT_EQ(SubnetKey("127.0.3.1:7700"), "v4:127.0.3");
   EXPECT_EQ(SubnetKey("127.0.3.200:1"), "v4:127.0.3");
