@@ -1,6 +1,6 @@
 // libFuzzer target: arbitrary bytes as a connection's inbound stream. Drives
-// the frame decoder (length prefix, 1 MiB cap), protobuf parsing and
-// ValidateEnvelope. Also feeds the input as one frame payload, and re-encodes
+// the frame decoder (length prefix, 1 MiB cap, chunk data after its frame),
+// protobuf parsing and ValidateEnvelope. Also feeds the input as one frame payload, and re-encodes
 // every envelope that validated (it must encode again and decode to the same).
 #include <cstddef>
 #include <cstdint>
@@ -23,7 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     while (true) {
       auto next = decoder.Next();
       if (!next.ok() || !next->has_value()) break;
-      const auto& env = **next;
+      const auto& env = (*next)->env;
+      if ((*next)->data.size() != tesseras::net::DataFollowing(env)) __builtin_trap();
       (void)tesseras::net::KindOf(env);
       (void)tesseras::net::BodyName(env);
       auto again = EncodeFrame(env);

@@ -490,12 +490,8 @@ asio::awaitable<Result<core::ReplicateAck>> Node::Replicate(core::PeerInfo peer,
   }()));
   CO_ASSIGN_OR_RETURN(auto ex, conn->Open(std::move(req)));
   const net::Connection::ChunkReader io_fn =
-      [this, &bytes](uint64_t offset, std::size_t len) -> asio::awaitable<Result<std::string>> {
-    auto job = [&bytes, offset, len]() -> Result<std::string> {
-      std::string buf(len, '\0');
-      TRY(bytes.ReadAt(offset, std::span<uint8_t>(reinterpret_cast<uint8_t*>(buf.data()), len)));
-      return buf;
-    };
+      [this, &bytes](uint64_t offset, std::span<uint8_t> out) -> asio::awaitable<Result<void>> {
+    auto job = [&bytes, offset, out]() { return bytes.ReadAt(offset, out); };
     auto pooled = co_await RunOnPool(pool_, std::move(job));
     co_return pooled;
   };
@@ -562,8 +558,8 @@ asio::awaitable<Result<void>> Node::Fetch(core::PeerInfo peer, core::ContentHash
   }
   uint64_t size = head->fragment_header().size();
   const net::Connection::ChunkWriter io_fn =
-      [this, &out](std::string data) -> asio::awaitable<Result<void>> {
-    auto job = [&out, d = std::move(data)]() { return out.Write(AsBytes(d)); };
+      [this, &out](std::span<const uint8_t> data) -> asio::awaitable<Result<void>> {
+    auto job = [&out, data]() { return out.Write(data); };
     auto pooled = co_await RunOnPool(pool_, std::move(job));
     co_return pooled;
   };
@@ -714,8 +710,8 @@ asio::awaitable<void> Node::HandleReplicate(std::shared_ptr<net::Connection> con
   }
   std::shared_ptr<IncomingFragment> incoming(std::move(begun).value());
   net::Connection::ChunkWriter io_fn =
-      [this, incoming](std::string data) -> asio::awaitable<Result<void>> {
-    auto job = [incoming, d = std::move(data)]() { return incoming->Write(AsBytes(d)); };
+      [this, incoming](std::span<const uint8_t> data) -> asio::awaitable<Result<void>> {
+    auto job = [incoming, data]() { return incoming->Write(data); };
     auto pooled = co_await RunOnPool(pool_, std::move(job));
     co_return pooled;
   };
@@ -771,13 +767,8 @@ asio::awaitable<void> Node::HandleFetch(std::shared_ptr<net::Connection> conn,
     head.mutable_fragment_header()->set_size(size);
     (void)conn->Reply(*ex, std::move(head));
     const net::Connection::ChunkReader io_fn =
-        [this, source](uint64_t offset, std::size_t len) -> asio::awaitable<Result<std::string>> {
-      auto job = [source, offset, len]() -> Result<std::string> {
-        std::string buf(len, '\0');
-        TRY(source->ReadAt(offset,
-                           std::span<uint8_t>(reinterpret_cast<uint8_t*>(buf.data()), len)));
-        return buf;
-      };
+        [this, source](uint64_t offset, std::span<uint8_t> out) -> asio::awaitable<Result<void>> {
+      auto job = [source, offset, out]() { return source->ReadAt(offset, out); };
       auto pooled = co_await RunOnPool(pool_, std::move(job));
       co_return pooled;
     };

@@ -6,9 +6,7 @@
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/read.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 namespace tesseras::net {
 namespace {
@@ -17,6 +15,7 @@ using core::ErrorCode;
 using core::MakeError;
 using core::Result;
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+static_assert(kMaxChunkBytes <= kChunkBufferCapacity, "a chunk must fit a pooled buffer");
 using Clock = std::chrono::steady_clock;
 
 }  // namespace
@@ -27,18 +26,15 @@ std::string PeerIdentity::ListenAddress() const {
   return address.to_string() + ":" + std::to_string(listen_port);
 }
 
-asio::awaitable<Result<void>> ReadFrame(TlsStream& stream, std::vector<uint8_t>& buf) {
+asio::awaitable<Result<void>> ReadFrame(TlsSocket& stream, std::vector<uint8_t>& buf) {
   std::array<uint8_t, kFrameHeaderBytes> header{};
-  auto [ec, n] = co_await asio::async_read(stream, asio::buffer(header), kAwait);
-  if (ec) co_return MakeError(ErrorCode::kUnavailable, "read: " + ec.message());
+  CO_TRY(co_await stream.Read(header));
   CO_ASSIGN_OR_RETURN(uint32_t len, DecodeFrameLength(header));
   buf.resize(len);
-  auto [ec2, n2] = co_await asio::async_read(stream, asio::buffer(buf), kAwait);
-  if (ec2) co_return MakeError(ErrorCode::kUnavailable, "read: " + ec2.message());
-  co_return core::Ok();
+  co_return co_await stream.Read(buf);
 }
 
-Connection::Connection(std::shared_ptr<TlsStream> stream, PeerIdentity peer, bool dialer,
+Connection::Connection(std::shared_ptr<TlsSocket> stream, PeerIdentity peer, bool dialer,
                        const Limits& limits)
     : stream_(std::move(stream)),
       peer_(std::move(peer)),
@@ -51,10 +47,7 @@ Connection::Connection(std::shared_ptr<TlsStream> stream, PeerIdentity peer, boo
       tokens_(limits.inbound_request_burst),
       tokens_at_(Clock::now()) {}
 
-Connection::~Connection() {
-  boost::system::error_code ignored;
-  stream_->lowest_layer().close(ignored);
-}
+Connection::~Connection() { stream_->Close(); }
 
 void Connection::Start(RequestHandler on_request, CloseObserver on_close) {
   on_request_ = std::move(on_request);
@@ -86,9 +79,7 @@ void Connection::Close(core::Error reason) {
   close_reason_ = reason;
   auto self = weak_from_this().lock();  // keep alive while observers run
   spdlog::debug("connection to {} closed: {}", peer_.id.Short(), reason.ToString());
-  boost::system::error_code ignored;
-  stream_->lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
-  stream_->lowest_layer().close(ignored);
+  stream_->Close();
   write_signal_.cancel();
   idle_timer_.cancel();
   auto exchanges = std::move(exchanges_);
@@ -132,15 +123,25 @@ asio::awaitable<void> Connection::ReadLoop() {
       Violation(env.error().message);
       break;
     }
+    // A Chunk's data follows its frame: read it straight into a pooled buffer.
+    ChunkBuffer data(DataFollowing(*env));
+    if (!data.empty()) {
+      auto read = co_await stream_->Read(data.span());
+      if (closed_) break;
+      if (!read.ok()) {
+        Close(read.error());
+        break;
+      }
+    }
     ++frames_received_;
     last_activity_ = Clock::now();
-    Dispatch(std::move(env).value());
+    Dispatch(std::move(env).value(), std::move(data));
   }
 }
 
 asio::awaitable<void> Connection::WriteLoop() {
   auto self = shared_from_this();
-  std::vector<FrameBuffer> batch;
+  std::vector<Outbound> batch;
   std::vector<asio::const_buffer> buffers;
   while (!closed_) {
     if (write_queue_.empty()) {
@@ -152,15 +153,19 @@ asio::awaitable<void> Connection::WriteLoop() {
     buffers.clear();
     std::size_t bytes = 0;
     while (!write_queue_.empty() && batch.size() < 64 && bytes < (1u << 20)) {
-      bytes += write_queue_.front().size;
+      bytes += write_queue_.front().frame.size + write_queue_.front().data.size();
       batch.push_back(std::move(write_queue_.front()));
       write_queue_.pop_front();
     }
     write_queue_bytes_ -= std::min(write_queue_bytes_, bytes);
-    for (const auto& b : batch) buffers.emplace_back(asio::buffer(b.bytes.get(), b.size));
-    auto [ec, n] = co_await asio::async_write(*stream_, buffers, kAwait);
-    if (ec) {
-      Close(MakeError(ErrorCode::kUnavailable, "write: " + ec.message()));
+    for (const auto& b : batch) {
+      buffers.emplace_back(asio::buffer(b.frame.bytes.get(), b.frame.size));
+      if (!b.data.empty()) buffers.emplace_back(asio::buffer(b.data.data(), b.data.size()));
+    }
+    auto written = co_await stream_->Write(buffers);
+    if (closed_) break;
+    if (!written.ok()) {
+      Close(written.error());
       break;
     }
     last_activity_ = Clock::now();
@@ -180,21 +185,25 @@ asio::awaitable<void> Connection::IdleLoop() {
   }
 }
 
-Result<void> Connection::Enqueue(const wire::Envelope& env) {
+Result<void> Connection::Enqueue(const wire::Envelope& env, ChunkBuffer data) {
   if (closed_) return close_reason_;
+  if (DataFollowing(env) != data.size()) {
+    return MakeError(ErrorCode::kInternal, "chunk frame and its data disagree in length");
+  }
   ASSIGN_OR_RETURN(FrameBuffer frame, EncodeFrameBuffer(env));
-  if (write_queue_bytes_ + frame.size > limits_.max_write_queue_bytes) {
+  std::size_t bytes = frame.size + data.size();
+  if (write_queue_bytes_ + bytes > limits_.max_write_queue_bytes) {
     Close(MakeError(ErrorCode::kResourceExhausted, "peer does not read its frames"));
     return close_reason_;
   }
-  write_queue_bytes_ += frame.size;
-  write_queue_.push_back(std::move(frame));
+  write_queue_bytes_ += bytes;
+  write_queue_.push_back(Outbound{std::move(frame), std::move(data)});
   ++frames_sent_;
   write_signal_.cancel();
   return core::Ok();
 }
 
-void Connection::Dispatch(wire::Envelope env) {
+void Connection::Dispatch(wire::Envelope env, ChunkBuffer data) {
   BodyKind kind = KindOf(env);
   uint64_t id = env.request_id();
   switch (kind) {
@@ -247,7 +256,7 @@ void Connection::Dispatch(wire::Envelope env) {
       return;
     }
   }
-  ex.inbox_.push_back(std::move(env));
+  ex.inbox_.push_back(Inbound{std::move(env), std::move(data)});
   ex.Notify();
 }
 
@@ -330,12 +339,17 @@ asio::awaitable<Result<wire::Envelope>> Connection::Call(wire::Envelope request,
 }
 
 asio::awaitable<Result<wire::Envelope>> Connection::Next(Exchange& ex, Millis timeout) {
+  CO_ASSIGN_OR_RETURN(Inbound frame, co_await NextFrame(ex, timeout));
+  co_return std::move(frame.env);
+}
+
+asio::awaitable<Result<Inbound>> Connection::NextFrame(Exchange& ex, Millis timeout) {
   auto deadline = Clock::now() + timeout;
   while (true) {
     if (!ex.inbox_.empty()) {
-      wire::Envelope env = std::move(ex.inbox_.front());
+      Inbound frame = std::move(ex.inbox_.front());
       ex.inbox_.pop_front();
-      co_return env;
+      co_return frame;
     }
     if (ex.done_) {
       co_return ex.failure_.message.empty() ? MakeError(ErrorCode::kCancelled, "exchange closed")
@@ -373,7 +387,7 @@ asio::awaitable<Result<void>> Connection::AwaitCredit(Exchange& ex, Millis timeo
   auto deadline = Clock::now() + timeout;
   while (ex.send_credit_ == 0) {
     if (!ex.inbox_.empty()) {
-      wire::Envelope env = std::move(ex.inbox_.front());
+      wire::Envelope env = std::move(ex.inbox_.front().env);
       ex.inbox_.pop_front();
       if (env.has_error()) co_return ErrorFromWire(env.error());
       co_return MakeError(ErrorCode::kProtocol,
@@ -398,17 +412,17 @@ asio::awaitable<Result<void>> Connection::SendStream(Exchange& ex, uint64_t size
   while (offset < size) {
     CO_TRY(co_await AwaitCredit(ex, limits_.chunk_timeout));
     std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(kMaxChunkBytes, size - offset));
-    CO_ASSIGN_OR_RETURN(std::string data, co_await read(offset, n));
-    if (data.size() != n) {
-      co_return MakeError(ErrorCode::kInternal, "chunk reader returned a short read");
-    }
+    ChunkBuffer data(n);
+    CO_TRY(co_await read(offset, data.span()));
     wire::Envelope env;
+    env.set_version(kProtocolVersion);
+    env.set_request_id(ex.id());
     auto* chunk = env.mutable_chunk();
     chunk->set_offset(offset);
-    chunk->set_data(std::move(data));
+    chunk->set_length(static_cast<uint32_t>(n));
     chunk->set_last(offset + n == size);
     --ex.send_credit_;
-    CO_TRY(Send(ex, std::move(env)));
+    CO_TRY(Enqueue(env, std::move(data)));
     offset += n;
   }
   co_return core::Ok();
@@ -422,25 +436,26 @@ asio::awaitable<Result<void>> Connection::ReceiveStream(Exchange& ex, uint64_t s
   uint64_t received = 0;
   uint32_t consumed = 0;
   while (received < size) {
-    CO_ASSIGN_OR_RETURN(wire::Envelope env, co_await Next(ex, limits_.chunk_timeout));
+    CO_ASSIGN_OR_RETURN(Inbound frame, co_await NextFrame(ex, limits_.chunk_timeout));
+    const wire::Envelope& env = frame.env;
     if (env.has_error()) co_return ErrorFromWire(env.error());
     if (!env.has_chunk()) {
       std::string why = std::string(BodyName(env)) + " inside a stream";
       Violation(why);
       co_return MakeError(ErrorCode::kProtocol, why);
     }
-    auto* chunk = env.mutable_chunk();
-    uint64_t len = chunk->data().size();
-    if (chunk->offset() != received || len > size - received ||
-        chunk->last() != (received + len == size)) {
-      std::string why = "chunk at offset " + std::to_string(chunk->offset()) + " of " +
+    const auto& chunk = env.chunk();
+    uint64_t len = frame.data.size();
+    if (chunk.offset() != received || len > size - received ||
+        chunk.last() != (received + len == size)) {
+      std::string why = "chunk at offset " + std::to_string(chunk.offset()) + " of " +
                         std::to_string(len) + " bytes does not fit a stream of " +
                         std::to_string(size) + " bytes at " + std::to_string(received);
       Violation(why);
       co_return MakeError(ErrorCode::kProtocol, why);
     }
     received += len;
-    CO_TRY(co_await write(std::move(*chunk->mutable_data())));
+    CO_TRY(co_await write(frame.data.span()));
     if (received < size && ++consumed >= std::max<uint32_t>(1, window / 2)) {
       CO_TRY(Grant(ex, consumed));
       consumed = 0;

@@ -15,7 +15,6 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -23,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -30,13 +30,14 @@
 #include "core/ids.h"
 #include "core/result.h"
 #include "crypto/identity.h"
+#include "net/chunk_buffer.h"
+#include "net/tls_socket.h"
 #include "net/wire.h"
 
 namespace tesseras::net {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-using TlsStream = asio::ssl::stream<tcp::socket>;
 using Millis = std::chrono::milliseconds;
 
 // Who is at the other end, as proven by the handshake.
@@ -71,6 +72,12 @@ struct Limits {
 
 class Connection;
 
+// A frame received on an exchange; `data` holds a Chunk's bytes.
+struct Inbound {
+  wire::Envelope env;
+  ChunkBuffer data;
+};
+
 // State of one exchange. Frames for it are queued here by the connection's
 // reader; the coroutine that owns the exchange takes them with Next().
 class Exchange {
@@ -84,12 +91,12 @@ class Exchange {
 
   uint64_t id_;
   asio::steady_timer signal_;
-  std::deque<wire::Envelope> inbox_;  // responses, chunks, errors (bounded by credit)
-  bool done_ = false;                 // closed locally or by the connection
-  core::Error failure_;               // why, when the connection closed it
-  uint32_t send_credit_ = 0;          // chunks we may still send
-  uint32_t recv_allowed_ = 0;         // chunks the peer may still send
-  bool responded_ = false;            // inbound: a final reply went out
+  std::deque<Inbound> inbox_;  // responses, chunks, errors (bounded by credit)
+  bool done_ = false;          // closed locally or by the connection
+  core::Error failure_;        // why, when the connection closed it
+  uint32_t send_credit_ = 0;   // chunks we may still send
+  uint32_t recv_allowed_ = 0;  // chunks the peer may still send
+  bool responded_ = false;     // inbound: a final reply went out
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -99,7 +106,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   using CloseObserver = std::function<void(Connection*)>;
 
   // Takes an established, authenticated stream. Call Start() once.
-  Connection(std::shared_ptr<TlsStream> stream, PeerIdentity peer, bool dialer,
+  Connection(std::shared_ptr<TlsSocket> stream, PeerIdentity peer, bool dialer,
              const Limits& limits);
   ~Connection();
 
@@ -131,10 +138,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void Finish(const std::shared_ptr<Exchange>& ex);
 
   // ---- bulk data (docs/PROTOCOL.md, Bulk transfers)
+  // Fills `out` with the stream's bytes at `offset` (all of them, or an error).
+  // `out` stays valid until the returned awaitable completes; it may be
+  // filled on another thread while the caller is suspended.
   using ChunkReader =
-      std::function<asio::awaitable<core::Result<std::string>>(uint64_t offset, std::size_t len)>;
-  using ChunkWriter = std::function<asio::awaitable<core::Result<void>>(std::string data)>;
+      std::function<asio::awaitable<core::Result<void>>(uint64_t offset, std::span<uint8_t> out)>;
+  // Consumes one chunk; `data` stays valid until the awaitable completes.
+  using ChunkWriter =
+      std::function<asio::awaitable<core::Result<void>>(std::span<const uint8_t> data)>;
   // Sends `size` bytes as Chunk frames, each after a credit from the peer.
+  // Chunk data lives in pooled buffers (ChunkBuffer) from the read to the
+  // socket write: nothing is copied into a protobuf message.
   // (Callbacks by reference: the caller's temporaries outlive the co_await.)
   asio::awaitable<core::Result<void>> SendStream(Exchange& ex, uint64_t size,
                                                  const ChunkReader& read);
@@ -151,15 +165,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> ReadLoop();
   asio::awaitable<void> WriteLoop();
   asio::awaitable<void> IdleLoop();
-  core::Result<void> Enqueue(const wire::Envelope& env);
-  void Dispatch(wire::Envelope env);
+  core::Result<void> Enqueue(const wire::Envelope& env, ChunkBuffer data = {});
+  void Dispatch(wire::Envelope env, ChunkBuffer data);
+  // The next frame of `ex` other than Credit, with its chunk data.
+  asio::awaitable<core::Result<Inbound>> NextFrame(Exchange& ex, Millis timeout);
   void HandleRequest(wire::Envelope env);
   void Violation(std::string reason);
   bool OwnId(uint64_t id) const { return (id % 2 == 1) == dialer_; }
   core::Result<void> Grant(Exchange& ex, uint32_t chunks);
   asio::awaitable<core::Result<void>> AwaitCredit(Exchange& ex, Millis timeout);
 
-  std::shared_ptr<TlsStream> stream_;
+  std::shared_ptr<TlsSocket> stream_;
   PeerIdentity peer_;
   bool dialer_;
   Limits limits_;
@@ -171,7 +187,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::unordered_map<uint64_t, std::shared_ptr<Exchange>> exchanges_;
   std::size_t inbound_inflight_ = 0;
   std::size_t outbound_inflight_ = 0;
-  std::deque<FrameBuffer> write_queue_;
+  struct Outbound {
+    FrameBuffer frame;
+    ChunkBuffer data;  // a Chunk's bytes, written right after its frame
+  };
+  std::deque<Outbound> write_queue_;
   std::size_t write_queue_bytes_ = 0;
   asio::steady_timer write_signal_;
   asio::steady_timer idle_timer_;
@@ -184,6 +204,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
 // Reads one frame payload from `stream` into `buf` (length prefix checked
 // first). Used by the connection and the handshake.
-asio::awaitable<core::Result<void>> ReadFrame(TlsStream& stream, std::vector<uint8_t>& buf);
+asio::awaitable<core::Result<void>> ReadFrame(TlsSocket& stream, std::vector<uint8_t>& buf);
 
 }  // namespace tesseras::net

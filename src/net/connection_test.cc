@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <future>
 #include <random>
@@ -74,10 +76,9 @@ asio::awaitable<void> TestHandler(std::shared_ptr<Connection> conn, std::shared_
     head.mutable_fragment_header()->set_size(size);
     (void)conn->Reply(*ex, std::move(head));
     const Connection::ChunkReader read =
-        [](uint64_t offset, std::size_t len) -> asio::awaitable<Result<std::string>> {
-      std::string s(len, '\0');
-      for (std::size_t i = 0; i < len; ++i) s[i] = static_cast<char>(PatternByte(offset + i));
-      co_return s;
+        [](uint64_t offset, std::span<uint8_t> out) -> asio::awaitable<Result<void>> {
+      for (std::size_t i = 0; i < out.size(); ++i) out[i] = PatternByte(offset + i);
+      co_return core::Ok();
     };
     (void)co_await conn->SendStream(*ex, size, read);
     co_return;
@@ -184,12 +185,11 @@ TEST_F(EndpointTest, BulkStreamArrivesIntactWithFlowControl) {
     uint64_t size = head.fragment_header().size();
     uint64_t pos = 0;
     bool intact = true;
-    CO_TRY(co_await conn->ReceiveStream(*ex, size,
-                                        [&](std::string data) -> asio::awaitable<Result<void>> {
-                                          for (char c : data)
-                                            intact &= static_cast<uint8_t>(c) == PatternByte(pos++);
-                                          co_return core::Ok();
-                                        }));
+    CO_TRY(co_await conn->ReceiveStream(
+        *ex, size, [&](std::span<const uint8_t> data) -> asio::awaitable<Result<void>> {
+          for (uint8_t c : data) intact &= c == PatternByte(pos++);
+          co_return core::Ok();
+        }));
     conn->Finish(ex);
     if (!intact) co_return core::MakeError(ErrorCode::kCorrupt, "bytes differ");
     co_return pos;
@@ -267,7 +267,7 @@ class RawClient {
  private:
   asio::io_context io_;
   std::shared_ptr<asio::ssl::context> ctx_;
-  TlsStream stream_;
+  asio::ssl::stream<tcp::socket> stream_;  // Asio's TLS: interoperates with ours
 };
 
 TEST_F(EndpointTest, KeyNotMatchingClaimedIdRefused) {
@@ -357,6 +357,161 @@ TEST_F(EndpointTest, MalformedInputClosesOnlyThatConnection) {
   odd.set_request_id(4);
   odd.mutable_find_node()->set_target(std::string(32, 'x'));
   ExpectClosedAfter(this, id, server, EncodeFrame(odd).value(), rt);
+}
+
+std::string ChunkFrame(uint64_t id, uint32_t length) {
+  wire::Envelope chunk;
+  chunk.set_version(kProtocolVersion);
+  chunk.set_request_id(id);
+  chunk.mutable_chunk()->set_offset(0);
+  chunk.mutable_chunk()->set_length(length);
+  chunk.mutable_chunk()->set_last(true);
+  return EncodeFrame(chunk).value();
+}
+
+std::string FindNodeFrame(uint64_t id) {
+  wire::Envelope e;
+  e.set_version(kProtocolVersion);
+  e.set_request_id(id);
+  e.mutable_find_node()->set_target(std::string(32, 'x'));
+  return EncodeFrame(e).value();
+}
+
+// A Chunk's data follows its frame and is consumed as data, even for an
+// exchange the server does not know (a late frame it skips): bytes that would
+// be a 4 GiB length prefix as a frame do not close the connection, and the
+// next request on it is answered.
+TEST_F(EndpointTest, ChunkDataIsReadAsDataNotAsAFrame) {
+  auto id = NewIdentity();
+  RawClient raw(id);
+  ASSERT_TRUE(raw.Connect(server_->local_endpoint(), "127.0.6.1"));
+  ASSERT_TRUE(raw.SendHello(id.node_id(), id.pow_nonce()));
+  auto hello = raw.Read();
+  ASSERT_TRUE(hello && hello->has_hello());
+  ASSERT_TRUE(raw.Write(ChunkFrame(7, 300) + std::string(300, '\xff') + FindNodeFrame(9)));
+  auto reply = raw.Read();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_TRUE(reply->has_nodes());
+  EXPECT_EQ(reply->request_id(), 9u);
+}
+
+// A chunk the receiver granted no credit for is a violation.
+TEST_F(EndpointTest, ChunkWithoutCreditClosesTheConnection) {
+  auto id = NewIdentity();
+  RawClient raw(id);
+  ASSERT_TRUE(raw.Connect(server_->local_endpoint(), "127.0.6.1"));
+  ASSERT_TRUE(raw.SendHello(id.node_id(), id.pow_nonce()));
+  auto hello = raw.Read();
+  ASSERT_TRUE(hello && hello->has_hello());
+  wire::Envelope fetch;
+  fetch.set_version(kProtocolVersion);
+  fetch.set_request_id(1);
+  fetch.mutable_fetch_fragment()->set_tessera(std::string(32, 't'));
+  fetch.mutable_fetch_fragment()->set_index(3);
+  ASSERT_TRUE(raw.Write(EncodeFrame(fetch).value()));
+  auto head = raw.Read();
+  ASSERT_TRUE(head && head->has_fragment_header());
+  // The server waits for our credit; we send it a chunk on the same exchange.
+  ASSERT_TRUE(raw.Write(ChunkFrame(1, 10) + std::string(10, 'c')));
+  EXPECT_TRUE(raw.ClosedByPeer());
+  EXPECT_TRUE(ClientRoundTrip().ok());
+}
+
+// Bytes that are not TLS at all: the handshake fails, that connection is
+// closed, and the node keeps serving others.
+TEST_F(EndpointTest, NonTlsBytesAreRefused) {
+  asio::io_context io;
+  tcp::socket s(io);
+  s.connect(server_->local_endpoint());
+  asio::write(s, asio::buffer(std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n")));
+  std::array<char, 256> buf{};
+  boost::system::error_code ec;
+  while (!ec) s.read_some(asio::buffer(buf), ec);  // an alert, perhaps, then the close
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  EXPECT_TRUE(ClientRoundTrip().ok());
+  EXPECT_GE(loop_.Sync([this] { return server_->handshakes_refused(); }), 1u);
+}
+
+// TlsSocket against Asio's own TLS stream: multi-megabyte writes made of
+// buffers of every size cross the rings intact in both directions.
+TEST(TlsSocketTest, InteroperatesWithAsioSslInBothDirections) {
+  auto a = NewIdentity();
+  auto b = NewIdentity();
+  auto ctx_a = MakeTlsContext(a).value();
+  auto ctx_b = MakeTlsContext(b).value();
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.7.1"), 0));
+  std::string sent(3 * 1024 * 1024 + 17, '\0');
+  for (std::size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<char>(PatternByte(i));
+  std::string echoed(sent.size(), '\0');
+  // The peer: Asio's blocking SSL stream echoes everything back.
+  std::thread peer([&] {
+    asio::io_context pio;
+    asio::ssl::stream<tcp::socket> s(pio, *ctx_b);
+    s.lowest_layer().connect(acceptor.local_endpoint());
+    s.handshake(asio::ssl::stream_base::client);
+    std::string got(sent.size(), '\0');
+    asio::read(s, asio::buffer(got));
+    asio::write(s, asio::buffer(got));
+  });
+  tcp::socket accepted(io);
+  acceptor.accept(accepted);
+  TlsSocket tls(std::move(accepted), *ctx_a);
+  Result<void> result = core::Ok();
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto r = co_await tls.Handshake(TlsSocket::Role::kServer);
+        if (r.ok()) {
+          // Pieces of 1 byte, 5 bytes, 100 KiB, 1 MiB ... up to the end.
+          std::vector<asio::const_buffer> pieces;
+          std::size_t at = 0;
+          for (std::size_t len :
+               {std::size_t{1}, std::size_t{5}, std::size_t{100 << 10}, std::size_t{1} << 20}) {
+            pieces.emplace_back(sent.data() + at, len);
+            at += len;
+          }
+          pieces.emplace_back(sent.data() + at, sent.size() - at);
+          r = co_await tls.Write(pieces);
+        }
+        if (r.ok()) {
+          r = co_await tls.Read(
+              std::span<uint8_t>(reinterpret_cast<uint8_t*>(echoed.data()), echoed.size()));
+        }
+        result = r;
+      },
+      asio::detached);
+  io.run();
+  peer.join();
+  ASSERT_TRUE(result.ok()) << result.error().ToString();
+  EXPECT_TRUE(echoed == sent);
+  auto key = PeerPublicKey(tls.native_handle());
+  ASSERT_TRUE(key.ok());
+  EXPECT_EQ(*key, b.public_key());
+}
+
+// After Close, operations fail instead of touching the session or socket.
+TEST(TlsSocketTest, ClosedSocketFailsEveryOperation) {
+  auto id = NewIdentity();
+  auto ctx = MakeTlsContext(id).value();
+  asio::io_context io;
+  TlsSocket tls(tcp::socket(io), *ctx);
+  tls.Close();
+  EXPECT_FALSE(tls.is_open());
+  Result<void> read = core::Ok(), write = core::Ok();
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        std::array<uint8_t, 4> buf{};
+        read = co_await tls.Read(buf);
+        write = co_await tls.Write(asio::buffer(buf));
+      },
+      asio::detached);
+  io.run();
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.error().code, ErrorCode::kUnavailable);
+  ASSERT_FALSE(write.ok());
+  EXPECT_EQ(write.error().code, ErrorCode::kUnavailable);
 }
 
 TEST_F(EndpointTest, HalfOpenConnectionsTimeOut) {

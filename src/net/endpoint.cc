@@ -126,20 +126,20 @@ asio::awaitable<void> Endpoint::HandleInbound(tcp::socket socket) {
   auto self = shared_from_this();
   boost::system::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
-  auto stream = std::make_shared<TlsStream>(std::move(socket), *tls_);
+  auto stream = std::make_shared<TlsSocket>(std::move(socket), *tls_);
   ++handshaking_;
   auto peer = co_await Handshake(stream, /*dialer=*/false, std::nullopt);
   --handshaking_;
   if (!peer.ok()) {
     ++handshakes_refused_;
     spdlog::debug("inbound handshake refused: {}", peer.error().ToString());
-    stream->lowest_layer().close(ignored);
+    stream->Close();
     co_return;
   }
   Register(stream, std::move(peer).value(), /*dialer=*/false);
 }
 
-asio::awaitable<Result<PeerIdentity>> Endpoint::Handshake(std::shared_ptr<TlsStream> stream,
+asio::awaitable<Result<PeerIdentity>> Endpoint::Handshake(std::shared_ptr<TlsSocket> stream,
                                                           bool dialer,
                                                           std::optional<core::NodeId> expected) {
   auto self = shared_from_this();
@@ -149,20 +149,18 @@ asio::awaitable<Result<PeerIdentity>> Endpoint::Handshake(std::shared_ptr<TlsStr
   deadline.async_wait([stream, timed_out](boost::system::error_code ec) {
     if (ec) return;
     *timed_out = true;
-    boost::system::error_code ignored;
-    stream->lowest_layer().close(ignored);
+    stream->Close();
   });
   auto fail = [&](ErrorCode code, std::string what) -> core::Error {
     deadline.cancel();
-    boost::system::error_code ignored;
-    stream->lowest_layer().close(ignored);
+    stream->Close();
     if (*timed_out) return MakeError(ErrorCode::kTimeout, "handshake timed out");
     return MakeError(code, std::move(what));
   };
 
-  auto [ec] = co_await stream->async_handshake(
-      dialer ? asio::ssl::stream_base::client : asio::ssl::stream_base::server, kAwait);
-  if (ec) co_return fail(ErrorCode::kPermissionDenied, "TLS handshake: " + ec.message());
+  auto tls =
+      co_await stream->Handshake(dialer ? TlsSocket::Role::kClient : TlsSocket::Role::kServer);
+  if (!tls.ok()) co_return fail(tls.error().code, tls.error().message);
   auto pk = PeerPublicKey(stream->native_handle());
   if (!pk.ok()) co_return fail(pk.error().code, pk.error().message);
 
@@ -176,8 +174,8 @@ asio::awaitable<Result<PeerIdentity>> Endpoint::Handshake(std::shared_ptr<TlsStr
   h->set_capabilities(capabilities_);
   auto frame = EncodeFrame(hello);
   if (!frame.ok()) co_return fail(frame.error().code, frame.error().message);
-  auto [wec, wn] = co_await asio::async_write(*stream, asio::buffer(*frame), kAwait);
-  if (wec) co_return fail(ErrorCode::kUnavailable, "sending Hello: " + wec.message());
+  auto sent = co_await stream->Write(asio::buffer(*frame));
+  if (!sent.ok()) co_return fail(sent.error().code, "sending Hello: " + sent.error().message);
 
   std::vector<uint8_t> buf;
   auto read = co_await ReadFrame(*stream, buf);
@@ -201,7 +199,7 @@ asio::awaitable<Result<PeerIdentity>> Endpoint::Handshake(std::shared_ptr<TlsStr
   peer.listen_port = static_cast<uint16_t>(env->hello().listen_port());
   peer.capabilities = env->hello().capabilities();
   boost::system::error_code rec;
-  peer.address = stream->lowest_layer().remote_endpoint(rec).address();
+  peer.address = stream->socket().remote_endpoint(rec).address();
   if (rec) co_return fail(ErrorCode::kUnavailable, "peer went away");
 
   core::Result<void> verdict =
@@ -216,14 +214,14 @@ asio::awaitable<Result<PeerIdentity>> Endpoint::Handshake(std::shared_ptr<TlsStr
   if (!verdict.ok()) {
     // Tell the peer why, then close.
     auto err = EncodeFrame(MakeErrorEnvelope(0, verdict.error().code, verdict.error().message));
-    if (err.ok()) co_await asio::async_write(*stream, asio::buffer(*err), kAwait);
+    if (err.ok()) (void)co_await stream->Write(asio::buffer(*err));
     co_return fail(verdict.error().code, verdict.error().message);
   }
   deadline.cancel();
   co_return peer;
 }
 
-std::shared_ptr<Connection> Endpoint::Register(std::shared_ptr<TlsStream> stream, PeerIdentity peer,
+std::shared_ptr<Connection> Endpoint::Register(std::shared_ptr<TlsSocket> stream, PeerIdentity peer,
                                                bool dialer) {
   auto conn = std::make_shared<Connection>(std::move(stream), std::move(peer), dialer, limits_);
   if (stopped_) {
@@ -315,8 +313,8 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> Endpoint::Dial(
   if (connections_.size() + handshaking_ >= limits_.max_connections && !MakeRoom()) {
     co_return MakeError(ErrorCode::kResourceExhausted, "connection limit reached");
   }
-  auto stream = std::make_shared<TlsStream>(ex_, *tls_);
-  auto& socket = stream->lowest_layer();
+  auto stream = std::make_shared<TlsSocket>(tcp::socket(ex_), *tls_);
+  auto& socket = stream->socket();
   boost::system::error_code ec;
   socket.open(remote.protocol(), ec);
   if (!ec && acceptor_ && !local_.address().is_unspecified() &&
@@ -332,8 +330,7 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> Endpoint::Dial(
     deadline.async_wait([stream, timed_out](boost::system::error_code tec) {
       if (tec) return;
       *timed_out = true;
-      boost::system::error_code ignored;
-      stream->lowest_layer().close(ignored);
+      stream->Close();
     });
     auto [cec] = co_await socket.async_connect(remote, kAwait);
     deadline.cancel();

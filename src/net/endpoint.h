@@ -79,10 +79,10 @@ class Endpoint : public std::enable_shared_from_this<Endpoint> {
   asio::awaitable<core::Result<std::shared_ptr<Connection>>> Dial(
       tcp::endpoint remote, std::optional<core::NodeId> expected);
   // TLS handshake + Hello exchange with deadlines; returns the verified peer.
-  asio::awaitable<core::Result<PeerIdentity>> Handshake(std::shared_ptr<TlsStream> stream,
+  asio::awaitable<core::Result<PeerIdentity>> Handshake(std::shared_ptr<TlsSocket> stream,
                                                         bool dialer,
                                                         std::optional<core::NodeId> expected);
-  std::shared_ptr<Connection> Register(std::shared_ptr<TlsStream> stream, PeerIdentity peer,
+  std::shared_ptr<Connection> Register(std::shared_ptr<TlsSocket> stream, PeerIdentity peer,
                                        bool dialer);
   std::shared_ptr<Connection> Reusable(const tcp::endpoint& remote,
                                        const std::optional<core::NodeId>& expected);

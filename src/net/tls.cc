@@ -13,19 +13,6 @@ namespace {
 using core::ErrorCode;
 using core::MakeError;
 
-std::string OpenSslError(std::string_view what) {
-  std::string s(what);
-  unsigned long e = ERR_get_error();
-  if (e != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    s += ": ";
-    s += buf;
-  }
-  ERR_clear_error();
-  return s;
-}
-
 struct PkeyDeleter {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
 };
@@ -57,6 +44,19 @@ int VerifyCallback(int /*preverified*/, X509_STORE_CTX* ctx) {
 }
 
 }  // namespace
+
+std::string OpenSslError(std::string_view what) {
+  std::string s(what);
+  unsigned long e = ERR_get_error();
+  if (e != 0) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    s += ": ";
+    s += buf;
+  }
+  ERR_clear_error();
+  return s;
+}
 
 core::Result<std::shared_ptr<boost::asio::ssl::context>> MakeTlsContext(
     const crypto::Identity& identity) {

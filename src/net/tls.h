@@ -12,6 +12,8 @@
 
 #include <boost/asio/ssl/context.hpp>
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "core/result.h"
 #include "crypto/identity.h"
@@ -26,5 +28,9 @@ core::Result<std::shared_ptr<boost::asio::ssl::context>> MakeTlsContext(
 // The raw Ed25519 key of the peer's certificate after a completed handshake.
 // kPermissionDenied if there is none or it is not Ed25519.
 core::Result<crypto::PublicKey> PeerPublicKey(SSL* ssl);
+
+// `what`, followed by the first error on OpenSSL's error queue (which is then
+// cleared).
+std::string OpenSslError(std::string_view what);
 
 }  // namespace tesseras::net

@@ -218,8 +218,8 @@ Result<void> ValidateEnvelope(const wire::Envelope& env) {
       }
       break;
     case B::kChunk:
-      if (env.chunk().data().empty()) return Bad("empty chunk");
-      TRY(AtMost(env.chunk().data().size(), kMaxChunkBytes, "chunk"));
+      if (env.chunk().length() == 0) return Bad("empty chunk");
+      TRY(AtMost(env.chunk().length(), kMaxChunkBytes, "chunk"));
       if (env.chunk().offset() >= kMaxTransferBytes) return Bad("chunk offset out of range");
       break;
     case B::kCredit:
@@ -298,23 +298,31 @@ void FrameDecoder::Feed(std::span<const uint8_t> bytes) {
   buffer_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
-Result<std::optional<wire::Envelope>> FrameDecoder::Next() {
+Result<std::optional<DecodedFrame>> FrameDecoder::Next() {
   if (failed_) return Bad("decoder already failed");
-  if (buffered() < kFrameHeaderBytes) return std::optional<wire::Envelope>();
-  const auto* p = reinterpret_cast<const uint8_t*>(buffer_.data() + pos_);
-  auto len = DecodeFrameLength(std::span<const uint8_t, kFrameHeaderBytes>(p, kFrameHeaderBytes));
-  if (!len.ok()) {
-    failed_ = true;
-    return std::move(len).error();
+  if (!pending_) {
+    if (buffered() < kFrameHeaderBytes) return std::optional<DecodedFrame>();
+    const auto* p = reinterpret_cast<const uint8_t*>(buffer_.data() + pos_);
+    auto len = DecodeFrameLength(std::span<const uint8_t, kFrameHeaderBytes>(p, kFrameHeaderBytes));
+    if (!len.ok()) {
+      failed_ = true;
+      return std::move(len).error();
+    }
+    if (buffered() < kFrameHeaderBytes + *len) return std::optional<DecodedFrame>();
+    auto env = DecodePayload(std::span<const uint8_t>(p + kFrameHeaderBytes, *len));
+    pos_ += kFrameHeaderBytes + *len;
+    if (!env.ok()) {
+      failed_ = true;
+      return std::move(env).error();
+    }
+    pending_ = std::move(env).value();
   }
-  if (buffered() < kFrameHeaderBytes + *len) return std::optional<wire::Envelope>();
-  auto env = DecodePayload(std::span<const uint8_t>(p + kFrameHeaderBytes, *len));
-  pos_ += kFrameHeaderBytes + *len;
-  if (!env.ok()) {
-    failed_ = true;
-    return std::move(env).error();
-  }
-  return std::optional<wire::Envelope>(std::move(env).value());
+  std::size_t data = DataFollowing(*pending_);
+  if (buffered() < data) return std::optional<DecodedFrame>();
+  DecodedFrame frame{std::move(*pending_), buffer_.substr(pos_, data)};
+  pending_.reset();
+  pos_ += data;
+  return std::optional<DecodedFrame>(std::move(frame));
 }
 
 wire::Envelope MakeErrorEnvelope(uint64_t request_id, core::ErrorCode code,

@@ -2,7 +2,8 @@
 //
 // A frame is a 4-byte big-endian length followed by that many bytes of a
 // serialized wire::Envelope. Lengths of 0 or above kMaxFrameBytes are refused
-// before anything is allocated. Every decoded envelope goes through
+// before anything is allocated. A Chunk frame is followed by its
+// `chunk.length` data bytes, unframed (DataFollowing). Every decoded envelope goes through
 // ValidateEnvelope, which checks the version, that exactly one known body is
 // set, and every length, count and range of that body. Code that receives a
 // validated envelope may rely on those checks (e.g. a 32-byte id field really
@@ -59,6 +60,12 @@ std::string_view BodyName(const wire::Envelope& env);
 // protocol version, kProtocol for anything else, with the reason.
 core::Result<void> ValidateEnvelope(const wire::Envelope& env);
 
+// Bytes that follow the frame of `env` on the stream: a validated Chunk's
+// length, 0 for every other body.
+inline std::size_t DataFollowing(const wire::Envelope& env) {
+  return env.has_chunk() ? env.chunk().length() : 0;
+}
+
 // Serialises `env` with its 4-byte length prefix. kInvalidArgument if the
 // result would exceed kMaxFrameBytes.
 core::Result<std::string> EncodeFrame(const wire::Envelope& env);
@@ -77,19 +84,27 @@ core::Result<wire::Envelope> DecodePayload(std::span<const uint8_t> payload);
 // Reads the 4-byte big-endian length; kProtocol if 0 or above kMaxFrameBytes.
 core::Result<uint32_t> DecodeFrameLength(std::span<const uint8_t, kFrameHeaderBytes> header);
 
+// One decoded frame: the envelope, and for a Chunk the data after it.
+struct DecodedFrame {
+  wire::Envelope env;
+  std::string data;
+};
+
 // Incremental decoder over a byte stream (used by tests and the fuzzer; the
-// connection reads header and payload directly). After the first error the
-// decoder stays failed, as a connection would be closed.
+// connection reads header, payload and chunk data directly). After the first
+// error the decoder stays failed, as a connection would be closed.
 class FrameDecoder {
  public:
   void Feed(std::span<const uint8_t> bytes);
-  // The next complete, validated envelope; nullopt if more bytes are needed.
-  core::Result<std::optional<wire::Envelope>> Next();
+  // The next complete, validated frame (with its chunk data); nullopt if more
+  // bytes are needed.
+  core::Result<std::optional<DecodedFrame>> Next();
   std::size_t buffered() const { return buffer_.size() - pos_; }
 
  private:
   std::string buffer_;
   std::size_t pos_ = 0;
+  std::optional<wire::Envelope> pending_;  // a Chunk waiting for its data
   bool failed_ = false;
 };
 

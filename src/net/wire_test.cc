@@ -29,8 +29,9 @@ TEST(WireTest, FrameRoundTrip) {
   auto env = d.Next();
   ASSERT_TRUE(env.ok()) << env.error().ToString();
   ASSERT_TRUE(env->has_value());
-  EXPECT_EQ((*env)->request_id(), 7u);
-  EXPECT_TRUE((*env)->has_find_node());
+  EXPECT_EQ((*env)->env.request_id(), 7u);
+  EXPECT_TRUE((*env)->env.has_find_node());
+  EXPECT_TRUE((*env)->data.empty());
   EXPECT_EQ(d.buffered(), 0u);
 }
 
@@ -126,10 +127,13 @@ TEST(WireTest, FieldLengthsChecked) {
   wire::Envelope chunk;
   chunk.set_version(1);
   chunk.set_request_id(3);
-  chunk.mutable_chunk()->set_data(std::string(kMaxChunkBytes + 1, 'z'));
+  chunk.mutable_chunk()->set_length(kMaxChunkBytes + 1);
   EXPECT_FALSE(ValidateEnvelope(chunk).ok());
-  chunk.mutable_chunk()->set_data(std::string(kMaxChunkBytes, 'z'));
+  chunk.mutable_chunk()->set_length(0);
+  EXPECT_FALSE(ValidateEnvelope(chunk).ok());
+  chunk.mutable_chunk()->set_length(kMaxChunkBytes);
   EXPECT_TRUE(ValidateEnvelope(chunk).ok());
+  EXPECT_EQ(DataFollowing(chunk), kMaxChunkBytes);
 
   wire::Envelope credit;
   credit.set_version(1);
@@ -148,6 +152,54 @@ TEST(WireTest, FieldLengthsChecked) {
 
   wire::Envelope no_id = FindNode(0);
   EXPECT_FALSE(ValidateEnvelope(no_id).ok());
+}
+
+wire::Envelope ChunkHeader(uint64_t id, uint64_t offset, uint32_t length, bool last) {
+  wire::Envelope env;
+  env.set_version(kProtocolVersion);
+  env.set_request_id(id);
+  env.mutable_chunk()->set_offset(offset);
+  env.mutable_chunk()->set_length(length);
+  env.mutable_chunk()->set_last(last);
+  return env;
+}
+
+// A Chunk frame is followed by exactly `length` raw bytes, then the next frame.
+TEST(WireTest, ChunkDataFollowsItsFrame) {
+  std::string data(1000, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7);
+  std::string stream =
+      *EncodeFrame(ChunkHeader(5, 0, 1000, true)) + data + *EncodeFrame(FindNode(9));
+  FrameDecoder d;
+  std::vector<DecodedFrame> frames;
+  for (char c : stream) {  // byte at a time: the data may arrive in any split
+    d.Feed(Bytes(std::string(1, c)));
+    auto next = d.Next();
+    ASSERT_TRUE(next.ok()) << next.error().ToString();
+    if (next->has_value()) frames.push_back(std::move(**next));
+  }
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_TRUE(frames[0].env.has_chunk());
+  EXPECT_EQ(frames[0].data, data);
+  EXPECT_TRUE(frames[1].env.has_find_node());
+  EXPECT_TRUE(frames[1].data.empty());
+  EXPECT_EQ(d.buffered(), 0u);
+}
+
+// Without its data a Chunk is not complete; the data is never parsed as a frame.
+TEST(WireTest, ChunkWaitsForAllItsData) {
+  std::string data(300, '\xff');  // would be a 4 GiB length prefix if read as a frame
+  std::string stream = *EncodeFrame(ChunkHeader(5, 0, 300, true)) + data;
+  FrameDecoder d;
+  d.Feed(Bytes(stream.substr(0, stream.size() - 1)));
+  auto first = d.Next();
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE(first->has_value());
+  d.Feed(Bytes(stream.substr(stream.size() - 1)));
+  auto second = d.Next();
+  ASSERT_TRUE(second.ok()) << second.error().ToString();
+  ASSERT_TRUE(second->has_value());
+  EXPECT_EQ((*second)->data, data);
 }
 
 TEST(WireTest, EnvelopeOfReplicateChecked) {
