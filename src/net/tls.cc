@@ -93,6 +93,10 @@ core::Result<std::shared_ptr<boost::asio::ssl::context>> MakeTlsContext(
   SSL_CTX_set_max_proto_version(native, TLS1_3_VERSION);
   SSL_CTX_set_options(native, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+  // No TLS 1.3 session tickets either (SSL_OP_NO_TICKET alone only makes
+  // them stateful): nothing resumes sessions, and a ticket nobody reads can
+  // turn a peer's close into a reset.
+  SSL_CTX_set_num_tickets(native, 0);
   // Ed25519 certificates; AES-GCM first (hardware), ChaCha20 as fallback.
   SSL_CTX_set_ciphersuites(native,
                            "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"

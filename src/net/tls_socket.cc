@@ -18,13 +18,14 @@ using core::MakeError;
 using core::Result;
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 
-// Output is sent once this much is pending: a whole 256 KiB chunk of bulk
-// data (16 records) leaves in one system call. The output ring has room for
-// the records' overhead and a frame header besides; the input ring takes what
-// one socket read brings.
-constexpr std::size_t kIoBlock = 256 * 1024;
-constexpr std::size_t kOutputRing = kIoBlock + 32 * 1024;
-constexpr std::size_t kInputRing = kIoBlock;
+// Ring sizes. Output: a Write encrypts everything it is given into the ring
+// and sends it at the end (or whenever the ring fills), so a connection's
+// batch of frames (up to 1 MiB of chunks, see Connection::WriteLoop) leaves in
+// one or two system calls (two when the ring wraps). Input: what one socket
+// read may bring. Rings are allocated on first use, never zero-filled, so an
+// idle connection touches only the pages it used.
+constexpr std::size_t kOutputRing = (1u << 20) + 64 * 1024;
+constexpr std::size_t kInputRing = 512 * 1024;
 
 core::Error Closed() { return MakeError(ErrorCode::kUnavailable, "connection closed"); }
 
@@ -35,8 +36,7 @@ TlsSocket::TlsSocket(asio::ip::tcp::socket socket, asio::ssl::context& context)
   ssl_ = SSL_new(context.native_handle());
   if (ssl_ == nullptr) return;
   BIO* internal = nullptr;
-  // Ring sizes: what TLS writes for us (kOutputRing), what we write for TLS
-  // (kInputRing). Buffers are allocated on first use and never zero-filled.
+  // What TLS writes for us (kOutputRing), what we write for TLS (kInputRing).
   if (BIO_new_bio_pair(&internal, kOutputRing, &network_, kInputRing) != 1) {
     SSL_free(ssl_);
     ssl_ = nullptr;
@@ -174,7 +174,6 @@ asio::awaitable<Result<void>> TlsSocket::Write(std::span<const asio::const_buffe
       int r = SSL_write_ex(ssl_, data + done, b.size() - done, &written);
       if (r == 1) {
         done += written;
-        if (BIO_ctrl_pending(network_) >= kIoBlock) CO_TRY(co_await Flush());
         continue;
       }
       if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_WRITE) {  // output ring full

@@ -1,13 +1,13 @@
 // A TLS 1.3 session over a TCP socket, driven by coroutines.
 //
 // OpenSSL talks to a BIO pair (two ring buffers); this class moves ciphertext
-// between the rings and the socket in large blocks, reading from the socket
-// straight into the input ring (up to 256 KiB, many TLS records, per system
-// call) and sending straight from the output ring once a whole chunk of
-// records is pending. Asio's ssl::stream moves one record (≤ 17 KiB) per
-// system call and copies it once more on each side; on loopback, system calls
-// then cost more than the cryptography (measured in docs/PERFORMANCE.md,
-// Network).
+// between the rings and the socket in large blocks: a socket read lands
+// straight in the input ring (up to 512 KiB, many TLS records, per system
+// call), and a Write encrypts all it is given (a batch of frames, up to
+// 1 MiB) before sending it straight from the output ring. Asio's ssl::stream
+// moves one record (≤ 17 KiB) per system call and copies it once more on each
+// side; on this virtualised kernel the system calls then cost more than the
+// cryptography (measured in docs/PERFORMANCE.md, Network).
 //
 // Threading: lives on one executor; every method must be called there. At
 // most one Read and one Write may be in progress at a time (a reader and a
