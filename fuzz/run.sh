@@ -25,6 +25,8 @@ printf '\x00\x00\x00\x28\x08\x01\x10\x01\x6a\x22\x0a\x20%s' "$target32" > "$corp
 printf '\x00\x00\x00\x06\x08\x01\x10\x03\x5a\x00' > "$corpus/ping"
 # Credit: version=1, request_id=2, credit{chunks=8}
 printf '\x00\x00\x00\x09\x08\x01\x10\x02\xd2\x01\x02\x08\x08' > "$corpus/credit"
+# Chunk: version=1, request_id=5, chunk{last=true, length=4}, then its 4 data bytes.
+printf '\x00\x00\x00\x0b\x08\x01\x10\x05\xca\x01\x04\x18\x01\x20\x04DATA' > "$corpus/chunk"
 # Two frames back to back, and a 4 GiB length prefix.
 cat "$corpus/ping" "$corpus/find_node" > "$corpus/two_frames"
 printf '\xff\xff\xff\xff' > "$corpus/huge_length"

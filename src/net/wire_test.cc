@@ -186,6 +186,22 @@ TEST(WireTest, ChunkDataFollowsItsFrame) {
   EXPECT_EQ(d.buffered(), 0u);
 }
 
+// The example in docs/PROTOCOL.md section 3, byte for byte.
+TEST(WireTest, ChunkFrameMatchesTheDocumentedBytes) {
+  const std::string documented(
+      "\x00\x00\x00\x0b"              // length 11
+      "\x08\x01\x10\x05"              // version 1, request_id 5
+      "\xca\x01\x04\x18\x01\x20\x04"  // chunk (25): last, length 4
+      "DATA",                         // the data, unframed
+      19);
+  EXPECT_EQ(*EncodeFrame(ChunkHeader(5, 0, 4, true)) + "DATA", documented);
+  FrameDecoder d;
+  d.Feed(Bytes(documented));
+  auto frame = d.Next();
+  ASSERT_TRUE(frame.ok() && frame->has_value());
+  EXPECT_EQ((*frame)->data, "DATA");
+}
+
 // Without its data a Chunk is not complete; the data is never parsed as a frame.
 TEST(WireTest, ChunkWaitsForAllItsData) {
   std::string data(300, '\xff');  // would be a 4 GiB length prefix if read as a frame
