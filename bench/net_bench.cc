@@ -19,6 +19,7 @@
 #include "dht/async.h"
 #include "dht/test_network.h"
 #include "net/endpoint.h"
+#include "net/testing/io_thread.h"
 #include "net/tls.h"
 #include "net/tls_socket.h"
 
@@ -30,32 +31,7 @@ using net::tcp;
 using SteadyClock = std::chrono::steady_clock;
 constexpr std::size_t kBulkBytes = 64u << 20;
 
-class Loop {
- public:
-  Loop() : work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
-  ~Loop() {
-    work_.reset();
-    io_.stop();
-    thread_.join();
-  }
-  template <typename T>
-  T Await(std::function<asio::awaitable<T>()> make) {
-    return dht::SpawnFuture<T>(io_.get_executor(), std::move(make)).get();
-  }
-  template <typename F>
-  auto Sync(F f) -> decltype(f()) {
-    std::packaged_task<decltype(f())()> task(std::move(f));
-    auto fut = task.get_future();
-    asio::post(io_, [&task] { task(); });
-    return fut.get();
-  }
-  asio::any_io_executor ex() { return io_.get_executor(); }
-
- private:
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::thread thread_;
-};
+using Loop = net::testing::IoThread;
 
 const std::string& BulkData() {
   static const std::string data = [] {

@@ -7,6 +7,8 @@
 #include <numeric>
 #include <random>
 
+#include "crypto/testing/subsets.h"
+
 namespace tesseras::crypto {
 namespace {
 
@@ -47,19 +49,7 @@ void CheckRecovers(const ReedSolomon& rs, const Shards& original, const std::vec
   for (int i = 0; i < rs.total_shards(); ++i) ASSERT_EQ(work.bufs[i], original.bufs[i]) << i;
 }
 
-void ForEachSubset(int n, int max_size, const std::function<void(std::vector<int>&)>& f) {
-  std::vector<int> cur;
-  std::function<void(int)> rec = [&](int start) {
-    f(cur);
-    if (static_cast<int>(cur.size()) == max_size) return;
-    for (int i = start; i < n; ++i) {
-      cur.push_back(i);
-      rec(i + 1);
-      cur.pop_back();
-    }
-  };
-  rec(0);
-}
+using crypto::testing::ForEachSubset;
 
 TEST(ReedSolomonTest, GeneratorIsDocumentedCauchyMatrix) {
   auto rs = *ReedSolomon::Create(16, 8);
@@ -80,7 +70,7 @@ TEST(ReedSolomonTest, EveryLossPatternSmallCodes) {
     for (std::size_t len : {1u, 63u, 64u, 1000u}) {
       Shards s = MakeEncoded(rs, len, static_cast<uint32_t>(k * 100 + len));
       int patterns = 0;
-      ForEachSubset(k + m, m, [&](std::vector<int>& lost) {
+      ForEachSubset(k + m, m, [&](const std::vector<int>& lost) {
         CheckRecovers(rs, s, lost);
         ++patterns;
       });

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "net/endpoint.h"
+#include "net/testing/io_thread.h"
 #include "net/tls.h"
 
 namespace tesseras::net {
@@ -23,40 +24,7 @@ namespace {
 using core::ErrorCode;
 using core::Result;
 
-// An io_context on its own thread, standing in for the network thread.
-class Loop {
- public:
-  Loop() : work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
-  ~Loop() {
-    work_.reset();
-    io_.stop();
-    thread_.join();
-  }
-  template <typename T>
-  T Await(std::function<asio::awaitable<T>()> make) {
-    auto p = std::make_shared<std::promise<T>>();
-    auto fut = p->get_future();
-    asio::co_spawn(
-        io_, [p, make]() -> asio::awaitable<void> { p->set_value(co_await make()); },
-        [p](std::exception_ptr e) {
-          if (e) p->set_exception(e);
-        });
-    return fut.get();
-  }
-  template <typename F>
-  auto Sync(F f) -> decltype(f()) {
-    std::packaged_task<decltype(f())()> task(std::move(f));
-    auto fut = task.get_future();
-    asio::post(io_, [&task] { task(); });
-    return fut.get();
-  }
-  asio::any_io_executor ex() { return io_.get_executor(); }
-
- private:
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  std::thread thread_;
-};
+using Loop = net::testing::IoThread;
 
 uint8_t PatternByte(uint64_t i) { return static_cast<uint8_t>((i * 31 + 7) % 251); }
 

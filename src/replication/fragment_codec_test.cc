@@ -9,6 +9,7 @@
 #include <random>
 
 #include "crypto/blake3_hasher.h"
+#include "crypto/testing/subsets.h"
 #include "replication/file_io.h"
 
 namespace tesseras::replication {
@@ -73,19 +74,7 @@ core::Result<std::vector<uint8_t>> Decode(const Encoded& e, const std::vector<in
   return out.bytes();
 }
 
-void ForEachSubset(int n, int max_size, const std::function<void(const std::vector<int>&)>& f) {
-  std::vector<int> cur;
-  std::function<void(int)> rec = [&](int start) {
-    f(cur);
-    if (static_cast<int>(cur.size()) == max_size) return;
-    for (int i = start; i < n; ++i) {
-      cur.push_back(i);
-      rec(i + 1);
-      cur.pop_back();
-    }
-  };
-  rec(0);
-}
+using crypto::testing::ForEachSubset;
 
 TEST(FragmentCodecTest, LayoutIsContiguousWithZeroPadding) {
   auto payload = RandomBytes(10, 1);
