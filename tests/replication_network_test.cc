@@ -1,17 +1,22 @@
-// Replication across 13 real nodes: each runs the DHT over TLS on its own
-// loopback address 127.0.N.1, with a ReplicationService behind its request
-// dispatch. Storage is in memory here (the storage layer has its own crash and
-// disk tests); every byte crosses a real socket.
+// Replication across 13 real nodes (3 in the family-network case): each runs
+// the DHT over TLS on its own loopback address 127.0.N.1, with a
+// ReplicationService behind its request dispatch. Storage is in memory here
+// (the storage layer has its own crash and disk tests); every byte crosses a
+// real socket.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 #include <thread>
 
 #include "crypto/blake3_hasher.h"
+#include "dht/convert.h"
 #include "dht/dht_port_adapter.h"
 #include "dht/record.h"
+#include "net/wire.h"
+#include "replication/attestation.h"
 #include "replication/memory_plan_store.h"
 #include "replication/network_handler.h"
 #include "replication/replication_service.h"
@@ -56,9 +61,11 @@ struct NetNode {
 
 class ReplicationNetworkTest : public ::testing::Test {
  protected:
-  static constexpr int kNodes = 13;
+  // How many nodes (the owner included) the network has.
+  virtual int NodeCount() const { return 13; }
 
   void SetUp() override {
+    const int kNodes = NodeCount();
     scratch_ = std::filesystem::temp_directory_path() /
                ("tesseras-rnet-" + std::to_string(::getpid()) + "-" +
                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -111,7 +118,7 @@ class ReplicationNetworkTest : public ::testing::Test {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     for (;;) {
       auto peers = nodes_[0]->port->FindPeers(nodes_[0]->identity.node_id(), 40);
-      if (peers.ok() && peers->size() == kNodes - 1) break;
+      if (peers.ok() && peers->size() == static_cast<std::size_t>(kNodes - 1)) break;
       ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "network did not converge";
       std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polling a condition
     }
@@ -277,7 +284,111 @@ TEST_F(ReplicationNetworkTest, LargeSurvivesLosingParityFragments) {
     if (n->alive && n.get() != nodes_[0].get()) restorer = n.get();
   CheckRestoreElsewhere(hash, payload, restorer);
 }
+
+// A family network: the owner and two peers. Each peer keeps 36 of the 72
+// fragments of a Large tessera, and one AttestRequest covering all of them
+// would need about 1.2 MB, more than one frame (1 MiB). The owner asks in
+// batches: both holders prove every fragment and the tessera is healthy.
+class FamilyNetworkTest : public ReplicationNetworkTest {
+ protected:
+  int NodeCount() const override { return 3; }
+};
+
+TEST_F(FamilyNetworkTest, LargeTesseraOnTwoPeersIsProvenInFull) {
+  auto payload = Random(256 * core::kMiB + 11, 5);
+  auto hash = Publish(*nodes_[0], payload);
+  auto report = nodes_[0]->service->ReplicateTessera(hash);
+  ASSERT_TRUE(report.ok()) << report.error().ToString();
+  ASSERT_EQ(report->fragments_placed(), 72u);
+  ASSERT_EQ(report->holders.size(), 2u);
+  for (const auto& h : report->holders) EXPECT_EQ(h.indices.size(), 36u);
+
+  auto health = nodes_[0]->service->CheckTesseraHealth(hash);
+  ASSERT_TRUE(health.ok()) << health.error().ToString();
+  ASSERT_EQ(health->holders.size(), 2u);
+  for (const auto& h : health->holders) {
+    EXPECT_TRUE(h.answered) << h.error;
+    EXPECT_TRUE(h.error.empty()) << h.error;
+    auto placed = h.entry.indices;
+    std::sort(placed.begin(), placed.end());
+    auto proven = h.proven;
+    std::sort(proven.begin(), proven.end());
+    EXPECT_EQ(proven, placed);
+  }
+  EXPECT_EQ(health->fragments_verified, 72u);
+  EXPECT_EQ(health->state, replication::HealthState::kHealthy);
+  EXPECT_EQ(health->outcome, replication::HealthOutcome::kHealthy);
+
+  // Nothing to repair: a healthy tessera is left alone.
+  auto repair = nodes_[0]->service->RepairTessera(hash);
+  ASSERT_TRUE(repair.ok()) << repair.error().ToString();
+  EXPECT_TRUE(repair->regenerated.empty());
+
+  // What one full batch of these real proofs weighs as a frame.
+  NetNode* holder = ByAddress(report->holders[0].holder);
+  auto placed = report->holders[0].indices;
+  std::sort(placed.begin(), placed.end());
+  placed.resize(replication::kDefaultAttestBatch);
+  auto answer = holder->service->HandleAttestationRequest(nodes_[0]->runtime->self_info(), hash,
+                                                          replication::FreshChallenge(), placed);
+  ASSERT_TRUE(answer.ok()) << answer.error().ToString();
+  ASSERT_EQ(answer->proofs.size(), replication::kDefaultAttestBatch);
+  wire::Envelope env;
+  env.set_version(net::kProtocolVersion);
+  env.set_request_id(1);
+  dht::ToWire(*answer, env.mutable_attest_response());
+  auto frame = net::EncodeFrame(env);
+  ASSERT_TRUE(frame.ok()) << frame.error().ToString();
+  EXPECT_LE(frame->size(), replication::AttestationWireBound(*answer));
+  RecordProperty("full_batch_frame_bytes", static_cast<int>(frame->size()));
+  RecordProperty("proof_response_bytes", static_cast<int>(answer->proofs[0].response.size()));
+}
 #endif
+
+// The batch arithmetic (replication/attestation.h) against the real encoder:
+// a full batch of worst-case proofs (full 16 KiB leaves, 12-level paths, the
+// largest varints) is a valid frame under the cap, and the bound the holder
+// and the simulator use is never below the real size.
+TEST(AttestationFrameTest, FullBatchOfWorstCaseProofsFitsInOneFrame) {
+  for (int s = 1; s <= 3; ++s) {  // 4 samples would exceed the 64 KiB per response
+    core::Attestation a;
+    a.tessera.bytes.fill(1);
+    a.holder.bytes.fill(2);
+    a.challenge.fill(3);
+    a.timestamp_ms = -1;  // the longest varint
+    a.holder_key.fill(4);
+    a.signature.assign(64, 5);
+    std::vector<replication::LeafSample> samples(static_cast<std::size_t>(s));
+    for (auto& x : samples) {
+      x.leaf_index = 4095;
+      x.leaf.assign(core::kProofLeafBytes, 0x5a);
+      x.path.resize(replication::kMaxProofPathLevels);
+    }
+    const auto response = replication::EncodeSamples(samples);
+    ASSERT_EQ(response.size(), replication::MaxProofResponseBytes(s));
+    const std::size_t batch = replication::AttestBatchSize(s);
+    for (std::size_t i = 0; i < batch; ++i) {
+      core::FragmentProof p;
+      p.index = static_cast<uint32_t>(254 - i);
+      p.checksum.bytes.fill(6);
+      p.response = response;
+      a.proofs.push_back(std::move(p));
+    }
+    wire::Envelope env;
+    env.set_version(net::kProtocolVersion);
+    env.set_request_id(UINT64_MAX);
+    dht::ToWire(a, env.mutable_attest_response());
+    ASSERT_TRUE(net::ValidateEnvelope(env).ok()) << s;
+    auto frame = net::EncodeFrame(env);
+    ASSERT_TRUE(frame.ok()) << s << ": " << frame.error().ToString();
+    EXPECT_LE(frame->size(), replication::AttestationWireBound(a)) << s;
+    EXPECT_LE(replication::AttestationWireBound(a), core::kMaxMessageBytes) << s;
+    if (s == replication::kDefaultAuditSamples) {
+      EXPECT_EQ(batch, 31u);
+      EXPECT_LT(frame->size(), net::kMaxFrameBytes - 4096);  // room to spare
+    }
+  }
+}
 
 }  // namespace
 }  // namespace tesseras

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -69,11 +70,22 @@ struct FragmentProof {
   std::vector<uint8_t> response;
 };
 
+// Every request and answer between nodes, except the bytes of a fragment
+// (which stream in chunks), is one protocol message of at most this many bytes
+// (net::kMaxFrameBytes is this value). An attestation is one such answer, which
+// is why attestations are asked for in batches (docs/ATTESTATION.md).
+inline constexpr std::size_t kMaxMessageBytes = 1 << 20;
+
 // A signed, time-stamped answer to a fresh challenge.
 struct Attestation {
   ContentHash tessera;
   NodeId holder;
   std::array<uint8_t, 32> challenge{};
+  // The fragment indices the request asked for, as sent (empty: every fragment
+  // the holder has). Covered by the signature; not carried in the answer: the
+  // requester puts in what it asked, so an answer signed for another subset
+  // fails the signature check.
+  std::vector<uint32_t> requested;
   int64_t timestamp_ms = 0;  // holder's clock, Unix epoch
   std::vector<FragmentProof> proofs;
   std::array<uint8_t, 32> holder_key{};  // Ed25519 public key; must hash to `holder`

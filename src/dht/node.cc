@@ -519,12 +519,24 @@ asio::awaitable<Result<core::ReplicateAck>> Node::Replicate(core::PeerInfo peer,
 
 asio::awaitable<Result<core::Attestation>> Node::Attest(core::PeerInfo peer,
                                                         core::ContentHash tessera,
-                                                        std::array<uint8_t, 32> challenge) {
+                                                        std::array<uint8_t, 32> challenge,
+                                                        std::vector<uint32_t> indices) {
   auto self = shared_from_this();
+  if (indices.size() > net::kMaxShards) {
+    co_return MakeError(ErrorCode::kInvalidArgument, "more than 255 fragment indices");
+  }
+  std::vector<bool> seen(net::kMaxShards, false);
+  for (uint32_t i : indices) {
+    if (i >= net::kMaxShards || seen[i]) {
+      co_return MakeError(ErrorCode::kInvalidArgument, "bad or repeated fragment index");
+    }
+    seen[i] = true;
+  }
   CO_ASSIGN_OR_RETURN(auto conn, co_await ConnectPeer(peer));
   wire::Envelope req;
   req.mutable_attest_request()->set_tessera(Bytes(tessera.bytes));
   req.mutable_attest_request()->set_challenge(Bytes(challenge));
+  for (uint32_t i : indices) req.mutable_attest_request()->add_indices(i);
   CO_ASSIGN_OR_RETURN(auto resp,
                       co_await conn->Call(std::move(req), config_.limits.request_timeout));
   if (!resp.has_attest_response()) {
@@ -534,6 +546,8 @@ asio::awaitable<Result<core::Attestation>> Node::Attest(core::PeerInfo peer,
   if (att.holder != peer.id || att.tessera != tessera || att.challenge != challenge) {
     co_return MakeError(ErrorCode::kProtocol, "attestation does not answer our challenge");
   }
+  // What we asked for, which the holder's signature must cover (not echoed on the wire).
+  att.requested = std::move(indices);
   co_return att;
 }
 
@@ -672,8 +686,10 @@ asio::awaitable<void> Node::HandleAttest(std::shared_ptr<net::Connection> conn,
   std::array<uint8_t, 32> challenge{};
   std::copy_n(reinterpret_cast<const uint8_t*>(req.attest_request().challenge().data()), 32,
               challenge.begin());
-  auto job = [handler, ctx, tessera, challenge]() {
-    return handler->Attest(ctx, tessera, challenge);
+  std::vector<uint32_t> indices(req.attest_request().indices().begin(),
+                                req.attest_request().indices().end());
+  auto job = [handler, ctx, tessera, challenge, indices]() {
+    return handler->Attest(ctx, tessera, challenge, indices);
   };
   auto r = co_await RunOnPool(pool_, std::move(job));
   wire::Envelope resp;
@@ -684,6 +700,11 @@ asio::awaitable<void> Node::HandleAttest(std::shared_ptr<net::Connection> conn,
     probe.set_request_id(ex->id());
     if (auto valid = net::ValidateEnvelope(probe); !valid.ok()) {
       resp = ErrorReply(MakeError(ErrorCode::kInternal, "attestation: " + valid.error().message));
+    } else if (probe.ByteSizeLong() > net::kMaxFrameBytes) {
+      // Never a silent drop (the requester would only see a timeout).
+      resp = ErrorReply(MakeError(ErrorCode::kResourceExhausted,
+                                  "attestation of " + std::to_string(r->proofs.size()) +
+                                      " fragments does not fit in one frame; ask for fewer"));
     }
   } else {
     resp = ErrorReply(r.error());

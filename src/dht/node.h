@@ -99,9 +99,13 @@ class Node : public std::enable_shared_from_this<Node> {
   asio::awaitable<core::Result<core::ReplicateAck>> Replicate(core::PeerInfo peer,
                                                               core::FragmentEnvelope envelope,
                                                               core::RandomAccessSource& bytes);
+  // Asks `peer` to prove the fragments of `tessera` named in `indices` (all it
+  // holds if empty; at most 255 distinct, each < 255); the result's `requested`
+  // is `indices`.
   asio::awaitable<core::Result<core::Attestation>> Attest(core::PeerInfo peer,
                                                           core::ContentHash tessera,
-                                                          std::array<uint8_t, 32> challenge);
+                                                          std::array<uint8_t, 32> challenge,
+                                                          std::vector<uint32_t> indices);
   asio::awaitable<core::Result<void>> Fetch(core::PeerInfo peer, core::ContentHash tessera,
                                             uint32_t index, core::ByteSink& out);
   // Sends one Store of `encoded` (as is, unverified) to `peer`: for tests of

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -69,7 +70,8 @@ class MemoryHandler final : public ReplicationHandler {
     return std::unique_ptr<IncomingFragment>(new Incoming(this, envelope));
   }
   Result<core::Attestation> Attest(const RequestContext&, const core::ContentHash& tessera,
-                                   const std::array<uint8_t, 32>& challenge) override {
+                                   const std::array<uint8_t, 32>& challenge,
+                                   const std::vector<uint32_t>& indices) override {
     if (hold_) hold_->wait();
     core::Attestation a;
     a.tessera = tessera;
@@ -77,14 +79,39 @@ class MemoryHandler final : public ReplicationHandler {
     a.challenge = challenge;
     a.timestamp_ms = 1;
     std::lock_guard lock(mu_);
+    asked_.push_back(indices);
+    auto wanted = [&](uint32_t i) {
+      return indices.empty() || std::find(indices.begin(), indices.end(), i) != indices.end();
+    };
+    if (synthetic_count_ > 0) {
+      for (uint32_t i = 0; i < synthetic_count_; ++i) {
+        if (!wanted(i)) continue;
+        core::FragmentProof p;
+        p.index = i;
+        p.response.assign(synthetic_bytes_, static_cast<uint8_t>(i));
+        a.proofs.push_back(p);
+      }
+      return a;
+    }
     for (const auto& [key, bytes] : fragments_) {
-      if (key.first != tessera) continue;
+      if (key.first != tessera || !wanted(key.second)) continue;
       core::FragmentProof p;
       p.index = key.second;
       p.response.assign(bytes.begin(), bytes.begin() + std::min<std::size_t>(32, bytes.size()));
       a.proofs.push_back(p);
     }
     return a;
+  }
+  // The index lists of every attestation request so far.
+  std::vector<std::vector<uint32_t>> asked() {
+    std::lock_guard lock(mu_);
+    return asked_;
+  }
+  // Set before use: Attest answers proofs for indices 0..count-1 (those asked
+  // for), each with a response of `bytes` bytes, instead of the stored fragments.
+  void Synthesize(uint32_t count, std::size_t bytes) {
+    synthetic_count_ = count;
+    synthetic_bytes_ = bytes;
   }
   Result<std::unique_ptr<core::RandomAccessSource>> OpenFragment(const RequestContext&,
                                                                  const core::ContentHash& tessera,
@@ -101,6 +128,9 @@ class MemoryHandler final : public ReplicationHandler {
   core::NodeId self_;
   std::mutex mu_;
   std::map<std::pair<core::ContentHash, uint32_t>, std::vector<uint8_t>> fragments_;
+  std::vector<std::vector<uint32_t>> asked_;
+  uint32_t synthetic_count_ = 0;
+  std::size_t synthetic_bytes_ = 0;
 };
 
 std::vector<uint8_t> Pattern(std::size_t n, uint8_t seed) {
@@ -192,7 +222,7 @@ TEST_F(SmallNetworkTest, DiskRequestsWithoutHandlerAreUnimplemented) {
   auto peer = net_.InfoOf(node(2));
   core::ContentHash t;
   auto att = net_.Await<Result<core::Attestation>>(
-      [a, peer, t]() { return a->Attest(peer, t, std::array<uint8_t, 32>{}); });
+      [a, peer, t]() { return a->Attest(peer, t, std::array<uint8_t, 32>{}, {}); });
   ASSERT_FALSE(att.ok());
   EXPECT_EQ(att.error().code, ErrorCode::kUnimplemented);
   core::MemorySink sink;
@@ -235,10 +265,20 @@ TEST_F(SmallNetworkTest, ReplicateFetchAttestThroughHandler) {
   std::array<uint8_t, 32> challenge{};
   challenge.fill(3);
   auto att = net_.Await<Result<core::Attestation>>(
-      [a, peer, t, challenge]() { return a->Attest(peer, t, challenge); });
+      [a, peer, t, challenge]() { return a->Attest(peer, t, challenge, {}); });
   ASSERT_TRUE(att.ok()) << att.error().ToString();
   ASSERT_EQ(att->proofs.size(), 1u);
   EXPECT_EQ(att->challenge, challenge);
+  EXPECT_TRUE(att->requested.empty());
+  // A subset reaches the handler as sent, and the result says what was asked.
+  auto subset = net_.Await<Result<core::Attestation>>([a, peer, t, challenge]() {
+    return a->Attest(peer, t, challenge, {1, 0});
+  });
+  ASSERT_TRUE(subset.ok()) << subset.error().ToString();
+  EXPECT_EQ(subset->requested, (std::vector<uint32_t>{1, 0}));
+  EXPECT_EQ(handler->asked().back(), (std::vector<uint32_t>{1, 0}));
+  ASSERT_EQ(subset->proofs.size(), 1u);
+  EXPECT_EQ(subset->proofs[0].index, 0u);
 
   core::MemorySink missing;
   auto nf =
@@ -246,6 +286,50 @@ TEST_F(SmallNetworkTest, ReplicateFetchAttestThroughHandler) {
   ASSERT_FALSE(nf.ok());
   EXPECT_EQ(nf.error().code, ErrorCode::kNotFound);
   EXPECT_FALSE(missing.finished());
+}
+
+// An attestation is one frame. A batch of 31 proofs of ~33 KiB (what the
+// replication layer asks for at once) crosses a real connection; an answer too
+// large for a frame comes back as an explicit error at once, not as a timeout;
+// index lists the wire would refuse are refused before anything is sent.
+TEST_F(SmallNetworkTest, AttestationSubsetsAndTheFrameCap) {
+  auto a = node(1);
+  auto b = node(2);
+  auto handler = std::make_shared<MemoryHandler>(b->id());
+  handler->Synthesize(72, 33'600);  // 72 fragments held: ~2.4 MB in one answer
+  b->SetReplicationHandler(handler);
+  auto peer = net_.InfoOf(b);
+  core::ContentHash t;
+  t.bytes.fill(9);
+  std::vector<uint32_t> batch;
+  for (uint32_t i = 0; i < 31; ++i) batch.push_back(40 + i);
+  auto att = net_.Await<Result<core::Attestation>>(
+      [a, peer, t, batch]() { return a->Attest(peer, t, std::array<uint8_t, 32>{}, batch); });
+  ASSERT_TRUE(att.ok()) << att.error().ToString();
+  ASSERT_EQ(att->proofs.size(), 31u);
+  for (std::size_t i = 0; i < 31; ++i) EXPECT_EQ(att->proofs[i].index, 40 + i);
+  EXPECT_EQ(att->requested, batch);
+
+  auto all = net_.Await<Result<core::Attestation>>(
+      [a, peer, t]() { return a->Attest(peer, t, std::array<uint8_t, 32>{}, {}); });
+  ASSERT_FALSE(all.ok());
+  EXPECT_EQ(all.error().code, ErrorCode::kResourceExhausted) << all.error().ToString();
+  // The connection survived: the next batch is answered.
+  auto again = net_.Await<Result<core::Attestation>>([a, peer, t]() {
+    return a->Attest(peer, t, std::array<uint8_t, 32>{}, {0, 1});
+  });
+  ASSERT_TRUE(again.ok()) << again.error().ToString();
+  EXPECT_EQ(again->proofs.size(), 2u);
+
+  const std::size_t asked_before = handler->asked().size();
+  for (std::vector<uint32_t> bad :
+       {std::vector<uint32_t>{255}, std::vector<uint32_t>{3, 3}, std::vector<uint32_t>(256, 0)}) {
+    auto r = net_.Await<Result<core::Attestation>>(
+        [a, peer, t, bad]() { return a->Attest(peer, t, std::array<uint8_t, 32>{}, bad); });
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  }
+  EXPECT_EQ(handler->asked().size(), asked_before);
 }
 
 TEST_F(SmallNetworkTest, SlowHandlerDoesNotStallLookups) {
@@ -259,7 +343,7 @@ TEST_F(SmallNetworkTest, SlowHandlerDoesNotStallLookups) {
   auto peer = net_.InfoOf(b);
   core::ContentHash t;
   auto slow = net_.Spawn<Result<core::Attestation>>(
-      [a, peer, t]() { return a->Attest(peer, t, std::array<uint8_t, 32>{}); });
+      [a, peer, t]() { return a->Attest(peer, t, std::array<uint8_t, 32>{}, {}); });
   // While b's disk is "stuck", b still answers pings and lookups.
   EXPECT_TRUE(net_.Await<Result<void>>([a, peer]() { return a->Ping(peer); }).ok());
   auto target = node(4)->id();
@@ -304,8 +388,10 @@ TEST(DhtPortAdapterTest, BlockingCallsFromWorkerThreads) {
   core::MemorySink sink;
   ASSERT_TRUE(port.FetchFragment(peer_a, env.id.tessera, 0, sink).ok());
   EXPECT_EQ(sink.bytes(), data);
-  auto att = port.RequestAttestation(peer_a, env.id.tessera, {});
-  ASSERT_TRUE(att.ok());
+  auto att = port.RequestAttestation(peer_a, env.id.tessera, {}, {0});
+  ASSERT_TRUE(att.ok()) << att.error().ToString();
+  EXPECT_EQ(att->requested, std::vector<uint32_t>{0});
+  EXPECT_EQ(att->proofs.size(), 1u);
 
   core::NodeId key;
   key.bytes.fill(0x77);

@@ -14,13 +14,15 @@
 // - Validation the network layer already did: every id is 32 bytes, the
 //   envelope's plan passes core::ValidatePlan, index < shard_count,
 //   checksums.size() == shard_count, checksum == checksums[index], and
-//   shard_size <= 64 MiB. Signatures and ownership are the handler's to check.
+//   shard_size <= 64 MiB; an attestation request names at most 255 distinct
+//   indices, each < 255. Signatures and ownership are the handler's to check.
 #pragma once
 
 #include <array>
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "core/bytes.h"
 #include "core/fragment.h"
@@ -55,9 +57,14 @@ class ReplicationHandler {
   virtual core::Result<std::unique_ptr<IncomingFragment>> BeginReplicate(
       const RequestContext& from, const core::FragmentEnvelope& envelope) = 0;
 
+  // Proves the fragments of `tessera` named in `indices` that we hold (all we
+  // hold if `indices` is empty). The answer must fit in one frame
+  // (core::kMaxMessageBytes); a larger one is not sent: the requester gets
+  // Error{resource_exhausted} instead.
   virtual core::Result<core::Attestation> Attest(const RequestContext& from,
                                                  const core::ContentHash& tessera,
-                                                 const std::array<uint8_t, 32>& challenge) = 0;
+                                                 const std::array<uint8_t, 32>& challenge,
+                                                 const std::vector<uint32_t>& indices) = 0;
 
   // The bytes of one fragment we hold (kNotFound if we do not). Size() must be
   // at most 64 MiB.

@@ -1,5 +1,6 @@
 #include "net/wire.h"
 
+#include <bitset>
 #include <cstring>
 
 namespace tesseras::net {
@@ -189,10 +190,19 @@ Result<void> ValidateEnvelope(const wire::Envelope& env) {
         if (i >= kMaxShards) return Bad("held index out of range");
       }
       break;
-    case B::kAttestRequest:
-      TRY(Exact(env.attest_request().tessera(), 32, "attest tessera"));
-      TRY(Exact(env.attest_request().challenge(), 32, "attest challenge"));
+    case B::kAttestRequest: {
+      const auto& a = env.attest_request();
+      TRY(Exact(a.tessera(), 32, "attest tessera"));
+      TRY(Exact(a.challenge(), 32, "attest challenge"));
+      TRY(AtMost(a.indices_size(), kMaxShards, "attest indices"));
+      std::bitset<kMaxShards> seen;
+      for (uint32_t i : a.indices()) {
+        if (i >= kMaxShards) return Bad("attest index out of range");
+        if (seen.test(i)) return Bad("attest index " + std::to_string(i) + " repeated");
+        seen.set(i);
+      }
       break;
+    }
     case B::kAttestResponse: {
       const auto& a = env.attest_response();
       TRY(Exact(a.tessera(), 32, "attestation tessera"));

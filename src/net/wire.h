@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/fragment.h"
 #include "core/result.h"
 #include "tesseras.pb.h"
 
@@ -28,8 +29,10 @@ namespace tesseras::net {
 
 inline constexpr uint32_t kProtocolVersion = 1;
 inline constexpr std::size_t kFrameHeaderBytes = 4;
-// Hard cap on any frame (control frames and chunk frames alike).
+// Hard cap on any frame (control frames and chunk frames alike). The layers
+// above size their answers by core::kMaxMessageBytes (e.g. attestation batches).
 inline constexpr std::size_t kMaxFrameBytes = 1 << 20;
+static_assert(kMaxFrameBytes == core::kMaxMessageBytes, "one frame carries one message");
 // Bulk data moves in chunks of at most this many bytes.
 inline constexpr std::size_t kMaxChunkBytes = 256 * 1024;
 // A Credit frame grants at most this many chunks at once.

@@ -244,6 +244,45 @@ TEST(WireTest, EnvelopeOfReplicateChecked) {
   EXPECT_FALSE(ValidateEnvelope(env).ok());
 }
 
+TEST(WireTest, AttestRequestIndicesChecked) {
+  wire::Envelope env;
+  env.set_version(kProtocolVersion);
+  env.set_request_id(7);
+  auto* a = env.mutable_attest_request();
+  a->set_tessera(std::string(32, 't'));
+  a->set_challenge(std::string(32, 'c'));
+  EXPECT_TRUE(ValidateEnvelope(env).ok());  // no indices: every held fragment
+  a->add_indices(0);
+  a->add_indices(254);
+  a->add_indices(31);
+  EXPECT_TRUE(ValidateEnvelope(env).ok());
+  // Survives the frame round trip in order.
+  auto frame = EncodeFrame(env);
+  ASSERT_TRUE(frame.ok());
+  auto decoded = DecodePayload(Bytes(frame->substr(kFrameHeaderBytes)));
+  ASSERT_TRUE(decoded.ok()) << decoded.error().ToString();
+  EXPECT_EQ(std::vector<uint32_t>(decoded->attest_request().indices().begin(),
+                                  decoded->attest_request().indices().end()),
+            (std::vector<uint32_t>{0, 254, 31}));
+
+  a->add_indices(255);  // not a fragment index
+  auto bad = ValidateEnvelope(env);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::kProtocol);
+  a->mutable_indices()->RemoveLast();
+  a->add_indices(31);  // repeated
+  EXPECT_FALSE(ValidateEnvelope(env).ok());
+
+  a->clear_indices();
+  for (uint32_t i = 0; i < kMaxShards; ++i) a->add_indices(i);
+  EXPECT_TRUE(ValidateEnvelope(env).ok());  // all 255, each once
+  a->add_indices(0);
+  auto too_many = ValidateEnvelope(env);
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_NE(too_many.error().message.find("at most 255"), std::string::npos)
+      << too_many.error().message;
+}
+
 TEST(WireTest, OversizeEncodeRefused) {
   wire::Envelope env;
   env.set_version(1);

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "crypto/blake3_hasher.h"
@@ -44,22 +45,40 @@ std::vector<uint64_t> SampleLeaves(const Challenge& challenge, const core::NodeI
   return out;
 }
 
+std::size_t AttestationWireBound(const core::Attestation& a) {
+  std::size_t n = kAttestFixedBytes;
+  for (const auto& p : a.proofs) n += kProofWireOverhead + p.response.size();
+  return n;
+}
+
 Result<core::Attestation> MakeAttestation(const crypto::Identity& holder, const SignedPlan& plan,
-                                          const Challenge& challenge, int64_t now_ms,
+                                          const Challenge& challenge,
+                                          const std::vector<uint32_t>& requested, int64_t now_ms,
                                           const std::vector<HeldFragment>& fragments, int samples,
                                           std::vector<LocalCheck>* local) {
   if (samples < 1 || samples > static_cast<int>(kMaxAuditSamples)) {
     return MakeError(ErrorCode::kInvalidArgument, "audit sample count out of range");
+  }
+  if (requested.size() > 255) {
+    return MakeError(ErrorCode::kInvalidArgument, "more than 255 requested indices");
   }
   const auto& table = plan.table;
   core::Attestation a;
   a.tessera = table.tessera;
   a.holder = holder.node_id();
   a.challenge = challenge;
+  a.requested = requested;
   a.timestamp_ms = now_ms;
   a.holder_key = holder.public_key();
+  const std::size_t max_proofs = AttestBatchSize(samples);
   std::vector<uint8_t> buf(1 << 20);
   for (const auto& f : fragments) {
+    if (!requested.empty() &&
+        std::find(requested.begin(), requested.end(), f.index) == requested.end()) {
+      continue;  // not asked for
+    }
+    // A full answer: what was not proven yet is left for another request.
+    if (a.proofs.size() == max_proofs) break;
     if (f.index >= table.checksums.size() || f.bytes == nullptr) {
       return MakeError(ErrorCode::kInvalidArgument,
                        "fragment " + std::to_string(f.index) + " is outside the plan");
@@ -101,8 +120,13 @@ Result<core::Attestation> MakeAttestation(const crypto::Identity& holder, const 
 Result<AttestationCheck> VerifyAttestation(const core::Attestation& a,
                                            const core::NodeId& expected_holder,
                                            const SignedPlan& plan, const Challenge& challenge,
-                                           int64_t now_ms, int64_t max_skew_ms, int samples) {
+                                           const std::vector<uint32_t>& requested, int64_t now_ms,
+                                           int64_t max_skew_ms, int samples) {
   const crypto::PublicKey& holder_key = a.holder_key;
+  if (a.requested != requested) {
+    return MakeError(ErrorCode::kPermissionDenied,
+                     "attestation answers another request (requested indices differ)");
+  }
   if (a.holder != expected_holder || crypto::NodeIdFromPublicKey(holder_key) != expected_holder) {
     return MakeError(ErrorCode::kPermissionDenied,
                      "attestation is not from the holder " + expected_holder.Short() + "…");
@@ -123,12 +147,23 @@ Result<AttestationCheck> VerifyAttestation(const core::Attestation& a,
   const auto& table = plan.table;
   AttestationCheck check;
   const uint64_t leaf_count = ProofLeafCount(table.plan.shard_size);
+  std::vector<bool> seen(table.checksums.size(), false);
   for (const auto& p : a.proofs) {
     auto fail = [&](std::string why) { check.failed.emplace_back(p.index, std::move(why)); };
     if (p.index >= table.checksums.size()) {
       fail("index outside the plan");
       continue;
     }
+    if (!requested.empty() &&
+        std::find(requested.begin(), requested.end(), p.index) == requested.end()) {
+      fail("not requested");
+      continue;
+    }
+    if (seen[p.index]) {
+      fail("proven twice in one attestation");
+      continue;
+    }
+    seen[p.index] = true;
     if (p.checksum != table.checksums[p.index]) {
       fail("checksum differs from the plan");
       continue;

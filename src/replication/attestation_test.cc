@@ -39,7 +39,7 @@ TEST(AttestationTest, HonestHolderPasses) {
   auto challenge = FreshChallenge();
   const int64_t now = 1'800'000'000'000;
   std::vector<LocalCheck> local;
-  auto att = MakeAttestation(f.holder, f.plan, challenge, now, {{3, &a}, {20, &b}},
+  auto att = MakeAttestation(f.holder, f.plan, challenge, {}, now, {{3, &a}, {20, &b}},
                              kDefaultAuditSamples, &local);
   ASSERT_TRUE(att.ok()) << att.error().ToString();
   ASSERT_EQ(local.size(), 2u);
@@ -47,7 +47,7 @@ TEST(AttestationTest, HonestHolderPasses) {
   // Through the wire encoding.
   auto decoded = DecodeAttestation(EncodeAttestation(*att));
   ASSERT_TRUE(decoded.ok()) << decoded.error().ToString();
-  auto check = VerifyAttestation(*decoded, f.holder.node_id(), f.plan, challenge, now + 1000);
+  auto check = VerifyAttestation(*decoded, f.holder.node_id(), f.plan, challenge, {}, now + 1000);
   ASSERT_TRUE(check.ok()) << check.error().ToString();
   EXPECT_EQ(check->proven, (std::vector<uint32_t>{3, 20}));
   EXPECT_TRUE(check->failed.empty());
@@ -80,7 +80,7 @@ TEST(AttestationTest, HolderWithOnlyChecksumsFails) {
   forged.proofs.push_back({5, f.plan.table.checksums[5], EncodeSamples(samples)});
   auto sig = f.holder.Sign(AttestationSignedBytes(forged));
   forged.signature.assign(sig.begin(), sig.end());
-  auto check = VerifyAttestation(forged, f.holder.node_id(), f.plan, challenge, now);
+  auto check = VerifyAttestation(forged, f.holder.node_id(), f.plan, challenge, {}, now);
   ASSERT_TRUE(check.ok());
   EXPECT_TRUE(check->proven.empty());
   ASSERT_EQ(check->failed.size(), 1u);
@@ -88,7 +88,7 @@ TEST(AttestationTest, HolderWithOnlyChecksumsFails) {
 
   // And an honest holder whose fragment rotted reports it locally and attests nothing.
   std::vector<LocalCheck> local;
-  auto att = MakeAttestation(f.holder, f.plan, challenge, now, {{5, &z}}, 2, &local);
+  auto att = MakeAttestation(f.holder, f.plan, challenge, {}, now, {{5, &z}}, 2, &local);
   ASSERT_TRUE(att.ok());
   EXPECT_TRUE(att->proofs.empty());
   ASSERT_EQ(local.size(), 1u);
@@ -100,26 +100,133 @@ TEST(AttestationTest, ReplayWrongHolderStaleAndTamperedAreRefused) {
   core::MemorySource a(f.fragments[0]);
   auto c1 = FreshChallenge(), c2 = FreshChallenge();
   const int64_t now = 1'800'000'000'000;
-  auto att = *MakeAttestation(f.holder, f.plan, c1, now, {{0, &a}});
-  EXPECT_TRUE(VerifyAttestation(att, f.holder.node_id(), f.plan, c1, now).ok());
-  EXPECT_EQ(VerifyAttestation(att, f.holder.node_id(), f.plan, c2, now).error().code,
+  auto att = *MakeAttestation(f.holder, f.plan, c1, {}, now, {{0, &a}});
+  EXPECT_TRUE(VerifyAttestation(att, f.holder.node_id(), f.plan, c1, {}, now).ok());
+  EXPECT_EQ(VerifyAttestation(att, f.holder.node_id(), f.plan, c2, {}, now).error().code,
             core::ErrorCode::kPermissionDenied);
-  EXPECT_FALSE(VerifyAttestation(att, f.owner.node_id(), f.plan, c1, now).ok());
-  EXPECT_FALSE(VerifyAttestation(att, f.holder.node_id(), f.plan, c1, now + 3600 * 1000).ok());
+  EXPECT_FALSE(VerifyAttestation(att, f.owner.node_id(), f.plan, c1, {}, now).ok());
+  EXPECT_FALSE(VerifyAttestation(att, f.holder.node_id(), f.plan, c1, {}, now + 3600 * 1000).ok());
   auto tampered = att;
   tampered.timestamp_ms += 1;
-  EXPECT_EQ(VerifyAttestation(tampered, f.holder.node_id(), f.plan, c1, now).error().code,
+  EXPECT_EQ(VerifyAttestation(tampered, f.holder.node_id(), f.plan, c1, {}, now).error().code,
             core::ErrorCode::kCorrupt);
   // Another node's key presented for this holder's id.
   auto swapped = att;
   swapped.holder_key = f.owner.public_key();
-  EXPECT_EQ(VerifyAttestation(swapped, f.holder.node_id(), f.plan, c1, now).error().code,
+  EXPECT_EQ(VerifyAttestation(swapped, f.holder.node_id(), f.plan, c1, {}, now).error().code,
             core::ErrorCode::kPermissionDenied);
   // Junk encodings never crash.
   auto bytes = EncodeAttestation(att);
   for (std::size_t n = 0; n < bytes.size(); n += 7) {
     EXPECT_FALSE(DecodeAttestation(std::span(bytes.data(), n)).ok());
   }
+}
+
+// The requested indices are signed: a holder proves only what was asked, the
+// requester counts nothing else, and an answer signed for another subset fails.
+TEST(AttestationTest, RequestedSubsetIsSignedAndEnforced) {
+  Fixture f(5 * core::kMiB);  // medium: 24 fragments
+  std::vector<core::MemorySource> sources;
+  for (auto& bytes : f.fragments) sources.emplace_back(bytes);
+  std::vector<HeldFragment> all;
+  for (uint32_t i = 0; i < sources.size(); ++i) all.push_back({i, &sources[i]});
+  auto challenge = FreshChallenge();
+  const int64_t now = 1'800'000'000'000;
+  const std::vector<uint32_t> asked{20, 3, 7};
+  auto att = MakeAttestation(f.holder, f.plan, challenge, asked, now, all);
+  ASSERT_TRUE(att.ok()) << att.error().ToString();
+  ASSERT_EQ(att->proofs.size(), 3u);
+  EXPECT_EQ(att->requested, asked);
+  auto decoded = DecodeAttestation(EncodeAttestation(*att));
+  ASSERT_TRUE(decoded.ok()) << decoded.error().ToString();
+  EXPECT_EQ(decoded->requested, asked);
+  auto check = VerifyAttestation(*decoded, f.holder.node_id(), f.plan, challenge, asked, now);
+  ASSERT_TRUE(check.ok()) << check.error().ToString();
+  EXPECT_EQ(check->proven, (std::vector<uint32_t>{3, 7, 20}));
+  EXPECT_TRUE(check->failed.empty());
+  // Checked against another request: refused before any proof counts.
+  EXPECT_EQ(
+      VerifyAttestation(*att, f.holder.node_id(), f.plan, challenge, {3, 7}, now).error().code,
+      core::ErrorCode::kPermissionDenied);
+  EXPECT_EQ(VerifyAttestation(*att, f.holder.node_id(), f.plan, challenge, {}, now).error().code,
+            core::ErrorCode::kPermissionDenied);
+  // The transport puts in what the requester asked; a holder that signed for
+  // another subset fails the signature.
+  auto other = *MakeAttestation(f.holder, f.plan, challenge, {3, 7}, now, all);
+  other.requested = asked;
+  EXPECT_EQ(
+      VerifyAttestation(other, f.holder.node_id(), f.plan, challenge, asked, now).error().code,
+      core::ErrorCode::kCorrupt);
+
+  // A holder that adds proofs nobody asked for, or proves one index twice,
+  // gets no credit for them (signed honestly by its own key).
+  auto extra = *MakeAttestation(f.holder, f.plan, challenge, {}, now, {all[3], all[4], all[3]});
+  ASSERT_EQ(extra.proofs.size(), 3u);
+  extra.requested = {3};
+  auto sig = f.holder.Sign(AttestationSignedBytes(extra));
+  extra.signature.assign(sig.begin(), sig.end());
+  auto strict = VerifyAttestation(extra, f.holder.node_id(), f.plan, challenge, {3}, now);
+  ASSERT_TRUE(strict.ok()) << strict.error().ToString();
+  EXPECT_EQ(strict->proven, std::vector<uint32_t>{3});
+  ASSERT_EQ(strict->failed.size(), 2u);
+  EXPECT_EQ(strict->failed[0].first, 4u);
+  EXPECT_EQ(strict->failed[0].second, "not requested");
+  EXPECT_EQ(strict->failed[1].first, 3u);
+
+  // Junk encodings of the subset layout never crash either.
+  auto bytes = EncodeAttestation(*att);
+  for (std::size_t n = 0; n < bytes.size(); n += 7) {
+    EXPECT_FALSE(DecodeAttestation(std::span(bytes.data(), n)).ok());
+  }
+}
+
+// One answer never exceeds one message: the holder stops at AttestBatchSize
+// proofs (the lowest indices first), whatever it was asked.
+TEST(AttestationTest, AnAnswerStopsAtOneBatch) {
+  Fixture f(5 * core::kMiB);  // 24 fragments; with 3 samples a batch is 20
+  constexpr int kSamples = 3;
+  ASSERT_EQ(AttestBatchSize(kSamples), 20u);
+  std::vector<core::MemorySource> sources;
+  for (auto& bytes : f.fragments) sources.emplace_back(bytes);
+  std::vector<HeldFragment> all;
+  for (uint32_t i = 0; i < sources.size(); ++i) all.push_back({i, &sources[i]});
+  auto challenge = FreshChallenge();
+  const int64_t now = 1'800'000'000'000;
+  auto att = MakeAttestation(f.holder, f.plan, challenge, {}, now, all, kSamples);
+  ASSERT_TRUE(att.ok()) << att.error().ToString();
+  ASSERT_EQ(att->proofs.size(), 20u);
+  for (uint32_t i = 0; i < 20; ++i) EXPECT_EQ(att->proofs[i].index, i);
+  EXPECT_LE(AttestationWireBound(*att), core::kMaxMessageBytes);
+  for (const auto& p : att->proofs) EXPECT_LE(p.response.size(), MaxProofResponseBytes(kSamples));
+  auto check =
+      VerifyAttestation(*att, f.holder.node_id(), f.plan, challenge, {}, now, 60'000, kSamples);
+  ASSERT_TRUE(check.ok());
+  EXPECT_EQ(check->proven.size(), 20u);
+  // The rest, asked for by index, come in the next answer.
+  std::vector<uint32_t> rest{20, 21, 22, 23};
+  auto next = MakeAttestation(f.holder, f.plan, challenge, rest, now, all, kSamples);
+  ASSERT_TRUE(next.ok());
+  ASSERT_EQ(next->proofs.size(), 4u);
+  EXPECT_EQ(next->proofs[0].index, 20u);
+}
+
+// The per-proof bound is exact for the worst case: full leaves and the
+// deepest path a 64 MiB fragment can have.
+TEST(AttestationTest, ProofSizeBoundIsTheWorstCase) {
+  for (int s = 1; s <= static_cast<int>(kMaxAuditSamples); ++s) {
+    std::vector<LeafSample> samples(static_cast<std::size_t>(s));
+    for (auto& x : samples) {
+      x.leaf_index = ProofLeafCount(kMaxFragmentBytes) - 1;
+      x.leaf.assign(core::kProofLeafBytes, 0xa5);
+      x.path.resize(kMaxProofPathLevels);
+    }
+    EXPECT_EQ(EncodeSamples(samples).size(), MaxProofResponseBytes(s)) << s;
+    EXPECT_GE(AttestBatchSize(s), 1u);
+    EXPECT_LE(kAttestFixedBytes + AttestBatchSize(s) * MaxProofWireBytes(s),
+              core::kMaxMessageBytes);
+  }
+  EXPECT_EQ(ProofLeafCount(kMaxFragmentBytes), 4096u);
+  EXPECT_EQ(MerklePath(std::vector<core::ContentHash>(4096), 4095).size(), kMaxProofPathLevels);
 }
 
 }  // namespace

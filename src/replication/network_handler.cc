@@ -96,8 +96,9 @@ Result<std::unique_ptr<dht::IncomingFragment>> NetworkHandler::BeginReplicate(
 
 Result<core::Attestation> NetworkHandler::Attest(const dht::RequestContext& from,
                                                  const core::ContentHash& tessera,
-                                                 const std::array<uint8_t, 32>& challenge) {
-  return service_.HandleAttestationRequest(PeerOf(from), tessera, challenge);
+                                                 const std::array<uint8_t, 32>& challenge,
+                                                 const std::vector<uint32_t>& indices) {
+  return service_.HandleAttestationRequest(PeerOf(from), tessera, challenge, indices);
 }
 
 Result<std::unique_ptr<core::RandomAccessSource>> NetworkHandler::OpenFragment(

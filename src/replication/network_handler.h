@@ -24,7 +24,8 @@ class NetworkHandler final : public dht::ReplicationHandler {
       const dht::RequestContext& from, const core::FragmentEnvelope& envelope) override;
   core::Result<core::Attestation> Attest(const dht::RequestContext& from,
                                          const core::ContentHash& tessera,
-                                         const std::array<uint8_t, 32>& challenge) override;
+                                         const std::array<uint8_t, 32>& challenge,
+                                         const std::vector<uint32_t>& indices) override;
   core::Result<std::unique_ptr<core::RandomAccessSource>> OpenFragment(
       const dht::RequestContext& from, const core::ContentHash& tessera, uint32_t index) override;
 

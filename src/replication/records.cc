@@ -14,7 +14,10 @@ using core::Result;
 
 constexpr char kPlanMagic[8] = {'T', 'S', 'P', 'L', 'A', 'N', '0', '1'};
 constexpr char kHolderMagic[8] = {'T', 'S', 'H', 'O', 'L', 'D', '0', '1'};
+// An attestation for a request that named no indices (all held) keeps the
+// first layout; one for a request that named indices signs them too.
 constexpr char kAttestMagic[8] = {'T', 'S', 'A', 'T', 'T', 'S', '0', '1'};
+constexpr char kAttestSubsetMagic[8] = {'T', 'S', 'A', 'T', 'T', 'S', '0', '2'};
 
 void Magic(ByteWriter& w, const char (&m)[8]) {
   w.Bytes(std::span(reinterpret_cast<const uint8_t*>(m), 8));
@@ -230,12 +233,16 @@ Result<std::vector<LeafSample>> DecodeSamples(std::span<const uint8_t> bytes) {
 
 std::vector<uint8_t> AttestationSignedBytes(const core::Attestation& a) {
   ByteWriter w;
-  Magic(w, kAttestMagic);
+  Magic(w, a.requested.empty() ? kAttestMagic : kAttestSubsetMagic);
   w.Id(a.tessera);
   w.Id(a.holder);
   w.Bytes(a.challenge);
   w.U64(static_cast<uint64_t>(a.timestamp_ms));
   w.Bytes(a.holder_key);
+  if (!a.requested.empty()) {
+    w.U16(static_cast<uint16_t>(a.requested.size()));
+    for (uint32_t i : a.requested) w.U16(static_cast<uint16_t>(i));
+  }
   w.U16(static_cast<uint16_t>(a.proofs.size()));
   for (const auto& p : a.proofs) {
     w.U16(static_cast<uint16_t>(p.index));
@@ -254,13 +261,25 @@ std::vector<uint8_t> EncodeAttestation(const core::Attestation& a) {
 
 Result<core::Attestation> DecodeAttestation(std::span<const uint8_t> bytes) {
   ByteReader r(bytes, "attestation");
-  TRY(ExpectMagic(r, kAttestMagic));
+  const bool subset =
+      bytes.size() >= 8 && std::equal(bytes.begin(), bytes.begin() + 8,
+                                      reinterpret_cast<const uint8_t*>(kAttestSubsetMagic));
+  TRY(ExpectMagic(r, subset ? kAttestSubsetMagic : kAttestMagic));
   core::Attestation a;
   a.tessera = TRY(r.Id<core::ContentHash>());
   a.holder = TRY(r.Id<core::NodeId>());
   a.challenge = TRY(r.Array<32>());
   a.timestamp_ms = static_cast<int64_t>(TRY(r.U64()));
   a.holder_key = TRY(r.Array<32>());
+  if (subset) {
+    uint16_t count = TRY(r.U16());
+    if (count == 0 || count > 255) return r.Malformed("requested index count out of range");
+    for (uint16_t i = 0; i < count; ++i) {
+      uint16_t idx = TRY(r.U16());
+      if (idx >= 255) return r.Malformed("requested index out of range");
+      a.requested.push_back(idx);
+    }
+  }
   uint16_t n = TRY(r.U16());
   if (n > 255) return r.Malformed("too many proofs");
   for (uint16_t i = 0; i < n; ++i) {

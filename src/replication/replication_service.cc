@@ -562,18 +562,27 @@ Result<std::unique_ptr<core::RandomAccessSource>> ReplicationService::OpenVerifi
 // ---- attestation and serving ------------------------------------------------------
 
 Result<core::Attestation> ReplicationService::HandleAttestationRequest(
-    const core::PeerInfo&, const core::ContentHash& tessera, const Challenge& challenge) {
+    const core::PeerInfo&, const core::ContentHash& tessera, const Challenge& challenge,
+    const std::vector<uint32_t>& indices) {
   ASSIGN_OR_RETURN(SignedPlan plan, LoadPlan(tessera));
   ASSIGN_OR_RETURN(auto mine, d_.fragments->List(tessera));
+  std::sort(mine.begin(), mine.end(),
+            [](const auto& x, const auto& y) { return x.id.index < y.id.index; });
+  // In index order: when more are asked than one answer carries, MakeAttestation
+  // proves the lowest ones and the requester asks again for the rest.
   std::vector<std::unique_ptr<core::RandomAccessSource>> open;
   std::vector<HeldFragment> held;
   for (const auto& f : mine) {
+    if (!indices.empty() &&
+        std::find(indices.begin(), indices.end(), f.id.index) == indices.end()) {
+      continue;
+    }
     auto src = d_.fragments->Open(tessera, f.id.index);
     if (!src.ok()) continue;  // gone: nothing to prove
     held.push_back({f.id.index, src->get()});
     open.push_back(std::move(*src));
   }
-  return MakeAttestation(*d_.self, plan, challenge, d_.clock->NowUnixMs(), held,
+  return MakeAttestation(*d_.self, plan, challenge, indices, d_.clock->NowUnixMs(), held,
                          config_.audit_samples);
 }
 
@@ -609,34 +618,66 @@ Result<HealthReport> ReplicationService::CheckTesseraHealth(const core::ContentH
   const uint32_t n = r.plan.total_shards();
   std::vector<uint32_t> copies(n, 0);
   std::vector<HolderHealth> results(placement.size());
+  const std::size_t batch_size = AttestBatchSize(config_.audit_samples);
   ParallelFor(placement.size(), config_.max_concurrent_transfers, [&](std::size_t i) {
     HolderHealth& h = results[i];
     h.entry = placement[i];
     if (h.entry.holder == d_.self->node_id()) return;  // checked locally below
     const core::PeerInfo peer = PeerOf(h.entry);
-    const Challenge challenge = FreshChallenge();
-    auto att = d_.dht->RequestAttestation(peer, tessera, challenge);
-    if (att.ok()) {
-      auto check = VerifyAttestation(*att, peer.id, plan, challenge, d_.clock->NowUnixMs(),
-                                     10 * 60 * 1000, config_.audit_samples);
-      if (check.ok()) {
-        h.answered = h.reachable = true;
-        // Whatever the holder proved counts, even beyond what the placement says.
-        h.proven = check->proven;
-        if (!check->failed.empty())
-          h.error =
-              "fragment " + std::to_string(check->failed[0].first) + ": " + check->failed[0].second;
-        (void)d_.plans->MarkAttested(tessera, peer.id, d_.clock->NowUnixMs());
-        h.entry.last_attested_ms = d_.clock->NowUnixMs();
-        return;
+    // The holder is asked for the fragments the placement gives it, in batches
+    // small enough that every answer fits in one message (ATTESTATION.md,
+    // "Batches"). An entry without indices is asked for all it holds.
+    std::vector<uint32_t> wanted;
+    for (uint32_t idx : h.entry.indices)
+      if (idx < n) wanted.push_back(idx);
+    std::sort(wanted.begin(), wanted.end());
+    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+    // Batches count separately: every batch has its own fresh challenge and is
+    // verified on its own, so a batch that fails (an error reply, a bad
+    // signature) proves nothing but does not undo what the other batches
+    // proved; its fragments count as not proven. Only when a batch gets no
+    // answer at all (timeout, node unreachable) are the remaining batches not
+    // asked, since they would wait out the same silence.
+    bool replied = false;  // some batch came back as an attestation
+    auto note = [&h](std::string what) {
+      if (h.error.empty()) h.error = std::move(what);
+    };
+    for (std::size_t start = 0; start == 0 || start < wanted.size(); start += batch_size) {
+      const std::size_t end = std::min(wanted.size(), start + batch_size);
+      const std::vector<uint32_t> ask(wanted.begin() + static_cast<std::ptrdiff_t>(start),
+                                      wanted.begin() + static_cast<std::ptrdiff_t>(end));
+      const Challenge challenge = FreshChallenge();
+      auto att = d_.dht->RequestAttestation(peer, tessera, challenge, ask);
+      if (!att.ok()) {
+        note(att.error().ToString());
+        const auto code = att.error().code;
+        if (code == ErrorCode::kTimeout || code == ErrorCode::kUnavailable ||
+            code == ErrorCode::kCancelled) {
+          break;
+        }
+        continue;
       }
-      h.error = check.error().ToString();
-      h.reachable = true;
-      return;
+      replied = true;
+      auto check = VerifyAttestation(*att, peer.id, plan, challenge, ask, d_.clock->NowUnixMs(),
+                                     10 * 60 * 1000, config_.audit_samples);
+      if (!check.ok()) {
+        note(check.error().ToString());
+        continue;
+      }
+      h.answered = true;
+      h.proven.insert(h.proven.end(), check->proven.begin(), check->proven.end());
+      if (!check->failed.empty()) {
+        note("fragment " + std::to_string(check->failed[0].first) + ": " + check->failed[0].second);
+      }
     }
-    h.error = att.error().ToString();
+    std::sort(h.proven.begin(), h.proven.end());
+    h.proven.erase(std::unique(h.proven.begin(), h.proven.end()), h.proven.end());
+    if (h.answered) {
+      (void)d_.plans->MarkAttested(tessera, peer.id, d_.clock->NowUnixMs());
+      h.entry.last_attested_ms = d_.clock->NowUnixMs();
+    }
     // Did the node go away, or does it answer but not prove? Ping tells.
-    h.reachable = d_.dht->Ping(peer).ok();
+    h.reachable = replied || d_.dht->Ping(peer).ok();
   });
   for (auto& h : results) {
     for (uint32_t idx : h.proven)

@@ -68,10 +68,10 @@ enum class HealthOutcome { kHealthy, kNeedsReplication, kCorruptLocal };
 
 struct HolderHealth {
   core::PlacementEntry entry;
-  bool answered = false;   // gave a valid attestation
-  bool reachable = false;  // answered, or at least answered a ping ("data lost" vs "down")
-  std::vector<uint32_t> proven;
-  std::string error;
+  bool answered = false;         // gave a valid attestation (for at least one batch)
+  bool reachable = false;        // answered, or at least answered a ping ("data lost" vs "down")
+  std::vector<uint32_t> proven;  // sorted; only indices it was asked for
+  std::string error;             // the first problem met, if any
 };
 
 struct HealthReport {
@@ -132,10 +132,14 @@ class ReplicationService {
   core::Result<std::unique_ptr<core::RandomAccessSource>> OpenVerifiedFragment(
       const core::ContentHash& tessera, uint32_t index);
 
-  // Proves possession of every fragment of `tessera` we hold.
+  // Proves possession of the fragments of `tessera` named in `indices` that we
+  // hold (every one we hold if `indices` is empty), in index order, at most
+  // AttestBatchSize(audit_samples) of them: the answer always fits in one
+  // message, and a requester that asked for more asks again for the rest.
   core::Result<core::Attestation> HandleAttestationRequest(const core::PeerInfo& requester,
                                                            const core::ContentHash& tessera,
-                                                           const Challenge& challenge);
+                                                           const Challenge& challenge,
+                                                           const std::vector<uint32_t>& indices);
 
   // Streams a fragment we hold to a peer (restore, repair). Verifies it first:
   // a corrupt fragment is never served.

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <mutex>
+#include <numeric>
 #include <random>
 #include <set>
 #include <thread>
@@ -243,6 +246,88 @@ TEST_F(ReplicationTest, HolderThatDeletedItsFragmentFailsAttestation) {
   }
 }
 
+// A two-node network: the one peer keeps all 24 fragments. With 3 audit
+// samples a proof is ~49 KB and one answer for all of them (~1.2 MB) would not
+// fit in a frame (SimDht refuses it as the transport would). The owner asks in
+// batches of AttestBatchSize(3) = 20 and every fragment is proven.
+TEST_F(ReplicationTest, HolderOfEveryFragmentIsAttestedInBatches) {
+  config_.audit_samples = 3;
+  auto nodes = MakeNodes(2);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 18));
+  auto report = nodes[0]->service->ReplicateTessera(hash);
+  ASSERT_TRUE(report.ok()) << report.error().ToString();
+  ASSERT_EQ(report->holders.size(), 1u);
+  ASSERT_EQ(report->holders[0].indices.size(), 24u);
+  SimNode* holder = net_.Find(report->holders[0].holder);
+  std::mutex mu;
+  std::vector<std::vector<uint32_t>> asked;
+  holder->before_attest = [&](const std::vector<uint32_t>& indices) -> core::Result<void> {
+    std::lock_guard lock(mu);
+    asked.push_back(indices);
+    return core::Ok();
+  };
+  auto health = nodes[0]->service->CheckTesseraHealth(hash);
+  ASSERT_TRUE(health.ok()) << health.error().ToString();
+  EXPECT_EQ(health->state, HealthState::kHealthy);
+  EXPECT_EQ(health->fragments_verified, 24u);
+  ASSERT_EQ(health->holders.size(), 1u);
+  const auto& h = health->holders[0];
+  EXPECT_TRUE(h.answered);
+  EXPECT_TRUE(h.error.empty()) << h.error;
+  std::vector<uint32_t> all(24);
+  std::iota(all.begin(), all.end(), 0u);
+  EXPECT_EQ(h.proven, all);
+  ASSERT_EQ(asked.size(), 2u);
+  EXPECT_EQ(asked[0].size(), 20u);
+  EXPECT_EQ(asked[1].size(), 4u);
+
+  // A requester asking for everything at once (an empty list, as before
+  // batches existed) gets one full batch that fits in a frame, lowest first.
+  auto answer = nodes[0]->dht->RequestAttestation(holder->peer(), hash, FreshChallenge(), {});
+  ASSERT_TRUE(answer.ok()) << answer.error().ToString();
+  ASSERT_EQ(answer->proofs.size(), 20u);
+  EXPECT_EQ(answer->proofs.back().index, 19u);
+  EXPECT_LE(AttestationWireBound(*answer), core::kMaxMessageBytes);
+}
+
+// Batches count separately: a batch answered with an error proves nothing but
+// does not undo the other; a batch that gets no answer at all stops the rest
+// and the holder is pinged.
+TEST_F(ReplicationTest, AFailedBatchDoesNotUndoTheOthers) {
+  config_.audit_samples = 3;
+  auto nodes = MakeNodes(2);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 19));
+  auto report = nodes[0]->service->ReplicateTessera(hash);
+  ASSERT_TRUE(report.ok()) << report.error().ToString();
+  SimNode* holder = net_.Find(report->holders[0].holder);
+  std::atomic<int> calls{0};
+  holder->before_attest = [&](const std::vector<uint32_t>&) -> core::Result<void> {
+    if (++calls == 2) return core::MakeError(ErrorCode::kIo, "disk hiccup");
+    return core::Ok();
+  };
+  auto health = nodes[0]->service->CheckTesseraHealth(hash);
+  ASSERT_TRUE(health.ok()) << health.error().ToString();
+  const auto& h = health->holders[0];
+  EXPECT_TRUE(h.answered);
+  EXPECT_TRUE(h.reachable);
+  EXPECT_EQ(h.proven.size(), 20u);
+  EXPECT_NE(h.error.find("disk hiccup"), std::string::npos) << h.error;
+  EXPECT_EQ(health->fragments_verified, 20u);
+  EXPECT_EQ(health->state, HealthState::kDegraded);
+
+  calls = 0;
+  holder->before_attest = [&](const std::vector<uint32_t>&) -> core::Result<void> {
+    ++calls;
+    return core::MakeError(ErrorCode::kTimeout, "no answer");
+  };
+  auto silent = nodes[0]->service->CheckTesseraHealth(hash);
+  ASSERT_TRUE(silent.ok());
+  EXPECT_EQ(calls.load(), 1);  // the second batch was not asked
+  EXPECT_FALSE(silent->holders[0].answered);
+  EXPECT_TRUE(silent->holders[0].reachable);  // it answers pings: data lost, not node down
+  EXPECT_EQ(silent->fragments_verified, 0u);
+}
+
 TEST_F(ReplicationTest, HolderMendsACorruptFragmentWhileTheOwnerIsOffline) {
   auto nodes = MakeNodes(30);
   auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 10));
@@ -349,7 +434,8 @@ class MockDht : public core::DhtPort {
               (const core::PeerInfo&, const core::FragmentEnvelope&, core::RandomAccessSource&),
               (override));
   MOCK_METHOD(core::Result<core::Attestation>, RequestAttestation,
-              (const core::PeerInfo&, const core::ContentHash&, (const std::array<uint8_t, 32>&)),
+              (const core::PeerInfo&, const core::ContentHash&, (const std::array<uint8_t, 32>&),
+               const std::vector<uint32_t>&),
               (override));
   MOCK_METHOD(core::Result<void>, Ping, (const core::PeerInfo&), (override));
   MOCK_METHOD(core::Result<void>, FetchFragment,

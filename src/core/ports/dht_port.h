@@ -36,9 +36,16 @@ class DhtPort {
                                                  const FragmentEnvelope& envelope,
                                                  RandomAccessSource& bytes) = 0;
 
-  // Asks `peer` to attest the fragments of `tessera` it holds against `challenge`.
+  // Asks `peer` to attest, against `challenge`, the fragments of `tessera`
+  // named in `indices` that it holds (every fragment it holds if `indices` is
+  // empty); at most 255 distinct indices, each < 255, else kInvalidArgument.
+  // The answer is one message (kMaxMessageBytes): a holder proves at most as
+  // many fragments as fit, so callers ask in batches of at most
+  // replication::AttestBatchSize(samples) indices (docs/ATTESTATION.md). The
+  // returned attestation's `requested` is `indices`, for the signature check.
   virtual Result<Attestation> RequestAttestation(const PeerInfo& peer, const ContentHash& tessera,
-                                                 const std::array<uint8_t, 32>& challenge) = 0;
+                                                 const std::array<uint8_t, 32>& challenge,
+                                                 const std::vector<uint32_t>& indices) = 0;
 
   virtual Result<void> Ping(const PeerInfo& peer) = 0;
 

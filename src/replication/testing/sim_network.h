@@ -38,6 +38,9 @@ struct SimNode {
   std::unique_ptr<core::DhtPort> dht;
   std::unique_ptr<ReplicationService> service;
   bool online = true;
+  // Test hook: called with the requested indices before this node answers an
+  // attestation request; an error is returned to the requester instead.
+  std::function<core::Result<void>(const std::vector<uint32_t>&)> before_attest;
   std::mutex records_mu;
   std::map<core::NodeId, std::vector<std::vector<uint8_t>>> records;
 
@@ -56,7 +59,8 @@ class SimDht final : public core::DhtPort {
                                                      core::RandomAccessSource& bytes) override;
   core::Result<core::Attestation> RequestAttestation(const core::PeerInfo& peer,
                                                      const core::ContentHash& tessera,
-                                                     const std::array<uint8_t, 32>& c) override;
+                                                     const std::array<uint8_t, 32>& c,
+                                                     const std::vector<uint32_t>& indices) override;
   core::Result<void> Ping(const core::PeerInfo& peer) override;
   core::Result<void> FetchFragment(const core::PeerInfo& peer, const core::ContentHash& tessera,
                                    uint32_t index, core::ByteSink& out) override;
@@ -152,10 +156,25 @@ inline core::Result<core::ReplicateAck> SimDht::ReplicateFragment(const core::Pe
 }
 
 inline core::Result<core::Attestation> SimDht::RequestAttestation(
-    const core::PeerInfo& peer, const core::ContentHash& tessera,
-    const std::array<uint8_t, 32>& c) {
+    const core::PeerInfo& peer, const core::ContentHash& tessera, const std::array<uint8_t, 32>& c,
+    const std::vector<uint32_t>& indices) {
+  // What the wire would refuse to carry (docs/PROTOCOL.md, AttestRequest).
+  std::set<uint32_t> distinct(indices.begin(), indices.end());
+  if (indices.size() > 255 || distinct.size() != indices.size() ||
+      (!distinct.empty() && *distinct.rbegin() >= 255)) {
+    return core::MakeError(core::ErrorCode::kInvalidArgument, "bad fragment indices");
+  }
   ASSIGN_OR_RETURN(SimNode * n, Reach(peer));
-  return n->service->HandleAttestationRequest(self_.peer(), tessera, c);
+  if (n->before_attest) TRY(n->before_attest(indices));
+  ASSIGN_OR_RETURN(auto att,
+                   n->service->HandleAttestationRequest(self_.peer(), tessera, c, indices));
+  // Like the real transport: an answer must fit in one frame.
+  if (AttestationWireBound(att) > core::kMaxMessageBytes) {
+    return core::MakeError(core::ErrorCode::kResourceExhausted,
+                           "attestation does not fit in one frame");
+  }
+  att.requested = indices;  // the transport does not echo it; the requester knows it
+  return att;
 }
 
 inline core::Result<void> SimDht::Ping(const core::PeerInfo& peer) {
