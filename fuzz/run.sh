@@ -27,6 +27,9 @@ printf '\x00\x00\x00\x06\x08\x01\x10\x03\x5a\x00' > "$corpus/ping"
 printf '\x00\x00\x00\x09\x08\x01\x10\x02\xd2\x01\x02\x08\x08' > "$corpus/credit"
 # Chunk: version=1, request_id=5, chunk{last=true, length=4}, then its 4 data bytes.
 printf '\x00\x00\x00\x0b\x08\x01\x10\x05\xca\x01\x04\x18\x01\x20\x04DATA' > "$corpus/chunk"
+# AttestRequest: version=1, request_id=7, attest_request{tessera, challenge, indices=[0,1,2]}.
+printf '\x00\x00\x00\x50\x08\x01\x10\x07\xaa\x01\x49\x0a\x20%s\x12\x20%s\x1a\x03\x00\x01\x02' \
+  "$target32" "$target32" > "$corpus/attest_request"
 # Two frames back to back, and a 4 GiB length prefix.
 cat "$corpus/ping" "$corpus/find_node" > "$corpus/two_frames"
 printf '\xff\xff\xff\xff' > "$corpus/huge_length"
