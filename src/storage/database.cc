@@ -268,12 +268,7 @@ Result<void> Database::Migrate(std::span<const Migration> migrations) {
     // opening the same file never apply a migration twice.
     ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*this));
     int current = TRY(SchemaVersion());
-    if (current > latest) {
-      return MakeError(ErrorCode::kVersionMismatch,
-                       "database " + path_.string() + " has schema version " +
-                           std::to_string(current) + " but this build knows only up to " +
-                           std::to_string(latest) + "; it was written by a newer tesseras");
-    }
+    TRY(RefuseNewerSchema(current, latest));
     if (m.version <= current) continue;  // already applied; tx rolls back (no change)
     auto applied = Exec(m.sql);
     if (!applied.ok()) {
@@ -288,14 +283,16 @@ Result<void> Database::Migrate(std::span<const Migration> migrations) {
     TRY(ins.Run());
     TRY(tx.Commit());
   }
-  int current = TRY(SchemaVersion());
-  if (current > latest) {
-    return MakeError(ErrorCode::kVersionMismatch,
-                     "database " + path_.string() + " has schema version " +
-                         std::to_string(current) + " but this build knows only up to " +
-                         std::to_string(latest) + "; it was written by a newer tesseras");
-  }
-  return core::Ok();
+  // A newer process may have migrated the file while we were looking.
+  return RefuseNewerSchema(TRY(SchemaVersion()), latest);
+}
+
+Result<void> Database::RefuseNewerSchema(int current, int latest) const {
+  if (current <= latest) return core::Ok();
+  return MakeError(ErrorCode::kVersionMismatch,
+                   "database " + path_.string() + " has schema version " + std::to_string(current) +
+                       " but this build knows only up to " + std::to_string(latest) +
+                       "; it was written by a newer tesseras");
 }
 
 // ---- Transaction -------------------------------------------------------------

@@ -151,6 +151,8 @@ class Database {
   core::Error LastError(std::string_view what) const;
 
  private:
+  // kVersionMismatch if the file was written by a newer schema than `latest`.
+  core::Result<void> RefuseNewerSchema(int current, int latest) const;
   Database() = default;
   core::Result<void> Configure(const DatabaseOptions& options);
 
