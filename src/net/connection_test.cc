@@ -209,6 +209,13 @@ class RawClient {
     hello.mutable_hello()->set_pow_nonce(nonce);
     return Write(EncodeFrame(hello).value());
   }
+  // Connect from `local_ip`, TLS, our Hello, the server's Hello: a client
+  // that is through the handshake and may now say anything.
+  bool Greet(const crypto::Identity& id, const tcp::endpoint& server, const char* local_ip) {
+    if (!Connect(server, local_ip) || !SendHello(id.node_id(), id.pow_nonce())) return false;
+    auto hello = Read();
+    return hello && hello->has_hello();
+  }
   // Next frame, or nullopt when the peer closed the connection.
   std::optional<wire::Envelope> Read() {
     boost::system::error_code ec;
@@ -273,10 +280,7 @@ TEST_F(EndpointTest, WeakProofOfWorkRefused) {
 void ExpectClosedAfter(EndpointTest* t, const crypto::Identity& id, const tcp::endpoint& server,
                        const std::string& bytes, std::function<Result<void>()> round_trip) {
   RawClient raw(id);
-  ASSERT_TRUE(raw.Connect(server, "127.0.4.1"));
-  ASSERT_TRUE(raw.SendHello(id.node_id(), id.pow_nonce()));
-  auto hello = raw.Read();
-  ASSERT_TRUE(hello && hello->has_hello());
+  ASSERT_TRUE(raw.Greet(id, server, "127.0.4.1"));
   raw.Write(bytes);
   EXPECT_TRUE(raw.ClosedByPeer());
   EXPECT_TRUE(round_trip().ok());
@@ -352,10 +356,7 @@ std::string FindNodeFrame(uint64_t id) {
 TEST_F(EndpointTest, ChunkDataIsReadAsDataNotAsAFrame) {
   auto id = NewIdentity();
   RawClient raw(id);
-  ASSERT_TRUE(raw.Connect(server_->local_endpoint(), "127.0.6.1"));
-  ASSERT_TRUE(raw.SendHello(id.node_id(), id.pow_nonce()));
-  auto hello = raw.Read();
-  ASSERT_TRUE(hello && hello->has_hello());
+  ASSERT_TRUE(raw.Greet(id, server_->local_endpoint(), "127.0.6.1"));
   ASSERT_TRUE(raw.Write(ChunkFrame(7, 300) + std::string(300, '\xff') + FindNodeFrame(9)));
   auto reply = raw.Read();
   ASSERT_TRUE(reply.has_value());
@@ -367,10 +368,7 @@ TEST_F(EndpointTest, ChunkDataIsReadAsDataNotAsAFrame) {
 TEST_F(EndpointTest, ChunkWithoutCreditClosesTheConnection) {
   auto id = NewIdentity();
   RawClient raw(id);
-  ASSERT_TRUE(raw.Connect(server_->local_endpoint(), "127.0.6.1"));
-  ASSERT_TRUE(raw.SendHello(id.node_id(), id.pow_nonce()));
-  auto hello = raw.Read();
-  ASSERT_TRUE(hello && hello->has_hello());
+  ASSERT_TRUE(raw.Greet(id, server_->local_endpoint(), "127.0.6.1"));
   wire::Envelope fetch;
   fetch.set_version(kProtocolVersion);
   fetch.set_request_id(1);
@@ -383,6 +381,14 @@ TEST_F(EndpointTest, ChunkWithoutCreditClosesTheConnection) {
   ASSERT_TRUE(raw.Write(ChunkFrame(1, 10) + std::string(10, 'c')));
   EXPECT_TRUE(raw.ClosedByPeer());
   EXPECT_TRUE(ClientRoundTrip().ok());
+}
+
+// A chunk frame whose data never fully arrives: the server waits for the
+// rest, and the idle timeout closes that connection only.
+TEST_F(EndpointTest, ChunkDataCutShortClosesOnlyThatConnection) {
+  auto rt = [this] { return ClientRoundTrip(); };
+  ExpectClosedAfter(this, NewIdentity(), server_->local_endpoint(),
+                    ChunkFrame(7, 300) + std::string(100, 'x'), rt);
 }
 
 // Bytes that are not TLS at all: the handshake fails, that connection is
