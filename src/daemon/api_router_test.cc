@@ -6,7 +6,7 @@
 #include <string>
 
 #include "daemon/api_contract.h"
-#include "daemon/local_node_operations.h"
+#include "daemon/testing/local_node_operations.h"
 
 namespace tesseras::daemon {
 namespace {

@@ -18,7 +18,7 @@
 #include <future>
 #include <thread>
 
-#include "daemon/local_node_operations.h"
+#include "daemon/testing/local_node_operations.h"
 
 namespace tesseras::daemon {
 namespace {

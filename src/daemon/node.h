@@ -15,8 +15,7 @@
 //   then logs "ready" with the node id, listen address and socket.
 //
 // BuildOperations serves ReplicatedNodeOperations (daemon/replicated_node.h)
-// over the layers the steps above built. (LocalNodeOperations, which answers
-// 501 for everything but node info, remains for the API server's own tests.)
+// over the layers the steps above built.
 //
 // Shutdown (SIGINT, SIGTERM or RequestStop): stop accepting API connections,
 // let requests in progress finish, stop the repair loop and the DHT, and return

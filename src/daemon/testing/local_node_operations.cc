@@ -1,4 +1,4 @@
-#include "daemon/local_node_operations.h"
+#include "daemon/testing/local_node_operations.h"
 
 #include <fmt/format.h>
 

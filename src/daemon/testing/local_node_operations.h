@@ -1,10 +1,8 @@
-// The NodeOperations the daemon serves today: what can be answered from the
-// node's own key and configuration. Every operation that needs a layer that is
-// not part of the daemon yet answers kUnimplemented (HTTP 501) naming that layer.
-//
-// When storage, the DHT and replication land, a class that holds their ports
-// implements NodeOperations instead (see Node::BuildOperations); GetNode's
-// shape stays the same with real peer and byte counts.
+// A NodeOperations for the API server's and router's own tests: GetNode
+// answers from the node's key and listen address, every other operation
+// answers kUnimplemented (HTTP 501) naming what it would need. It lets those
+// tests exercise routing, JSON and the error mapping without storage, the DHT
+// or replication. tesd serves ReplicatedNodeOperations (daemon/replicated_node.h).
 #pragma once
 
 #include <string>
