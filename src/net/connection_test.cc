@@ -464,6 +464,86 @@ TEST(TlsSocketTest, InteroperatesWithAsioSslInBothDirections) {
   EXPECT_EQ(*key, b.public_key());
 }
 
+// A record altered in transit (one flipped bit of ciphertext, by a relay
+// between the peers) fails authentication: Read reports kProtocol and hands
+// out no byte of it.
+TEST(TlsSocketTest, TamperedRecordIsRefused) {
+  auto a = NewIdentity();
+  auto b = NewIdentity();
+  auto ctx_a = MakeTlsContext(a).value();
+  auto ctx_b = MakeTlsContext(b).value();
+  asio::io_context io;
+  tcp::acceptor server_side(io, tcp::endpoint(asio::ip::make_address("127.0.8.1"), 0));
+  tcp::acceptor relay_side(io, tcp::endpoint(asio::ip::make_address("127.0.8.2"), 0));
+  std::promise<void> handshaken;
+  auto handshaken_done = handshaken.get_future().share();
+  // The relay forwards both ways; once the client says its handshake is done,
+  // it flips one bit in the middle of the next client-to-server block.
+  std::thread relay([&] {
+    asio::io_context rio;
+    tcp::socket from_client(rio), to_server(rio);
+    relay_side.accept(from_client);
+    to_server.connect(server_side.local_endpoint());
+    auto pump = [](tcp::socket& in, tcp::socket& out, std::shared_future<void>* tamper_after) {
+      std::array<char, 65536> buf{};
+      boost::system::error_code ec;
+      bool tampered = false;
+      while (true) {
+        std::size_t n = in.read_some(asio::buffer(buf), ec);
+        if (ec) break;
+        if (tamper_after != nullptr && !tampered &&
+            tamper_after->wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+          buf[n / 2] ^= 0x01;
+          tampered = true;
+        }
+        asio::write(out, asio::buffer(buf.data(), n), ec);
+        if (ec) break;
+      }
+      out.shutdown(tcp::socket::shutdown_send, ec);
+    };
+    std::thread back([&] { pump(to_server, from_client, nullptr); });
+    pump(from_client, to_server, &handshaken_done);
+    back.join();
+  });
+  std::thread client([&] {
+    asio::io_context cio;
+    asio::ssl::stream<tcp::socket> s(cio, *ctx_b);
+    s.lowest_layer().connect(relay_side.local_endpoint());
+    s.handshake(asio::ssl::stream_base::client);
+    // The server's side of the handshake ends with our Finished; give it a
+    // round trip so that the flip lands in application data, not in Finished.
+    std::array<char, 1> ack{};
+    asio::read(s, asio::buffer(ack));
+    handshaken.set_value();
+    asio::write(s, asio::buffer(std::string(1000, 'p')));
+    boost::system::error_code ec;
+    asio::read(s, asio::buffer(ack), ec);  // until the server closes
+  });
+  tcp::socket accepted(io);
+  server_side.accept(accepted);
+  TlsSocket tls(std::move(accepted), *ctx_a);
+  Result<void> handshake = core::Ok(), read = core::Ok();
+  std::string got(1000, '\0');
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        handshake = co_await tls.Handshake(TlsSocket::Role::kServer);
+        if (!handshake.ok()) co_return;
+        if (!(co_await tls.Write(asio::buffer("k", 1))).ok()) co_return;
+        read = co_await tls.Read(
+            std::span<uint8_t>(reinterpret_cast<uint8_t*>(got.data()), got.size()));
+        tls.Close();
+      },
+      asio::detached);
+  io.run();
+  client.join();
+  relay.join();
+  ASSERT_TRUE(handshake.ok()) << handshake.error().ToString();
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.error().code, ErrorCode::kProtocol) << read.error().ToString();
+  EXPECT_EQ(got, std::string(1000, '\0'));
+}
+
 // After Close, operations fail instead of touching the session or socket.
 TEST(TlsSocketTest, ClosedSocketFailsEveryOperation) {
   auto id = NewIdentity();
