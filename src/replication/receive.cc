@@ -1,0 +1,100 @@
+#include "replication/replication_service.h"
+#include "replication/service_internal.h"
+
+namespace tesseras::replication {
+
+namespace fs = std::filesystem;
+using core::ErrorCode;
+using core::MakeError;
+using core::Result;
+
+Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sender,
+                                                     const core::FragmentEnvelope& env,
+                                                     bool* already_held) {
+  // 1. The plan: signed by its owner, consistent with its size (which also caps it at 1 GiB).
+  if (env.plan_signature.size() != 64) {
+    return MakeError(ErrorCode::kInvalidArgument, "plan signature must be 64 bytes");
+  }
+  SignedPlan plan;
+  plan.table = env.table;
+  plan.owner = env.owner_public_key;
+  std::copy(env.plan_signature.begin(), env.plan_signature.end(), plan.signature.begin());
+  TRY(plan.Verify());
+  const auto& table = plan.table;
+  // 2. The fragment is one the plan lists.
+  const uint32_t n = table.plan.total_shards();
+  if (env.id.tessera != table.tessera || env.id.index >= n || env.id.shard_count != n) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "fragment " + std::to_string(env.id.index) + " is not in the plan of " +
+                         table.tessera.Short() + "… (" + std::to_string(n) + " fragments)");
+  }
+  if (env.id.checksum != table.checksums[env.id.index]) {
+    return MakeError(ErrorCode::kCorrupt, "fragment checksum differs from the signed plan");
+  }
+  const uint64_t size = table.plan.shard_size;
+  // 3. Nobody overwrites another owner's tessera.
+  ASSIGN_OR_RETURN(auto existing_plan, d_.plans->GetPlan(table.tessera));
+  if (existing_plan) {
+    auto prev = SignedPlan::Decode(*existing_plan);
+    if (prev.ok() && prev->owner_id() != plan.owner_id()) {
+      return MakeError(ErrorCode::kPermissionDenied,
+                       "tessera " + table.tessera.Short() + "… belongs to another owner");
+    }
+  }
+  // Already held with these bytes: acknowledged without being counted again.
+  auto held = d_.fragments->Get(table.tessera, env.id.index);
+  *already_held = held.ok() && held->id.checksum == env.id.checksum;
+  if (*already_held) return plan;
+  // 4. Reciprocity and the per-peer limit.
+  ASSIGN_OR_RETURN(core::LedgerEntry bal, d_.ledger->Balance(sender.id));
+  const int64_t deficit_after = static_cast<int64_t>(bal.bytes_stored_for_them + size) -
+                                static_cast<int64_t>(bal.bytes_they_store_for_us);
+  if (deficit_after > static_cast<int64_t>(config_.deficit_allowance_bytes)) {
+    return MakeError(ErrorCode::kResourceExhausted,
+                     "refused: peer " + sender.id.Short() + "… would be " +
+                         std::to_string(deficit_after) +
+                         " bytes in deficit with us; the allowance is " +
+                         std::to_string(config_.deficit_allowance_bytes));
+  }
+  if (bal.bytes_stored_for_them + size > config_.per_peer_limit_bytes) {
+    return MakeError(ErrorCode::kResourceExhausted,
+                     "refused: we already store " + std::to_string(bal.bytes_stored_for_them) +
+                         " bytes for peer " + sender.id.Short() + "…; the limit is " +
+                         std::to_string(config_.per_peer_limit_bytes));
+  }
+  return plan;
+}
+
+Result<core::ReplicateAck> ReplicationService::ReceiveFragment(const core::PeerInfo& sender,
+                                                               const core::FragmentEnvelope& env,
+                                                               core::ByteSource& bytes) {
+  bool already_held = false;
+  ASSIGN_OR_RETURN(SignedPlan plan, AdmitFragment(sender, env, &already_held));
+  const auto& table = plan.table;
+  TRY(d_.plans->PutPlan(table.tessera, plan.owner_id(), plan.Encode()));
+  if (!already_held) {
+    // 5. Store: the store checks free space, size and checksum before anything is visible.
+    const bool replace = d_.fragments->Get(table.tessera, env.id.index).ok();
+    TRY(d_.fragments->Store(env.id, table.plan.shard_size, bytes, sender.id, replace));
+  }
+  TRY(d_.ledger->Record(sender.id, core::LedgerDirection::kWeStoreForThem, table.tessera,
+                        env.id.index, table.plan.shard_size));
+  return AckFor(table.tessera);
+}
+
+Result<core::ReplicateAck> ReplicationService::AckFor(const core::ContentHash& tessera) {
+  core::ReplicateAck ack;
+  ack.tessera = tessera;
+  ack.holder = d_.self->node_id();
+  ASSIGN_OR_RETURN(auto mine, d_.fragments->List(tessera));
+  for (const auto& f : mine) ack.held_indices.push_back(f.id.index);
+  return ack;
+}
+
+Result<std::unique_ptr<core::RandomAccessSource>> ReplicationService::OpenVerifiedFragment(
+    const core::ContentHash& tessera, uint32_t index) {
+  TRY(d_.fragments->Verify(tessera, index));
+  return d_.fragments->Open(tessera, index);
+}
+
+}  // namespace tesseras::replication

@@ -1,0 +1,52 @@
+#include <algorithm>
+
+#include "replication/replication_service.h"
+#include "replication/service_internal.h"
+
+namespace tesseras::replication {
+
+namespace fs = std::filesystem;
+using core::ErrorCode;
+using core::MakeError;
+using core::Result;
+
+Result<core::Attestation> ReplicationService::HandleAttestationRequest(
+    const core::PeerInfo&, const core::ContentHash& tessera, const Challenge& challenge,
+    const std::vector<uint32_t>& indices) {
+  ASSIGN_OR_RETURN(SignedPlan plan, LoadPlan(tessera));
+  ASSIGN_OR_RETURN(auto mine, d_.fragments->List(tessera));
+  std::sort(mine.begin(), mine.end(),
+            [](const auto& x, const auto& y) { return x.id.index < y.id.index; });
+  // In index order: when more are asked than one answer carries, MakeAttestation
+  // proves the lowest ones and the requester asks again for the rest.
+  std::vector<std::unique_ptr<core::RandomAccessSource>> open;
+  std::vector<HeldFragment> held;
+  for (const auto& f : mine) {
+    if (!indices.empty() &&
+        std::find(indices.begin(), indices.end(), f.id.index) == indices.end()) {
+      continue;
+    }
+    auto src = d_.fragments->Open(tessera, f.id.index);
+    if (!src.ok()) continue;  // gone: nothing to prove
+    held.push_back({f.id.index, src->get()});
+    open.push_back(std::move(*src));
+  }
+  return MakeAttestation(*d_.self, plan, challenge, indices, d_.clock->NowUnixMs(), held,
+                         config_.audit_samples);
+}
+
+Result<void> ReplicationService::ServeFragment(const core::PeerInfo&,
+                                               const core::ContentHash& tessera, uint32_t index,
+                                               core::ByteSink& out) {
+  TRY(d_.fragments->Verify(tessera, index));
+  ASSIGN_OR_RETURN(auto src, d_.fragments->Open(tessera, index));
+  std::vector<uint8_t> buf(1 << 20);
+  for (uint64_t off = 0; off < src->Size(); off += buf.size()) {
+    std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(buf.size(), src->Size() - off));
+    TRY(src->ReadAt(off, std::span(buf.data(), n)));
+    TRY(out.Write(std::span(buf.data(), n)));
+  }
+  return out.Finish();
+}
+
+}  // namespace tesseras::replication
