@@ -8,6 +8,11 @@ using core::ErrorCode;
 using core::MakeError;
 using core::Result;
 
+// A re-pushed fragment that a verification proved intact this recently is
+// only checked for presence and size before it counts as already held; an
+// older one is hashed again (docs/REPLICATION.md, "Receiving").
+constexpr int64_t kTrustVerifiedMs = 10 * 60 * 1000;
+
 Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sender,
                                                      const core::FragmentEnvelope& env,
                                                      bool* already_held) {
@@ -41,9 +46,12 @@ Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sende
                        "tessera " + table.tessera.Short() + "… belongs to another owner");
     }
   }
-  // Already held with these bytes: acknowledged without being counted again.
+  // Already held with these bytes — on disk, not merely indexed: acknowledged
+  // without being counted again. A fragment whose file is gone or damaged is
+  // dropped from the index by CheckHeld and received again.
   auto held = d_.fragments->Get(table.tessera, env.id.index);
-  *already_held = held.ok() && held->id.checksum == env.id.checksum;
+  *already_held = held.ok() && held->id.checksum == env.id.checksum &&
+                  d_.fragments->CheckHeld(table.tessera, env.id.index, kTrustVerifiedMs).ok();
   if (*already_held) return plan;
   // 4. Reciprocity and the per-peer limit.
   ASSIGN_OR_RETURN(core::LedgerEntry bal, d_.ledger->Balance(sender.id));

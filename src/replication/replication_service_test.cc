@@ -246,6 +246,38 @@ TEST_F(ReplicationTest, HolderThatDeletedItsFragmentFailsAttestation) {
   }
 }
 
+// The defect seen with 14 daemons: a holder's fragment files vanish while its
+// index still lists them. A re-push must store the bytes again, not be
+// acknowledged as "already held", so that one repair brings the tessera back.
+TEST_F(ReplicationTest, HolderWhoseFilesVanishedStoresTheRepushAgain) {
+  auto nodes = MakeNodes(14);  // owner + 13 peers: 24 fragments, some holders keep 2
+  auto payload = RandomBytes(5 * core::kMiB, 31);
+  auto hash = AddPayload(*nodes[0], payload);
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  auto two = std::find_if(report.holders.begin(), report.holders.end(),
+                          [](const auto& h) { return h.indices.size() == 2; });
+  ASSERT_NE(two, report.holders.end());
+  SimNode* dropper = net_.Find(two->holder);
+  for (uint32_t i : two->indices) dropper->fragments.LoseBytes(hash, i);
+
+  auto repair = nodes[0]->service->RepairTessera(hash);
+  ASSERT_TRUE(repair.ok()) << repair.error().ToString();
+  EXPECT_EQ(repair->regenerated, two->indices)
+      << (repair->problems.empty() ? "" : repair->problems[0]);
+  auto after = *nodes[0]->service->CheckTesseraHealth(hash);
+  EXPECT_EQ(after.state, HealthState::kHealthy);
+  EXPECT_EQ(after.fragments_verified, 24u);
+  // Every fragment is really held somewhere: readable and hashing to the plan.
+  auto plan = *nodes[0]->service->GetPlan(hash);
+  for (uint32_t i = 0; i < 24; ++i) {
+    bool found = false;
+    for (SimNode* n : nodes) {
+      found = found || n->fragments.Verify(hash, i).ok();
+    }
+    EXPECT_TRUE(found) << "fragment " << i << " is on no disk";
+  }
+}
+
 // A two-node network: the one peer keeps all 24 fragments. With 3 audit
 // samples a proof is ~49 KB and one answer for all of them (~1.2 MB) would not
 // fit in a frame (SimDht refuses it as the transport would). The owner asks in

@@ -357,8 +357,17 @@ Result<void> FsFragmentStore::Store(const FragmentId& id, uint64_t size, core::B
   KeyLock key_lock(*this, {id.tessera, id.index});
 
   ASSIGN_OR_RETURN(std::optional<StoredFragment> existing, FindRow(id.tessera, id.index));
+  if (existing && existing->id == id && existing->size == size) {
+    // Already stored, if its file still holds these bytes; otherwise the row
+    // has just been dropped and the fragment is written again.
+    auto held = CheckHeldLocked(*existing, /*trust_verified_ms=*/0);
+    if (held.ok()) return core::Ok();
+    if (held.error().code != ErrorCode::kNotFound && held.error().code != ErrorCode::kCorrupt) {
+      return held;
+    }
+    existing.reset();
+  }
   if (existing) {
-    if (existing->id == id && existing->size == size) return core::Ok();  // already stored
     if (!replace) {
       return MakeError(ErrorCode::kAlreadyExists,
                        Describe(id.tessera, id.index) + " is already stored with checksum " +
@@ -521,29 +530,68 @@ Result<std::vector<StoredFragment>> FsFragmentStore::List(std::optional<ContentH
 }
 
 Result<void> FsFragmentStore::Verify(const ContentHash& tessera, uint32_t index) {
+  return CheckHeld(tessera, index, /*trust_verified_ms=*/0);
+}
+
+Result<void> FsFragmentStore::CheckHeld(const ContentHash& tessera, uint32_t index,
+                                        int64_t trust_verified_ms) {
   KeyLock key_lock(*this, {tessera, index});
-  ASSIGN_OR_RETURN(std::unique_ptr<core::RandomAccessSource> src, Open(tessera, index));
   ASSIGN_OR_RETURN(std::optional<StoredFragment> row, FindRow(tessera, index));
   if (!row) return MakeError(ErrorCode::kNotFound, Describe(tessera, index) + " is not stored");
+  return CheckHeldLocked(*row, trust_verified_ms);
+}
+
+core::Error FsFragmentStore::ForgetMissing(const StoredFragment& row, const core::Error& why) {
+  const ContentHash& tessera = row.id.tessera;
+  const uint32_t index = row.id.index;
+  std::string moved;
+  std::filesystem::path p = ShardPath(tessera, index);
+  if (::access(p.c_str(), F_OK) == 0) {
+    auto q = Quarantine(p, tessera, index);
+    if (!q.ok()) return q.error();
+    moved = "; the file was moved to " + q->string();
+  }
+  auto dropped = DropRow(tessera, index);
+  if (!dropped.ok()) return dropped.error();
+  return MakeError(why.code, why.message + moved + "; its index row was dropped");
+}
+
+Result<void> FsFragmentStore::CheckHeldLocked(const StoredFragment& row,
+                                              int64_t trust_verified_ms) {
+  const ContentHash& tessera = row.id.tessera;
+  const uint32_t index = row.id.index;
+  auto opened = Open(tessera, index);  // checks that the file is there with the indexed size
+  if (!opened.ok()) {
+    const auto code = opened.error().code;
+    if (code == ErrorCode::kNotFound || code == ErrorCode::kCorrupt) {
+      return ForgetMissing(row, opened.error());
+    }
+    return std::move(opened).error();  // an I/O error says nothing about the fragment
+  }
+  std::unique_ptr<core::RandomAccessSource> src = std::move(opened).value();
+  if (trust_verified_ms > 0 && row.last_verified_ms &&
+      Now() - *row.last_verified_ms < trust_verified_ms) {
+    return core::Ok();
+  }
   crypto::Blake3Hasher hasher;
   const std::size_t chunk_bytes = static_cast<std::size_t>(
-      std::min<uint64_t>(options_.io_chunk_bytes, std::max<uint64_t>(row->size, 1)));
+      std::min<uint64_t>(options_.io_chunk_bytes, std::max<uint64_t>(row.size, 1)));
   PooledBuffer buf(*this, chunk_bytes);
-  for (uint64_t off = 0; off < row->size;) {
-    std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(chunk_bytes, row->size - off));
+  for (uint64_t off = 0; off < row.size;) {
+    std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(chunk_bytes, row.size - off));
     TRY(src->ReadAt(off, std::span(buf.data(), n)));
     hasher.Update(std::span<const uint8_t>(buf.data(), n));
     off += n;
   }
   src.reset();
   ContentHash got = hasher.Finalize();
-  if (got != row->id.checksum) {
+  if (got != row.id.checksum) {
     std::filesystem::path p = ShardPath(tessera, index);
     TRY(DropRow(tessera, index));
     ASSIGN_OR_RETURN(std::filesystem::path q, Quarantine(p, tessera, index));
     return MakeError(ErrorCode::kCorrupt,
                      Describe(tessera, index) + " is corrupt: its bytes hash to " + got.ToHex() +
-                         ", expected " + row->id.checksum.ToHex() + "; moved to " + q.string());
+                         ", expected " + row.id.checksum.ToHex() + "; moved to " + q.string());
   }
   auto lock = db_->Lock();
   ASSIGN_OR_RETURN(CachedStatement s,

@@ -13,8 +13,9 @@
 // directory and the index row committed with synchronous=FULL (a holder
 // acknowledges the fragment to its sender as soon as Store returns). A row
 // therefore always names a complete file; a file without a row was never
-// acknowledged. A fragment already stored with the same checksum and size is a
-// success without reading the stream.
+// acknowledged. A fragment already stored with the same checksum and size, and
+// whose file still hashes to it, is a success without reading the stream; one
+// whose file is gone or damaged is written again.
 //
 // Recovery when opened: temp files are removed; a file without an index row is
 // removed; a row whose file is missing or has the wrong size is dropped (the
@@ -98,6 +99,8 @@ class FsFragmentStore final : public core::FragmentStore {
   // On a mismatch the file is moved to quarantine and its row dropped, so it is
   // never served again; a correct copy can then be stored without `replace`.
   core::Result<void> Verify(const core::ContentHash& tessera, uint32_t index) override;
+  core::Result<void> CheckHeld(const core::ContentHash& tessera, uint32_t index,
+                               int64_t trust_verified_ms) override;
 
   // Sum of the sizes of all stored fragments.
   core::Result<uint64_t> TotalBytes();
@@ -117,6 +120,11 @@ class FsFragmentStore final : public core::FragmentStore {
   core::Result<std::optional<core::StoredFragment>> FindRow(const core::ContentHash& tessera,
                                                             uint32_t index);
   core::Result<void> DropRow(const core::ContentHash& tessera, uint32_t index);
+  // CheckHeld with the key lock held; `row` is the fragment's index row.
+  core::Result<void> CheckHeldLocked(const core::StoredFragment& row, int64_t trust_verified_ms);
+  // The row names a file that is missing or of the wrong size: drop the row
+  // (quarantining a wrong file) and say so.
+  core::Error ForgetMissing(const core::StoredFragment& row, const core::Error& why);
   core::Result<std::filesystem::path> Quarantine(const std::filesystem::path& file,
                                                  const core::ContentHash& tessera, uint32_t index);
   int64_t Now() const { return options_.clock->NowUnixMs(); }

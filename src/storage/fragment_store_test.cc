@@ -1,5 +1,6 @@
 #include "storage/fragment_store.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@ using core::ErrorCode;
 using core::FragmentId;
 using core::MemorySource;
 using core::NodeId;
+using ::testing::HasSubstr;
 
 ContentHash HashOf(uint8_t seed) {
   ContentHash h;
@@ -203,6 +205,70 @@ TEST_F(FragmentStoreTest, FlippedByteIsCaughtByVerifyAndNeverServedAgain) {
   MemorySource src(bytes);
   ASSERT_OK(store_->Store(id, bytes.size(), src, Peer(8)));
   EXPECT_OK(store_->Verify(HashOf(4), 2));
+}
+
+// Files removed behind the store's back (an operator's rm -r of a tessera's
+// directory): the index must not keep calling them held.
+TEST_F(FragmentStoreTest, FilesGoneBehindTheStoresBackAreNotHeld) {
+  auto a = RandomBytes(50'000, 21), b = RandomBytes(60'000, 22);
+  FragmentId ida = Put(HashOf(14), 0, a);
+  FragmentId idb = Put(HashOf(14), 1, b);
+  ASSERT_OK(store_->Verify(HashOf(14), 0));
+  std::filesystem::remove_all(dir_.path() / "fragments" / HashOf(14).ToHex());
+
+  // Even a fragment verified a moment ago is not held once its file is gone.
+  auto held = store_->CheckHeld(HashOf(14), 0, /*trust_verified_ms=*/3'600'000);
+  ASSERT_FALSE(held.ok());
+  EXPECT_EQ(held.error().code, ErrorCode::kNotFound);
+  EXPECT_THAT(held.error().message, HasSubstr("index row was dropped"));
+  EXPECT_EQ(store_->Get(HashOf(14), 0).error().code, ErrorCode::kNotFound);
+
+  // Verify reconciles the same way (what `tes verify` runs).
+  auto verified = store_->Verify(HashOf(14), 1);
+  ASSERT_FALSE(verified.ok());
+  EXPECT_EQ(verified.error().code, ErrorCode::kNotFound);
+  ASSERT_OK_AND_ASSIGN(auto left, store_->List(HashOf(14)));
+  EXPECT_TRUE(left.empty());
+
+  // Both can be stored again, and are then really on disk.
+  MemorySource sa(a), sb(b);
+  ASSERT_OK(store_->Store(ida, a.size(), sa, Peer(8)));
+  ASSERT_OK(store_->Store(idb, b.size(), sb, Peer(8)));
+  EXPECT_EQ(ReadAll(HashOf(14), 0, 4096), a);
+  EXPECT_EQ(ReadAll(HashOf(14), 1, 4096), b);
+}
+
+// Store's "already stored" answer is only given for bytes that are really there.
+TEST_F(FragmentStoreTest, StoringAgainOverAVanishedFileWritesIt) {
+  auto a = RandomBytes(40'000, 23);
+  FragmentId id = Put(HashOf(15), 3, a);
+  ASSERT_TRUE(std::filesystem::remove(store_->ShardPath(HashOf(15), 3)));
+  MemorySource src(a);
+  ASSERT_OK(store_->Store(id, a.size(), src, Peer(8)));
+  EXPECT_EQ(ReadAll(HashOf(15), 3, 4096), a);
+  EXPECT_OK(store_->Verify(HashOf(15), 3));
+}
+
+// Trusting a recent verification skips the hash, never the presence check;
+// trust 0 always hashes.
+TEST_F(FragmentStoreTest, CheckHeldTrustsARecentVerificationOnlyForTheHash) {
+  auto a = RandomBytes(30'000, 24);
+  Put(HashOf(16), 0, a);
+  ASSERT_OK(store_->Verify(HashOf(16), 0));
+  {
+    std::fstream f(store_->ShardPath(HashOf(16), 0),
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    char c = static_cast<char>(a[100] ^ 0x01);
+    f.write(&c, 1);
+  }
+  clock_->Advance(1000);
+  EXPECT_OK(store_->CheckHeld(HashOf(16), 0, /*trust_verified_ms=*/60'000));
+  clock_->Advance(60'000);
+  auto stale = store_->CheckHeld(HashOf(16), 0, /*trust_verified_ms=*/60'000);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error().code, ErrorCode::kCorrupt);
+  EXPECT_EQ(store_->Get(HashOf(16), 0).error().code, ErrorCode::kNotFound);
 }
 
 TEST_F(FragmentStoreTest, BadStreamsStoreNothing) {

@@ -8,6 +8,9 @@
 // - Store() hashes the bytes while writing and fails with kCorrupt, storing
 //   nothing, if they do not hash to id.checksum or are not `size` bytes.
 // - A stored fragment is only served (Open/Read) while its file and index row agree.
+// - "Held" means on disk with the right bytes, never merely indexed: a store
+//   whose files vanish behind its back (an operator's rm, a failing disk) drops
+//   the index rows as soon as Verify, CheckHeld or Store meets the gap.
 #pragma once
 
 #include <memory>
@@ -51,8 +54,17 @@ class FragmentStore {
       std::optional<ContentHash> tessera = std::nullopt) = 0;
 
   // Recomputes BLAKE3 of the stored bytes. Ok and records last_verified if it
-  // matches; kCorrupt (naming the fragment) if not; kNotFound if the file is gone.
+  // matches; kCorrupt (naming the fragment) if not; kNotFound if it is not
+  // stored or its file is gone. After a failure the fragment is no longer
+  // listed: the index agrees with what is on disk.
   virtual Result<void> Verify(const ContentHash& tessera, uint32_t index) = 0;
+
+  // Whether we really hold this fragment: indexed, and its bytes on disk hash to
+  // its checksum. A fragment verified less than `trust_verified_ms` ago is only
+  // checked for presence and size (what verification proved recently stands);
+  // 0 always hashes. Fails like Verify, with the same reconciliation.
+  virtual Result<void> CheckHeld(const ContentHash& tessera, uint32_t index,
+                                 int64_t trust_verified_ms) = 0;
 };
 
 }  // namespace tesseras::core

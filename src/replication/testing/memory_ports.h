@@ -5,6 +5,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -25,6 +26,11 @@ class MemoryFragmentStore final : public core::FragmentStore {
     {
       std::lock_guard lock(mu_);
       auto it = frags_.find({id.tessera, id.index});
+      if (it != frags_.end() && it->second.gone) {
+        used_ -= it->second.meta.size;  // indexed, but its bytes vanished: store it again
+        frags_.erase(it);
+        it = frags_.end();
+      }
       if (it != frags_.end() && it->second.meta.id.checksum != id.checksum && !replace) {
         return core::MakeError(core::ErrorCode::kAlreadyExists, "fragment stored with other bytes");
       }
@@ -63,6 +69,11 @@ class MemoryFragmentStore final : public core::FragmentStore {
     std::lock_guard lock(mu_);
     auto it = frags_.find({t, index});
     if (it == frags_.end()) return NotFound(t, index);
+    if (it->second.gone) {
+      return core::MakeError(core::ErrorCode::kNotFound, "fragment " + std::to_string(index) +
+                                                             " of " + t.Short() +
+                                                             "… is indexed but its bytes are gone");
+    }
     // A snapshot: later corruption or deletion does not affect an open reader.
     auto copy = std::make_shared<std::vector<uint8_t>>(it->second.bytes);
     return std::unique_ptr<core::RandomAccessSource>(new Reader(copy));
@@ -93,21 +104,51 @@ class MemoryFragmentStore final : public core::FragmentStore {
     return out;
   }
 
+  // Always hashes: memory cannot go stale behind our back the way a disk can.
+  // A failure removes the fragment, as the port asks (the index agrees with
+  // the bytes).
   core::Result<void> Verify(const core::ContentHash& t, uint32_t index) override {
     std::lock_guard lock(mu_);
     auto it = frags_.find({t, index});
     if (it == frags_.end()) return NotFound(t, index);
-    if (crypto::Blake3(it->second.bytes) != it->second.meta.id.checksum) {
-      return core::MakeError(core::ErrorCode::kCorrupt, "fragment " + std::to_string(index) +
-                                                            " of " + t.Short() + "… is corrupt");
+    std::optional<core::Error> failed;
+    if (it->second.gone) {
+      failed = core::MakeError(core::ErrorCode::kNotFound,
+                               "fragment " + std::to_string(index) + " of " + t.Short() +
+                                   "… is indexed but its bytes are gone; dropped");
+    } else if (crypto::Blake3(it->second.bytes) != it->second.meta.id.checksum) {
+      failed =
+          core::MakeError(core::ErrorCode::kCorrupt, "fragment " + std::to_string(index) + " of " +
+                                                         t.Short() + "… is corrupt; dropped");
     }
+    if (failed) {
+      used_ -= it->second.meta.size;
+      frags_.erase(it);
+      return *failed;
+    }
+    ++verifications_;
     return core::Ok();
+  }
+  core::Result<void> CheckHeld(const core::ContentHash& t, uint32_t index, int64_t) override {
+    return Verify(t, index);
   }
 
   // Test hooks: damage what a disk could damage.
   void FlipByte(const core::ContentHash& t, uint32_t index, std::size_t at) {
     std::lock_guard lock(mu_);
     frags_.at({t, index}).bytes.at(at) ^= 0x01;
+  }
+  // The bytes vanish but the index still lists the fragment (an operator's rm
+  // of a fragment directory while the index stays).
+  void LoseBytes(const core::ContentHash& t, uint32_t index) {
+    std::lock_guard lock(mu_);
+    auto& e = frags_.at({t, index});
+    e.gone = true;
+    e.bytes.clear();
+  }
+  uint64_t verifications() {
+    std::lock_guard lock(mu_);
+    return verifications_;
   }
   void set_capacity(uint64_t bytes) {
     std::lock_guard lock(mu_);
@@ -122,6 +163,7 @@ class MemoryFragmentStore final : public core::FragmentStore {
   struct Entry {
     core::StoredFragment meta;
     std::vector<uint8_t> bytes;
+    bool gone = false;  // LoseBytes: listed, but nothing to read
   };
   class Reader final : public core::RandomAccessSource {
    public:
@@ -142,6 +184,7 @@ class MemoryFragmentStore final : public core::FragmentStore {
   std::mutex mu_;
   uint64_t capacity_;
   uint64_t used_ = 0;
+  uint64_t verifications_ = 0;
   std::map<std::pair<core::ContentHash, uint32_t>, Entry> frags_;
 };
 
