@@ -1,0 +1,394 @@
+#include "replication/maintenance_policy.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <tuple>
+
+#include "replication/placement.h"
+
+namespace tesseras::replication {
+namespace {
+
+constexpr int64_t kDayMs = 24ll * 3600 * 1000;
+
+uint32_t CeilFraction(double fraction, uint32_t of) {
+  if (fraction <= 0) return 0;
+  return static_cast<uint32_t>(std::ceil(fraction * static_cast<double>(of) - 1e-9));
+}
+
+bool IsCounted(CopyStanding s) { return s == CopyStanding::kProven || s == CopyStanding::kSuspect; }
+
+}  // namespace
+
+uint32_t Redundancy::MaxCopies(const MaintenancePolicyConfig& c) const {
+  return copies + CeilFraction(c.surplus_fraction, copies);
+}
+
+uint32_t Redundancy::RepairThreshold(const MaintenancePolicyConfig& c) const {
+  const double t = std::clamp(c.repair_threshold, 0.0, 1.0);
+  if (copies > 1) return 1 + CeilFraction(t, copies - 1);  // small: copies of one payload
+  return data + CeilFraction(t, fragments - data);
+}
+
+Redundancy RedundancyOf(const core::FragmentPlan& plan) {
+  Redundancy r;
+  r.fragment_bytes = plan.shard_size;
+  if (plan.tier == core::Tier::kSmall) {
+    r.data = 1;
+    r.fragments = 1;
+    r.copies = plan.replication_factor;
+  } else {
+    r.data = plan.data_shards;
+    r.fragments = plan.total_shards();
+    r.copies = 1;
+  }
+  return r;
+}
+
+CopyHistory AfterAudit(CopyHistory h, CopyObservation o, int64_t now_ms) {
+  switch (o) {
+    case CopyObservation::kProven:
+      h.last_proven_ms = now_ms;
+      h.first_failure_ms.reset();
+      h.consecutive_failures = 0;
+      h.denied = false;
+      break;
+    case CopyObservation::kDenied:
+      h.denied = true;
+      h.first_failure_ms.reset();
+      h.consecutive_failures = 0;
+      break;
+    case CopyObservation::kUnanswered:
+      if (!h.first_failure_ms) h.first_failure_ms = now_ms;
+      ++h.consecutive_failures;
+      break;
+  }
+  return h;
+}
+
+CopyHistory AfterPush(uint32_t index, int64_t now_ms) {
+  CopyHistory h;
+  h.index = index;
+  h.last_proven_ms = now_ms;
+  return h;
+}
+
+CopyStanding StandingOf(const CopyHistory& h, int64_t now_ms, const MaintenancePolicyConfig& c) {
+  if (h.denied) return CopyStanding::kLost;
+  if (!h.first_failure_ms) {
+    return h.last_proven_ms ? CopyStanding::kProven : CopyStanding::kUnverified;
+  }
+  if (!h.last_proven_ms) return CopyStanding::kUnverified;  // never proven: nothing to wait for
+  return now_ms - *h.first_failure_ms < c.holder_grace_ms ? CopyStanding::kSuspect
+                                                          : CopyStanding::kLost;
+}
+
+std::string_view CopyStandingName(CopyStanding s) {
+  switch (s) {
+    case CopyStanding::kProven:
+      return "proven";
+    case CopyStanding::kSuspect:
+      return "suspect";
+    case CopyStanding::kLost:
+      return "lost";
+    case CopyStanding::kUnverified:
+      return "unverified";
+  }
+  return "unknown";
+}
+
+std::optional<int64_t> SuspectSince(const HolderView& h, int64_t now_ms,
+                                    const MaintenancePolicyConfig& c) {
+  std::optional<int64_t> since;
+  for (const auto& copy : h.copies) {
+    if (StandingOf(copy, now_ms, c) != CopyStanding::kSuspect) continue;
+    if (!since || *copy.first_failure_ms < *since) since = copy.first_failure_ms;
+  }
+  return since;
+}
+
+std::string_view RecoverabilityName(Recoverability r) {
+  switch (r) {
+    case Recoverability::kHealthy:
+      return "healthy";
+    case Recoverability::kDegraded:
+      return "degraded";
+    case Recoverability::kLost:
+      return "lost";
+  }
+  return "unknown";
+}
+
+std::string_view RepairTriggerName(RepairTrigger t) {
+  switch (t) {
+    case RepairTrigger::kNone:
+      return "none";
+    case RepairTrigger::kLostCopies:
+      return "lost_copies";
+    case RepairTrigger::kBelowThreshold:
+      return "below_threshold";
+  }
+  return "unknown";
+}
+
+Assessment Assess(const Redundancy& r, std::span<const HolderView> holders,
+                  std::span<const uint32_t> local, int64_t now_ms,
+                  const MaintenancePolicyConfig& c) {
+  Assessment a;
+  const uint32_t n = r.fragments;
+  const uint32_t max_copies = r.MaxCopies(c);
+  // Counted copies per index, to pick the surplus from.
+  struct Counted {
+    bool suspect;
+    std::size_t holder;
+  };
+  std::vector<std::vector<Counted>> counted(n);
+  std::vector<uint32_t> proven(n, 0);
+  for (uint32_t i : local) {
+    if (i < n) ++proven[i];
+  }
+  for (std::size_t h = 0; h < holders.size(); ++h) {
+    for (const auto& copy : holders[h].copies) {
+      if (copy.index >= n) continue;
+      const CopyStanding s = StandingOf(copy, now_ms, c);
+      if (s == CopyStanding::kLost) {
+        const int64_t since = copy.first_failure_ms.value_or(copy.last_proven_ms.value_or(0));
+        if (copy.denied || now_ms - since >= c.forget_lost_after_ms) {
+          a.forget.push_back({holders[h].holder, copy.index});
+        }
+        continue;
+      }
+      if (!IsCounted(s)) continue;
+      if (s == CopyStanding::kSuspect) {
+        const int64_t lost_at = *copy.first_failure_ms + c.holder_grace_ms;
+        if (!a.next_change_ms || lost_at < *a.next_change_ms) a.next_change_ms = lost_at;
+      }
+      counted[copy.index].push_back({s == CopyStanding::kSuspect, h});
+    }
+  }
+  // Over the cap: proven copies are kept before suspect ones, and among equals
+  // the holders listed first (the earlier placements).
+  std::vector<uint32_t> counted_n(n, 0);
+  for (uint32_t i = 0; i < n; ++i) {
+    auto& list = counted[i];
+    const uint32_t room = max_copies > proven[i] ? max_copies - proven[i] : 0;
+    if (list.size() > room) {
+      std::stable_sort(list.begin(), list.end(),
+                       [](const Counted& x, const Counted& y) { return x.suspect < y.suspect; });
+      for (std::size_t j = room; j < list.size(); ++j) {
+        a.surplus.push_back({holders[list[j].holder].holder, i});
+      }
+      list.resize(room);
+    }
+    for (const auto& cc : list) {
+      if (!cc.suspect) ++proven[i];
+    }
+    counted_n[i] =
+        proven[i] + static_cast<uint32_t>(std::count_if(
+                        list.begin(), list.end(), [](const Counted& x) { return x.suspect; }));
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    a.proven_fragments += proven[i] > 0;
+    a.counted_fragments += counted_n[i] > 0;
+    a.proven_units += std::min(proven[i], r.copies);
+    a.counted_units += std::min(counted_n[i], r.copies);
+  }
+  const bool small = r.copies > 1;
+  a.margin = small ? static_cast<int32_t>(counted_n.empty() ? 0 : counted_n[0]) - 1
+                   : static_cast<int32_t>(a.counted_fragments) - static_cast<int32_t>(r.data);
+  a.state = a.margin < 0                  ? Recoverability::kLost
+            : a.proven_units == r.units() ? Recoverability::kHealthy
+                                          : Recoverability::kDegraded;
+  const uint32_t threshold = r.RepairThreshold(c);
+  const uint32_t measure = small ? a.counted_units : a.counted_fragments;
+  if (measure < threshold) {
+    a.trigger = RepairTrigger::kBelowThreshold;
+    for (uint32_t i = 0; i < n; ++i) {
+      for (uint32_t k = std::min(proven[i], r.copies); k < r.copies; ++k) a.rebuild.push_back(i);
+    }
+  } else {
+    for (uint32_t i = 0; i < n; ++i) {
+      for (uint32_t k = std::min(counted_n[i], r.copies); k < r.copies; ++k) a.rebuild.push_back(i);
+    }
+    if (!a.rebuild.empty()) a.trigger = RepairTrigger::kLostCopies;
+  }
+  std::sort(a.surplus.begin(), a.surplus.end());
+  std::sort(a.forget.begin(), a.forget.end());
+  return a;
+}
+
+// ---- placement ----------------------------------------------------------------
+
+PlacementChoice ChoosePlacement(const Redundancy& r, std::span<const uint32_t> rebuild,
+                                std::vector<PlacementCandidate> candidates,
+                                std::span<const HolderView> current,
+                                std::span<const core::NodeId> excluded, std::size_t max_per_subnet,
+                                int64_t now_ms, const MaintenancePolicyConfig& c) {
+  PlacementChoice out;
+  if (rebuild.empty()) return out;
+  // Current holders that still count, and what they keep.
+  struct Load {
+    core::PeerInfo peer;
+    std::vector<uint32_t> indices;  // counted copies now, then assigned ones
+  };
+  std::vector<Load> loads;
+  std::vector<core::PeerInfo> counted_peers;
+  std::map<core::NodeId, std::size_t> load_of;
+  for (const auto& h : current) {
+    Load l{{h.holder, h.address}, {}};
+    for (const auto& copy : h.copies) {
+      if (IsCounted(StandingOf(copy, now_ms, c))) l.indices.push_back(copy.index);
+    }
+    if (l.indices.empty()) continue;
+    counted_peers.push_back(l.peer);
+    load_of[h.holder] = loads.size();
+    loads.push_back(std::move(l));
+  }
+  auto is_excluded = [&](const core::NodeId& id) {
+    return std::find(excluded.begin(), excluded.end(), id) != excluded.end() || load_of.count(id);
+  };
+  std::vector<Candidate> fresh;
+  for (auto& cand : candidates) {
+    if (is_excluded(cand.peer.id)) continue;
+    bool dup = false;
+    for (const auto& f : fresh) dup = dup || f.peer.id == cand.peer.id;
+    if (dup) continue;
+    fresh.push_back({cand.peer, cand.balance, cand.distance});
+  }
+  const std::size_t want = rebuild.size();
+  std::vector<core::PeerInfo> ranked =
+      SelectHolders(fresh, fresh.size(), max_per_subnet, counted_peers);
+  std::vector<core::PeerInfo> chosen(
+      ranked.begin(), ranked.begin() + static_cast<long>(std::min(want, ranked.size())));
+  // Spares: the rest of the eligible ranking (a refusal frees the subnet slot
+  // of the refusing target, so the subnet rule is applied again at retry).
+  out.spares.assign(ranked.begin() + static_cast<long>(chosen.size()), ranked.end());
+  out.distinct_new_holders = static_cast<uint32_t>(chosen.size());
+  for (const auto& p : chosen) {
+    load_of[p.id] = loads.size();
+    loads.push_back({p, {}});
+  }
+  std::map<core::NodeId, std::vector<uint32_t>> assigned;
+  std::vector<core::NodeId> order;  // targets in the order they first got work
+  // First, one new copy per new holder, in rebuild order.
+  std::size_t next = 0;
+  for (; next < rebuild.size() && next < chosen.size(); ++next) {
+    assigned[chosen[next].id].push_back(rebuild[next]);
+    loads[load_of[chosen[next].id]].indices.push_back(rebuild[next]);
+    order.push_back(chosen[next].id);
+  }
+  // The rest: the holder (new or current) with the fewest copies that does not
+  // keep this index yet; ties by position (new holders in rank order first,
+  // then current holders as listed).
+  std::vector<std::size_t> pool;
+  for (std::size_t i = 0; i < loads.size(); ++i) pool.push_back(i);
+  std::stable_sort(pool.begin(), pool.end(), [&](std::size_t x, std::size_t y) {
+    const bool xn = x >= loads.size() - chosen.size(), yn = y >= loads.size() - chosen.size();
+    return xn > yn;
+  });
+  for (; next < rebuild.size(); ++next) {
+    const uint32_t index = rebuild[next];
+    std::optional<std::size_t> best;
+    for (std::size_t i : pool) {
+      const auto& l = loads[i];
+      if (std::find(l.indices.begin(), l.indices.end(), index) != l.indices.end()) continue;
+      if (!best || l.indices.size() < loads[*best].indices.size()) best = i;
+    }
+    if (!best) continue;  // every holder keeps this index already: nowhere to put it
+    auto& l = loads[*best];
+    if (!assigned.count(l.peer.id)) order.push_back(l.peer.id);
+    assigned[l.peer.id].push_back(index);
+    l.indices.push_back(index);
+  }
+  for (const auto& id : order) {
+    out.work.push_back({loads[load_of[id]].peer, assigned[id]});
+  }
+  (void)r;
+  return out;
+}
+
+// ---- who maintains ----------------------------------------------------------------
+
+std::optional<uint32_t> MaintainerRank(const core::NodeId& self, const core::NodeId& owner,
+                                       const core::NodeId& key, std::span<const HolderView> holders,
+                                       int64_t now_ms, const MaintenancePolicyConfig& c) {
+  if (self == owner) return 0;
+  std::vector<core::NodeId> ids;
+  for (const auto& h : holders) {
+    if (h.holder == owner) continue;
+    const bool keeps = std::any_of(h.copies.begin(), h.copies.end(), [&](const CopyHistory& x) {
+      return StandingOf(x, now_ms, c) != CopyStanding::kLost;
+    });
+    if (keeps && std::find(ids.begin(), ids.end(), h.holder) == ids.end()) ids.push_back(h.holder);
+  }
+  if (std::find(ids.begin(), ids.end(), self) == ids.end()) return std::nullopt;
+  std::sort(ids.begin(), ids.end(), [&](const core::NodeId& a, const core::NodeId& b) {
+    return core::XorDistance(a, key) < core::XorDistance(b, key);
+  });
+  return static_cast<uint32_t>(std::find(ids.begin(), ids.end(), self) - ids.begin()) + 1;
+}
+
+bool ShouldCheck(uint32_t rank, const MaintenanceClock& m, int64_t now_ms, bool forced,
+                 const MaintenancePolicyConfig& c) {
+  if (rank == 0 || forced) return true;
+  const int64_t quiet_for = static_cast<int64_t>(rank) * c.takeover_delay_ms;
+  const bool quiet = !m.last_audited_by_peer_ms || now_ms - *m.last_audited_by_peer_ms >= quiet_for;
+  const bool watch = !m.last_checked_ms || now_ms - *m.last_checked_ms >= c.watch_interval_ms;
+  return quiet || watch;
+}
+
+bool ShouldAct(uint32_t rank, const MaintenanceClock& m, int64_t now_ms,
+               const MaintenancePolicyConfig& c) {
+  if (rank == 0) return true;
+  if (!m.need_since_ms) return false;
+  return now_ms - *m.need_since_ms >= static_cast<int64_t>(rank) * c.takeover_delay_ms;
+}
+
+// ---- the pass -----------------------------------------------------------------------
+
+void OrderRepairQueue(std::vector<QueueItem>& queue) {
+  std::stable_sort(queue.begin(), queue.end(), [](const QueueItem& a, const QueueItem& b) {
+    return std::make_tuple(a.owner_in_deficit, a.margin, !a.own, a.tessera) <
+           std::make_tuple(b.owner_in_deficit, b.margin, !b.own, b.tessera);
+  });
+}
+
+RepairBudget::RepairBudget(const MaintenancePolicyConfig& c, int64_t now_ms)
+    : capacity_(c.repair_bytes_per_day),
+      tokens_(static_cast<double>(c.repair_bytes_per_day)),
+      last_ms_(now_ms) {}
+
+void RepairBudget::Refill(int64_t now_ms) {
+  if (now_ms > last_ms_) {
+    tokens_ += static_cast<double>(capacity_) * static_cast<double>(now_ms - last_ms_) / kDayMs;
+    tokens_ = std::min(tokens_, static_cast<double>(capacity_));
+    last_ms_ = now_ms;
+  }
+}
+
+bool RepairBudget::TrySpend(uint64_t bytes, int64_t now_ms) {
+  Refill(now_ms);
+  const double b = static_cast<double>(bytes);
+  const bool fits =
+      tokens_ >= b || (bytes > capacity_ && tokens_ >= static_cast<double>(capacity_));
+  if (fits) tokens_ -= b;
+  return fits;
+}
+
+void RepairBudget::Charge(uint64_t bytes, int64_t now_ms) {
+  Refill(now_ms);
+  tokens_ -= static_cast<double>(bytes);
+}
+
+uint64_t RepairBudget::available(int64_t now_ms) {
+  Refill(now_ms);
+  return tokens_ > 0 ? static_cast<uint64_t>(tokens_) : 0;
+}
+
+uint64_t RepairCost(const Redundancy& r, std::size_t new_copies, bool payload_local) {
+  const uint64_t fetched = payload_local ? 0 : uint64_t{r.data} * r.fragment_bytes;
+  return fetched + uint64_t{new_copies} * r.fragment_bytes;
+}
+
+}  // namespace tesseras::replication

@@ -1,0 +1,263 @@
+// The maintenance policy: every decision about keeping a tessera alive, as pure
+// functions of what a node has observed (docs/REPLICATION.md, "Maintenance").
+//
+// - A copy of a fragment on a holder has a history (last proven, first failure,
+//   consecutive failures). A holder that stops answering is *suspect* for
+//   `holder_grace_ms`, then its copies count as lost; one that answers without
+//   proving a copy (gone, wrong bytes) loses that copy at once. A copy proven
+//   again after it was called lost counts again (reintegration).
+// - Repair is lazy and batched: it begins when the fragments still counted
+//   (proven, or on a suspect holder within grace) fall below a threshold between
+//   k and n, and then rebuilds everything not proven in one batch, so the k
+//   fragments fetched to rebuild are paid once for many. Copies known lost
+//   (denied, or past grace) are re-created at once, without waiting for the
+//   threshold.
+// - Any node can carry on: the owner maintains (rank 0) and so do the holders,
+//   ranked by XOR distance of their id to the tessera key; a holder of rank r
+//   steps in when the need has lasted r takeover delays, or when nobody ranked
+//   before it has audited it for that long.
+//
+// No I/O, no clock reads, no randomness: `tesd` (replication/health.cc,
+// repair.cc) and the simulator (sim/) call the same functions with the same
+// inputs and get the same answers. Everything here is thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/fragment.h"
+#include "core/ids.h"
+#include "core/tier.h"
+
+namespace tesseras::replication {
+
+struct MaintenancePolicyConfig {
+  // How long a holder that stops answering stays suspect before its copies
+  // count as lost. 0 = eager: the first failed audit loses them. Default 72 h:
+  // home machines are off for nights and weekends, and a copy re-created for a
+  // machine that comes back is traffic spent for nothing (Carbonite, NSDI
+  // 2006); Ceph waits 600 s inside one data centre, Storj suspends only after
+  // sustained failure.
+  int64_t holder_grace_ms = 72ll * 3600 * 1000;
+  // Batch repair begins when fewer than k + ceil(threshold × (n − k)) distinct
+  // fragments are counted: 20 of 24, 60 of 72, 4 of the 7 small copies.
+  double repair_threshold = 0.5;
+  // Counted copies kept per fragment beyond the copies wanted, as a fraction of
+  // them (rounded up): coded fragments keep up to 2 copies, a small tessera up
+  // to 11. Returning holders count up to this cap; nothing is placed beyond it.
+  double surplus_fraction = 0.5;
+  // A holder of maintainer rank r ≥ 1 acts on a repair need it has seen for
+  // r × this, and audits a tessera nobody ranked before it audited for r × this.
+  // Default 26 h: the owner's daily pass plus its jitter.
+  int64_t takeover_delay_ms = 26ll * 3600 * 1000;
+  // Holders also check a tessera at least this often even when someone audits
+  // it, so a maintainer that audits but never repairs cannot hold the others back.
+  int64_t watch_interval_ms = 30ll * 24 * 3600 * 1000;
+  // A copy lost this long ago and not seen since is no longer tracked.
+  int64_t forget_lost_after_ms = 30ll * 24 * 3600 * 1000;
+  // Repair traffic (bytes fetched plus bytes pushed) allowed per rolling day.
+  uint64_t repair_bytes_per_day = 16ull << 30;
+};
+
+// What the policy needs of a tessera's coding.
+struct Redundancy {
+  uint32_t data = 1;       // k: distinct fragments needed to restore (1 for small)
+  uint32_t fragments = 1;  // n: distinct fragment indices (1 for small)
+  uint32_t copies = 1;     // copies wanted of each index (7 for small, 1 coded)
+  uint64_t fragment_bytes = 0;
+
+  uint32_t units() const { return fragments * copies; }  // full redundancy: 7, 24 or 72
+  // Counted copies kept of one index at most (config surplus_fraction).
+  uint32_t MaxCopies(const MaintenancePolicyConfig& c) const;
+  // Below this many counted units a batch repair begins.
+  uint32_t RepairThreshold(const MaintenancePolicyConfig& c) const;
+};
+Redundancy RedundancyOf(const core::FragmentPlan& plan);
+
+// One copy of one fragment on one holder, across audits.
+struct CopyHistory {
+  uint32_t index = 0;
+  std::optional<int64_t> last_proven_ms;    // last audit (or acknowledged push) that proved it
+  std::optional<int64_t> first_failure_ms;  // start of the current run of unanswered audits
+  uint32_t consecutive_failures = 0;
+  bool denied = false;  // the holder answered and did not prove it: gone or wrong bytes
+  bool operator==(const CopyHistory&) const = default;
+};
+
+enum class CopyObservation {
+  kProven,      // a valid proof of this copy came back
+  kDenied,      // the holder answered this request but did not prove the copy
+  kUnanswered,  // no valid answer (timeout, unreachable, bad signature)
+};
+
+// The history after one audit of the copy at `now_ms`. A proof clears the
+// failure run and the denial (reintegration); a denial sticks until a proof.
+CopyHistory AfterAudit(CopyHistory h, CopyObservation o, int64_t now_ms);
+// An acknowledged push counts as a proof at `now_ms`.
+CopyHistory AfterPush(uint32_t index, int64_t now_ms);
+
+enum class CopyStanding {
+  kProven,      // proven by the last audit
+  kSuspect,     // unanswered, within grace: still counted
+  kLost,        // denied, or unanswered past grace: not counted, re-created
+  kUnverified,  // never proven by us (learnt from a claim or record): not counted yet
+};
+CopyStanding StandingOf(const CopyHistory& h, int64_t now_ms, const MaintenancePolicyConfig& c);
+std::string_view CopyStandingName(CopyStanding s);
+
+// A holder and its copies of one tessera.
+struct HolderView {
+  core::NodeId holder;
+  std::string address;
+  std::vector<CopyHistory> copies;  // one per index it is believed to keep, sorted by index
+  bool operator==(const HolderView&) const = default;
+};
+// When the holder became suspect (the earliest failure run among its counted
+// copies), if it is suspect now.
+std::optional<int64_t> SuspectSince(const HolderView& h, int64_t now_ms,
+                                    const MaintenancePolicyConfig& c);
+
+enum class Recoverability { kHealthy, kDegraded, kLost };
+std::string_view RecoverabilityName(Recoverability r);
+
+enum class RepairTrigger {
+  kNone,
+  kLostCopies,      // some copies are known lost: re-create those
+  kBelowThreshold,  // too few counted: rebuild everything not proven
+};
+std::string_view RepairTriggerName(RepairTrigger t);
+
+struct Assessment {
+  uint32_t proven_fragments = 0;   // distinct indices with a proven copy
+  uint32_t counted_fragments = 0;  // distinct indices with a proven or suspect copy
+  uint32_t proven_units = 0;       // Σ min(proven copies, copies wanted)
+  uint32_t counted_units = 0;      // Σ min(counted copies, copies wanted)
+  // Losses still survivable: counted_fragments − k for coded tiers, counted
+  // copies − 1 for small; negative when not recoverable from what is counted.
+  int32_t margin = 0;
+  Recoverability state = Recoverability::kLost;
+  RepairTrigger trigger = RepairTrigger::kNone;
+  // What a repair must place: one entry per new copy (an index appears
+  // several times for the small tier's copies), ascending.
+  std::vector<uint32_t> rebuild;
+  // Copies over the cap of their index, not counted and no longer tracked
+  // (suspect ones go first, then those listed last): (holder, index).
+  std::vector<std::pair<core::NodeId, uint32_t>> surplus;
+  // Copies to stop tracking: denied ones at once (the holder said it has
+  // them no more), others once lost for forget_lost_after_ms: (holder, index).
+  std::vector<std::pair<core::NodeId, uint32_t>> forget;
+  // The earliest time a suspect copy becomes lost (the assessment may change
+  // then without any new audit); nullopt if none is suspect.
+  std::optional<int64_t> next_change_ms;
+
+  bool needs_repair() const { return trigger != RepairTrigger::kNone; }
+  std::size_t bytes_to_place(const Redundancy& r) const {
+    return rebuild.size() * r.fragment_bytes;
+  }
+};
+
+// `local` are the copies this node keeps itself, verified now (they count as
+// proven); `holders` must not list this node.
+Assessment Assess(const Redundancy& r, std::span<const HolderView> holders,
+                  std::span<const uint32_t> local, int64_t now_ms,
+                  const MaintenancePolicyConfig& c);
+
+// ---- placement --------------------------------------------------------------
+
+struct PlacementCandidate {
+  core::PeerInfo peer;
+  int64_t balance = 0;    // reciprocity as the maintainer sees it; 0 for non-owners
+  core::NodeId distance;  // XOR distance to the tessera key
+};
+
+struct PlacementChoice {
+  // New copies per target, in the order they should be pushed.
+  std::vector<std::pair<core::PeerInfo, std::vector<uint32_t>>> work;
+  // Further eligible peers, best first, for fragments a target refuses.
+  std::vector<core::PeerInfo> spares;
+  uint32_t distinct_new_holders = 0;
+};
+
+// Chooses where the copies in `rebuild` go. Candidates are ranked by balance
+// (higher first) then distance (closer first), with at most `max_per_subnet`
+// holders per /24 or /48 counting the current (counted) holders; peers in
+// `excluded` (ourselves, known full, ...) are never chosen. Each new copy goes
+// to a distinct new holder while there are enough; only then do the current
+// holders with the fewest copies take the rest, never two copies of one index
+// on one holder. Deterministic: two maintainers with the same inputs choose
+// the same targets, which is what keeps concurrent repairs from duplicating.
+PlacementChoice ChoosePlacement(const Redundancy& r, std::span<const uint32_t> rebuild,
+                                std::vector<PlacementCandidate> candidates,
+                                std::span<const HolderView> current,
+                                std::span<const core::NodeId> excluded, std::size_t max_per_subnet,
+                                int64_t now_ms, const MaintenancePolicyConfig& c);
+
+// ---- who maintains ----------------------------------------------------------
+
+// 0 for the owner; 1, 2, ... for the holders in `holders` that keep a copy
+// not known lost (unverified ones included, so that every node ranks the same
+// claims the same way), ordered by XOR distance of their id to `key`; nullopt
+// for a node that is neither. `holders` must list this node if it holds copies.
+std::optional<uint32_t> MaintainerRank(const core::NodeId& self, const core::NodeId& owner,
+                                       const core::NodeId& key, std::span<const HolderView> holders,
+                                       int64_t now_ms, const MaintenancePolicyConfig& c);
+
+struct MaintenanceClock {
+  std::optional<int64_t> last_checked_ms;          // our own last check of the tessera
+  std::optional<int64_t> last_audited_by_peer_ms;  // a maintainer ranked before us audited us
+  std::optional<int64_t> need_since_ms;            // first check (in a row) that needed repair
+};
+
+// Whether a maintainer of `rank` should check (audit) the tessera now. The
+// owner always does; a holder when the maintainers before it have been quiet
+// for rank × takeover delay, or when its own last check is older than the
+// watch interval. `forced` (tes repair) checks regardless.
+bool ShouldCheck(uint32_t rank, const MaintenanceClock& m, int64_t now_ms, bool forced,
+                 const MaintenancePolicyConfig& c);
+// Whether a maintainer of `rank` should repair a need it has seen since
+// m.need_since_ms: the owner at once, a holder after rank × takeover delay.
+bool ShouldAct(uint32_t rank, const MaintenanceClock& m, int64_t now_ms,
+               const MaintenancePolicyConfig& c);
+
+// ---- the pass -----------------------------------------------------------------
+
+struct QueueItem {
+  core::ContentHash tessera;
+  int32_t margin = 0;
+  bool owner_in_deficit = false;  // the owner stores less for us than we for it
+  bool own = false;
+};
+// Repair order: least margin first; tesseras of owners in deficit with us last;
+// ties: own first, then by hash (deterministic).
+void OrderRepairQueue(std::vector<QueueItem>& queue);
+
+// The repair traffic budget over a rolling day, as a token bucket refilled at
+// repair_bytes_per_day / 86400 s and holding at most a day's worth.
+class RepairBudget {
+ public:
+  RepairBudget() = default;
+  RepairBudget(const MaintenancePolicyConfig& c, int64_t now_ms);
+  // Whether `bytes` may be spent now; spends them if so. A cost larger than a
+  // whole day's budget is allowed once the bucket is full (it would never fit).
+  bool TrySpend(uint64_t bytes, int64_t now_ms);
+  // Records traffic that was spent anyway (retries, a repair that cost more
+  // than estimated); may take the bucket below zero.
+  void Charge(uint64_t bytes, int64_t now_ms);
+  uint64_t available(int64_t now_ms);
+  uint64_t capacity() const { return capacity_; }
+
+ private:
+  void Refill(int64_t now_ms);
+  uint64_t capacity_ = 0;
+  double tokens_ = 0;
+  int64_t last_ms_ = 0;
+};
+
+// Bytes a repair costs on the wire, for the budget: the k fragments fetched
+// to rebuild (none when the payload is local) plus one fragment per new copy.
+uint64_t RepairCost(const Redundancy& r, std::size_t new_copies, bool payload_local);
+
+}  // namespace tesseras::replication

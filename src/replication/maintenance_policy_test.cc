@@ -1,0 +1,451 @@
+#include "replication/maintenance_policy.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "core/ports/clock.h"
+#include "replication/placement.h"
+
+namespace tesseras::replication {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+constexpr int64_t kHour = 3600 * 1000;
+
+core::NodeId Id(uint8_t b) {
+  core::NodeId id;
+  id.bytes.fill(0);
+  id.bytes[0] = b;
+  return id;
+}
+
+Redundancy Medium() {
+  core::FragmentPlan p = *core::PlanForSize(5 * core::kMiB);
+  return RedundancyOf(p);
+}
+
+Redundancy Small() { return RedundancyOf(*core::PlanForSize(100'000)); }
+
+// One holder per fragment, every copy proven at `when`.
+std::vector<HolderView> OnePerFragment(const Redundancy& r, int64_t when, uint8_t first_id = 1) {
+  std::vector<HolderView> out;
+  for (uint32_t i = 0; i < r.units(); ++i) {
+    HolderView h;
+    h.holder = Id(static_cast<uint8_t>(first_id + i));
+    h.address = "127.0." + std::to_string(first_id + i) + ".1:7700";
+    h.copies.push_back(AfterPush(r.copies > 1 ? 0 : i, when));
+    out.push_back(h);
+  }
+  return out;
+}
+
+void Miss(HolderView& h, int64_t when) {
+  for (auto& c : h.copies) c = AfterAudit(c, CopyObservation::kUnanswered, when);
+}
+
+class PolicyTest : public ::testing::Test {
+ protected:
+  MaintenancePolicyConfig cfg_;
+  core::ManualClock clock_;
+  int64_t now() const { return clock_.NowUnixMs(); }
+};
+
+TEST_F(PolicyTest, RedundancyOfTheThreeTiers) {
+  EXPECT_EQ(Medium().units(), 24u);
+  EXPECT_EQ(Medium().data, 16u);
+  EXPECT_EQ(Medium().RepairThreshold(cfg_), 20u);
+  EXPECT_EQ(Medium().MaxCopies(cfg_), 2u);
+  auto large = RedundancyOf(*core::PlanForSize(300 * core::kMiB));
+  EXPECT_EQ(large.units(), 72u);
+  EXPECT_EQ(large.RepairThreshold(cfg_), 60u);
+  EXPECT_EQ(Small().units(), 7u);
+  EXPECT_EQ(Small().copies, 7u);
+  EXPECT_EQ(Small().RepairThreshold(cfg_), 4u);
+  EXPECT_EQ(Small().MaxCopies(cfg_), 11u);
+}
+
+TEST_F(PolicyTest, HealthyWhenEveryCopyIsProven) {
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  Assessment a = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(a.state, Recoverability::kHealthy);
+  EXPECT_EQ(a.proven_fragments, 24u);
+  EXPECT_EQ(a.margin, 8);
+  EXPECT_FALSE(a.needs_repair());
+  EXPECT_THAT(a.rebuild, IsEmpty());
+  EXPECT_FALSE(a.next_change_ms.has_value());
+}
+
+TEST_F(PolicyTest, SilentHolderIsSuspectWithinGraceAndLostAfter) {
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  clock_.Advance(24 * kHour);
+  const int64_t failed_at = now();
+  Miss(holders[3], failed_at);
+  EXPECT_EQ(StandingOf(holders[3].copies[0], now(), cfg_), CopyStanding::kSuspect);
+  EXPECT_EQ(SuspectSince(holders[3], now(), cfg_), failed_at);
+
+  Assessment within = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(within.state, Recoverability::kDegraded);  // not proven now
+  EXPECT_EQ(within.proven_fragments, 23u);
+  EXPECT_EQ(within.counted_fragments, 24u);  // ... but still counted
+  EXPECT_FALSE(within.needs_repair());
+  EXPECT_EQ(within.next_change_ms, failed_at + cfg_.holder_grace_ms);
+
+  // One millisecond before the grace ends it is still counted; at the end it is lost.
+  clock_.Advance(cfg_.holder_grace_ms - 1);
+  Miss(holders[3], now());
+  EXPECT_FALSE(Assess(r, holders, {}, now(), cfg_).needs_repair());
+  clock_.Advance(1);
+  EXPECT_EQ(StandingOf(holders[3].copies[0], now(), cfg_), CopyStanding::kLost);
+  Assessment after = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(after.counted_fragments, 23u);
+  EXPECT_EQ(after.trigger, RepairTrigger::kLostCopies);
+  EXPECT_THAT(after.rebuild, ElementsAre(3u));
+}
+
+TEST_F(PolicyTest, ZeroGraceIsTheEagerPolicy) {
+  cfg_.holder_grace_ms = 0;
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  Miss(holders[5], now());
+  EXPECT_EQ(StandingOf(holders[5].copies[0], now(), cfg_), CopyStanding::kLost);
+  Assessment a = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_THAT(a.rebuild, ElementsAre(5u));
+}
+
+TEST_F(PolicyTest, DeniedCopyIsLostAtOnceAndForgotten) {
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  holders[7].copies[0] = AfterAudit(holders[7].copies[0], CopyObservation::kDenied, now());
+  Assessment a = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(a.counted_fragments, 23u);
+  EXPECT_EQ(a.trigger, RepairTrigger::kLostCopies);
+  EXPECT_THAT(a.rebuild, ElementsAre(7u));
+  EXPECT_THAT(a.forget, ElementsAre(std::make_pair(holders[7].holder, 7u)));
+}
+
+TEST_F(PolicyTest, BelowTheThresholdEverythingNotProvenIsRebuiltInOneBatch) {
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  // Four suspects (still counted) and one lost: 23 counted, no batch yet, only the lost one.
+  for (int i = 0; i < 4; ++i) Miss(holders[i], now());
+  holders[4].copies[0] = AfterAudit(holders[4].copies[0], CopyObservation::kDenied, now());
+  Assessment a = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(a.counted_fragments, 23u);
+  EXPECT_EQ(a.trigger, RepairTrigger::kLostCopies);
+  EXPECT_THAT(a.rebuild, ElementsAre(4u));
+  // Four more lost (past grace): 19 counted < 20 → rebuild all 9 not proven,
+  // the four suspects' fragments included, in one batch.
+  clock_.Advance(kHour);
+  for (int i = 5; i < 9; ++i) {
+    holders[i].copies[0] = AfterAudit(holders[i].copies[0], CopyObservation::kDenied, now());
+  }
+  Assessment b = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(b.counted_fragments, 19u);
+  EXPECT_EQ(b.trigger, RepairTrigger::kBelowThreshold);
+  EXPECT_THAT(b.rebuild, ElementsAre(0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u));
+  EXPECT_EQ(b.margin, 3);
+}
+
+TEST_F(PolicyTest, ReturningHolderCountsAgainUpToTheCap) {
+  cfg_.holder_grace_ms = kHour;
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  Miss(holders[2], now());
+  clock_.Advance(2 * kHour);
+  Miss(holders[2], now());
+  ASSERT_EQ(StandingOf(holders[2].copies[0], now(), cfg_), CopyStanding::kLost);
+  // Repair placed fragment 2 on a new holder.
+  HolderView fresh{Id(200), "127.0.200.1:7700", {AfterPush(2, now())}};
+  holders.push_back(fresh);
+  EXPECT_FALSE(Assess(r, holders, {}, now(), cfg_).needs_repair());
+  // The old holder comes back and proves it: reintegrated, two copies of 2 (cap 2).
+  clock_.Advance(kHour);
+  holders[2].copies[0] = AfterAudit(holders[2].copies[0], CopyObservation::kProven, now());
+  EXPECT_EQ(StandingOf(holders[2].copies[0], now(), cfg_), CopyStanding::kProven);
+  Assessment a = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(a.state, Recoverability::kHealthy);
+  EXPECT_THAT(a.surplus, IsEmpty());
+  // A third copy of 2 is over the cap: the last listed is the surplus.
+  holders.push_back(HolderView{Id(201), "127.0.201.1:7700", {AfterPush(2, now())}});
+  Assessment b = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_THAT(b.surplus, ElementsAre(std::make_pair(Id(201), 2u)));
+}
+
+TEST_F(PolicyTest, SmallTierCountsCopies) {
+  auto r = Small();
+  auto holders = OnePerFragment(r, now());
+  EXPECT_EQ(Assess(r, holders, {}, now(), cfg_).state, Recoverability::kHealthy);
+  for (int i = 0; i < 2; ++i) {
+    holders[i].copies[0] = AfterAudit(holders[i].copies[0], CopyObservation::kDenied, now());
+  }
+  Assessment a = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(a.counted_units, 5u);
+  EXPECT_EQ(a.margin, 4);
+  EXPECT_EQ(a.trigger, RepairTrigger::kLostCopies);
+  EXPECT_THAT(a.rebuild, ElementsAre(0u, 0u));
+  for (int i = 2; i < 7; ++i) Miss(holders[i], now());  // all others suspect
+  Assessment b = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(b.state, Recoverability::kDegraded);
+  EXPECT_EQ(b.trigger, RepairTrigger::kLostCopies);  // 5 counted ≥ 4
+  for (int i = 2; i < 7; ++i) {
+    holders[i].copies[0] = AfterAudit(holders[i].copies[0], CopyObservation::kDenied, now());
+  }
+  Assessment c = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(c.state, Recoverability::kLost);
+  EXPECT_EQ(c.margin, -1);
+}
+
+TEST_F(PolicyTest, LocalCopiesCountAsProven) {
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  holders.erase(holders.begin());  // fragment 0 is ours
+  std::vector<uint32_t> local = {0};
+  EXPECT_EQ(Assess(r, holders, local, now(), cfg_).state, Recoverability::kHealthy);
+  EXPECT_EQ(Assess(r, holders, {}, now(), cfg_).counted_fragments, 23u);
+}
+
+TEST_F(PolicyTest, UnverifiedClaimsAreNotCounted) {
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  holders[0].copies[0] = CopyHistory{0, std::nullopt, std::nullopt, 0, false};
+  EXPECT_EQ(StandingOf(holders[0].copies[0], now(), cfg_), CopyStanding::kUnverified);
+  EXPECT_EQ(Assess(r, holders, {}, now(), cfg_).counted_fragments, 23u);
+  // A claim that never answers never becomes "suspect": there is nothing to wait for.
+  Miss(holders[0], now());
+  EXPECT_EQ(StandingOf(holders[0].copies[0], now(), cfg_), CopyStanding::kUnverified);
+}
+
+TEST_F(PolicyTest, LostCopiesAreForgottenAfterAWhile) {
+  cfg_.holder_grace_ms = kHour;
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  Miss(holders[1], now());
+  clock_.Advance(2 * kHour);
+  EXPECT_THAT(Assess(r, holders, {}, now(), cfg_).forget, IsEmpty());
+  clock_.Advance(cfg_.forget_lost_after_ms);
+  EXPECT_THAT(Assess(r, holders, {}, now(), cfg_).forget,
+              ElementsAre(std::make_pair(holders[1].holder, 1u)));
+}
+
+// ---- placement ----------------------------------------------------------------
+
+std::vector<PlacementCandidate> Peers(int count, int per_subnet, uint8_t first = 100) {
+  std::vector<PlacementCandidate> out;
+  core::NodeId key = Id(0);
+  for (int i = 0; i < count; ++i) {
+    core::PeerInfo p{Id(static_cast<uint8_t>(first + i)),
+                     "127.0." + std::to_string(first + i / per_subnet) + "." +
+                         std::to_string(i % per_subnet + 1) + ":7700"};
+    out.push_back({p, 0, core::XorDistance(p.id, key)});
+  }
+  return out;
+}
+
+TEST_F(PolicyTest, FirstPlacementReachesOneHolderPerFragment) {
+  auto r = RedundancyOf(*core::PlanForSize(300 * core::kMiB));  // 72 fragments
+  std::vector<uint32_t> all;
+  for (uint32_t i = 0; i < 72; ++i) all.push_back(i);
+  auto choice = ChoosePlacement(r, all, Peers(100, 1), {}, {}, 2, now(), cfg_);
+  EXPECT_EQ(choice.distinct_new_holders, 72u);
+  EXPECT_EQ(choice.work.size(), 72u);
+  for (const auto& [peer, idx] : choice.work) EXPECT_EQ(idx.size(), 1u);
+  EXPECT_EQ(choice.spares.size(), 28u);
+}
+
+TEST_F(PolicyTest, FewerPeersThanFragmentsSpreadsEvenlyOverAllOfThem) {
+  auto r = RedundancyOf(*core::PlanForSize(300 * core::kMiB));
+  std::vector<uint32_t> all;
+  for (uint32_t i = 0; i < 72; ++i) all.push_back(i);
+  auto choice = ChoosePlacement(r, all, Peers(59, 1), {}, {}, 2, now(), cfg_);
+  EXPECT_EQ(choice.distinct_new_holders, 59u);  // min(fragments, eligible peers)
+  ASSERT_EQ(choice.work.size(), 59u);
+  std::size_t lo = 99, hi = 0, total = 0;
+  for (const auto& [peer, idx] : choice.work) {
+    lo = std::min(lo, idx.size());
+    hi = std::max(hi, idx.size());
+    total += idx.size();
+  }
+  EXPECT_EQ(total, 72u);
+  EXPECT_LE(hi - lo, 1u);
+}
+
+TEST_F(PolicyTest, SubnetCapCountsCurrentHoldersAndExcludedAreNeverChosen) {
+  auto r = Medium();
+  // Current holders: two in 127.0.100.x, proven.
+  std::vector<HolderView> current = {
+      {Id(100), "127.0.100.1:7700", {AfterPush(0, now())}},
+      {Id(101), "127.0.100.2:7700", {AfterPush(1, now())}},
+  };
+  std::vector<uint32_t> rebuild = {2, 3, 4};
+  auto cands = Peers(12, 4);  // 127.0.100-102.x, 4 each
+  std::vector<core::NodeId> excluded = {Id(104)};
+  auto choice = ChoosePlacement(r, rebuild, cands, current, excluded, 2, now(), cfg_);
+  std::map<std::string, int> per;
+  for (const auto& h : current) ++per[SubnetKey(h.address)];
+  for (const auto& [peer, idx] : choice.work) {
+    EXPECT_NE(peer.id, Id(104));
+    EXPECT_NE(peer.id, Id(100));
+    ++per[SubnetKey(peer.address)];
+  }
+  for (const auto& [s, n] : per) EXPECT_LE(n, 2) << s;
+  EXPECT_EQ(choice.distinct_new_holders, 3u);
+}
+
+TEST_F(PolicyTest, SmallNetworkFallsBackToCurrentHoldersWithFewestCopies) {
+  auto r = Medium();
+  std::vector<HolderView> current;
+  for (uint8_t h = 0; h < 4; ++h) {
+    HolderView v{
+        Id(static_cast<uint8_t>(10 + h)), "127.0." + std::to_string(10 + h) + ".1:7700", {}};
+    for (uint32_t i = h; i < 20; i += 4) v.copies.push_back(AfterPush(i, now()));
+    current.push_back(v);
+  }
+  current[0].copies.pop_back();  // holder 10 keeps one fewer
+  std::vector<uint32_t> rebuild = {16, 20, 21, 22, 23};
+  auto choice = ChoosePlacement(r, rebuild, Peers(1, 1), current, {}, 2, now(), cfg_);
+  std::map<core::NodeId, std::vector<uint32_t>> got;
+  for (const auto& [peer, idx] : choice.work) got[peer.id] = idx;
+  EXPECT_EQ(choice.distinct_new_holders, 1u);
+  ASSERT_FALSE(got[Id(100)].empty());
+  EXPECT_EQ(got[Id(100)].front(), 16u);  // the new holder takes the first
+  std::size_t total = 0;
+  for (const auto& [id, idx] : got) {
+    total += idx.size();
+    for (const auto& h : current) {
+      if (h.holder != id) continue;
+      for (uint32_t i : idx) {
+        for (const auto& c : h.copies) EXPECT_NE(c.index, i) << "two copies on one holder";
+      }
+    }
+  }
+  EXPECT_EQ(total, 5u);
+  // Fewest copies first keeps the load even: nobody ends above the heaviest (5).
+  std::map<core::NodeId, std::size_t> load;
+  for (const auto& h : current) load[h.holder] = h.copies.size();
+  for (const auto& [id, idx] : got) load[id] += idx.size();
+  for (const auto& [id, n] : load) EXPECT_LE(n, 5u);
+}
+
+TEST_F(PolicyTest, PlacementIsDeterministic) {
+  auto r = Medium();
+  std::vector<uint32_t> rebuild = {1, 5, 9};
+  auto a = ChoosePlacement(r, rebuild, Peers(30, 2), {}, {}, 2, now(), cfg_);
+  auto cands = Peers(30, 2);
+  std::reverse(cands.begin(), cands.end());
+  auto b = ChoosePlacement(r, rebuild, cands, {}, {}, 2, now(), cfg_);
+  EXPECT_EQ(a.work, b.work);
+}
+
+TEST_F(PolicyTest, SmallTierNeverPutsTwoCopiesOnOneHolder) {
+  auto r = Small();
+  std::vector<HolderView> current = {{Id(1), "127.0.1.1:7700", {AfterPush(0, now())}}};
+  std::vector<uint32_t> rebuild = {0, 0, 0};
+  auto choice = ChoosePlacement(r, rebuild, Peers(2, 1), current, {}, 2, now(), cfg_);
+  EXPECT_EQ(choice.work.size(), 2u);  // only two new holders exist; the third copy has no place
+  for (const auto& [peer, idx] : choice.work) EXPECT_NE(peer.id, Id(1));
+}
+
+// ---- who maintains ----------------------------------------------------------------
+
+TEST_F(PolicyTest, OwnerRanksFirstThenHoldersByDistanceToTheKey) {
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now(), 1);  // ids 1..24
+  core::NodeId key = Id(0);
+  EXPECT_EQ(MaintainerRank(Id(250), Id(250), key, holders, now(), cfg_), 0u);
+  EXPECT_EQ(MaintainerRank(Id(1), Id(250), key, holders, now(), cfg_), 1u);
+  EXPECT_EQ(MaintainerRank(Id(3), Id(250), key, holders, now(), cfg_), 3u);
+  EXPECT_FALSE(MaintainerRank(Id(99), Id(250), key, holders, now(), cfg_).has_value());
+  // A holder known to have lost everything does not maintain, and moves the others up.
+  holders[0].copies[0] = AfterAudit(holders[0].copies[0], CopyObservation::kDenied, now());
+  EXPECT_FALSE(MaintainerRank(Id(1), Id(250), key, holders, now(), cfg_).has_value());
+  EXPECT_EQ(MaintainerRank(Id(3), Id(250), key, holders, now(), cfg_), 2u);
+}
+
+TEST_F(PolicyTest, HoldersStepInWhenTheMaintainersBeforeThemGoQuiet) {
+  MaintenanceClock m;
+  m.last_checked_ms = now();
+  m.last_audited_by_peer_ms = now();
+  EXPECT_TRUE(ShouldCheck(0, m, now(), false, cfg_));  // the owner always checks
+  EXPECT_FALSE(ShouldCheck(1, m, now(), false, cfg_));
+  EXPECT_TRUE(ShouldCheck(1, m, now(), /*forced=*/true, cfg_));
+  clock_.Advance(cfg_.takeover_delay_ms);
+  EXPECT_TRUE(ShouldCheck(1, m, now(), false, cfg_));   // rank 1 steps in after one delay
+  EXPECT_FALSE(ShouldCheck(2, m, now(), false, cfg_));  // rank 2 waits for two
+  clock_.Advance(cfg_.takeover_delay_ms);
+  EXPECT_TRUE(ShouldCheck(2, m, now(), false, cfg_));
+
+  // Someone keeps auditing but never repairs: the watch interval still checks.
+  MaintenanceClock w;
+  w.last_checked_ms = now();
+  clock_.Advance(cfg_.watch_interval_ms);
+  w.last_audited_by_peer_ms = now();
+  EXPECT_TRUE(ShouldCheck(3, w, now(), false, cfg_));
+}
+
+TEST_F(PolicyTest, HoldersActOnANeedThatLasted) {
+  MaintenanceClock m;
+  EXPECT_TRUE(ShouldAct(0, m, now(), cfg_));
+  EXPECT_FALSE(ShouldAct(1, m, now(), cfg_));
+  m.need_since_ms = now();
+  EXPECT_FALSE(ShouldAct(1, m, now(), cfg_));
+  clock_.Advance(cfg_.takeover_delay_ms);
+  EXPECT_TRUE(ShouldAct(1, m, now(), cfg_));
+  EXPECT_FALSE(ShouldAct(2, m, now(), cfg_));
+  cfg_.takeover_delay_ms = 0;
+  EXPECT_TRUE(ShouldAct(5, m, now(), cfg_));
+}
+
+// ---- the pass -----------------------------------------------------------------
+
+TEST_F(PolicyTest, QueueLeastMarginFirstDeficitLast) {
+  std::vector<QueueItem> q;
+  auto hash = [](uint8_t b) {
+    core::ContentHash h;
+    h.bytes.fill(b);
+    return h;
+  };
+  q.push_back({hash(1), 5, false, false});
+  q.push_back({hash(2), 1, true, false});
+  q.push_back({hash(3), 2, false, false});
+  q.push_back({hash(4), 2, false, true});
+  OrderRepairQueue(q);
+  std::vector<uint8_t> order;
+  for (const auto& i : q) order.push_back(i.tessera.bytes[0]);
+  EXPECT_THAT(order, ElementsAre(4, 3, 1, 2));
+}
+
+TEST_F(PolicyTest, BudgetRefillsOverADayAndNeverHoldsMore) {
+  cfg_.repair_bytes_per_day = 24 * 1000;  // 1000 bytes per hour
+  RepairBudget b(cfg_, now());
+  EXPECT_EQ(b.available(now()), 24'000u);
+  EXPECT_TRUE(b.TrySpend(20'000, now()));
+  EXPECT_FALSE(b.TrySpend(5'000, now()));
+  clock_.Advance(kHour);
+  EXPECT_EQ(b.available(now()), 5'000u);
+  EXPECT_TRUE(b.TrySpend(5'000, now()));
+  clock_.Advance(1000 * kHour);
+  EXPECT_EQ(b.available(now()), 24'000u);
+  // Too big for any day: allowed once the bucket is full, leaving it in debt.
+  EXPECT_TRUE(b.TrySpend(50'000, now()));
+  EXPECT_EQ(b.available(now()), 0u);
+  clock_.Advance(24 * kHour);
+  EXPECT_EQ(b.available(now()), 0u);  // still paying it off
+  b.Charge(1, now());
+  EXPECT_FALSE(b.TrySpend(1, now()));
+}
+
+TEST_F(PolicyTest, RepairCostCountsFetchesAndPushes) {
+  auto r = Medium();
+  EXPECT_EQ(RepairCost(r, 3, /*payload_local=*/true), 3 * r.fragment_bytes);
+  EXPECT_EQ(RepairCost(r, 3, /*payload_local=*/false), 19 * r.fragment_bytes);
+}
+
+}  // namespace
+}  // namespace tesseras::replication
