@@ -10,7 +10,7 @@
 #include "daemon/address.h"
 #include "daemon/api_contract.h"
 #include "daemon/replicated_node.h"
-#include "dht/record.h"
+#include "replication/dht_records.h"
 
 namespace tesseras::daemon {
 
@@ -202,23 +202,9 @@ core::Result<void> Node::StartReplication() {
   deps.blobs = blobs_.get();
   deps.plans = plans_.get();
   deps.clock = clock_.get();
-  const crypto::Identity* id = &*identity_;
-  core::Clock* clock = clock_.get();
-  const int64_t ttl_ms = static_cast<int64_t>(config_.dht.record_ttl_secs) * 1000;
-  deps.seal_record = [id, clock, ttl_ms](
-                         const core::NodeId& key,
-                         const std::vector<uint8_t>& value) -> core::Result<std::vector<uint8_t>> {
-    ASSIGN_OR_RETURN(auto rec, dht::Record::Sign(*id, dht::kHolderRecord, key, value,
-                                                 clock->NowUnixMs() + ttl_ms));
-    return rec.Encode();
-  };
-  deps.open_record = [](const std::vector<uint8_t>& sealed) -> core::Result<std::vector<uint8_t>> {
-    ASSIGN_OR_RETURN(auto rec, dht::Record::ParseVerified(sealed));
-    if (rec.type != dht::kHolderRecord) {
-      return core::MakeError(core::ErrorCode::kInvalidArgument, "not a holder record");
-    }
-    return rec.value;
-  };
+  deps.self_address = listen_address_;
+  replication::UseDhtRecords(deps, *identity_, *clock_,
+                             static_cast<int64_t>(config_.dht.record_ttl_secs) * 1000);
   replication_ = std::make_unique<replication::ReplicationService>(deps, cfg);
   handler_ = std::make_shared<replication::NetworkHandler>(*replication_, cfg.scratch_dir);
   dht_->SetReplicationHandler(handler_);

@@ -108,6 +108,7 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
       if (r.ok()) {
         std::lock_guard lock(mu);
         staged->present[index] = true;
+        staged->fetched_bytes += table.plan.shard_size;
         ++have;
         return;
       }
@@ -129,6 +130,37 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
                          table.tessera.Short() + "…" + detail);
   }
   return staged;
+}
+
+Result<void> ReplicationService::RebuildMissing(Staged& staged,
+                                                const std::vector<uint32_t>& wanted) {
+  const auto& table = staged.table;
+  std::vector<uint32_t> todo;
+  for (uint32_t i : wanted) {
+    if (i < staged.present.size() && !staged.present[i] &&
+        std::find(todo.begin(), todo.end(), i) == todo.end()) {
+      todo.push_back(i);
+    }
+  }
+  if (todo.empty()) return core::Ok();
+  std::vector<std::unique_ptr<FileSource>> files;
+  std::vector<FragmentInput> inputs;
+  for (uint32_t i = 0; i < table.plan.total_shards(); ++i) {
+    if (!staged.present[i]) continue;
+    ASSIGN_OR_RETURN(auto f, staged.Open(i));
+    inputs.push_back({i, f.get()});
+    files.push_back(std::move(f));
+  }
+  std::vector<std::unique_ptr<FileSink>> owned;
+  std::vector<core::ByteSink*> sinks;
+  for (uint32_t i : todo) {
+    ASSIGN_OR_RETURN(auto s, FileSink::Create(staged.PathOf(i), /*durable=*/false));
+    sinks.push_back(s.get());
+    owned.push_back(std::move(s));
+  }
+  TRY(RebuildFragments(table, inputs, todo, sinks));
+  for (uint32_t i : todo) staged.present[i] = true;
+  return core::Ok();
 }
 
 }  // namespace tesseras::replication

@@ -87,6 +87,7 @@ class SimNetwork {
     if (customize) customize(*node);
     ReplicationDeps deps;
     deps.self = &node->identity;
+    deps.self_address = node->address;
     deps.dht = node->dht.get();
     deps.fragments = node->fragment_port;
     deps.ledger = node->ledger_port;
