@@ -188,6 +188,15 @@ core::Result<void> Node::StartReplication() {
   cfg.deficit_allowance_bytes = rc.deficit_allowance_bytes;
   cfg.per_peer_limit_bytes = rc.per_peer_limit_bytes;
   cfg.max_per_subnet = rc.max_per_subnet;
+  cfg.refusal_memory_secs = rc.refusal_memory_secs;
+  auto& policy = cfg.policy;
+  policy.holder_grace_ms = static_cast<int64_t>(rc.holder_grace_secs) * 1000;
+  policy.repair_threshold = rc.repair_threshold_percent / 100.0;
+  policy.surplus_fraction = rc.surplus_percent / 100.0;
+  policy.takeover_delay_ms = static_cast<int64_t>(rc.takeover_delay_secs) * 1000;
+  policy.watch_interval_ms = static_cast<int64_t>(rc.watch_interval_secs) * 1000;
+  policy.forget_lost_after_ms = static_cast<int64_t>(rc.forget_lost_after_secs) * 1000;
+  policy.repair_bytes_per_day = rc.repair_bytes_per_day;
   cfg.scratch_dir = options_.data_dir / "tmp";
   std::error_code ec;
   fs::remove_all(cfg.scratch_dir, ec);  // leftovers of a killed process

@@ -46,6 +46,13 @@ ReplicationService::Records ReplicationService::ReadRecords(const core::ContentH
     return out;
   }
   out.reached = true;
+  // Many claims carry the same plan: each distinct plan's signature is checked once.
+  std::map<core::ContentHash, bool> plan_valid;
+  auto plan_ok = [&](const SignedPlan& plan, const core::ContentHash& digest) {
+    auto it = plan_valid.find(digest);
+    if (it == plan_valid.end()) it = plan_valid.emplace(digest, plan.Verify().ok()).first;
+    return it->second;
+  };
   for (const auto& sealed : *records) {
     std::vector<uint8_t> bytes = sealed;
     if (d_.open_record) {
@@ -58,13 +65,21 @@ ReplicationService::Records ReplicationService::ReadRecords(const core::ContentH
     }
     if (LooksLikeHolderClaim(bytes)) {
       auto claim = HolderClaim::Decode(bytes);
-      Result<void> valid = claim.ok() ? claim->Verify() : Result<void>(claim.error());
-      if (!valid.ok()) {
+      if (!claim.ok()) {
+        out.problem = claim.error().message;
+        continue;
+      }
+      const core::ContentHash digest = PlanDigest(claim->plan);
+      if (!plan_ok(claim->plan, digest)) {
+        out.problem = "holder claim carries a plan with an invalid owner signature";
+        continue;
+      }
+      if (auto valid = claim->Verify(/*plan_verified=*/true); !valid.ok()) {
         out.problem = valid.error().message;
         continue;
       }
       if (!CanBeTheTessera(claim->plan, tessera)) continue;
-      auto key = std::make_pair(PlanDigest(claim->plan), claim->holder());
+      auto key = std::make_pair(digest, claim->holder());
       auto it = out.claims.find(key);
       if (it == out.claims.end() || claim->claimed_at_ms > it->second.claimed_at_ms) {
         out.claims.insert_or_assign(key, std::move(*claim));
