@@ -161,7 +161,10 @@ Result<ReplicationService::View> ReplicationService::GatherHolders(const SignedP
   if (found.owner_record) {
     for (const auto& h : found.owner_record->holders) merge(h.node_id, h.address, h.indices, false);
   }
-  for (const auto& c : found.claims) merge(c.holder(), c.address, c.indices, true);
+  for (const auto& c : found.claims) {
+    view.own_claim_found = view.own_claim_found || c.holder() == self;
+    merge(c.holder(), c.address, c.indices, true);
+  }
   view.holders.erase(std::remove_if(view.holders.begin(), view.holders.end(),
                                     [&](const core::HolderView& h) {
                                       return h.holder == self || h.copies.empty();
@@ -324,6 +327,7 @@ void ReplicationService::RecordAudit(const SignedPlan& plan, View& view, const A
     r.holders.push_back(std::move(hh));
   }
   r.corrupt_local = view.corrupt_local;
+  r.own_claim_found = view.own_claim_found;
   r.fragments_verified = a.proven_fragments;
   r.fragments_counted = a.counted_fragments;
   r.copies_verified = a.proven_units;

@@ -206,7 +206,7 @@ Result<std::size_t> ReplicationService::PublishHolderRecord(
   return d_.dht->PutRecord(key, bytes);
 }
 
-Result<void> ReplicationService::RefreshClaim(const SignedPlan& plan) {
+Result<void> ReplicationService::RefreshClaim(const SignedPlan& plan, bool force) {
   const core::ContentHash& tessera = plan.table.tessera;
   ASSIGN_OR_RETURN(auto mine, d_.fragments->List(tessera));
   std::vector<uint32_t> held;
@@ -218,7 +218,7 @@ Result<void> ReplicationService::RefreshClaim(const SignedPlan& plan) {
   }
   ASSIGN_OR_RETURN(auto stored, d_.plans->GetMaintenance(tessera));
   core::MaintenanceClock m = stored.value_or(core::MaintenanceClock{});
-  if (m.claim_published && m.claimed == held) return core::Ok();
+  if (!force && m.claim_published && m.claimed == held) return core::Ok();
   if (held.empty() && !m.claim_published && m.claimed.empty()) return core::Ok();
   auto claim = HolderClaim::Sign(plan, d_.self_address, held,
                                  static_cast<uint64_t>(d_.clock->NowUnixMs()), *d_.self);

@@ -223,7 +223,9 @@ Result<RepairReport> ReplicationService::MaintainTessera(const core::ContentHash
                              r.error().message);
     }
   }
-  if (auto claimed = RefreshClaim(plan); !claimed.ok()) {
+  // Our claim must stay findable: published again when the DHT lost it.
+  const bool holding = !mine.empty() || !health.corrupt_local.empty();
+  if (auto claimed = RefreshClaim(plan, holding && !health.own_claim_found); !claimed.ok()) {
     rep.problems.push_back(claimed.error().message);
   }
   if (!health.maintainer_rank) {

@@ -110,6 +110,7 @@ struct HealthReport {
   bool own = false;                         // we are the owner
   std::optional<uint32_t> maintainer_rank;  // 0 owner, 1.. holders; none: not ours to repair
   std::optional<int64_t> need_since_ms;     // repair needed, as we saw it, since then
+  bool own_claim_found = false;             // the DHT returned our own holder claim
 };
 
 struct RepairReport {
@@ -275,8 +276,9 @@ class ReplicationService {
   core::Result<std::size_t> PublishHolderRecord(const SignedPlan& plan,
                                                 const std::vector<core::PlacementEntry>& holders);
   // Publishes (or withdraws, when we hold nothing) our claim for a tessera if
-  // what we hold differs from what we last claimed.
-  core::Result<void> RefreshClaim(const SignedPlan& plan);
+  // what we hold differs from what we last claimed, or `force`d (the DHT no
+  // longer returned it: the nodes that stored it are gone).
+  core::Result<void> RefreshClaim(const SignedPlan& plan, bool force = false);
   core::Result<HolderRecord> LookupHolderRecord(const core::ContentHash& tessera);
   // Owner records and claims found in the DHT: all of them, or for one plan.
   struct Records;

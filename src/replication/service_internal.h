@@ -76,6 +76,7 @@ struct ReplicationService::View {
   std::vector<uint32_t> corrupt_local;    // ours by placement or claim, but bad or gone
   bool published = false;                 // placed at some time (holders known or local copies)
   bool stored = false;                    // the plan is in our plan store (we look after it)
+  bool own_claim_found = false;           // the DHT returned our own claim
 };
 
 // What one check saw of each holder, in the order of View::holders.
