@@ -89,8 +89,12 @@ ReplicationService::Placed ReplicationService::PlaceCopies(
     const std::size_t ask = (remaining.size() + view.size() + excluded.size()) * 2 + 8;
     auto found = d_.dht->FindPeers(key, std::max<std::size_t>(ask, 20));
     if (!found.ok()) {
-      if (failures)
-        failures->push_back({{}, remaining, "finding peers: " + found.error().ToString()});
+      if (failures) {
+        PeerFailure f;  // no one peer: the lookup itself failed
+        f.indices = remaining;
+        f.error = "finding peers: " + found.error().ToString();
+        failures->push_back(std::move(f));
+      }
       break;
     }
     std::vector<PlacementCandidate> cands;
