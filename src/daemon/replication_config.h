@@ -19,6 +19,10 @@ struct ReplicationConfig {
   uint64_t min_free_space_bytes = 1073741824;  // 1 GiB
   // How far below zero a peer's reciprocity balance may go before we refuse it.
   uint64_t deficit_allowance_bytes = 268435456;  // 256 MiB
+  // Owners that have never stored anything for us get this allowance instead.
+  uint64_t new_owner_allowance_bytes = 67108864;  // 64 MiB
+  // Each fragment stored for others is charged at least this much.
+  uint64_t min_fragment_charge_bytes = 65536;  // 64 KiB
   // Cap on the bytes we store for any one peer.
   uint64_t per_peer_limit_bytes = 1073741824;  // 1 GiB
   // At most this many holders of one tessera in one IPv4 /24 or IPv6 /48.

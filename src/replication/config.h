@@ -14,7 +14,12 @@ struct ReplicationConfig {
   uint64_t repair_jitter_secs = 7200;     // plus uniform random jitter up to 2 h
   uint32_t max_concurrent_transfers = 4;
   uint64_t min_free_space_bytes = 1ull << 30;       // enforced by the fragment store
-  uint64_t deficit_allowance_bytes = 256ull << 20;  // refuse senders deeper in deficit
+  uint64_t deficit_allowance_bytes = 256ull << 20;  // refuse owners deeper in deficit
+  // ... and owners that have never stored anything for us get this much.
+  uint64_t new_owner_allowance_bytes = 64ull << 20;
+  // Each fragment stored for others is charged at least this much (files,
+  // rows and fsyncs cost the same for one byte as for 64 KiB).
+  uint64_t min_fragment_charge_bytes = 64ull << 10;
   uint64_t per_peer_limit_bytes = 1ull << 30;       // most we store for one peer
   uint32_t max_per_subnet = 2;                      // holders per /24 or /48
   // Leaves per fragment per attestation. Requester and holder must agree

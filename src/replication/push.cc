@@ -133,14 +133,18 @@ ReplicationService::Placed ReplicationService::PlaceCopies(
         if (!ack.ok()) {
           failed.push_back(i);
           last_error = ack.error().ToString();
-          if (IsTransportFailure(ack.error().code)) {
-            // The peer is gone: do not wait for the rest, hand them on.
+          const ErrorCode code = ack.error().code;
+          if (code == ErrorCode::kResourceExhausted) {
+            // Out of space, or of patience with the owner's deficit: not
+            // chosen again for a while, for any tessera. Other refusals (this
+            // tessera is bound to another plan there, ...) keep the peer out
+            // of this placement only.
+            NoteRefusal(peer.id, ack.error());
+          }
+          if (IsTransportFailure(code) || code == ErrorCode::kResourceExhausted) {
+            // Gone, or full: do not try the rest there, hand them on.
             failed.insert(failed.end(), indices.begin() + static_cast<long>(j) + 1, indices.end());
             break;
-          }
-          if (ack.error().code != ErrorCode::kProtocol) {
-            // It answered no (space, deficit, ...): not chosen again for a while.
-            NoteRefusal(peer.id, ack.error());
           }
           continue;
         }

@@ -12,6 +12,8 @@ using core::Result;
 // only checked for presence and size before it counts as already held; an
 // older one is hashed again (docs/REPLICATION.md, "Receiving").
 constexpr int64_t kTrustVerifiedMs = 10 * 60 * 1000;
+// A fragment served to a peer: a verification within the last day stands.
+constexpr int64_t kTrustServedMs = 24 * 3600 * 1000;
 
 Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sender,
                                                      const core::FragmentEnvelope& env,
@@ -46,7 +48,10 @@ Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sende
   if (env.id.checksum != table.checksums[env.id.index]) {
     return MakeError(ErrorCode::kCorrupt, "fragment checksum differs from the signed plan");
   }
-  const uint64_t size = table.plan.shard_size;
+  // What the fragment costs us: its bytes, but at least the per-fragment
+  // minimum (a directory entry, a file, its proof tree, index and ledger rows
+  // cost as much for one byte as for 64 KiB).
+  const uint64_t size = ChargeFor(table.plan.shard_size);
   // 3. Nobody overwrites another owner's tessera.
   ASSIGN_OR_RETURN(auto existing_plan, d_.plans->GetPlan(table.tessera));
   if (existing_plan) {
@@ -71,13 +76,20 @@ Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sende
   ASSIGN_OR_RETURN(core::LedgerEntry bal, d_.ledger->Balance(owner));
   const int64_t deficit_after = static_cast<int64_t>(bal.bytes_stored_for_them + size) -
                                 static_cast<int64_t>(bal.bytes_they_store_for_us);
-  if (deficit_after > static_cast<int64_t>(config_.deficit_allowance_bytes)) {
-    CountRefusal("deficit");
+  // An owner that has never stored anything for us (a new node, or an identity
+  // minted a moment ago) gets the smaller allowance of strangers.
+  const bool stranger = bal.bytes_they_store_for_us == 0;
+  const uint64_t allowance = stranger ? std::min(config_.new_owner_allowance_bytes,
+                                                 config_.deficit_allowance_bytes)
+                                      : config_.deficit_allowance_bytes;
+  if (deficit_after > static_cast<int64_t>(allowance)) {
+    CountRefusal(stranger ? "new_owner_allowance" : "deficit");
     return MakeError(ErrorCode::kResourceExhausted,
                      "refused: owner " + owner.Short() + "… would be " +
-                         std::to_string(deficit_after) +
-                         " bytes in deficit with us; the allowance is " +
-                         std::to_string(config_.deficit_allowance_bytes));
+                         std::to_string(deficit_after) + " bytes in deficit with us; the " +
+                         (stranger ? "allowance for owners that store nothing for us"
+                                   : "allowance") +
+                         " is " + std::to_string(allowance));
   }
   if (bal.bytes_stored_for_them + size > config_.per_peer_limit_bytes) {
     CountRefusal("peer_limit");
@@ -107,7 +119,7 @@ Result<core::ReplicateAck> ReplicationService::ReceiveFragment(const core::PeerI
     }
   }
   TRY(d_.ledger->Record(plan.owner_id(), core::LedgerDirection::kWeStoreForThem, table.tessera,
-                        env.id.index, table.plan.shard_size));
+                        env.id.index, ChargeFor(table.plan.shard_size)));
   // 6. Findable without the owner: our claim names what we now hold. It is
   // published before we acknowledge (a failure is retried by the next pass).
   (void)RefreshClaim(plan);
@@ -134,7 +146,11 @@ Result<core::ReplicateAck> ReplicationService::AckFor(const core::ContentHash& t
 
 Result<std::unique_ptr<core::RandomAccessSource>> ReplicationService::OpenVerifiedFragment(
     const core::ContentHash& tessera, uint32_t index) {
-  TRY(d_.fragments->Verify(tessera, index));
+  // What a verification proved within the day stands (the scrub re-verifies
+  // everything held within its budget): a small request must not buy a full
+  // read and hash of a large fragment every time. The requester checks every
+  // byte against the plan anyway.
+  TRY(d_.fragments->CheckHeld(tessera, index, kTrustServedMs));
   return d_.fragments->Open(tessera, index);
 }
 

@@ -6,6 +6,7 @@
 // threads, never from the network thread (they wait on DhtPort calls).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -252,6 +253,10 @@ class ReplicationService {
   core::Result<SignedPlan> FindPlan(const core::ContentHash& tessera);
 
   const ReplicationConfig& config() const { return config_; }
+  // What storing a fragment of `bytes` is charged to its owner.
+  uint64_t ChargeFor(uint64_t bytes) const {
+    return std::max(bytes, config_.min_fragment_charge_bytes);
+  }
 
  private:
   struct Staged;   // fragments encoded or fetched into the scratch dir

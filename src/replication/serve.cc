@@ -69,8 +69,7 @@ void ReplicationService::NoteAudit(const core::PeerInfo& requester, const Signed
 Result<void> ReplicationService::ServeFragment(const core::PeerInfo&,
                                                const core::ContentHash& tessera, uint32_t index,
                                                core::ByteSink& out) {
-  TRY(d_.fragments->Verify(tessera, index));
-  ASSIGN_OR_RETURN(auto src, d_.fragments->Open(tessera, index));
+  ASSIGN_OR_RETURN(auto src, OpenVerifiedFragment(tessera, index));
   std::vector<uint8_t> buf(1 << 20);
   for (uint64_t off = 0; off < src->Size(); off += buf.size()) {
     std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(buf.size(), src->Size() - off));
