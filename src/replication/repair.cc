@@ -70,7 +70,7 @@ namespace {
 
 // The next state of a pass summary from one tessera's report.
 void Tally(PassSummary& s, const RepairReport& r) {
-  if (r.action != "not_due") ++s.checked;
+  if (r.action != "not_due" && r.action != "not_maintainer") ++s.checked;
   if (r.action == "repaired") ++s.repaired;
   if (r.action == "waiting") ++s.waiting;
   if (r.action == "deferred") ++s.deferred;
@@ -270,26 +270,46 @@ Result<std::vector<RepairReport>> ReplicationService::RunRepairPass(bool forced)
     pass_.total = total;
     pass_.current = current;
   };
-  // 1. Check what is due (everything when forced) and mend our own copies.
+  // What the pass returns stays bounded: every report while there are few,
+  // then only those where something happened (or went wrong).
   std::vector<RepairReport> out;
+  auto keep = [&](RepairReport r) {
+    Tally(summary, r);
+    const bool quiet =
+        (r.action == "none" || r.action == "not_due" || r.action == "not_maintainer") &&
+        r.problems.empty() && r.mended_local.empty();
+    if (out.size() < kMaxPassReports && (!quiet || plans.size() <= kMaxPassReports)) {
+      out.push_back(std::move(r));
+    }
+  };
+  // 1. Check what is due (everything when forced) and mend our own copies;
+  // remember what needs repair (at most kMaxPassRepairs: the rest waits for
+  // the next pass, its need remembered).
+  std::vector<RepairReport> queued;
   for (std::size_t i = 0; i < plans.size(); ++i) {
     const core::ContentHash& t = plans[i].tessera;
     progress("checking", i, plans.size(), t);
     auto r = MaintainTessera(t, forced, /*act=*/false);
-    if (r.ok()) {
-      out.push_back(std::move(*r));
-    } else {
+    if (!r.ok()) {
       RepairReport failed;
       failed.tessera = t;
       failed.action = "failed";
       failed.problems.push_back(r.error().ToString());
-      out.push_back(std::move(failed));
+      keep(std::move(failed));
+    } else if (r->action == "queued" && queued.size() < kMaxPassRepairs) {
+      queued.push_back(std::move(*r));
+    } else {
+      if (r->action == "queued") {
+        r->action = "deferred";
+        r->problems.push_back("more repairs than one pass takes; the next pass continues");
+      }
+      keep(std::move(*r));
     }
   }
   // 2. Repair in the policy's order: least margin first, owners in deficit last.
   std::vector<QueueItem> queue;
-  for (const auto& r : out) {
-    if (r.action != "queued") continue;
+  for (std::size_t q = 0; q < queued.size(); ++q) {
+    const RepairReport& r = queued[q];
     bool deficit = false;
     if (!r.before.own) {
       auto plan = LoadPlan(r.tessera);
@@ -302,17 +322,17 @@ Result<std::vector<RepairReport>> ReplicationService::RunRepairPass(bool forced)
   OrderRepairQueue(queue);
   for (std::size_t q = 0; q < queue.size(); ++q) {
     progress("repairing", q, queue.size(), queue[q].tessera);
-    auto it = std::find_if(out.begin(), out.end(),
+    auto it = std::find_if(queued.begin(), queued.end(),
                            [&](const RepairReport& r) { return r.tessera == queue[q].tessera; });
     auto plan = LoadPlan(it->tessera);
     if (!plan.ok()) {
       it->action = "failed";
       it->problems.push_back(plan.error().ToString());
-      continue;
+    } else {
+      RepairMissing(*plan, it->before, *it);
     }
-    RepairMissing(*plan, it->before, *it);
+    keep(std::move(*it));
   }
-  for (const auto& r : out) Tally(summary, r);
   summary.finished_ms = d_.clock->NowUnixMs();
   metrics_->passes.Inc();
   {

@@ -230,7 +230,12 @@ class ReplicationService {
   // Every known tessera that is due (all of them when `forced`), checked, then
   // repaired in the policy's order (least margin first, owners in deficit
   // last) within the repair budget.
+  // Returns every tessera's report while there are at most kMaxPassReports,
+  // else only those where something happened, at most kMaxPassReports;
+  // pass_history() has the totals. At most kMaxPassRepairs repairs per pass.
   core::Result<std::vector<RepairReport>> RunRepairPass(bool forced = true);
+  static constexpr std::size_t kMaxPassReports = 1000;
+  static constexpr std::size_t kMaxPassRepairs = 10000;
 
   PassStatus pass_status() const;
   // The last passes, newest last (at most kPassHistory).
