@@ -111,6 +111,14 @@ std::string HumanBytes(uint64_t bytes) {
   return fmt::format("{:.1f} {}", value, kUnits[unit]);
 }
 
+std::string HumanDuration(uint64_t secs) {
+  const uint64_t d = secs / 86400, h = secs % 86400 / 3600, m = secs % 3600 / 60, s = secs % 60;
+  if (d > 0) return fmt::format("{} d {} h", d, h);
+  if (h > 0) return fmt::format("{} h {} min", h, m);
+  if (m > 0) return fmt::format("{} min {} s", m, s);
+  return fmt::format("{} s", s);
+}
+
 std::string HumanTime(int64_t unix_ms) {
   std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
   std::tm tm{};
@@ -137,10 +145,16 @@ void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& 
 }
 
 void RenderNode(const Json& node, std::ostream& out) {
-  PrintTable(out, {{"node id", Text(node, "node_id")},
-                   {"listen", Text(node, "listen")},
-                   {"peers", Count(node, "peers")},
-                   {"bytes stored", Bytes(node, "bytes_stored")}});
+  std::vector<std::vector<std::string>> rows = {{"node id", Text(node, "node_id")},
+                                                {"listen", Text(node, "listen")},
+                                                {"peers", Count(node, "peers")},
+                                                {"bytes stored", Bytes(node, "bytes_stored")}};
+  if (Find(node, "version") != nullptr) rows.push_back({"version", Text(node, "version")});
+  if (auto up = Unsigned(node, "uptime_secs")) {
+    rows.push_back({"uptime", HumanDuration(*up)});
+  }
+  if (Find(node, "http") != nullptr) rows.push_back({"dashboard", "http://" + Text(node, "http")});
+  PrintTable(out, rows);
 }
 
 void RenderCreate(const Json& created, std::ostream& out) {
@@ -200,11 +214,18 @@ void RenderStatus(const Json& status, std::ostream& out) {
                    {"holders", std::to_string(holders.size())}});
   if (holders.empty()) return;
   out << "\n";
-  std::vector<std::vector<std::string>> rows = {{"NODE", "ADDRESS", "FRAGMENTS", "LAST ATTESTED"}};
+  // FRAGMENTS is how many the holder keeps, INDICES which ones.
+  std::vector<std::vector<std::string>> rows = {
+      {"NODE", "ADDRESS", "FRAGMENTS", "INDICES", "PROVEN", "LAST ATTESTED"}};
   for (const Json& h : holders) {
     const Json* fragments = Find(h, "fragments");
-    rows.push_back({ShortId(Text(h, "node_id")), Text(h, "addr"),
-                    fragments ? IndexRanges(*fragments) : "-", Time(h, "last_attested")});
+    const Json* proven = Find(h, "proven");
+    auto count = [](const Json* list) {
+      return list != nullptr && list->is_array() ? std::to_string(list->size()) : "-";
+    };
+    rows.push_back({ShortId(Text(h, "node_id")), Text(h, "addr"), count(fragments),
+                    fragments ? IndexRanges(*fragments) : "-", count(proven),
+                    Time(h, "last_attested")});
   }
   PrintTable(out, rows);
 }
@@ -221,14 +242,23 @@ void RenderRepair(const Json& report, std::ostream& out) {
     out << "repair: nothing to repair\n";
     return;
   }
+  auto count = [](const Json& t, std::string_view key) {
+    const Json* list = Find(t, key);
+    return list != nullptr && list->is_array() ? std::to_string(list->size()) : "-";
+  };
   std::vector<std::vector<std::string>> rows = {
-      {"HASH", "BEFORE", "AFTER", "MISSING", "RECREATED", "NEW HOLDERS", "ERROR"}};
+      {"HASH", "BEFORE", "DEFICIT", "RE-CREATED", "MENDED HERE", "NEW HOLDERS", "PROBLEMS"}};
+  std::vector<std::string> problems;
   for (const Json& t : tesseras) {
-    rows.push_back({Text(t, "hash"), Text(t, "state_before"), Text(t, "state_after"),
-                    Count(t, "fragments_missing"), Count(t, "fragments_recreated"),
-                    Count(t, "holders_added"), Text(t, "error")});
+    rows.push_back({Text(t, "hash"), Text(t, "state_before"), Count(t, "deficit"),
+                    count(t, "regenerated"), count(t, "mended_local"), count(t, "new_holders"),
+                    count(t, "problems")});
+    for (const Json& p : ArrayField(t, "problems")) {
+      if (p.is_string()) problems.push_back(ShortId(Text(t, "hash")) + ": " + p.get<std::string>());
+    }
   }
   PrintTable(out, rows);
+  for (const std::string& p : problems) out << "problem " << p << "\n";
 }
 
 std::size_t RenderVerify(const Json& report, std::ostream& out) {
@@ -275,6 +305,17 @@ void RenderLedger(const Json& ledger, std::ostream& out) {
                     Bytes(e, "bytes_they_store_for_us"), balance_text});
   }
   PrintTable(out, rows);
+}
+
+void RenderUi(const Json& ui, std::ostream& out) {
+  out << Text(ui, "url") << "\n";
+  const Json* opened = Find(ui, "opened");
+  if (opened != nullptr && opened->is_boolean() && opened->get<bool>()) {
+    out << "(opened in your browser)\n";
+  } else {
+    out << "open this link in a browser on this machine; it holds the API token, keep it to "
+           "yourself\n";
+  }
 }
 
 }  // namespace tesseras::cli

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/fragment.h"
+#include "core/metrics.h"
 #include "core/ports/blob_store.h"
 #include "core/ports/clock.h"
 #include "core/ports/dht_port.h"
@@ -37,6 +38,7 @@ struct ReplicationDeps {
   core::BlobStore* blobs = nullptr;  // the owner's payloads, keyed by tessera hash
   core::PlanStore* plans = nullptr;
   core::Clock* clock = nullptr;
+  core::MetricsRegistry* metrics = nullptr;
   // How a holder record is framed for the DHT and read back. The real DHT wraps
   // values in its own signed record (dht::Record); left empty, the holder
   // record's bytes are stored as they are (the in-process simulator).
