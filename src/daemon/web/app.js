@@ -255,13 +255,13 @@ function renderTesseras(list) {
       el('td', {}, el('button', {type: 'button', class: 'hash', title: t.hash,
                                  'aria-label': `open tessera ${t.hash}`,
                                  onclick: () => openTessera(t.hash), text: short(t.hash)})),
-      el('td', {text: t.tier}),
+      el('td', {class: 'hide-narrow', text: t.tier}),
       el('td', {class: 'num', text: bytes(t.size)}),
       el('td', {}, stateBadge(shownState)),
       el('td', {}, proven ? bar(proven.value, proven.max, `${proven.what} proven`)
                           : el('span', {class: 'muted', text: t.state === 'local' ? 'not published' : 'not checked yet'})),
-      el('td', {class: 'num', text: t.holders ?? '–'}),
-      el('td', {}, when(t.last_audit)));
+      el('td', {class: 'num hide-narrow', text: t.holders ?? '–'}),
+      el('td', {class: 'hide-narrow'}, when(t.last_audit)));
   }));
 }
 
@@ -382,6 +382,7 @@ function renderMaintenance(m) {
   } else {
     replace($('running-pass'), el('p', {class: 'muted', text: 'No pass is running.'}));
   }
+  $('passes-empty').hidden = (m.last_passes || []).length > 0;
   replace($('passes-body'), ...(m.last_passes || []).map((p) => el('tr', {},
     el('td', {}, when(p.started_at)),
     el('td', {text: p.finished_at ? duration((p.finished_at - p.started_at) / 1000) : '–'}),
