@@ -19,3 +19,15 @@ if(TARGET tesd AND TARGET tes)
     TESSERAS_TES_BIN="$<TARGET_FILE:tes>")
   add_dependencies(http_e2e_test tesd tes)
 endif()
+
+# The Debian package made from this build's tesd and tes, checked without
+# installing it (packaging/check-package.sh: lintian, dpkg -x, systemd-analyze
+# verify and security, sysusers, the extracted daemon run under strace against
+# the unit's system call filter). Not under the sanitizers: their runtime makes
+# system calls of its own. CI also packages the hardened release build.
+if(TARGET tesd AND TARGET tes AND NOT TESSERAS_SANITIZE)
+  add_test(NAME package_test
+           COMMAND ${PROJECT_SOURCE_DIR}/scripts/package.sh --build-dir ${PROJECT_BINARY_DIR}
+                   --out ${PROJECT_BINARY_DIR}/package-test)
+  set_tests_properties(package_test PROPERTIES TIMEOUT 300)
+endif()
