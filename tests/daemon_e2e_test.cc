@@ -188,10 +188,9 @@ class DaemonNetworkTest : public DaemonE2eTest {
       cfg << "[replication]\nmin_free_space_bytes = 67108864\n";
     }
     for (int n = 1; n <= kNodes; ++n) {
-      std::vector<std::string> args = {"--data-dir",    Dir(n).string(),
-                                       "--listen",      Addr(n) + ":7700",
-                                       "--http-listen", Addr(n) + ":0",
-                                       "--config",      (root_ / "t.toml").string()};
+      std::vector<std::string> args = {
+          "--data-dir",    Dir(n).string(), "--listen", Addr(n) + ":7700",
+          "--http-listen", Addr(n) + ":0",  "--config", (root_ / "t.toml").string()};
       if (n > 1) args.insert(args.end(), {"--bootstrap", Addr(1) + ":7700"});
       daemons_.push_back(std::make_unique<Child>(TESSERAS_TESD_BIN, args));
       Child& d = *daemons_.back();
@@ -294,11 +293,10 @@ TEST_F(DaemonNetworkTest, CreatePublishStatusFetchRepairVerifyLedger) {
   ::kill(daemons_[holder - 1]->pid(), SIGKILL);
   daemons_[holder - 1]->Wait(Clock::now() + kCommandTimeout);
   daemons_.push_back(std::make_unique<Child>(
-      TESSERAS_TESD_BIN,
-      std::vector<std::string>{"--data-dir", Dir(holder).string(), "--listen",
-                               Addr(holder) + ":7700", "--http-listen", Addr(holder) + ":0",
-                               "--bootstrap", Addr(1) + ":7700", "--config",
-                               (root_ / "t.toml").string()}));
+      TESSERAS_TESD_BIN, std::vector<std::string>{
+                             "--data-dir", Dir(holder).string(), "--listen", Addr(holder) + ":7700",
+                             "--http-listen", Addr(holder) + ":0", "--bootstrap", Addr(1) + ":7700",
+                             "--config", (root_ / "t.toml").string()}));
   Child& again = *daemons_.back();
   ASSERT_TRUE(again.ReadUntil([&] { return again.err().find(" ready ") != std::string::npos; },
                               Clock::now() + kStartTimeout))

@@ -133,7 +133,9 @@ std::vector<Req> EveryApiRequest(const fs::path& root) {
       {"GET", "/v1/tesseras/" + hash, "", {}},
       {"POST", "/v1/tesseras/" + hash + "/publish", "", {}},
       {"GET", "/v1/tesseras/" + hash + "/status", "", {}},
-      {"POST", "/v1/tesseras/" + hash + "/fetch", "{\"out\":\"" + (root / "out").string() + "\"}",
+      {"POST",
+       "/v1/tesseras/" + hash + "/fetch",
+       "{\"out\":\"" + (root / "out").string() + "\"}",
        {}},
       {"POST", "/v1/repair", "", {}},
       {"POST", "/v1/verify", "", {}},
@@ -149,7 +151,8 @@ TEST_F(HttpE2eTest, WithoutTheTokenOrWithAForeignHostOrOriginEveryRequestIsRefus
   Start();
   fs::create_directories(root_ / "in");
   std::ofstream((root_ / "in" / "a.txt").string()) << "something to keep";
-  const std::string wrong = "Authorization: Bearer " + std::string(64, token_[0] == 'f' ? 'e' : 'f');
+  const std::string wrong =
+      "Authorization: Bearer " + std::string(64, token_[0] == 'f' ? 'e' : 'f');
   for (const Req& base : EveryApiRequest(root_)) {
     const std::string what = base.method + " " + base.target;
     HttpReply none = Send(base);
@@ -222,8 +225,7 @@ TEST_F(HttpE2eTest, WithTheTokenTheSameApiAnswers) {
   EXPECT_EQ(Json::parse(over_socket.out).at("node_id"), n.at("node_id"));
 
   // A write from the page's own origin, and errors keep their JSON shape.
-  HttpReply same_origin =
-      Send({"POST", "/v1/repair", "", {Bearer(), "Origin: http://" + http_}});
+  HttpReply same_origin = Send({"POST", "/v1/repair", "", {Bearer(), "Origin: http://" + http_}});
   EXPECT_EQ(same_origin.status, 200) << same_origin.body;
   HttpReply missing = Send({"GET", "/v1/tesseras/" + std::string(64, 'b'), "", {Bearer()}});
   EXPECT_EQ(missing.status, 404);
@@ -309,8 +311,8 @@ TEST_F(HttpE2eTest, TheListenerCanBeTurnedOff) {
 
 TEST_F(HttpE2eTest, ListenAddressRules) {
   // Not loopback without allow_remote: refused before the data dir is touched.
-  CommandResult remote = RunDaemon({"--data-dir", data_dir_.string(), "--listen", "127.0.0.1:0",
-                                    "--http-listen", "0.0.0.0:0"});
+  CommandResult remote = RunDaemon(
+      {"--data-dir", data_dir_.string(), "--listen", "127.0.0.1:0", "--http-listen", "0.0.0.0:0"});
   EXPECT_EQ(remote.exit_code, 2);
   EXPECT_THAT(remote.err, HasSubstr("not a loopback address"));
   EXPECT_THAT(remote.err, HasSubstr("allow_remote = true"));
@@ -322,8 +324,8 @@ TEST_F(HttpE2eTest, ListenAddressRules) {
   // A taken address stops start-up, naming the key, and leaves no socket.
   Start();
   fs::path other = root_ / "other";
-  CommandResult busy = RunDaemon(
-      {"--data-dir", other.string(), "--listen", "127.0.0.1:0", "--http-listen", http_});
+  CommandResult busy =
+      RunDaemon({"--data-dir", other.string(), "--listen", "127.0.0.1:0", "--http-listen", http_});
   EXPECT_EQ(busy.exit_code, 1);
   EXPECT_THAT(busy.err, HasSubstr("cannot serve the dashboard on " + http_));
   EXPECT_THAT(busy.err, HasSubstr("[api] http_listen"));
@@ -348,7 +350,8 @@ TEST_F(HttpE2eTest, ListenAddressRules) {
   // tes ui gives the loopback form of a wildcard address.
   CommandResult ui = Tes({"--json", "ui", "--no-open"}, &third);
   ASSERT_EQ(ui.exit_code, 0) << ui.err;
-  EXPECT_THAT(Json::parse(ui.out).at("url").get<std::string>(), StartsWith("http://" + local + "/"));
+  EXPECT_THAT(Json::parse(ui.out).at("url").get<std::string>(),
+              StartsWith("http://" + local + "/"));
 }
 
 TEST_F(HttpE2eTest, VersionFlagsAndPrintedConfig) {
@@ -386,8 +389,9 @@ TEST_F(MetricsNetworkTest, GaugesMoveWithAPublish) {
     cfg << "[replication]\nmin_free_space_bytes = 67108864\n";
   }
   for (int n = 1; n <= kNodes; ++n) {
-    std::vector<std::string> args = {"--listen", Addr(n) + ":7700", "--http-listen",
-                                     Addr(n) + ":0", "--config", (root_ / "t.toml").string()};
+    std::vector<std::string> args = {"--listen",      Addr(n) + ":7700",
+                                     "--http-listen", Addr(n) + ":0",
+                                     "--config",      (root_ / "t.toml").string()};
     if (n > 1) args.insert(args.end(), {"--bootstrap", Addr(1) + ":7700"});
     Child& d = StartDaemon(Dir(n), args);
     https_[n] = ReadyField(d.err(), "http");

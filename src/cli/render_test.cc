@@ -153,20 +153,21 @@ TEST(RenderTest, Repair) {
   EXPECT_THAT(Render(RenderRepair, Json{{"tesseras", Json::array()}}),
               HasSubstr("nothing to repair"));
   // The shape the daemon sends (RepairReportJson).
-  std::string text = Render(
-      RenderRepair,
-      Json{{"tesseras",
-            {{{"hash", kHash},
-              {"state_before", "degraded"},
-              {"deficit", 4},
-              {"corrupt_local", Json::array()},
-              {"mended_local", {2}},
-              {"regenerated", {1, 3, 5, 7}},
-              {"new_holders",
-               {{{"node_id", kNode}, {"addr", "127.0.1.1:7700"}, {"fragments", {1, 3}}},
-                {{"node_id", kNode}, {"addr", "127.0.2.1:7700"}, {"fragments", {5, 7}}}}},
-              {"problems", {"one holder did not answer"}}}}}});
-  EXPECT_THAT(text, HasSubstr(kHash + "  degraded  4        4           1            2            1"));
+  std::string text =
+      Render(RenderRepair,
+             Json{{"tesseras",
+                   {{{"hash", kHash},
+                     {"state_before", "degraded"},
+                     {"deficit", 4},
+                     {"corrupt_local", Json::array()},
+                     {"mended_local", {2}},
+                     {"regenerated", {1, 3, 5, 7}},
+                     {"new_holders",
+                      {{{"node_id", kNode}, {"addr", "127.0.1.1:7700"}, {"fragments", {1, 3}}},
+                       {{"node_id", kNode}, {"addr", "127.0.2.1:7700"}, {"fragments", {5, 7}}}}},
+                     {"problems", {"one holder did not answer"}}}}}});
+  EXPECT_THAT(text,
+              HasSubstr(kHash + "  degraded  4        4           1            2            1"));
   EXPECT_THAT(text, HasSubstr("problem " + kHash.substr(0, 16) + ": one holder did not answer"));
 }
 

@@ -4,9 +4,8 @@
 #include <fmt/format.h>
 #include <spawn.h>
 
-#include <cstdlib>
-
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -250,7 +249,8 @@ int RunTes(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   auto* ledger = app.add_subcommand("ledger", "the reciprocity ledger");
   auto* node = app.add_subcommand("node", "this node's id, address and totals");
   bool no_open = false;
-  auto* ui = app.add_subcommand("ui", "print the dashboard's link (with the API token) and open it");
+  auto* ui =
+      app.add_subcommand("ui", "print the dashboard's link (with the API token) and open it");
   ui->add_flag("--no-open", no_open, "only print the link");
 
   Context ctx{out, err, false};

@@ -48,7 +48,7 @@ struct ApiServer::Reply {
   unsigned status = 200;
   std::string content_type = "application/json";
   std::string body;
-  std::string allow;             // the Allow header of a 405 reply
+  std::string allow;              // the Allow header of a 405 reply
   bool bearer_challenge = false;  // WWW-Authenticate: Bearer (a 401 reply)
 };
 
@@ -232,8 +232,7 @@ asio::awaitable<ApiServer::Reply> ApiServer::Answer(const Request& req, bool htt
     const HttpResource resource = ClassifyHttpPath(path);
     HttpAccessDecision decision = CheckHttpAccess(http_policy_, view, resource);
     if (!decision.allowed) {
-      spdlog::info("api: refused {} {} from the HTTP listener: {}", method, path,
-                   decision.reason);
+      spdlog::info("api: refused {} {} from the HTTP listener: {}", method, path, decision.reason);
       Reply reply = json_reply(ErrorReply(
           core::MakeError(core::ErrorCode::kPermissionDenied, decision.reason), decision.status));
       reply.bearer_challenge = decision.status == 401;
@@ -242,9 +241,9 @@ asio::awaitable<ApiServer::Reply> ApiServer::Answer(const Request& req, bool htt
     if (resource == HttpResource::kPage) {
       if (!get) {
         Reply reply = json_reply(ErrorReply(
-            core::MakeError(core::ErrorCode::kInvalidArgument,
-                            fmt::format("method {} is not allowed on {} (allowed: GET)", method,
-                                        path)),
+            core::MakeError(
+                core::ErrorCode::kInvalidArgument,
+                fmt::format("method {} is not allowed on {} (allowed: GET)", method, path)),
             405));
         reply.allow = "GET";
         co_return reply;
@@ -264,9 +263,9 @@ asio::awaitable<ApiServer::Reply> ApiServer::Answer(const Request& req, bool htt
     }
     if (!get) {
       Reply reply = json_reply(ErrorReply(
-          core::MakeError(core::ErrorCode::kInvalidArgument,
-                          fmt::format("method {} is not allowed on /metrics (allowed: GET)",
-                                      method)),
+          core::MakeError(
+              core::ErrorCode::kInvalidArgument,
+              fmt::format("method {} is not allowed on /metrics (allowed: GET)", method)),
           405));
       reply.allow = "GET";
       co_return reply;
@@ -328,8 +327,8 @@ asio::awaitable<void> ApiServer::Serve(std::shared_ptr<StreamSession<Socket>> se
     session->busy = true;
     http::request<http::string_body> req = parser.release();
     Reply reply = co_await Answer(req, http);
-    spdlog::debug("api: {} {} -> {}", std::string(req.method_string()),
-                  std::string(req.target()), reply.status);
+    spdlog::debug("api: {} {} -> {}", std::string(req.method_string()), std::string(req.target()),
+                  reply.status);
     bool keep_alive = req.keep_alive() && !stopping_;
     http::response<http::string_body> res{static_cast<http::status>(reply.status), req.version()};
     res.set(http::field::server, "tesd");

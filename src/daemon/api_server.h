@@ -36,8 +36,8 @@ class ApiServer {
  public:
   // `render_metrics` produces the /metrics body (Prometheus text 0.0.4); it
   // runs on a worker thread. Without it /metrics answers 404.
-  ApiServer(boost::asio::any_io_executor io, NodeOperations& operations,
-            std::size_t worker_threads, std::function<std::string()> render_metrics = nullptr);
+  ApiServer(boost::asio::any_io_executor io, NodeOperations& operations, std::size_t worker_threads,
+            std::function<std::string()> render_metrics = nullptr);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;

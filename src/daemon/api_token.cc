@@ -16,8 +16,8 @@ namespace tesseras::daemon {
 namespace {
 
 core::Error Io(const std::filesystem::path& path, std::string_view what) {
-  return core::MakeError(core::ErrorCode::kIo,
-                         fmt::format("cannot {} {}: {}", what, path.string(), std::strerror(errno)));
+  return core::MakeError(core::ErrorCode::kIo, fmt::format("cannot {} {}: {}", what, path.string(),
+                                                           std::strerror(errno)));
 }
 
 core::Result<std::string> NewToken() {

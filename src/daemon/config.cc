@@ -3,12 +3,12 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
-#include "daemon/address.h"
-
 #include <fstream>
 #include <limits>
 #include <sstream>
 #include <system_error>
+
+#include "daemon/address.h"
 
 namespace tesseras::daemon {
 namespace {
@@ -147,15 +147,16 @@ core::Result<void> ApplyApiTable(const toml::table& table, std::string_view sour
     } else if (name == "allow_remote") {
       const toml::value<bool>* value = value_node.as_boolean();
       if (value == nullptr) {
-        return ConfigError(source, value_node.source(),
-                           fmt::format("api.allow_remote must be a boolean, got {} (write true or false)",
-                                       TypeName(value_node.type())));
+        return ConfigError(
+            source, value_node.source(),
+            fmt::format("api.allow_remote must be a boolean, got {} (write true or false)",
+                        TypeName(value_node.type())));
       }
       config.api.allow_remote = value->get();
     } else {
-      return ConfigError(source, name_key.source(),
-                         fmt::format("unknown key 'api.{}' (known: http_listen, allow_remote)",
-                                     name));
+      return ConfigError(
+          source, name_key.source(),
+          fmt::format("unknown key 'api.{}' (known: http_listen, allow_remote)", name));
     }
   }
   return core::Ok();

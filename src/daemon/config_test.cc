@@ -275,9 +275,9 @@ TEST(ConfigTest, ApiSectionDefaultsAndValues) {
 TEST(ConfigTest, ApiSectionErrors) {
   EXPECT_THAT(ParseError("[api]\nhttp_listen = \"0.0.0.0:7780\"\n").message,
               HasSubstr("api.allow_remote = true"));
-  EXPECT_THAT(ParseError("[api]\nhttp_listen = \"192.168.1.5:7780\"\nallow_remote = false\n")
-                  .message,
-              HasSubstr("not a loopback address"));
+  EXPECT_THAT(
+      ParseError("[api]\nhttp_listen = \"192.168.1.5:7780\"\nallow_remote = false\n").message,
+      HasSubstr("not a loopback address"));
   EXPECT_THAT(ParseError("[api]\nhttp_listen = \"localhost:7780\"\n").message,
               HasSubstr("api.http_listen: invalid address 'localhost:7780'"));
   EXPECT_THAT(ParseError("[api]\nhttp_listen = 7780\n").message,

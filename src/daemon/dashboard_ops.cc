@@ -49,9 +49,9 @@ Json HealthSummaryJson(const replication::HealthReport& h, int64_t checked_at_ms
   uint32_t holders_proven = 0;
   for (const auto& hh : h.holders) holders_proven += hh.proven.empty() ? 0 : 1;
   const bool small = h.plan.tier == core::Tier::kSmall;
-  const int64_t margin = small ? static_cast<int64_t>(holders_proven) - 1
-                               : static_cast<int64_t>(h.fragments_verified) -
-                                     static_cast<int64_t>(h.plan.data_shards);
+  const int64_t margin =
+      small ? static_cast<int64_t>(holders_proven) - 1
+            : static_cast<int64_t>(h.fragments_verified) - static_cast<int64_t>(h.plan.data_shards);
   return Json{{"state", std::string(replication::HealthStateName(h.state))},
               {"fragments_verified", h.fragments_verified},
               {"fragments_total", h.plan.total_shards()},
@@ -74,8 +74,9 @@ Json SubnetSpreadJson(const replication::HealthReport& h) {
     s.fragments += static_cast<uint32_t>(hh.entry.indices.size());
   }
   std::vector<std::pair<std::string, Spread>> sorted(by_subnet.begin(), by_subnet.end());
-  std::stable_sort(sorted.begin(), sorted.end(),
-                   [](const auto& a, const auto& b) { return a.second.holders > b.second.holders; });
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+    return a.second.holders > b.second.holders;
+  });
   Json out = Json::array();
   for (const auto& [subnet, s] : sorted) {
     out.push_back({{"subnet", subnet}, {"holders", s.holders}, {"fragments", s.fragments}});

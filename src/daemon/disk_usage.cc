@@ -11,8 +11,8 @@ namespace tesseras::daemon {
 core::Result<FilesystemSpace> StatFilesystem(const std::filesystem::path& path) {
   struct statvfs st {};
   if (::statvfs(path.c_str(), &st) != 0) {
-    return core::MakeError(core::ErrorCode::kIo, fmt::format("statvfs {}: {}", path.string(),
-                                                             std::strerror(errno)));
+    return core::MakeError(core::ErrorCode::kIo,
+                           fmt::format("statvfs {}: {}", path.string(), std::strerror(errno)));
   }
   FilesystemSpace s;
   s.total_bytes = static_cast<uint64_t>(st.f_blocks) * st.f_frsize;

@@ -40,7 +40,7 @@ struct HttpRequestView {
 };
 
 struct HttpAccessPolicy {
-  std::string token;            // 64 hex digits ({data_dir}/api.token)
+  std::string token;              // 64 hex digits ({data_dir}/api.token)
   bool loopback_listener = true;  // the listener is bound to 127.0.0.0/8 or ::1
 };
 

@@ -95,9 +95,9 @@ TEST(HttpAccessTest, ThePageNeedsNoTokenButMetricsDoOffLoopback) {
 
 TEST(HttpAccessTest, ForeignHostIsRefusedForEveryResource) {
   for (std::string_view path : {"/", "/app.js", "/metrics", "/v1/node"}) {
-    for (std::string_view host : {"evil.example:7780", "evil.example", "localhost.evil.example",
-                                  "127.0.0.1.nip.io:7780", "", "0.0.0.0:7780", "[::]:7780",
-                                  "127.0.0.1:99999", "[::1", "127.0.0.1:"}) {
+    for (std::string_view host :
+         {"evil.example:7780", "evil.example", "localhost.evil.example", "127.0.0.1.nip.io:7780",
+          "", "0.0.0.0:7780", "[::]:7780", "127.0.0.1:99999", "[::1", "127.0.0.1:"}) {
       HttpRequestView r = Request(path, host);
       r.has_authorization = true;
       r.authorization = kBearer;

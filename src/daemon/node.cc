@@ -125,8 +125,7 @@ core::Result<void> Node::LoadApiToken() {
   bool created = false;
   auto token = LoadOrCreateApiToken(path, &created);
   if (!token.ok()) {
-    return core::MakeError(token.error().code,
-                           fmt::format("API token: {}", token.error().message));
+    return core::MakeError(token.error().code, fmt::format("API token: {}", token.error().message));
   }
   api_token_ = std::move(*token);
   std::error_code ec;
@@ -249,8 +248,8 @@ core::Result<void> Node::StartReplication() {
   replication_ = std::make_unique<replication::ReplicationService>(deps, cfg);
   handler_ = std::make_shared<replication::NetworkHandler>(*replication_, cfg.scratch_dir);
   dht_->SetReplicationHandler(handler_);
-  repair_ = std::make_unique<replication::RepairLoop>(
-      *replication_, [this](const std::string& line) {
+  repair_ =
+      std::make_unique<replication::RepairLoop>(*replication_, [this](const std::string& line) {
         spdlog::warn("{}", line);
         activity_.Record({clock_->NowUnixMs(), 0, 1, "repair_loop", "", "", "", line});
       });
@@ -314,12 +313,13 @@ void Node::RegisterNodeMetrics() {
         {{"state", TesseraStateApiName(state)}}, [tesseras, state] {
           auto all = tesseras->List();
           if (!all.ok()) return kUnknown;
-          return static_cast<double>(
-              std::count_if(all->begin(), all->end(), [&](const auto& t) { return t.state == state; }));
+          return static_cast<double>(std::count_if(
+              all->begin(), all->end(), [&](const auto& t) { return t.state == state; }));
         });
   }
-  metrics_.GetGauge("tesseras_build_info", "Always 1; the version is the label.",
-                    {{"version", std::string(kVersion)}})
+  metrics_
+      .GetGauge("tesseras_build_info", "Always 1; the version is the label.",
+                {{"version", std::string(kVersion)}})
       .Set(1);
 }
 

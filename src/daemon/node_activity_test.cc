@@ -8,7 +8,13 @@ namespace tesseras::daemon {
 namespace {
 
 NodeActivity::Event Ev(int64_t at, std::string peer, std::string message) {
-  return {at, 0, 1, "audit_failed", std::string(64, 'a'), std::move(peer), "127.0.0.1:7700",
+  return {at,
+          0,
+          1,
+          "audit_failed",
+          std::string(64, 'a'),
+          std::move(peer),
+          "127.0.0.1:7700",
           std::move(message)};
 }
 

@@ -273,12 +273,9 @@ Result<Json> ReplicatedNodeOperations::TesseraStatus(const core::ContentHash& ha
   const int64_t now = d_.clock->NowUnixMs();
   Json holders = Json::array();
   for (const auto& hh : h.holders) {
-    Json e{{"node_id", hh.entry.holder.ToHex()},
-           {"addr", hh.entry.address},
-           {"subnet", SubnetLabel(hh.entry.address)},
-           {"fragments", IndicesJson(hh.entry.indices)},
-           {"proven", IndicesJson(hh.proven)},
-           {"reachable", hh.reachable}};
+    Json e{{"node_id", hh.entry.holder.ToHex()},      {"addr", hh.entry.address},
+           {"subnet", SubnetLabel(hh.entry.address)}, {"fragments", IndicesJson(hh.entry.indices)},
+           {"proven", IndicesJson(hh.proven)},        {"reachable", hh.reachable}};
     e["last_attested"] = OptionalMs(hh.entry.last_attested_ms);
     if (!hh.error.empty()) e["error"] = hh.error;
     holders.push_back(e);
@@ -320,8 +317,7 @@ Result<Json> ReplicatedNodeOperations::FetchTessera(const core::ContentHash& has
   RemoveOnExit tmp{ScratchFile(d_.scratch_dir, "restore")};
   {
     ASSIGN_OR_RETURN(auto sink, replication::FileSink::Create(tmp.path, /*durable=*/false));
-    auto report =
-        d_.replication->FetchTessera(hash, static_cast<core::RandomAccessSink&>(*sink));
+    auto report = d_.replication->FetchTessera(hash, static_cast<core::RandomAccessSink&>(*sink));
     if (!report.ok()) {
       d_.activity->Record({d_.clock->NowUnixMs(), 0, 1, "fetch_failed", hash.ToHex(), "", "",
                            report.error().message});
@@ -396,8 +392,7 @@ Result<Json> ReplicatedNodeOperations::Repair(const std::optional<core::ContentH
   if (!reports.ok()) {
     finish({}, reports.error().message);
     d_.activity->Record({d_.clock->NowUnixMs(), 0, 1, "repair_problem",
-                         hash ? hash->ToHex() : std::string(), "", "",
-                         reports.error().message});
+                         hash ? hash->ToHex() : std::string(), "", "", reports.error().message});
     return reports.error();
   }
   finish(*reports, "");

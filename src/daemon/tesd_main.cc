@@ -80,8 +80,8 @@ int Main(int argc, char** argv) {
     config = *loaded;
   }
   if (http_listen) {
-    if (auto ok = daemon::ValidateHttpListen(*http_listen, config.api.allow_remote,
-                                             "--http-listen");
+    if (auto ok =
+            daemon::ValidateHttpListen(*http_listen, config.api.allow_remote, "--http-listen");
         !ok.ok()) {
       spdlog::critical("{}", ok.error().message);
       return kExitUsage;
