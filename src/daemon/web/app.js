@@ -5,7 +5,9 @@
 
 const TOKEN_KEY = 'tesseras-api-token';
 const REFRESH_MS = 2000;         // node, lists and the open view
-const STATUS_REFRESH_MS = 5000;  // the open tessera's live health check
+// The open tessera's health is checked live (an attestation per holder), so
+// less often than the rest.
+const STATUS_REFRESH_MS = 10000;
 const STATE_RANK = {lost: 0, degraded: 1, replicating: 2, local: 3, restored: 4, healthy: 5};
 
 const state = {
@@ -456,7 +458,8 @@ async function refreshStatus(force) {
 }
 
 async function refresh() {
-  if (state.stopped || state.busy || !state.token) return;
+  // Nothing is asked while the tab is hidden: no checks for a page nobody sees.
+  if (state.stopped || state.busy || !state.token || document.hidden) return;
   state.busy = true;
   try {
     const [node, list, ledger, events] = await Promise.all([
@@ -575,6 +578,7 @@ function main() {
     refresh();
   }
   setInterval(refresh, REFRESH_MS);
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) refresh(); });
 }
 
 main();
