@@ -287,7 +287,8 @@ function renderStatus(s) {
   replace($('holders-head'), el('tr', {},
     ...['Node', 'Address', 'Subnet', 'Fragments', 'Proven', 'Status', 'Last proven']
       .concat(hasSuspect ? ['Suspect since'] : []).concat(['Balance'])
-      .map((h) => el('th', {scope: 'col', text: h}))));
+      .map((h) => el('th', {scope: 'col', class: h === 'Proven' || h === 'Balance' ? 'num' : null,
+                            text: h}))));
   replace($('holders-body'), ...holders.map((h) => {
     const suspect = h.suspect_since !== undefined && h.suspect_since !== null;
     const status = suspect ? 'suspect' : !h.reachable ? 'unreachable'
@@ -468,6 +469,8 @@ async function refresh() {
     renderNode(node);
     renderTesseras(list);
     renderLedger(ledger);
+    // The open tessera's ledger columns follow the ledger between live checks.
+    if (state.view === 'tessera' && state.status) renderStatus(state.status);
     renderEvents(events);
     if (state.view === 'maintenance') renderMaintenance(await api('GET', '/v1/maintenance'));
     if (state.view === 'problems') renderRefusals(await api('GET', '/metrics'));
