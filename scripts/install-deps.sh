@@ -19,6 +19,11 @@ PACKAGES=(
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl procps psmisc jq
+  # the dashboard's browser test: Debian's Chromium, its driver, Selenium for
+  # Debian's /usr/bin/python3
+  chromium chromium-driver python3-selenium
+  # the Debian package and its checks (scripts/package.sh, packaging/check-package.sh)
+  dpkg-dev lintian help2man man-db bash-completion strace systemd
 )
 
 missing=()

@@ -60,7 +60,9 @@ ADDR[13]="127.0.13.1"; ADDR[14]="127.0.13.2"; ADDR[15]="127.0.20.1"
 
 start_node() {
   local n=$1 boot=${2:-}
-  local args=(--data-dir "$BASE/n$n" --listen "${ADDR[$n]}:7700" --config "$BASE/demo.toml" --log-level info)
+  # Each node its own dashboard address (the default 127.0.0.1:7780 fits one node).
+  local args=(--data-dir "$BASE/n$n" --listen "${ADDR[$n]}:7700" --http-listen "${ADDR[$n]}:7780"
+              --config "$BASE/demo.toml" --log-level info)
   [ -n "$boot" ] && args+=(--bootstrap "$boot")
   "$TESD" "${args[@]}" 2> "$BASE/n$n.log" &
   PIDS[$n]=$!
@@ -136,6 +138,7 @@ step "summary"
 echo "14 daemons, 3 tesseras, 4 nodes killed, repaired, restored on a new node: total $(since "$T0") s"
 if [ "$KEEP" = 1 ]; then
   echo "the network keeps running; try: $TES --data-dir $BASE/n1 peers"
+  echo "node 1's dashboard: $TES --data-dir $BASE/n1 ui"
   echo "stop it with: kill ${PIDS[*]}"
 fi
 exit $FAIL

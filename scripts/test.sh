@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test.
-#   scripts/test.sh            debug build, whole suite
-#   scripts/test.sh --asan     the same under AddressSanitizer + UBSan
+#   scripts/test.sh             debug build, whole suite
+#   scripts/test.sh --asan      the same under AddressSanitizer + UBSan
+#   scripts/test.sh --package   the same on the hardened release build that the
+#                               Debian package is made from (scripts/build.sh package)
+#   scripts/test.sh --clang     the same on the clang release build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-flavour=debug
-if [ "${1:-}" = "--asan" ]; then flavour=asan; fi
+case "${1:-}" in
+  "") flavour=debug ;;
+  --asan) flavour=asan ;;
+  --package) flavour=package ;;
+  --clang) flavour=clang ;;
+  *) echo "usage: scripts/test.sh [--asan|--package|--clang]" >&2; exit 2 ;;
+esac
 
 ./scripts/install-deps.sh
 ./scripts/build.sh "$flavour"

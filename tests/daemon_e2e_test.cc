@@ -1,47 +1,13 @@
 // End-to-end tests of the daemon and the command line: each test starts the real
 // `tesd` on a temporary data dir (--listen 127.0.0.1:0) and drives it with the
-// real `tes`. Synchronisation is on events: the "ready" log line read from the
-// daemon's stderr pipe, and end-of-file on that pipe when it exits; every wait
-// is bounded.
-#include <fcntl.h>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <optional>
-#include <regex>
-#include <sstream>
-#include <string>
-#include <thread>
-#include <vector>
-
-#include "harness/process.h"
+// real `tes` (tests/daemon_harness.h).
+#include "daemon_harness.h"
 
 namespace {
 
-namespace fs = std::filesystem;
+using namespace tesseras_e2e;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using Clock = tesseras::testing::Clock;
-using tesseras::testing::Child;
-using tesseras::testing::CommandResult;
-using Json = nlohmann::json;
-
-constexpr auto kStartTimeout = std::chrono::seconds(10);
-constexpr auto kCommandTimeout = std::chrono::seconds(10);
 
 // Exit codes of tes (src/cli/exit_codes.h, docs/DAEMON.md).
 constexpr int kExitUsage = 2;
@@ -49,65 +15,7 @@ constexpr int kExitNotRunning = 3;
 
 const std::string kHash(64, 'a');
 
-class DaemonE2eTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "tesd_e2e_XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = tmpl;
-    data_dir_ = root_ / "node";
-  }
-  void TearDown() override {
-    daemons_.clear();  // kills what is still running
-    std::error_code ec;
-    fs::remove_all(root_, ec);
-  }
-
-  // Starts tesd on `data_dir` and waits for its "ready" line.
-  Child& StartDaemon(const fs::path& data_dir, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--data-dir", data_dir.string(), "--listen", "127.0.0.1:0"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    daemons_.push_back(std::make_unique<Child>(TESSERAS_TESD_BIN, args));
-    Child& d = *daemons_.back();
-    bool ready = d.ReadUntil([&d] { return d.err().find(" ready ") != std::string::npos; },
-                             Clock::now() + kStartTimeout);
-    EXPECT_TRUE(ready) << "tesd did not log ready:\n" << d.err();
-    return d;
-  }
-
-  // Starts tesd expecting it to fail; returns its exit status and stderr.
-  CommandResult RunDaemon(std::vector<std::string> args) {
-    Child c(TESSERAS_TESD_BIN, args);
-    auto status = c.Wait(Clock::now() + kCommandTimeout);
-    EXPECT_TRUE(status.has_value()) << "tesd did not exit: " << c.err();
-    return {status.value_or(-1), c.out(), c.err()};
-  }
-
-  CommandResult Tes(std::vector<std::string> args, const fs::path* data_dir = nullptr) {
-    std::vector<std::string> full = {"--data-dir", (data_dir ? *data_dir : data_dir_).string()};
-    full.insert(full.end(), args.begin(), args.end());
-    Child c(TESSERAS_TES_BIN, full);
-    auto status = c.Wait(Clock::now() + kCommandTimeout);
-    EXPECT_TRUE(status.has_value()) << "tes did not exit: " << c.err();
-    return {status.value_or(-1), c.out(), c.err()};
-  }
-
-  // "node_id=... listen=..." from the ready line.
-  static std::string ReadyField(const std::string& log, const std::string& field) {
-    std::smatch m;
-    std::regex re(" ready .*" + field + "=(\\S+)");
-    if (!std::regex_search(log, m, re)) return "";
-    return m[1];
-  }
-
-  static int Lines(const std::string& text) {
-    return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
-  }
-
-  fs::path root_;
-  fs::path data_dir_;
-  std::vector<std::unique_ptr<Child>> daemons_;
-};
+class DaemonE2eTest : public DaemonHarness {};
 
 TEST_F(DaemonE2eTest, NodeHumanAndJson) {
   Child& d = StartDaemon(data_dir_);
@@ -280,9 +188,9 @@ class DaemonNetworkTest : public DaemonE2eTest {
       cfg << "[replication]\nmin_free_space_bytes = 67108864\n";
     }
     for (int n = 1; n <= kNodes; ++n) {
-      std::vector<std::string> args = {"--data-dir", Dir(n).string(),
-                                       "--listen",   Addr(n) + ":7700",
-                                       "--config",   (root_ / "t.toml").string()};
+      std::vector<std::string> args = {
+          "--data-dir",    Dir(n).string(), "--listen", Addr(n) + ":7700",
+          "--http-listen", Addr(n) + ":0",  "--config", (root_ / "t.toml").string()};
       if (n > 1) args.insert(args.end(), {"--bootstrap", Addr(1) + ":7700"});
       daemons_.push_back(std::make_unique<Child>(TESSERAS_TESD_BIN, args));
       Child& d = *daemons_.back();
@@ -385,10 +293,10 @@ TEST_F(DaemonNetworkTest, CreatePublishStatusFetchRepairVerifyLedger) {
   ::kill(daemons_[holder - 1]->pid(), SIGKILL);
   daemons_[holder - 1]->Wait(Clock::now() + kCommandTimeout);
   daemons_.push_back(std::make_unique<Child>(
-      TESSERAS_TESD_BIN,
-      std::vector<std::string>{"--data-dir", Dir(holder).string(), "--listen",
-                               Addr(holder) + ":7700", "--bootstrap", Addr(1) + ":7700", "--config",
-                               (root_ / "t.toml").string()}));
+      TESSERAS_TESD_BIN, std::vector<std::string>{
+                             "--data-dir", Dir(holder).string(), "--listen", Addr(holder) + ":7700",
+                             "--http-listen", Addr(holder) + ":0", "--bootstrap", Addr(1) + ":7700",
+                             "--config", (root_ / "t.toml").string()}));
   Child& again = *daemons_.back();
   ASSERT_TRUE(again.ReadUntil([&] { return again.err().find(" ready ") != std::string::npos; },
                               Clock::now() + kStartTimeout))

@@ -111,6 +111,14 @@ std::string HumanBytes(uint64_t bytes) {
   return fmt::format("{:.1f} {}", value, kUnits[unit]);
 }
 
+std::string HumanDuration(uint64_t secs) {
+  const uint64_t d = secs / 86400, h = secs % 86400 / 3600, m = secs % 3600 / 60, s = secs % 60;
+  if (d > 0) return fmt::format("{} d {} h", d, h);
+  if (h > 0) return fmt::format("{} h {} min", h, m);
+  if (m > 0) return fmt::format("{} min {} s", m, s);
+  return fmt::format("{} s", s);
+}
+
 std::string HumanTime(int64_t unix_ms) {
   std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
   std::tm tm{};
@@ -137,10 +145,16 @@ void PrintTable(std::ostream& out, const std::vector<std::vector<std::string>>& 
 }
 
 void RenderNode(const Json& node, std::ostream& out) {
-  PrintTable(out, {{"node id", Text(node, "node_id")},
-                   {"listen", Text(node, "listen")},
-                   {"peers", Count(node, "peers")},
-                   {"bytes stored", Bytes(node, "bytes_stored")}});
+  std::vector<std::vector<std::string>> rows = {{"node id", Text(node, "node_id")},
+                                                {"listen", Text(node, "listen")},
+                                                {"peers", Count(node, "peers")},
+                                                {"bytes stored", Bytes(node, "bytes_stored")}};
+  if (Find(node, "version") != nullptr) rows.push_back({"version", Text(node, "version")});
+  if (auto up = Unsigned(node, "uptime_secs")) {
+    rows.push_back({"uptime", HumanDuration(*up)});
+  }
+  if (Find(node, "http") != nullptr) rows.push_back({"dashboard", "http://" + Text(node, "http")});
+  PrintTable(out, rows);
 }
 
 void RenderCreate(const Json& created, std::ostream& out) {
@@ -208,11 +222,18 @@ void RenderStatus(const Json& status, std::ostream& out) {
                    {"holders", std::to_string(holders.size())}});
   if (holders.empty()) return;
   out << "\n";
-  std::vector<std::vector<std::string>> rows = {{"NODE", "ADDRESS", "FRAGMENTS", "LAST ATTESTED"}};
+  // FRAGMENTS is how many the holder keeps, INDICES which ones.
+  std::vector<std::vector<std::string>> rows = {
+      {"NODE", "ADDRESS", "FRAGMENTS", "INDICES", "PROVEN", "LAST ATTESTED"}};
   for (const Json& h : holders) {
     const Json* fragments = Find(h, "fragments");
-    rows.push_back({ShortId(Text(h, "node_id")), Text(h, "addr"),
-                    fragments ? IndexRanges(*fragments) : "-", Time(h, "last_attested")});
+    const Json* proven = Find(h, "proven");
+    auto count = [](const Json* list) {
+      return list != nullptr && list->is_array() ? std::to_string(list->size()) : "-";
+    };
+    rows.push_back({ShortId(Text(h, "node_id")), Text(h, "addr"), count(fragments),
+                    fragments ? IndexRanges(*fragments) : "-", count(proven),
+                    Time(h, "last_attested")});
   }
   PrintTable(out, rows);
 }
@@ -229,25 +250,24 @@ void RenderRepair(const Json& report, std::ostream& out) {
     out << "repair: nothing to repair\n";
     return;
   }
-  // The fields of the daemon's repair report (docs/DAEMON.md, POST /v1/repair).
-  auto size_of = [](const Json& t, std::string_view key) {
-    auto it = t.find(key);
-    return it != t.end() && it->is_array() ? std::to_string(it->size()) : std::string("-");
+  auto count = [](const Json& t, std::string_view key) {
+    const Json* list = Find(t, key);
+    return list != nullptr && list->is_array() ? std::to_string(list->size()) : "-";
   };
-  std::vector<std::vector<std::string>> rows = {
-      {"HASH", "BEFORE", "ACTION", "MISSING", "RECREATED", "NEW HOLDERS", "PROBLEM"}};
+  std::vector<std::vector<std::string>> rows = {{"HASH", "BEFORE", "ACTION", "DEFICIT",
+                                                 "RE-CREATED", "MENDED HERE", "NEW HOLDERS",
+                                                 "PROBLEMS"}};
+  std::vector<std::string> problems;
   for (const Json& t : tesseras) {
-    const Json& problems = ArrayField(t, "problems");
-    std::string problem = "-";
-    if (!problems.empty() && problems[0].is_string()) {
-      problem = problems[0].get<std::string>();
-      if (problems.size() > 1) problem += fmt::format(" (+{} more)", problems.size() - 1);
-    }
     rows.push_back({Text(t, "hash"), Text(t, "state_before"), Text(t, "action"),
-                    Count(t, "deficit"), size_of(t, "regenerated"), size_of(t, "new_holders"),
-                    problem});
+                    Count(t, "deficit"), count(t, "regenerated"), count(t, "mended_local"),
+                    count(t, "new_holders"), count(t, "problems")});
+    for (const Json& p : ArrayField(t, "problems")) {
+      if (p.is_string()) problems.push_back(ShortId(Text(t, "hash")) + ": " + p.get<std::string>());
+    }
   }
   PrintTable(out, rows);
+  for (const std::string& p : problems) out << "problem " << p << "\n";
 }
 
 std::size_t RenderVerify(const Json& report, std::ostream& out) {
@@ -294,6 +314,17 @@ void RenderLedger(const Json& ledger, std::ostream& out) {
                     Bytes(e, "bytes_they_store_for_us"), balance_text});
   }
   PrintTable(out, rows);
+}
+
+void RenderUi(const Json& ui, std::ostream& out) {
+  out << Text(ui, "url") << "\n";
+  const Json* opened = Find(ui, "opened");
+  if (opened != nullptr && opened->is_boolean() && opened->get<bool>()) {
+    out << "(opened in your browser)\n";
+  } else {
+    out << "open this link in a browser on this machine; it holds the API token, keep it to "
+           "yourself\n";
+  }
 }
 
 }  // namespace tesseras::cli

@@ -16,6 +16,9 @@ using Json = nlohmann::json;
 // "512 B", "1.5 KiB", "12.0 MiB", "1.0 GiB".
 std::string HumanBytes(uint64_t bytes);
 
+// "42 s", "3 min 5 s", "2 h 10 min", "4 d 3 h".
+std::string HumanDuration(uint64_t secs);
+
 // Unix milliseconds as "2026-11-25 12:00:30 UTC".
 std::string HumanTime(int64_t unix_ms);
 
@@ -34,5 +37,7 @@ void RenderRepair(const Json& report, std::ostream& out);
 std::size_t RenderVerify(const Json& report, std::ostream& out);
 void RenderPeers(const Json& peers, std::ostream& out);
 void RenderLedger(const Json& ledger, std::ostream& out);
+// `tes ui`: the dashboard's link.
+void RenderUi(const Json& ui, std::ostream& out);
 
 }  // namespace tesseras::cli

@@ -49,6 +49,28 @@ TEST(RenderTest, Node) {
   EXPECT_THAT(text, HasSubstr("listen        127.0.0.1:7700"));
   EXPECT_THAT(text, HasSubstr("peers         3"));
   EXPECT_THAT(text, HasSubstr("bytes stored  2.0 KiB"));
+  EXPECT_THAT(text, Not(HasSubstr("dashboard")));  // an older daemon: only what it sent
+
+  std::string more = Render(RenderNode, Json{{"node_id", kNode},
+                                             {"version", "0.1.0"},
+                                             {"uptime_secs", 3725},
+                                             {"http", "127.0.0.1:7780"}});
+  EXPECT_THAT(more, HasSubstr("version       0.1.0"));
+  EXPECT_THAT(more, HasSubstr("uptime        1 h 2 min"));
+  EXPECT_THAT(more, HasSubstr("dashboard     http://127.0.0.1:7780"));
+}
+
+TEST(RenderTest, Ui) {
+  std::string text = Render(RenderUi, Json{{"url", "http://127.0.0.1:7780/#token=ab"}});
+  EXPECT_THAT(text, HasSubstr("http://127.0.0.1:7780/#token=ab\n"));
+  EXPECT_THAT(text, HasSubstr("keep it to yourself"));
+}
+
+TEST(RenderTest, HumanDuration) {
+  EXPECT_EQ(HumanDuration(0), "0 s");
+  EXPECT_EQ(HumanDuration(65), "1 min 5 s");
+  EXPECT_EQ(HumanDuration(7260), "2 h 1 min");
+  EXPECT_EQ(HumanDuration(3 * 86400 + 4 * 3600), "3 d 4 h");
 }
 
 TEST(RenderTest, Create) {
@@ -113,7 +135,10 @@ TEST(RenderTest, Status) {
   EXPECT_THAT(text, HasSubstr("tier     medium (16 data + 8 parity)"));
   EXPECT_THAT(text, HasSubstr("size     12.0 MiB"));
   EXPECT_THAT(text, HasSubstr("degraded: 20 of 24 fragments verified, 16 needed"));
-  EXPECT_THAT(text, HasSubstr("cccccccccccccccc  127.0.1.1:7700  0-2,5"));
+  // A count and the indices, in their own columns.
+  EXPECT_THAT(text, HasSubstr("NODE              ADDRESS         FRAGMENTS  INDICES"));
+  EXPECT_THAT(text, HasSubstr("cccccccccccccccc  127.0.1.1:7700  4          0-2,5"));
+  EXPECT_THAT(text, HasSubstr("dddddddddddddddd  127.0.2.1:7700  1          3"));
   EXPECT_THAT(text, HasSubstr("2023-11-14 22:13:20 UTC"));
   EXPECT_THAT(text, HasSubstr("never"));
 }
@@ -127,25 +152,25 @@ TEST(RenderTest, Fetch) {
 TEST(RenderTest, Repair) {
   EXPECT_THAT(Render(RenderRepair, Json{{"tesseras", Json::array()}}),
               HasSubstr("nothing to repair"));
-  std::string text = Render(RenderRepair, Json{{"tesseras",
-                                                {{{"hash", kHash},
-                                                  {"state_before", "degraded"},
-                                                  {"action", "repaired"},
-                                                  {"deficit", 4},
-                                                  {"regenerated", {1, 2, 3, 4}},
-                                                  {"new_holders", {Json::object(), Json::object()}},
-                                                  {"problems", Json::array()}}}}});
-  EXPECT_THAT(text, HasSubstr(kHash + "  degraded  repaired  4        4          2            -"));
-  std::string waiting =
-      Render(RenderRepair, Json{{"tesseras",
-                                 {{{"hash", kHash},
-                                   {"state_before", "degraded"},
-                                   {"action", "waiting"},
-                                   {"deficit", 1},
-                                   {"regenerated", Json::array()},
-                                   {"new_holders", Json::array()},
-                                   {"problems", {"maintainer rank 2: wait", "other"}}}}}});
-  EXPECT_THAT(waiting, HasSubstr("maintainer rank 2: wait (+1 more)"));
+  // The shape the daemon sends (RepairReportJson).
+  std::string text =
+      Render(RenderRepair,
+             Json{{"tesseras",
+                   {{{"hash", kHash},
+                     {"state_before", "degraded"},
+                     {"action", "repaired"},
+                     {"deficit", 4},
+                     {"corrupt_local", Json::array()},
+                     {"mended_local", {2}},
+                     {"regenerated", {1, 3, 5, 7}},
+                     {"new_holders",
+                      {{{"node_id", kNode}, {"addr", "127.0.1.1:7700"}, {"fragments", {1, 3}}},
+                       {{"node_id", kNode}, {"addr", "127.0.2.1:7700"}, {"fragments", {5, 7}}}}},
+                     {"problems", {"one holder did not answer"}}}}}});
+  EXPECT_THAT(
+      text,
+      HasSubstr(kHash + "  degraded  repaired  4        4           1            2            1"));
+  EXPECT_THAT(text, HasSubstr("problem " + kHash.substr(0, 16) + ": one holder did not answer"));
 }
 
 TEST(RenderTest, Verify) {

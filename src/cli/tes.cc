@@ -1,8 +1,11 @@
 #include "cli/tes.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <spawn.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -15,6 +18,8 @@
 #include "cli/render.h"
 #include "core/ids.h"
 #include "daemon/api_contract.h"
+
+extern char** environ;
 
 namespace tesseras::cli {
 
@@ -136,6 +141,68 @@ int Execute(Context& ctx, const fs::path& data_dir, const Request& request) {
   return kExitOk;
 }
 
+// The dashboard's address as a browser on this machine reaches it: a listener
+// on every address (0.0.0.0, [::]) is reached on loopback.
+std::string BrowserHost(const std::string& http) {
+  if (http.rfind("0.0.0.0:", 0) == 0) return "127.0.0.1" + http.substr(7);
+  if (http.rfind("[::]:", 0) == 0) return "[::1]" + http.substr(4);
+  return http;
+}
+
+// Starts the desktop's browser on `url` when there is a desktop: a display
+// and xdg-open. Does not wait for it. Returns whether one was started.
+bool OpenInBrowser(const std::string& url) {
+  if (std::getenv("DISPLAY") == nullptr && std::getenv("WAYLAND_DISPLAY") == nullptr) return false;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  std::string program = "xdg-open";
+  std::vector<char*> argv = {program.data(), const_cast<char*>(url.c_str()), nullptr};
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0;
+}
+
+// tes ui: asks the daemon where its dashboard listens, reads the token and
+// prints the link (and opens it where a browser exists).
+int RunUi(Context& ctx, const fs::path& data_dir, bool open_browser) {
+  ApiClient client(data_dir);
+  auto response = client.Get(fmt::format("{}/node", daemon::kApiPrefix));
+  if (!response.ok()) {
+    const core::Error& e = response.error();
+    return ctx.Fail(e, e.code == core::ErrorCode::kUnavailable ? kExitNotRunning : kExitFailure);
+  }
+  if (!response->ok()) {
+    auto error = daemon::ErrorFromJson(response->body);
+    if (!error) {
+      return ctx.Fail(core::MakeError(core::ErrorCode::kProtocol,
+                                      fmt::format("tesd replied with HTTP {}", response->status)),
+                      kExitFailure);
+    }
+    return ctx.Fail(*error, ExitCodeFor(error->code));
+  }
+  auto http = response->body.find("http");
+  if (http == response->body.end() || !http->is_string()) {
+    return ctx.Fail(core::MakeError(core::ErrorCode::kUnavailable,
+                                    "the dashboard is off on this node: set [api] http_listen in "
+                                    "its config (or start tesd with --http-listen IP:PORT)"),
+                    kExitUnavailable);
+  }
+  auto token = daemon::ReadApiToken(daemon::ApiTokenPath(data_dir));
+  if (!token.ok()) return ctx.Fail(token.error(), ExitCodeFor(token.error().code));
+  const std::string address = BrowserHost(http->get<std::string>());
+  const std::string url = fmt::format("http://{}/#token={}", address, *token);
+  const bool opened = open_browser && OpenInBrowser(url);
+  if (ctx.json) {
+    ctx.out << Json{{"url", url}, {"http", address}, {"opened", opened}}.dump(2) << "\n";
+  } else {
+    RenderUi(Json{{"url", url}, {"opened", opened}}, ctx.out);
+  }
+  return kExitOk;
+}
+
 std::optional<std::pair<std::string, int>> VerifyFailure(const Json& report) {
   if (!report.is_object()) return std::nullopt;
   auto failed = report.find("failed");
@@ -160,6 +227,8 @@ std::optional<std::pair<std::string, int>> PublishIncomplete(const Json& report)
 
 int RunTes(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
   CLI::App app{"tes: the command line of a Tesseras node (docs/DAEMON.md)", "tes"};
+  app.set_version_flag("--version", fmt::format("tes {}", daemon::kVersion),
+                       "print the version and exit");
   app.require_subcommand(1);
   app.fallthrough();
   std::string data_dir_text;
@@ -193,6 +262,10 @@ int RunTes(int argc, const char* const* argv, std::ostream& out, std::ostream& e
   auto* peers = app.add_subcommand("peers", "known peers");
   auto* ledger = app.add_subcommand("ledger", "the reciprocity ledger");
   auto* node = app.add_subcommand("node", "this node's id, address and totals");
+  bool no_open = false;
+  auto* ui =
+      app.add_subcommand("ui", "print the dashboard's link (with the API token) and open it");
+  ui->add_flag("--no-open", no_open, "only print the link");
 
   Context ctx{out, err, false};
   try {
@@ -215,7 +288,7 @@ int RunTes(int argc, const char* const* argv, std::ostream& out, std::ostream& e
       if (!known) {
         err << "tes: unknown command '" << arg
             << "' (commands: create, list, show, publish, status, fetch, repair, verify, peers, "
-               "ledger, node; see tes --help)\n";
+               "ledger, node, ui; see tes --help)\n";
         return kExitUsage;
       }
       break;
@@ -235,6 +308,8 @@ int RunTes(int argc, const char* const* argv, std::ostream& out, std::ostream& e
     data_dir = fs::absolute(data_dir_text, ec);
     if (ec) data_dir = data_dir_text;
   }
+
+  if (app.got_subcommand(ui)) return RunUi(ctx, data_dir, !no_open);
 
   Request request;
   auto with_hash = [&](std::string suffix) -> core::Result<std::string> {

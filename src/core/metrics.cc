@@ -155,40 +155,69 @@ void MetricsRegistry::SetCallbackGauge(std::string_view name, std::string_view h
 }
 
 std::string MetricsRegistry::Render() const {
-  std::lock_guard lock(mu_);
-  std::string out;
-  for (const auto& fam : families_) {
-    out += "# HELP " + fam->name + " " + Escape(fam->help, false) + "\n";
-    out += "# TYPE " + fam->name + " " + KindName(static_cast<int>(fam->kind)) + "\n";
-    for (const auto& s : fam->series) {
-      switch (fam->kind) {
-        case Kind::kCounter:
-          out += fam->name + LabelText(s->labels) + " " +
-                 FormatValue(static_cast<double>(s->counter->value())) + "\n";
-          break;
-        case Kind::kGauge:
-          out += fam->name + LabelText(s->labels) + " " +
-                 FormatValue(static_cast<double>(s->gauge->value())) + "\n";
-          break;
-        case Kind::kCallback:
-          out +=
-              fam->name + LabelText(s->labels) + " " + FormatValue(s->read ? s->read() : 0) + "\n";
-          break;
-        case Kind::kHistogram: {
-          auto snap = s->histogram->Read();
-          for (std::size_t i = 0; i < snap.upper_bounds.size(); ++i) {
-            out += fam->name + "_bucket" +
-                   LabelText(s->labels, "le", FormatValue(snap.upper_bounds[i])) + " " +
-                   FormatValue(static_cast<double>(snap.cumulative[i])) + "\n";
-          }
-          out += fam->name + "_bucket" + LabelText(s->labels, "le", "+Inf") + " " +
-                 FormatValue(static_cast<double>(snap.count)) + "\n";
-          out += fam->name + "_sum" + LabelText(s->labels) + " " + FormatValue(snap.sum) + "\n";
-          out += fam->name + "_count" + LabelText(s->labels) + " " +
-                 FormatValue(static_cast<double>(snap.count)) + "\n";
-          break;
+  // Copy what is needed under the lock, then read the callbacks without it: a
+  // callback may block (it runs a query, or waits on another thread that may
+  // itself be registering a series), and must never do so holding mu_.
+  struct SeriesCopy {
+    MetricLabels labels;
+    double value = 0;
+    Histogram::Snapshot histogram;
+    std::function<double()> read;
+  };
+  struct FamilyCopy {
+    std::string name;
+    std::string help;
+    Kind kind;
+    std::vector<SeriesCopy> series;
+  };
+  std::vector<FamilyCopy> families;
+  {
+    std::lock_guard lock(mu_);
+    families.reserve(families_.size());
+    for (const auto& fam : families_) {
+      FamilyCopy f{fam->name, fam->help, fam->kind, {}};
+      for (const auto& s : fam->series) {
+        SeriesCopy c;
+        c.labels = s->labels;
+        switch (fam->kind) {
+          case Kind::kCounter:
+            c.value = static_cast<double>(s->counter->value());
+            break;
+          case Kind::kGauge:
+            c.value = static_cast<double>(s->gauge->value());
+            break;
+          case Kind::kCallback:
+            c.read = s->read;
+            break;
+          case Kind::kHistogram:
+            c.histogram = s->histogram->Read();
+            break;
         }
+        f.series.push_back(std::move(c));
       }
+      families.push_back(std::move(f));
+    }
+  }
+  std::string out;
+  for (auto& fam : families) {
+    out += "# HELP " + fam.name + " " + Escape(fam.help, false) + "\n";
+    out += "# TYPE " + fam.name + " " + KindName(static_cast<int>(fam.kind)) + "\n";
+    for (auto& s : fam.series) {
+      if (fam.kind == Kind::kCallback) s.value = s.read ? s.read() : 0;
+      if (fam.kind != Kind::kHistogram) {
+        out += fam.name + LabelText(s.labels) + " " + FormatValue(s.value) + "\n";
+        continue;
+      }
+      const auto& snap = s.histogram;
+      for (std::size_t i = 0; i < snap.upper_bounds.size(); ++i) {
+        out += fam.name + "_bucket" + LabelText(s.labels, "le", FormatValue(snap.upper_bounds[i])) +
+               " " + FormatValue(static_cast<double>(snap.cumulative[i])) + "\n";
+      }
+      out += fam.name + "_bucket" + LabelText(s.labels, "le", "+Inf") + " " +
+             FormatValue(static_cast<double>(snap.count)) + "\n";
+      out += fam.name + "_sum" + LabelText(s.labels) + " " + FormatValue(snap.sum) + "\n";
+      out += fam.name + "_count" + LabelText(s.labels) + " " +
+             FormatValue(static_cast<double>(snap.count)) + "\n";
     }
   }
   return out;

@@ -14,8 +14,9 @@
 //   our code (a refusal reason, a direction), never from peer input such as
 //   an address or a node id.
 // - Updating a series (Inc, Set, Observe) is lock-free and safe from any
-//   thread, including the network thread. Get*() and Render() take a mutex;
-//   call Get*() once and keep the reference on hot paths.
+//   thread, including the network thread. Get*() and Render() take a mutex
+//   (Render() not while it calls gauge callbacks); call Get*() once and keep
+//   the reference on hot paths.
 // - Counter names end in `_total`; units are in the name (`_bytes`,
 //   `_seconds`), as the format's conventions ask.
 #pragma once
@@ -87,8 +88,9 @@ class MetricsRegistry {
                           std::vector<double> upper_bounds, MetricLabels labels = {});
 
   // A gauge computed when scraped (e.g. bytes held, read from the index).
-  // `read` runs inside Render() on the scraping thread; it must be thread-safe
-  // and cheap. Registering the same (name, labels) again replaces `read`.
+  // `read` runs inside Render() on the scraping thread, without the registry's
+  // mutex held (so it may block, or register series itself); it must be
+  // thread-safe. Registering the same (name, labels) again replaces `read`.
   void SetCallbackGauge(std::string_view name, std::string_view help, MetricLabels labels,
                         std::function<double()> read);
 

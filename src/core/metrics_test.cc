@@ -87,5 +87,21 @@ TEST(MetricsDeathTest, OneNameAsTwoKindsAborts) {
   EXPECT_DEATH(r.GetGauge("m", "m"), "two kinds");
 }
 
+TEST(MetricsTest, ACallbackMayRegisterASeriesWhileBeingRendered) {
+  // A scrape's callback that waits on another thread which registers a series
+  // (e.g. the network thread meeting a new refusal reason) must not deadlock.
+  MetricsRegistry r;
+  r.SetCallbackGauge("tesseras_peers", "peers", {}, [&r] {
+    std::thread other([&r] {
+      r.GetCounter("tesseras_refusals_total", "r", {{"reason", "x"}}).Inc();
+    });
+    other.join();
+    return 4.0;
+  });
+  const std::string text = r.Render();
+  EXPECT_THAT(text, HasSubstr("tesseras_peers 4\n"));
+  EXPECT_THAT(r.Render(), HasSubstr("tesseras_refusals_total{reason=\"x\"} 1\n"));
+}
+
 }  // namespace
 }  // namespace tesseras::core

@@ -1,6 +1,11 @@
 #include "daemon/api_contract.h"
 
+#include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 
 namespace tesseras::daemon {
 
@@ -13,6 +18,32 @@ core::Result<std::filesystem::path> DefaultDataDir() {
   }
   return core::MakeError(core::ErrorCode::kInvalidArgument,
                          "neither XDG_DATA_HOME nor HOME is set: pass --data-dir DIR");
+}
+
+core::Result<std::string> ReadApiToken(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) {
+    const int err = errno;
+    if (err == ENOENT) {
+      return core::MakeError(core::ErrorCode::kNotFound,
+                             path.string() + " does not exist: tesd creates it at its first start");
+    }
+    return core::MakeError(core::ErrorCode::kPermissionDenied,
+                           "cannot read " + path.string() + ": " + std::strerror(err));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  bool hex = token.size() == 64;
+  for (char c : token) hex = hex && std::isxdigit(static_cast<unsigned char>(c));
+  if (!hex) {
+    return core::MakeError(core::ErrorCode::kCorrupt,
+                           path.string() +
+                               " does not hold an API token (64 hex digits); remove it and "
+                               "restart tesd to make a new one");
+  }
+  return token;
 }
 
 unsigned HttpStatusFor(core::ErrorCode code) {

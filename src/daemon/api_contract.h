@@ -18,11 +18,16 @@
 
 namespace tesseras::daemon {
 
+// The version of tesd and tes (CMake's project version).
+inline constexpr std::string_view kVersion = TESSERAS_VERSION;
+
 inline constexpr std::string_view kApiPrefix = "/v1";
 inline constexpr std::string_view kSocketFileName = "tesd.sock";
 inline constexpr std::string_view kLockFileName = "tesd.lock";
 inline constexpr std::string_view kNodeKeyFileName = "node.key";
 inline constexpr std::string_view kDefaultListen = "0.0.0.0:7700";
+// The HTTP listener's token: 64 hex digits and a newline, mode 0600.
+inline constexpr std::string_view kApiTokenFileName = "api.token";
 
 // $XDG_DATA_HOME/tesseras if XDG_DATA_HOME is set and absolute, else
 // $HOME/.local/share/tesseras. kInvalidArgument if neither variable helps.
@@ -34,6 +39,14 @@ inline std::filesystem::path SocketPath(const std::filesystem::path& data_dir) {
 inline std::filesystem::path LockPath(const std::filesystem::path& data_dir) {
   return data_dir / kLockFileName;
 }
+inline std::filesystem::path ApiTokenPath(const std::filesystem::path& data_dir) {
+  return data_dir / kApiTokenFileName;
+}
+
+// Reads {data_dir}/api.token. kNotFound if it does not exist (the daemon
+// creates it at its first start), kPermissionDenied if unreadable,
+// kCorrupt if it does not hold 64 hex digits.
+core::Result<std::string> ReadApiToken(const std::filesystem::path& path);
 
 // The HTTP status a reply carrying this error code has (400, 403, 404, 409,
 // 413, 500, 501, 502, 503, 504, 507).

@@ -132,6 +132,11 @@ core::Result<Match> MatchPath(std::string_view path, std::string_view body) {
                    nullptr};
     if (p == "ledger")
       return Match{"ledger", "GET", Simple([](NodeOperations& o) { return o.Ledger(); }), nullptr};
+    if (p == "events")
+      return Match{"events", "GET", Simple([](NodeOperations& o) { return o.Events(); }), nullptr};
+    if (p == "maintenance")
+      return Match{"maintenance", "GET", Simple([](NodeOperations& o) { return o.Maintenance(); }),
+                   nullptr};
     if (p == "tesseras") {
       return Match{"tesseras", "GET, POST",
                    Simple([](NodeOperations& o) { return o.ListTesseras(); }),

@@ -61,6 +61,8 @@ class RecordingOperations final : public NodeOperations {
   }
   core::Result<Json> ListPeers() override { return Answer("peers"); }
   core::Result<Json> Ledger() override { return Answer("ledger"); }
+  core::Result<Json> Events() override { return Answer("events"); }
+  core::Result<Json> Maintenance() override { return Answer("maintenance"); }
 };
 
 // Routes and runs a request against `ops`; returns the reply.
@@ -135,6 +137,8 @@ TEST(RouteTest, EveryEndpointReachesItsOperation) {
       {"POST", "/v1/verify", R"({"hash":")" + kHash + R"("})", "verify"},
       {"GET", "/v1/peers", "", "peers"},
       {"GET", "/v1/ledger", "", "ledger"},
+      {"GET", "/v1/events", "", "events"},
+      {"GET", "/v1/maintenance", "", "maintenance"},
       {"GET", "/v1/node?pretty=1", "", "node"},
   };
   for (const Case& c : cases) {
@@ -251,6 +255,8 @@ TEST(RouteTest, OperationErrorsMapToStatus) {
     core::Result<Json> Verify(const std::optional<core::ContentHash>&) override { return e; }
     core::Result<Json> ListPeers() override { throw std::runtime_error("boom"); }
     core::Result<Json> Ledger() override { return e; }
+    core::Result<Json> Events() override { return e; }
+    core::Result<Json> Maintenance() override { return e; }
   } ops;
   ApiReply reply = Call(ops, "POST", "/v1/tesseras", R"({"paths":["/big"]})");
   EXPECT_EQ(reply.status, 413u);

@@ -56,6 +56,8 @@ class BlockingOperations final : public NodeOperations {
   core::Result<Json> Verify(const std::optional<core::ContentHash>&) override { return Unused(); }
   core::Result<Json> ListPeers() override { return Unused(); }
   core::Result<Json> Ledger() override { return Unused(); }
+  core::Result<Json> Events() override { return Unused(); }
+  core::Result<Json> Maintenance() override { return Unused(); }
 
  private:
   static core::Result<Json> Unused() {

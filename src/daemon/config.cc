@@ -8,6 +8,8 @@
 #include <sstream>
 #include <system_error>
 
+#include "daemon/address.h"
+
 namespace tesseras::daemon {
 namespace {
 
@@ -127,7 +129,10 @@ const ConfigKey* FindKey(std::string_view section, std::string_view name) {
   return nullptr;
 }
 
+constexpr std::string_view kApiSection = "api";
+
 bool HasSection(std::string_view section) {
+  if (section == kApiSection) return true;
   for (const ConfigKey& key : ConfigKeys()) {
     if (key.section == section) return true;
   }
@@ -143,7 +148,39 @@ std::string KnownSections() {
     out += fmt::format("[{}]", key.section);
     last = key.section;
   }
-  return out;
+  return out + fmt::format(", [{}]", kApiSection);
+}
+
+// [api]: http_listen (a string) and allow_remote (a boolean).
+core::Result<void> ApplyApiTable(const toml::table& table, std::string_view source,
+                                 DaemonConfig& config) {
+  for (const auto& [name_key, value_node] : table) {
+    std::string_view name = name_key.str();
+    if (name == "http_listen") {
+      const toml::value<std::string>* value = value_node.as_string();
+      if (value == nullptr) {
+        return ConfigError(source, value_node.source(),
+                           fmt::format("api.http_listen must be a string (\"IP:PORT\", or \"\" "
+                                       "to disable), got {}",
+                                       TypeName(value_node.type())));
+      }
+      config.api.http_listen = value->get();
+    } else if (name == "allow_remote") {
+      const toml::value<bool>* value = value_node.as_boolean();
+      if (value == nullptr) {
+        return ConfigError(
+            source, value_node.source(),
+            fmt::format("api.allow_remote must be a boolean, got {} (write true or false)",
+                        TypeName(value_node.type())));
+      }
+      config.api.allow_remote = value->get();
+    } else {
+      return ConfigError(
+          source, name_key.source(),
+          fmt::format("unknown key 'api.{}' (known: http_listen, allow_remote)", name));
+    }
+  }
+  return core::Ok();
 }
 
 core::Result<void> ApplyTable(const toml::table& root, std::string_view source,
@@ -160,6 +197,10 @@ core::Result<void> ApplyTable(const toml::table& root, std::string_view source,
       return ConfigError(source, section_node.source(),
                          fmt::format("'{}' must be a table ([{}]), got {}", section, section,
                                      TypeName(section_node.type())));
+    }
+    if (section == kApiSection) {
+      TRY(ApplyApiTable(*table, source, config));
+      continue;
     }
     for (const auto& [name_key, value_node] : *table) {
       std::string_view name = name_key.str();
@@ -214,6 +255,25 @@ core::Result<void> ValidateConfig(const DaemonConfig& config, std::string_view s
                            fmt::format("{}: dht.alpha ({}) must not exceed dht.k ({})", source,
                                        config.dht.alpha, config.dht.k));
   }
+  return ValidateHttpListen(config.api.http_listen, config.api.allow_remote,
+                            fmt::format("{}: api.http_listen", source));
+}
+
+core::Result<void> ValidateHttpListen(std::string_view http_listen, bool allow_remote,
+                                      std::string_view what) {
+  if (http_listen.empty()) return core::Ok();
+  auto endpoint = ParseEndpoint(http_listen, /*min_port=*/0);
+  if (!endpoint.ok()) {
+    return core::MakeError(core::ErrorCode::kInvalidArgument,
+                           fmt::format("{}: {}", what, endpoint.error().message));
+  }
+  if (!endpoint->address().is_loopback() && !allow_remote) {
+    return core::MakeError(
+        core::ErrorCode::kInvalidArgument,
+        fmt::format("{} = \"{}\" is not a loopback address: the dashboard and its API would be "
+                    "reachable from other machines; set api.allow_remote = true to mean it",
+                    what, http_listen));
+  }
   return core::Ok();
 }
 
@@ -264,6 +324,11 @@ std::string ConfigToToml(const DaemonConfig& config) {
     out += fmt::format("# {} ({}..{})\n", key.help, key.min, key.max);
     out += fmt::format("{} = {}\n", key.name, key.get(config));
   }
+  out += fmt::format("\n[{}]\n", kApiSection);
+  out += "# the dashboard's HTTP listener, IP:PORT (port 0 picks one); \"\" disables it\n";
+  out += fmt::format("http_listen = \"{}\"\n", config.api.http_listen);
+  out += "# allow a non-loopback http_listen (the API token is then the only protection)\n";
+  out += fmt::format("allow_remote = {}\n", config.api.allow_remote ? "true" : "false");
   return out;
 }
 

@@ -5,9 +5,11 @@
 //   [replication]   ReplicationConfig (daemon/replication_config.h)
 //   [dht]           DhtConfig
 //   [network]       NetworkConfig
+//   [api]           ApiConfig (the dashboard's HTTP listener)
 //
-// docs/DAEMON.md is the reference; ConfigKeys() is the single list of keys that
-// the parser, the printer and the tests use.
+// docs/DAEMON.md is the reference; ConfigKeys() is the single list of the
+// integer keys that the parser, the printer and the tests use. The [api]
+// section holds a string and a boolean and is read by its own code below.
 #pragma once
 
 #include <cstdint>
@@ -43,10 +45,22 @@ struct NetworkConfig {
   bool operator==(const NetworkConfig&) const = default;
 };
 
+// [api]: the local HTTP listener (dashboard, /v1 with a token, /metrics).
+inline constexpr std::string_view kDefaultHttpListen = "127.0.0.1:7780";
+struct ApiConfig {
+  // IP:PORT, port 0 picks a free one; empty disables the listener.
+  std::string http_listen = std::string(kDefaultHttpListen);
+  // A non-loopback http_listen is refused unless this is true.
+  bool allow_remote = false;
+
+  bool operator==(const ApiConfig&) const = default;
+};
+
 struct DaemonConfig {
   ReplicationConfig replication;
   DhtConfig dht;
   NetworkConfig network;
+  ApiConfig api;
 
   bool operator==(const DaemonConfig&) const = default;
 };
@@ -74,11 +88,18 @@ core::Result<DaemonConfig> ParseConfig(std::string_view toml_text, std::string_v
 core::Result<DaemonConfig> LoadConfigFile(const std::filesystem::path& path);
 
 // Checks ranges and the relations between keys (repair_jitter_secs <=
-// repair_interval_secs, alpha <= k). ParseConfig calls it.
+// repair_interval_secs, alpha <= k, a non-loopback api.http_listen only with
+// api.allow_remote). ParseConfig calls it.
 core::Result<void> ValidateConfig(const DaemonConfig& config, std::string_view source);
 
 // The effective configuration as a TOML document that ParseConfig accepts,
 // every key present, each preceded by a comment with its meaning and range.
 std::string ConfigToToml(const DaemonConfig& config);
+
+// kInvalidArgument, the message starting with `what` ("/etc/tesd.toml:
+// api.http_listen", "--http-listen"), unless `http_listen` is empty or
+// IP:PORT, and loopback (127.0.0.0/8, ::1) or `allow_remote`.
+core::Result<void> ValidateHttpListen(std::string_view http_listen, bool allow_remote,
+                                      std::string_view what);
 
 }  // namespace tesseras::daemon

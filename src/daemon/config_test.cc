@@ -278,5 +278,55 @@ TEST(ConfigTest, LoadConfigFileReadsAFile) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(ConfigTest, ApiSectionDefaultsAndValues) {
+  DaemonConfig defaults;
+  EXPECT_EQ(defaults.api.http_listen, "127.0.0.1:7780");
+  EXPECT_FALSE(defaults.api.allow_remote);
+
+  auto off = ParseConfig("[api]\nhttp_listen = \"\"\n", "off.toml");
+  ASSERT_TRUE(off.ok()) << off.error().ToString();
+  EXPECT_EQ(off->api.http_listen, "");
+
+  auto v6 = ParseConfig("[api]\nhttp_listen = \"[::1]:0\"\n", "v6.toml");
+  ASSERT_TRUE(v6.ok()) << v6.error().ToString();
+  EXPECT_EQ(v6->api.http_listen, "[::1]:0");
+
+  auto remote =
+      ParseConfig("[api]\nhttp_listen = \"0.0.0.0:7780\"\nallow_remote = true\n", "r.toml");
+  ASSERT_TRUE(remote.ok()) << remote.error().ToString();
+  EXPECT_TRUE(remote->api.allow_remote);
+}
+
+TEST(ConfigTest, ApiSectionErrors) {
+  EXPECT_THAT(ParseError("[api]\nhttp_listen = \"0.0.0.0:7780\"\n").message,
+              HasSubstr("api.allow_remote = true"));
+  EXPECT_THAT(
+      ParseError("[api]\nhttp_listen = \"192.168.1.5:7780\"\nallow_remote = false\n").message,
+      HasSubstr("not a loopback address"));
+  EXPECT_THAT(ParseError("[api]\nhttp_listen = \"localhost:7780\"\n").message,
+              HasSubstr("api.http_listen: invalid address 'localhost:7780'"));
+  EXPECT_THAT(ParseError("[api]\nhttp_listen = 7780\n").message,
+              HasSubstr("api.http_listen must be a string"));
+  EXPECT_THAT(ParseError("[api]\nallow_remote = 1\n").message,
+              HasSubstr("api.allow_remote must be a boolean, got an integer"));
+  core::Error unknown = ParseError("[api]\nhttp_listn = \"\"\n");
+  EXPECT_THAT(unknown.message, HasSubstr("unknown key 'api.http_listn'"));
+  EXPECT_THAT(unknown.message, HasSubstr(":2"));
+  EXPECT_THAT(ParseError("[apu]\n").message, HasSubstr("[api]"));
+}
+
+TEST(ConfigTest, PrintedApiSectionParsesBack) {
+  DaemonConfig c;
+  c.api.http_listen = "0.0.0.0:9999";
+  c.api.allow_remote = true;
+  std::string text = ConfigToToml(c);
+  EXPECT_THAT(text, HasSubstr("[api]\n"));
+  EXPECT_THAT(text, HasSubstr("http_listen = \"0.0.0.0:9999\"\n"));
+  EXPECT_THAT(text, HasSubstr("allow_remote = true\n"));
+  auto back = ParseConfig(text, "printed");
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_EQ(*back, c);
+}
+
 }  // namespace
 }  // namespace tesseras::daemon

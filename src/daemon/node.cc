@@ -3,12 +3,15 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <csignal>
+#include <limits>
 #include <system_error>
 
 #include "daemon/address.h"
 #include "daemon/api_contract.h"
+#include "daemon/api_token.h"
 #include "daemon/replicated_node.h"
 #include "replication/dht_records.h"
 
@@ -30,7 +33,7 @@ core::Error IoError(std::string what, const std::error_code& ec) {
 
 Node::Node(DaemonOptions options, DaemonConfig config)
     : options_(std::move(options)),
-      config_(config),
+      config_(std::move(config)),
       signals_(io_, SIGINT, SIGTERM),
       shutdown_deadline_(io_) {}
 
@@ -50,9 +53,11 @@ Node::~Node() {
 fs::path Node::socket_path() const { return SocketPath(options_.data_dir); }
 
 core::Result<void> Node::Run() {
+  started_at_ms_ = clock_->NowUnixMs();
   TRY(PrepareDataDir());
   TRY(AcquireLock());
   TRY(LoadIdentity());
+  TRY(LoadApiToken());
   TRY(OpenStorage());
   TRY(StartNetwork());
   TRY(StartReplication());
@@ -62,8 +67,9 @@ core::Result<void> Node::Run() {
   signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
     if (!ec) BeginShutdown(signal == SIGINT ? "SIGINT" : "SIGTERM");
   });
-  spdlog::info("ready node_id={} listen={} api={}", identity_->node_id().ToHex(), listen_address_,
-               socket_path().string());
+  spdlog::info("ready node_id={} listen={} api={} http={}", identity_->node_id().ToHex(),
+               listen_address_, socket_path().string(),
+               http_address_.empty() ? "off" : http_address_);
   io_.run();
   spdlog::info("stopped");
   return core::Ok();
@@ -114,6 +120,24 @@ core::Result<void> Node::LoadIdentity() {
   return core::Ok();
 }
 
+core::Result<void> Node::LoadApiToken() {
+  const fs::path path = ApiTokenPath(options_.data_dir);
+  bool created = false;
+  auto token = LoadOrCreateApiToken(path, &created);
+  if (!token.ok()) {
+    return core::MakeError(token.error().code, fmt::format("API token: {}", token.error().message));
+  }
+  api_token_ = std::move(*token);
+  std::error_code ec;
+  auto perms = fs::status(path, ec).permissions();
+  if (!ec && (perms & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none) {
+    spdlog::warn("{} is readable by other users, who can then use the dashboard; chmod 600 it",
+                 path.string());
+  }
+  if (created) spdlog::info("api: token {} created", path.string());
+  return core::Ok();
+}
+
 core::Result<void> Node::OpenStorage() {
   const fs::path& dir = options_.data_dir;
   ASSIGN_OR_RETURN(auto db, storage::Database::OpenInDataDir(dir));
@@ -157,6 +181,7 @@ core::Result<void> Node::StartNetwork() {
   nc.limits.max_connections = config_.network.max_connections;
   nc.limits.max_inbound_inflight = config_.network.max_inflight_per_peer;
   nc.limits.min_pow_bits = static_cast<int>(config_.dht.pow_bits);
+  nc.metrics = &metrics_;
   auto runtime =
       dht::DhtRuntime::Start(*identity_, nc, config_.replication.max_concurrent_transfers);
   if (!runtime.ok()) {
@@ -213,14 +238,18 @@ core::Result<void> Node::StartReplication() {
   deps.blobs = blobs_.get();
   deps.plans = plans_.get();
   deps.clock = clock_.get();
+  deps.metrics = &metrics_;
   deps.self_address = listen_address_;
   replication::UseDhtRecords(deps, *identity_, *clock_,
                              static_cast<int64_t>(config_.dht.record_ttl_secs) * 1000);
   replication_ = std::make_unique<replication::ReplicationService>(deps, cfg);
   handler_ = std::make_shared<replication::NetworkHandler>(*replication_, cfg.scratch_dir);
   dht_->SetReplicationHandler(handler_);
-  repair_ = std::make_unique<replication::RepairLoop>(
-      *replication_, [](const std::string& line) { spdlog::warn("{}", line); });
+  repair_ =
+      std::make_unique<replication::RepairLoop>(*replication_, [this](const std::string& line) {
+        spdlog::warn("{}", line);
+        activity_.Record({clock_->NowUnixMs(), 0, 1, "repair_loop", "", "", "", line});
+      });
   repair_->Start();
   spdlog::info("replication: repair every {}s (+ up to {}s)", rc.repair_interval_secs,
                rc.repair_jitter_secs);
@@ -231,17 +260,64 @@ core::Result<void> Node::BuildOperations() {
   ReplicatedNodeDeps deps;
   deps.identity = &*identity_;
   deps.listen = listen_address_;
+  deps.data_dir = options_.data_dir;
   deps.scratch_dir = options_.data_dir / "tmp";
+  deps.started_at_ms = started_at_ms_;
+  deps.repair_interval_secs = config_.replication.repair_interval_secs;
+  deps.repair_jitter_secs = config_.replication.repair_jitter_secs;
   deps.fragments = fragments_.get();
   deps.ledger = ledger_.get();
   deps.blobs = blobs_.get();
+  deps.plans = plans_.get();
   deps.tesseras = tesseras_.get();
+  deps.activity = &activity_;
   deps.dht = dht_.get();
   deps.replication = replication_.get();
   deps.repair = repair_.get();
   deps.clock = clock_.get();
   operations_ = std::make_unique<ReplicatedNodeOperations>(deps);
+  RegisterNodeMetrics();
   return core::Ok();
+}
+
+void Node::RegisterNodeMetrics() {
+  // Read when scraped, on an API worker thread; a failed read shows as NaN.
+  constexpr double kUnknown = std::numeric_limits<double>::quiet_NaN();
+  ReplicatedNodeOperations* ops = operations_.get();
+  storage::FsFragmentStore* fragments = fragments_.get();
+  storage::TesseraRepository* tesseras = tesseras_.get();
+  metrics_.SetCallbackGauge("tesseras_peers", "Peers in the routing table.", {}, [ops] {
+    auto n = ops->PeerCount();
+    return n.ok() ? static_cast<double>(*n) : kUnknown;
+  });
+  metrics_.SetCallbackGauge("tesseras_fragments_held",
+                            "Fragments stored on this node (its own and other owners').", {},
+                            [fragments] {
+                              auto all = fragments->List();
+                              return all.ok() ? static_cast<double>(all->size()) : kUnknown;
+                            });
+  metrics_.SetCallbackGauge("tesseras_bytes_held", "Bytes of the fragments stored on this node.",
+                            {}, [fragments] {
+                              auto bytes = fragments->TotalBytes();
+                              return bytes.ok() ? static_cast<double>(*bytes) : kUnknown;
+                            });
+  for (storage::TesseraState state :
+       {storage::TesseraState::kLocal, storage::TesseraState::kReplicating,
+        storage::TesseraState::kReplicated, storage::TesseraState::kDegraded,
+        storage::TesseraState::kLost, storage::TesseraState::kRestored}) {
+    metrics_.SetCallbackGauge(
+        "tesseras_tesseras", "This node's own tesseras by state (as last checked).",
+        {{"state", TesseraStateApiName(state)}}, [tesseras, state] {
+          auto all = tesseras->List();
+          if (!all.ok()) return kUnknown;
+          return static_cast<double>(std::count_if(
+              all->begin(), all->end(), [&](const auto& t) { return t.state == state; }));
+        });
+  }
+  metrics_
+      .GetGauge("tesseras_build_info", "Always 1; the version is the label.",
+                {{"version", std::string(kVersion)}})
+      .Set(1);
 }
 
 void Node::StopLayers() {
@@ -264,9 +340,26 @@ core::Result<void> Node::ServeLocalApi() {
     if (ec) return IoError(fmt::format("cannot remove stale socket {}", path.string()), ec);
     spdlog::info("api: removed stale socket {}", path.string());
   }
-  api_ = std::make_unique<ApiServer>(io_.get_executor(), *operations_, kApiWorkerThreads);
+  api_ = std::make_unique<ApiServer>(io_.get_executor(), *operations_, kApiWorkerThreads,
+                                     [this] { return metrics_.Render(); });
   TRY(api_->Listen(path));
   socket_bound_ = true;
+  if (!config_.api.http_listen.empty()) {
+    ASSIGN_OR_RETURN(auto endpoint, ParseEndpoint(config_.api.http_listen, /*min_port=*/0));
+    auto bound = api_->ListenHttp(endpoint, api_token_);
+    if (!bound.ok()) {
+      return core::MakeError(
+          bound.error().code,
+          fmt::format("{}; set [api] http_listen (or --http-listen) to another address, or to "
+                      "\"\" to turn the dashboard off",
+                      bound.error().message));
+    }
+    http_address_ = FormatEndpoint(*bound);
+    operations_->SetHttpAddress(http_address_);
+    spdlog::info("api: dashboard at http://{}/ ({}; tes ui prints the link with the token)",
+                 http_address_,
+                 endpoint.address().is_loopback() ? "loopback only" : "REACHABLE FROM OTHER HOSTS");
+  }
   api_->Start();
   return core::Ok();
 }

@@ -7,12 +7,17 @@
 //   PrepareDataDir      create {data_dir} (0700)
 //   AcquireLock         exclusive flock on {data_dir}/tesd.lock
 //   LoadIdentity        {data_dir}/node.key, created on first start
+//   LoadApiToken        {data_dir}/api.token, created on first start
 //   OpenStorage         database + migrations, fragment store, ledger, blob store
 //   StartNetwork        bind --listen, start the DHT, bootstrap
 //   StartReplication    replication service and repair loop
-//   BuildOperations     the NodeOperations behind the local API
-//   ServeLocalApi       {data_dir}/tesd.sock (0600)
-//   then logs "ready" with the node id, listen address and socket.
+//   BuildOperations     the NodeOperations behind the local API, the daemon's gauges
+//   ServeLocalApi       {data_dir}/tesd.sock (0600), and the HTTP listener
+//                       ([api] http_listen) unless it is off
+//   then logs "ready" with the node id, listen address, socket and HTTP address.
+//
+// The metrics registry (core/metrics.h) is created with the Node and handed to
+// every layer, so it outlives them all; /metrics renders it.
 //
 // BuildOperations serves ReplicatedNodeOperations (daemon/replicated_node.h)
 // over the layers the steps above built.
@@ -35,12 +40,15 @@
 #include <string>
 #include <vector>
 
+#include "core/metrics.h"
 #include "core/result.h"
 #include "crypto/identity.h"
 #include "daemon/api_server.h"
 #include "daemon/config.h"
 #include "daemon/data_dir_lock.h"
+#include "daemon/node_activity.h"
 #include "daemon/node_operations.h"
+#include "daemon/replicated_node.h"
 #include "dht/dht_port_adapter.h"
 #include "replication/network_handler.h"
 #include "replication/replication_service.h"
@@ -80,6 +88,7 @@ class Node {
   core::Result<void> PrepareDataDir();
   core::Result<void> AcquireLock();
   core::Result<void> LoadIdentity();
+  core::Result<void> LoadApiToken();
   core::Result<void> OpenStorage();
   core::Result<void> StartNetwork();
   core::Result<void> StartReplication();
@@ -90,13 +99,20 @@ class Node {
   const crypto::Identity& identity() const { return *identity_; }
   const std::string& listen_address() const { return listen_address_; }
   std::filesystem::path socket_path() const;
+  // The HTTP listener's bound address; empty when it is off.
+  const std::string& http_address() const { return http_address_; }
+  core::MetricsRegistry& metrics() { return metrics_; }
 
  private:
   void BeginShutdown(std::string_view reason);
   void FinishShutdown();
   // Stops the repair loop and the DHT (idempotent).
   void StopLayers();
+  void RegisterNodeMetrics();
 
+  // First, so that it outlives every layer holding its counters.
+  core::MetricsRegistry metrics_;
+  NodeActivity activity_;
   DaemonOptions options_;
   DaemonConfig config_;
   boost::asio::io_context io_;
@@ -106,6 +122,9 @@ class Node {
   std::optional<crypto::Identity> identity_;
   std::vector<boost::asio::ip::tcp::endpoint> bootstrap_;
   std::string listen_address_;
+  std::string api_token_;
+  std::string http_address_;
+  int64_t started_at_ms_ = 0;
   // The layers, in the order they are built (and torn down in reverse).
   std::shared_ptr<core::SystemClock> clock_ = std::make_shared<core::SystemClock>();
   std::shared_ptr<storage::Database> db_;
@@ -119,7 +138,7 @@ class Node {
   std::unique_ptr<replication::ReplicationService> replication_;
   std::shared_ptr<replication::NetworkHandler> handler_;
   std::unique_ptr<replication::RepairLoop> repair_;
-  std::unique_ptr<NodeOperations> operations_;
+  std::unique_ptr<ReplicatedNodeOperations> operations_;
   std::unique_ptr<ApiServer> api_;
   bool socket_bound_ = false;
   bool shutting_down_ = false;

@@ -32,7 +32,9 @@ class NodeOperations {
  public:
   virtual ~NodeOperations() = default;
 
-  // GET /v1/node → {"node_id", "listen", "peers", "bytes_stored"}
+  // GET /v1/node → {"node_id", "listen", "http", "peers", "bytes_stored",
+  //   "bytes_stored_for_others", "bytes_stored_by_others", "version",
+  //   "started_at", "uptime_secs", "disk"}
   virtual core::Result<Json> GetNode() = 0;
 
   // GET /v1/tesseras → [{"hash", "tier", "size", "state", "files", "created_at"}]
@@ -65,6 +67,14 @@ class NodeOperations {
 
   // GET /v1/ledger → [{"peer", "bytes_stored_for_them", "bytes_they_store_for_us", "balance"}]
   virtual core::Result<Json> Ledger() = 0;
+
+  // GET /v1/events → [{"at", "first_at", "count", "kind", "tessera", "peer", "addr",
+  //   "message"}], newest first: problems this daemon saw since it started
+  virtual core::Result<Json> Events() = 0;
+
+  // GET /v1/maintenance → {"repair_interval_secs", "repair_jitter_secs",
+  //   "passes_completed", "running", "last_passes", "queue"}
+  virtual core::Result<Json> Maintenance() = 0;
 };
 
 }  // namespace tesseras::daemon

@@ -2,8 +2,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 
+#include "daemon/api_contract.h"
+#include "daemon/disk_usage.h"
 #include "replication/file_io.h"
 #include "storage/bundle.h"
 
@@ -30,7 +33,17 @@ struct RemoveOnExit {
   }
 };
 
-std::string StateName(storage::TesseraState s) {
+Json IndicesJson(const std::vector<uint32_t>& v) {
+  Json a = Json::array();
+  for (uint32_t i : v) a.push_back(i);
+  return a;
+}
+
+Json OptionalMs(const std::optional<int64_t>& ms) { return ms ? Json(*ms) : Json(); }
+
+}  // namespace
+
+std::string TesseraStateApiName(storage::TesseraState s) {
   switch (s) {
     case storage::TesseraState::kLocal:
       return "local";
@@ -47,14 +60,6 @@ std::string StateName(storage::TesseraState s) {
   }
   return "unknown";
 }
-
-Json IndicesJson(const std::vector<uint32_t>& v) {
-  Json a = Json::array();
-  for (uint32_t i : v) a.push_back(i);
-  return a;
-}
-
-}  // namespace
 
 Json RepairReportJson(const replication::RepairReport& r) {
   Json j;
@@ -89,8 +94,15 @@ Result<std::vector<core::PeerInfo>> ReplicatedNodeOperations::Peers() {
       });
 }
 
+Result<std::size_t> ReplicatedNodeOperations::PeerCount() {
+  return d_.dht->Run<std::size_t>(
+      [](dht::Node& node) -> boost::asio::awaitable<Result<std::size_t>> {
+        co_return node.routing().size();
+      });
+}
+
 Result<Json> ReplicatedNodeOperations::GetNode() {
-  ASSIGN_OR_RETURN(auto peers, Peers());
+  ASSIGN_OR_RETURN(std::size_t peers, PeerCount());
   ASSIGN_OR_RETURN(uint64_t stored, d_.fragments->TotalBytes());
   const auto pass = d_.replication->pass_status();
   Json maintenance{{"running", pass.running}};
@@ -113,10 +125,34 @@ Result<Json> ReplicatedNodeOperations::GetNode() {
                       {"bytes_sent", p.bytes_sent}});
   }
   maintenance["passes"] = passes;
+  ASSIGN_OR_RETURN(auto ledger, d_.ledger->All());
+  uint64_t for_others = 0;
+  uint64_t by_others = 0;
+  for (const auto& e : ledger) {
+    for_others += e.bytes_stored_for_them;
+    by_others += e.bytes_they_store_for_us;
+  }
+  ASSIGN_OR_RETURN(FilesystemSpace space, StatFilesystem(d_.data_dir));
+  // What the node keeps in its data dir: fragments held (from the index), its
+  // own payloads and the database.
+  const uint64_t used =
+      stored + DirectoryBytes(d_.data_dir / "blobs") + DirectoryBytes(d_.data_dir / "db");
+  const int64_t now = d_.clock->NowUnixMs();
   return Json{{"node_id", d_.identity->node_id().ToHex()},
               {"listen", d_.listen},
-              {"peers", peers.size()},
+              {"http", http_address_.empty() ? Json() : Json(http_address_)},
+              {"peers", peers},
               {"bytes_stored", stored},
+              {"bytes_stored_for_others", for_others},
+              {"bytes_stored_by_others", by_others},
+              {"version", std::string(kVersion)},
+              {"started_at", d_.started_at_ms},
+              {"uptime_secs", std::max<int64_t>(0, (now - d_.started_at_ms) / 1000)},
+              {"disk",
+               {{"path", d_.data_dir.string()},
+                {"total_bytes", space.total_bytes},
+                {"free_bytes", space.available_bytes},
+                {"used_bytes", used}}},
               {"maintenance", maintenance}};
 }
 
@@ -125,12 +161,30 @@ Result<Json> ReplicatedNodeOperations::ListTesseras() {
   Json out = Json::array();
   for (const auto& t : all) {
     auto plan = core::PlanForSize(t.size);
-    out.push_back({{"hash", t.hash.ToHex()},
-                   {"tier", plan.ok() ? std::string(core::TierName(plan->tier)) : "too_big"},
-                   {"size", t.size},
-                   {"state", StateName(t.state)},
-                   {"files", t.file_count},
-                   {"created_at", t.created_at_ms}});
+    Json j{{"hash", t.hash.ToHex()},
+           {"tier", plan.ok() ? std::string(core::TierName(plan->tier)) : "too_big"},
+           {"size", t.size},
+           {"state", TesseraStateApiName(t.state)},
+           {"files", t.file_count},
+           {"created_at", t.created_at_ms}};
+    if (plan.ok()) {
+      j["data_shards"] = plan->data_shards;
+      j["fragments_total"] = plan->total_shards();
+      j["replication_factor"] = plan->replication_factor;
+    }
+    // The holders as tracked: how many, and the last time any proved a copy.
+    ASSIGN_OR_RETURN(auto tracked, d_.plans->GetHolders(t.hash));
+    std::optional<int64_t> last;
+    for (const auto& h : tracked) {
+      for (const auto& c : h.copies) {
+        if (c.last_proven_ms && (!last || *c.last_proven_ms > *last)) last = c.last_proven_ms;
+      }
+    }
+    j["holders"] = tracked.size();
+    j["last_audit"] = OptionalMs(last);
+    auto health = d_.activity->Health(t.hash);
+    j["health"] = health ? *health : Json();
+    out.push_back(std::move(j));
   }
   return out;
 }
@@ -215,6 +269,8 @@ Result<Json> ReplicatedNodeOperations::PublishTessera(const core::ContentHash& h
                         {"addr", f.peer.address},
                         {"fragments", IndicesJson(f.indices)},
                         {"error", f.error}});
+    d_.activity->Record({d_.clock->NowUnixMs(), 0, 1, "peer_refused", hash.ToHex(),
+                         f.peer.id.ToHex(), f.peer.address, "publish: " + f.error});
   }
   return Json{{"hash", hash.ToHex()},
               {"tier", std::string(core::TierName(report->plan.tier))},
@@ -245,19 +301,25 @@ Result<Json> ReplicatedNodeOperations::TesseraStatus(const core::ContentHash& ha
   }
   if (!health.ok()) return health.error();
   const auto& h = *health;
+  const int64_t now = d_.clock->NowUnixMs();
   Json holders = Json::array();
   for (const auto& hh : h.holders) {
-    Json e{{"node_id", hh.entry.holder.ToHex()},
-           {"addr", hh.entry.address},
-           {"fragments", IndicesJson(hh.entry.indices)},
-           {"proven", IndicesJson(hh.proven)},
-           {"reachable", hh.reachable}};
-    e["last_attested"] = hh.entry.last_attested_ms ? Json(*hh.entry.last_attested_ms) : Json();
-    e["suspect_since"] = hh.suspect_since ? Json(*hh.suspect_since) : Json();
+    Json e{{"node_id", hh.entry.holder.ToHex()},      {"addr", hh.entry.address},
+           {"subnet", SubnetLabel(hh.entry.address)}, {"fragments", IndicesJson(hh.entry.indices)},
+           {"proven", IndicesJson(hh.proven)},        {"reachable", hh.reachable}};
+    e["last_attested"] = OptionalMs(hh.entry.last_attested_ms);
+    e["suspect_since"] = OptionalMs(hh.suspect_since);
     e["lost"] = IndicesJson(hh.lost);
     if (!hh.error.empty()) e["error"] = hh.error;
     holders.push_back(e);
+    if (!hh.answered) {
+      d_.activity->Record({now, 0, 1, "audit_failed", hash.ToHex(), hh.entry.holder.ToHex(),
+                           hh.entry.address,
+                           hh.error.empty() ? "proved none of its fragments" : hh.error});
+    }
   }
+  Json summary = HealthSummaryJson(h, now);
+  d_.activity->RecordHealth(hash, summary);
   auto state = std::string(replication::HealthStateName(h.state));
   auto rec = d_.tesseras->Get(hash);
   if (rec.ok()) {
@@ -267,23 +329,28 @@ Result<Json> ReplicatedNodeOperations::TesseraStatus(const core::ContentHash& ha
                                                               : rec->state;
     (void)d_.tesseras->SetState(hash, s);
   }
-  return Json{{"hash", hash.ToHex()},
-              {"tier", std::string(core::TierName(h.plan.tier))},
-              {"size", h.plan.original_size},
-              {"data_shards", h.plan.data_shards},
-              {"parity_shards", h.plan.parity_shards},
-              {"fragments_total", h.plan.total_shards()},
-              {"fragments_verified", h.fragments_verified},
-              {"fragments_counted", h.fragments_counted},
-              {"copies_verified", h.copies_verified},
-              {"copies_counted", h.copies_counted},
-              {"margin", h.margin},
-              {"repair", std::string(replication::RepairTriggerName(h.trigger))},
-              {"own", h.own},
-              {"maintainer_rank", h.maintainer_rank ? Json(*h.maintainer_rank) : Json()},
-              {"need_since", h.need_since_ms ? Json(*h.need_since_ms) : Json()},
-              {"state", state},
-              {"holders", holders}};
+  Json out{{"hash", hash.ToHex()},
+           {"tier", std::string(core::TierName(h.plan.tier))},
+           {"size", h.plan.original_size},
+           {"data_shards", h.plan.data_shards},
+           {"parity_shards", h.plan.parity_shards},
+           {"fragments_total", h.plan.total_shards()},
+           {"fragments_verified", h.fragments_verified},
+           {"fragments_counted", h.fragments_counted},
+           {"copies_verified", h.copies_verified},
+           {"copies_counted", h.copies_counted},
+           {"margin", h.margin},
+           {"repair", std::string(replication::RepairTriggerName(h.trigger))},
+           {"own", h.own},
+           {"maintainer_rank", h.maintainer_rank ? Json(*h.maintainer_rank) : Json()},
+           {"need_since", OptionalMs(h.need_since_ms)},
+           {"state", state},
+           {"holders", holders}};
+  for (const auto& [key, value] : summary.items()) {
+    if (!out.contains(key)) out[key] = value;
+  }
+  out["subnets"] = SubnetSpreadJson(h);
+  return out;
 }
 
 Result<Json> ReplicatedNodeOperations::FetchTessera(const core::ContentHash& hash,
@@ -291,9 +358,16 @@ Result<Json> ReplicatedNodeOperations::FetchTessera(const core::ContentHash& has
   RemoveOnExit tmp{ScratchFile(d_.scratch_dir, "restore")};
   {
     ASSIGN_OR_RETURN(auto sink, replication::FileSink::Create(tmp.path, /*durable=*/false));
-    ASSIGN_OR_RETURN(auto report, d_.replication->FetchTessera(
-                                      hash, static_cast<core::RandomAccessSink&>(*sink)));
-    (void)report;
+    auto report = d_.replication->FetchTessera(hash, static_cast<core::RandomAccessSink&>(*sink));
+    if (!report.ok()) {
+      d_.activity->Record({d_.clock->NowUnixMs(), 0, 1, "fetch_failed", hash.ToHex(), "", "",
+                           report.error().message});
+      return report.error();
+    }
+    for (const auto& f : report->failures) {
+      d_.activity->Record({d_.clock->NowUnixMs(), 0, 1, "fetch_failed", hash.ToHex(),
+                           f.peer.id.ToHex(), f.peer.address, f.error});
+    }
   }
   ASSIGN_OR_RETURN(auto payload, replication::FileSource::Open(tmp.path));
   std::error_code ec;
@@ -330,15 +404,56 @@ Result<Json> ReplicatedNodeOperations::FetchTessera(const core::ContentHash& has
 }
 
 Result<Json> ReplicatedNodeOperations::Repair(const std::optional<core::ContentHash>& hash) {
-  Json list = Json::array();
+  const uint64_t pass = d_.activity->PassStarted(d_.clock->NowUnixMs(), "api",
+                                                 hash ? hash->ToHex() : std::string("all"));
+  NodeActivity::Pass done;
+  auto finish = [&](const std::vector<replication::RepairReport>& reports, std::string error) {
+    done.finished_at_ms = d_.clock->NowUnixMs();
+    done.tesseras = static_cast<uint32_t>(reports.size());
+    for (const auto& r : reports) {
+      done.regenerated += static_cast<uint32_t>(r.regenerated.size());
+      done.mended_local += static_cast<uint32_t>(r.mended_local.size());
+      done.problems += static_cast<uint32_t>(r.problems.size());
+      RecordRepair(r);
+    }
+    done.error = std::move(error);
+    d_.activity->PassFinished(pass, done);
+  };
+  Result<std::vector<replication::RepairReport>> reports = std::vector<replication::RepairReport>{};
   if (hash) {
-    ASSIGN_OR_RETURN(auto r, d_.replication->RepairTessera(*hash));
-    list.push_back(RepairReportJson(r));
+    auto one = d_.replication->RepairTessera(*hash);
+    if (one.ok()) {
+      reports->push_back(std::move(*one));
+    } else {
+      reports = one.error();
+    }
   } else {
-    ASSIGN_OR_RETURN(auto all, d_.repair->RunNow());
-    for (const auto& r : all) list.push_back(RepairReportJson(r));
+    reports = d_.repair->RunNow();
   }
+  if (!reports.ok()) {
+    finish({}, reports.error().message);
+    d_.activity->Record({d_.clock->NowUnixMs(), 0, 1, "repair_problem",
+                         hash ? hash->ToHex() : std::string(), "", "", reports.error().message});
+    return reports.error();
+  }
+  finish(*reports, "");
+  Json list = Json::array();
+  for (const auto& r : *reports) list.push_back(RepairReportJson(r));
   return Json{{"tesseras", list}};
+}
+
+void ReplicatedNodeOperations::RecordRepair(const replication::RepairReport& r) {
+  const int64_t now = d_.clock->NowUnixMs();
+  for (const auto& p : r.problems) {
+    d_.activity->Record({now, 0, 1, "repair_problem", r.tessera.ToHex(), "", "", p});
+  }
+  for (const auto& hh : r.before.holders) {
+    if (hh.answered) continue;
+    d_.activity->Record({now, 0, 1, "audit_failed", r.tessera.ToHex(), hh.entry.holder.ToHex(),
+                         hh.entry.address,
+                         hh.error.empty() ? "proved none of its fragments" : hh.error});
+  }
+  if (r.before.own) d_.activity->RecordHealth(r.tessera, HealthSummaryJson(r.before, now));
 }
 
 Result<Json> ReplicatedNodeOperations::Verify(const std::optional<core::ContentHash>& hash) {

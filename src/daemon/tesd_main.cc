@@ -3,6 +3,7 @@
 // Exit status: 0 after a clean shutdown (or --print-config / --help), 1 when
 // start-up fails (the reason is the last log line), 2 for a bad command line or
 // config file.
+#include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,7 +42,10 @@ int Main(int argc, char** argv) {
   std::vector<std::string> bootstrap;
   std::string config_path;
   std::string log_level = "info";
+  std::optional<std::string> http_listen;
   bool print_config = false;
+  app.set_version_flag("--version", fmt::format("tesd {}", daemon::kVersion),
+                       "print the version and exit");
   app.add_option("--data-dir", data_dir,
                  "data directory (default $XDG_DATA_HOME/tesseras or ~/.local/share/tesseras)");
   app.add_option("--listen", listen, "peer address IP:PORT; port 0 picks a free port")
@@ -49,6 +54,9 @@ int Main(int argc, char** argv) {
                  "known peers IP:PORT[,IP:PORT...]; none starts a new network")
       ->delimiter(',');
   app.add_option("--config", config_path, "TOML config file (every key optional)");
+  app.add_option("--http-listen", http_listen,
+                 "dashboard, HTTP API and /metrics address IP:PORT (port 0 picks one); \"\" "
+                 "turns it off; overrides [api] http_listen (default 127.0.0.1:7780)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -70,6 +78,15 @@ int Main(int argc, char** argv) {
       return kExitUsage;
     }
     config = *loaded;
+  }
+  if (http_listen) {
+    if (auto ok =
+            daemon::ValidateHttpListen(*http_listen, config.api.allow_remote, "--http-listen");
+        !ok.ok()) {
+      spdlog::critical("{}", ok.error().message);
+      return kExitUsage;
+    }
+    config.api.http_listen = *http_listen;
   }
   if (print_config) {
     std::cout << daemon::ConfigToToml(config);

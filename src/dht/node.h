@@ -32,6 +32,7 @@
 
 #include "core/bytes.h"
 #include "core/fragment.h"
+#include "core/metrics.h"
 #include "core/ports/clock.h"
 #include "crypto/identity.h"
 #include "dht/contact.h"
@@ -60,6 +61,7 @@ struct NodeConfig {
   Millis ping_interval{5 * 60 * 1000};  // liveness ping for contacts silent this long
   Millis republish_interval{60 * 60 * 1000};
   Millis record_ttl{24 * 3600 * 1000};
+  core::MetricsRegistry* metrics = nullptr;
 };
 
 struct NodeStats {

@@ -72,7 +72,8 @@ class MaintenanceTest : public ::testing::Test {
 
   uint64_t TheyStoreForUs(SimNode& owner) {
     uint64_t total = 0;
-    for (const auto& e : *owner.ledger.All()) total += e.bytes_they_store_for_us;
+    const auto entries = owner.ledger.All();  // the range must outlive the loop
+    for (const auto& e : *entries) total += e.bytes_they_store_for_us;
     return total;
   }
 

@@ -77,6 +77,9 @@ void Tally(PassSummary& s, const RepairReport& r) {
   if (r.action == "failed") ++s.failed;
   s.bytes_fetched += r.bytes_fetched;
   s.bytes_sent += r.bytes_sent;
+  s.regenerated += r.regenerated.size();
+  s.mended_local += r.mended_local.size();
+  s.problems += r.problems.empty() ? 0 : 1;
 }
 
 }  // namespace
@@ -259,6 +262,7 @@ Result<std::vector<RepairReport>> ReplicationService::RunRepairPass(bool forced)
   ASSIGN_OR_RETURN(auto plans, d_.plans->ListPlans());
   PassSummary summary;
   summary.started_ms = d_.clock->NowUnixMs();
+  summary.forced = forced;
   auto progress = [&](std::string phase, std::size_t done, std::size_t total,
                       std::optional<core::ContentHash> current) {
     std::lock_guard lock(mu_);

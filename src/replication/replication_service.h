@@ -143,6 +143,10 @@ struct PassStatus {
 struct PassSummary {
   int64_t started_ms = 0;
   int64_t finished_ms = 0;
+  bool forced = false;           // every tessera (tes repair), not only those due
+  std::size_t regenerated = 0;   // fragments (small: copies) re-created and placed
+  std::size_t mended_local = 0;  // our own copies replaced
+  std::size_t problems = 0;      // tesseras with a problem reported
   std::size_t checked = 0;
   std::size_t repaired = 0;
   std::size_t waiting = 0;

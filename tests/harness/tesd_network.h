@@ -48,8 +48,10 @@ class TesdNetwork {
 
   // Starts (or restarts) node n and waits for its ready line.
   void StartNode(int n) {
-    std::vector<std::string> args = {"--data-dir", Dir(n).string(), "--listen",
-                                     Ip(n) + ":0", "--config",      config_path().string()};
+    // Port 0 for both listeners: parallel test daemons must not race for 7780.
+    std::vector<std::string> args = {"--data-dir", Dir(n).string(),       "--listen",
+                                     Ip(n) + ":0", "--http-listen",       Ip(n) + ":0",
+                                     "--config",   config_path().string()};
     // Bootstrap from the first live node (node 1 unless it is gone).
     for (int live : Live()) {
       if (live == n) continue;

@@ -61,4 +61,10 @@ core::Result<Json> LocalNodeOperations::Ledger() {
   return NotBuilt("the reciprocity ledger", "storage");
 }
 
+core::Result<Json> LocalNodeOperations::Events() { return NotBuilt("recent events", "daemon"); }
+
+core::Result<Json> LocalNodeOperations::Maintenance() {
+  return NotBuilt("maintenance", "replication");
+}
+
 }  // namespace tesseras::daemon

@@ -29,6 +29,8 @@ class LocalNodeOperations final : public NodeOperations {
   core::Result<Json> Verify(const std::optional<core::ContentHash>& hash) override;
   core::Result<Json> ListPeers() override;
   core::Result<Json> Ledger() override;
+  core::Result<Json> Events() override;
+  core::Result<Json> Maintenance() override;
 
  private:
   const core::NodeId node_id_;
