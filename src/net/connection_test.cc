@@ -350,18 +350,39 @@ std::string FindNodeFrame(uint64_t id) {
 }
 
 // A Chunk's data follows its frame and is consumed as data, even for an
-// exchange the server does not know (a late frame it skips): bytes that would
+// exchange that has ended (a late frame the server skips): bytes that would
 // be a 4 GiB length prefix as a frame do not close the connection, and the
 // next request on it is answered.
 TEST_F(EndpointTest, ChunkDataIsReadAsDataNotAsAFrame) {
   auto id = NewIdentity();
   RawClient raw(id);
   ASSERT_TRUE(raw.Greet(id, server_->local_endpoint(), "127.0.6.1"));
+  ASSERT_TRUE(raw.Write(FindNodeFrame(7)));
+  auto first = raw.Read();
+  ASSERT_TRUE(first && first->has_nodes());  // exchange 7 has ended
   ASSERT_TRUE(raw.Write(ChunkFrame(7, 300) + std::string(300, '\xff') + FindNodeFrame(9)));
   auto reply = raw.Read();
   ASSERT_TRUE(reply.has_value());
   EXPECT_TRUE(reply->has_nodes());
   EXPECT_EQ(reply->request_id(), 9u);
+}
+
+// A frame on an exchange that was never opened is a violation, not a late
+// frame (docs/PROTOCOL.md, section 4): ids of either parity.
+TEST_F(EndpointTest, FrameOnANeverOpenedExchangeClosesTheConnection) {
+  auto rt = [this] { return ClientRoundTrip(); };
+  // Odd: the client's own numbering, beyond anything it has opened.
+  ExpectClosedAfter(this, NewIdentity(), server_->local_endpoint(),
+                    ChunkFrame(7, 300) + std::string(300, 'x'), rt);
+  // Even: the server's numbering; it has opened nothing on this connection.
+  wire::Envelope pong;
+  pong.set_version(kProtocolVersion);
+  pong.set_request_id(4);
+  pong.mutable_pong();
+  ExpectClosedAfter(this, NewIdentity(), server_->local_endpoint(), EncodeFrame(pong).value(), rt);
+  // A request id below one already used is a reuse.
+  ExpectClosedAfter(this, NewIdentity(), server_->local_endpoint(),
+                    FindNodeFrame(9) + FindNodeFrame(7), rt);
 }
 
 // A chunk the receiver granted no credit for is a violation.
@@ -383,12 +404,19 @@ TEST_F(EndpointTest, ChunkWithoutCreditClosesTheConnection) {
   EXPECT_TRUE(ClientRoundTrip().ok());
 }
 
-// A chunk frame whose data never fully arrives: the server waits for the
-// rest, and the idle timeout closes that connection only.
+// A chunk frame (of an exchange that has ended) whose data never fully
+// arrives: the server waits for the rest, and the idle timeout closes that
+// connection only.
 TEST_F(EndpointTest, ChunkDataCutShortClosesOnlyThatConnection) {
-  auto rt = [this] { return ClientRoundTrip(); };
-  ExpectClosedAfter(this, NewIdentity(), server_->local_endpoint(),
-                    ChunkFrame(7, 300) + std::string(100, 'x'), rt);
+  auto id = NewIdentity();
+  RawClient raw(id);
+  ASSERT_TRUE(raw.Greet(id, server_->local_endpoint(), "127.0.6.1"));
+  ASSERT_TRUE(raw.Write(FindNodeFrame(7)));
+  auto first = raw.Read();
+  ASSERT_TRUE(first && first->has_nodes());
+  ASSERT_TRUE(raw.Write(ChunkFrame(7, 300) + std::string(100, 'x')));
+  EXPECT_TRUE(raw.ClosedByPeer());
+  EXPECT_TRUE(ClientRoundTrip().ok());
 }
 
 // Bytes that are not TLS at all: the handshake fails, that connection is
