@@ -16,7 +16,7 @@ constexpr std::size_t kMaxTrackedBuckets = 4096;
 
 std::vector<Slots::Key> SlotKeys(const Requester& r, std::size_t per_peer) {
   return {Slots::Key{"id:" + r.id.ToHex(), per_peer},
-          Slots::Key{"ip:" + net::Unmapped(r.ip).to_string(), 2 * per_peer}};
+          Slots::Key{"ip:" + net::Unmapped(r.ip).to_string(), per_peer}};
 }
 
 bool Slots::TryTake(const std::vector<Key>& keys) {
@@ -44,7 +44,7 @@ boost::asio::awaitable<bool> Slots::Take(std::vector<Key> keys, Clock::time_poin
   if (TryTake(keys)) co_return true;
   for (const auto& k : keys) {
     auto it = waiting_.find(k.name);
-    if (it != waiting_.end() && it->second >= k.cap) co_return false;
+    if (it != waiting_.end() && it->second >= kMaxWaitingPerKey) co_return false;
   }
   boost::asio::steady_timer timer(ex_);
   waiters_.push_back(&timer);

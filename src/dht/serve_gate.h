@@ -4,9 +4,10 @@
 //
 // - Slots: transfers in progress (inbound Replicate, FetchFragment served) and
 //   disk requests on the worker pool (AttestRequest, the open of a
-//   FetchFragment), each capped per node id, per remote IP and in all. A
-//   request waits up to `slot_wait` for a slot (waiters per key are capped
-//   too), then is refused.
+//   FetchFragment), each capped per node id, per remote IP (so many cheap ids
+//   on one host share one share) and in all. A request waits up to
+//   `slot_wait` for a slot (at most kMaxWaitingPerKey wait per id or IP), then
+//   is refused.
 // - ReadBudget: token buckets of bytes read from disk for peers, per node id,
 //   per IP, per /24 (/48) and in all. A request is admitted only if none of
 //   its buckets is in debt; it is charged a minimum cost at once and the bytes
@@ -33,16 +34,21 @@
 
 namespace tesseras::dht {
 
+// Requests waiting for a slot per node id or IP, beyond which they are refused.
+inline constexpr std::size_t kMaxWaitingPerKey = 8;
+
 struct ServeLimits {
   // Fragments received (Replicate) and sent (FetchFragment) at once.
   std::size_t max_inbound_transfers = 16;
-  std::size_t max_inbound_transfers_per_peer = 4;  // per node id; per IP twice this
+  std::size_t max_inbound_transfers_per_peer = 4;  // per node id and per IP
   std::size_t max_outbound_transfers = 16;
   std::size_t max_outbound_transfers_per_peer = 4;
   // Requests reading fragments on the worker pool (attestations, fetch opens).
   std::size_t max_disk_requests = 4;
-  std::size_t max_disk_requests_per_peer = 2;  // per node id; per IP twice this
-  std::chrono::milliseconds slot_wait{2000};
+  std::size_t max_disk_requests_per_peer = 2;  // per node id and per IP
+  // How long a request waits for a slot: within the requester's patience
+  // (its request timeout, 10 s, and for a push its wait for credit).
+  std::chrono::milliseconds slot_wait{5000};
   // Disk reads for peers: sustained bytes per second and burst.
   uint64_t read_rate_per_peer = 64ull << 20;  // per node id and per IP
   uint64_t read_burst_per_peer = 1ull << 30;

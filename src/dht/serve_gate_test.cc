@@ -70,12 +70,13 @@ TEST(SlotsTest, PerKeyAndGlobalCapsAndWaiting) {
   Slots slots(io.get_executor(), 3);
   auto a = SlotKeys(Who(1, "10.0.0.1"), 2);
   auto b = SlotKeys(Who(2, "10.0.0.2"), 2);
-  auto c = SlotKeys(Who(3, "10.0.0.1"), 2);  // same IP as a: the IP key allows 4
+  auto c = SlotKeys(Who(3, "10.0.0.1"), 2);  // another id on a's IP
   EXPECT_TRUE(slots.TryTake(a));
   EXPECT_TRUE(slots.TryTake(a));
   EXPECT_FALSE(slots.TryTake(a));  // per id
-  EXPECT_TRUE(slots.TryTake(c));
-  EXPECT_FALSE(slots.TryTake(b));  // global 3
+  EXPECT_FALSE(slots.TryTake(c));  // per IP: cheap ids on one host share its share
+  EXPECT_TRUE(slots.TryTake(b));
+  EXPECT_FALSE(slots.TryTake(SlotKeys(Who(4, "10.0.0.4"), 2)));  // global 3
   // A waiter gets the slot given back while it waits.
   bool got = false;
   boost::asio::co_spawn(
