@@ -39,8 +39,13 @@ bool LookupFrontier::Add(const Contact& c, std::optional<net::Subnet> source) {
 std::vector<core::NodeId> LookupFrontier::Frontier() const {
   std::vector<core::NodeId> out;
   std::map<net::Subnet, std::size_t> per_subnet;
+  // A source's failed contacts keep counting: a liar cannot send us to more
+  // than its share of dead ends, one after the other.
   std::map<net::Subnet, std::size_t> per_source;
-  for (auto& [distance, cand] : candidates_) {
+  for (const auto& [distance, cand] : candidates_) {
+    if (cand.phase == Phase::kFailed && cand.source) ++per_source[*cand.source];
+  }
+  for (const auto& [distance, cand] : candidates_) {
     if (out.size() >= n_) break;
     if (cand.phase == Phase::kFailed) continue;
     if (per_subnet[cand.subnet] >= limits_.max_per_subnet) continue;

@@ -9,10 +9,11 @@
 //   candidates in the frontier (ids ground near a key on one network take at
 //   most that many places, while the lookup iterates and in its result), and
 // - a candidate not yet answered whose *source* (the /24 of the node that told
-//   us about it) already vouches for `max_unverified_per_source` unanswered
-//   frontier places, so that one responder cannot fill the frontier with
-//   contacts that do not answer or that it controls elsewhere. Once a
-//   candidate answers it no longer counts against its source.
+//   us about it) already has `max_unverified_per_source` contacts that have
+//   not answered: in the frontier, in flight, or failed. One responder thus
+//   cannot fill the frontier with contacts that do not answer, nor send the
+//   lookup to more than that many dead ends in turn. Once a candidate answers
+//   it no longer counts against its source.
 // The lookup is done when every frontier candidate has answered. Skipped
 // candidates are kept and may enter the frontier as others fail or answer.
 //

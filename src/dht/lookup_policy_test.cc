@@ -67,7 +67,7 @@ TEST_F(FrontierTest, OneSourceVouchesForAFewUnansweredPlaces) {
   for (const auto& c : asked)
     from_liar += c.endpoint.address().to_string().rfind("198.51.", 0) == 0;
   EXPECT_EQ(from_liar, 2);
-  // They fail: the next two of that source take their places.
+  // They fail: the source has spent its share, its other contacts stay out.
   for (const auto& c : asked) {
     if (c.endpoint.address().to_string().rfind("198.51.", 0) == 0) {
       f.Failed(c.id);
@@ -75,18 +75,27 @@ TEST_F(FrontierTest, OneSourceVouchesForAFewUnansweredPlaces) {
       f.Answered(c.id);
     }
   }
-  EXPECT_FALSE(f.Done());
-  auto next = f.Next(16);
-  EXPECT_EQ(next.size(), 2u);
-  // Answered contacts no longer count against their source: two more of its
-  // contacts may now be asked.
-  for (const auto& c : next) f.Answered(c.id);
-  auto more = f.Next(16);
-  EXPECT_EQ(more.size(), 2u);
-  for (const auto& c : more) f.Answered(c.id);
+  EXPECT_TRUE(f.Next(16).empty());
   EXPECT_TRUE(f.Done());
-  auto result = f.Result(6);
-  EXPECT_EQ(result.size(), 6u);
+  EXPECT_EQ(f.Result(6).size(), 4u);
+}
+
+// A source whose contacts answer earns more places.
+TEST_F(FrontierTest, AnsweredContactsNoLongerCountAgainstTheirSource) {
+  LookupFrontier f(target_, 6, LookupLimits{2, 2});
+  auto friendly = net::SubnetOf(net::asio::ip::make_address("192.0.2.1"));
+  for (int i = 0; i < 6; ++i) {
+    f.Add(At(Near(target_, 100 + i, 0), "198.51." + std::to_string(i) + ".1"), friendly);
+  }
+  std::size_t asked = 0;
+  for (int round = 0; round < 4; ++round) {
+    auto next = f.Next(16);
+    EXPECT_LE(next.size(), 2u);
+    asked += next.size();
+    for (const auto& c : next) f.Answered(c.id);
+  }
+  EXPECT_EQ(asked, 6u);
+  EXPECT_TRUE(f.Done());
 }
 
 TEST_F(FrontierTest, BoundedCandidateSet) {
