@@ -120,7 +120,7 @@ std::vector<uint8_t> DiskHandler::Proof(const std::array<uint8_t, 32>& challenge
 
 Result<std::unique_ptr<dht::IncomingFragment>> DiskHandler::BeginReplicate(
     const dht::RequestContext&, const core::FragmentEnvelope& envelope) {
-  if (begin_delay.count() > 0) std::this_thread::sleep_for(begin_delay);
+  if (begin_gate.valid()) begin_gate.wait_for(std::chrono::seconds(60));
   return std::unique_ptr<dht::IncomingFragment>(
       new DiskIncoming(*this, PathOf(envelope.id.tessera, envelope.id.index), envelope, self));
 }

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <vector>
 
 #include "dht/replication_handler.h"
@@ -46,8 +47,9 @@ class DiskHandler final : public dht::ReplicationHandler {
       const dht::RequestContext& from, const core::ContentHash& tessera, uint32_t index) override;
 
   core::NodeId self;  // the holder id put into attestations
-  // A slow disk: BeginReplicate takes this long (it sleeps on the pool thread).
-  std::chrono::milliseconds begin_delay{0};
+  // A slow disk: when set, BeginReplicate waits (on its pool thread) until
+  // the test makes this future ready, at most 60 s.
+  std::shared_future<void> begin_gate;
 
  private:
   std::filesystem::path dir_;
