@@ -383,21 +383,22 @@ TEST(StoreClosenessTest, RecordsOnlyForKeysWeAreCloseTo) {
   auto farthest = others.back();
   ASSERT_TRUE(net.Sync([&] { return closest->CloseTo(key); }));
   ASSERT_FALSE(net.Sync([&] { return farthest->CloseTo(key); }));
-  int64_t now = std::chrono::duration_cast<Millis>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
-  auto rec = Record::Sign(writer->identity(), kHolderRecord, key, std::vector<uint8_t>{1},
-                          now + 60'000)
-                 .value();
+  int64_t now =
+      std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  auto rec =
+      Record::Sign(writer->identity(), kHolderRecord, key, std::vector<uint8_t>{1}, now + 60'000)
+          .value();
   auto enc = rec.Encode();
   auto far = net.InfoOf(farthest);
-  auto refused = net.Await<Result<void>>([writer, far, enc]() { return writer->StoreAt(far, enc); });
+  auto refused =
+      net.Await<Result<void>>([writer, far, enc]() { return writer->StoreAt(far, enc); });
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, ErrorCode::kPermissionDenied);
   EXPECT_EQ(net.Sync([&] { return farthest->refusals().count("record_not_close"); }), 1u);
   auto near = net.InfoOf(closest);
-  EXPECT_TRUE(net.Await<Result<void>>([writer, near, enc]() { return writer->StoreAt(near, enc); })
-                  .ok());
+  EXPECT_TRUE(
+      net.Await<Result<void>>([writer, near, enc]() { return writer->StoreAt(near, enc); }).ok());
 }
 
 // A node whose contact scope is public-only (what a node on a public address

@@ -177,7 +177,8 @@ asio::awaitable<void> Node::HandleAttest(std::shared_ptr<net::Connection> conn,
            "read budget spent; retry in " + std::to_string(wait->count()) + " ms");
     co_return;
   }
-  auto keys = SlotKeys(who, config_.serve.max_disk_requests_per_peer);
+  auto keys =
+      SlotKeys(who, config_.serve.max_disk_requests_per_peer, config_.serve.max_disk_requests);
   if (!co_await disk_requests_.Take(keys, SteadyClock::now() + config_.serve.slot_wait)) {
     Refuse(*conn, *ex, "disk_requests", ErrorCode::kResourceExhausted,
            "too many requests reading fragments; retry later");
@@ -230,7 +231,8 @@ asio::awaitable<void> Node::HandleReplicate(std::shared_ptr<net::Connection> con
     co_return;
   }
   // A slot before the handler hears of it: per node id, per IP and in all.
-  auto keys = SlotKeys(RequesterOf(conn->peer()), config_.serve.max_inbound_transfers_per_peer);
+  auto keys = SlotKeys(RequesterOf(conn->peer()), config_.serve.max_inbound_transfers_per_peer,
+                       config_.serve.max_inbound_transfers);
   if (!co_await inbound_transfers_.Take(keys, SteadyClock::now() + config_.serve.slot_wait)) {
     Refuse(*conn, *ex, "inbound_transfers", ErrorCode::kResourceExhausted,
            "too many fragments being received; retry later");
@@ -298,7 +300,8 @@ asio::awaitable<void> Node::HandleFetch(std::shared_ptr<net::Connection> conn,
            "read budget spent; retry in " + std::to_string(wait->count()) + " ms");
     co_return;
   }
-  auto transfer_keys = SlotKeys(who, config_.serve.max_outbound_transfers_per_peer);
+  auto transfer_keys = SlotKeys(who, config_.serve.max_outbound_transfers_per_peer,
+                                config_.serve.max_outbound_transfers);
   if (!co_await outbound_transfers_.Take(transfer_keys,
                                          SteadyClock::now() + config_.serve.slot_wait)) {
     Refuse(*conn, *ex, "outbound_transfers", ErrorCode::kResourceExhausted,
@@ -313,7 +316,8 @@ asio::awaitable<void> Node::HandleFetch(std::shared_ptr<net::Connection> conn,
       MakeError(ErrorCode::kInternal, "not opened");
   auto read = std::make_shared<std::atomic<uint64_t>>(0);
   {
-    auto keys = SlotKeys(who, config_.serve.max_disk_requests_per_peer);
+    auto keys =
+        SlotKeys(who, config_.serve.max_disk_requests_per_peer, config_.serve.max_disk_requests);
     if (!co_await disk_requests_.Take(keys, SteadyClock::now() + config_.serve.slot_wait)) {
       Refuse(*conn, *ex, "disk_requests", ErrorCode::kResourceExhausted,
              "too many requests reading fragments; retry later");

@@ -14,9 +14,11 @@ namespace {
 constexpr std::size_t kMaxTrackedBuckets = 4096;
 }  // namespace
 
-std::vector<Slots::Key> SlotKeys(const Requester& r, std::size_t per_peer) {
+std::vector<Slots::Key> SlotKeys(const Requester& r, std::size_t per_peer, std::size_t global) {
   return {Slots::Key{"id:" + r.id.ToHex(), per_peer},
-          Slots::Key{"ip:" + net::Unmapped(r.ip).to_string(), per_peer}};
+          Slots::Key{"ip:" + net::Unmapped(r.ip).to_string(), per_peer},
+          Slots::Key{"net:" + net::SubnetOf(r.ip).ToString(),
+                     std::max<std::size_t>(per_peer, global / 2)}};
 }
 
 bool Slots::TryTake(const std::vector<Key>& keys) {

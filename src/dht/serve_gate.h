@@ -5,7 +5,8 @@
 // - Slots: transfers in progress (inbound Replicate, FetchFragment served) and
 //   disk requests on the worker pool (AttestRequest, the open of a
 //   FetchFragment), each capped per node id, per remote IP (so many cheap ids
-//   on one host share one share) and in all. A request waits up to
+//   on one host share one share), per /24 (/48) at half of all, and in all.
+//   A request waits up to
 //   `slot_wait` for a slot (at most kMaxWaitingPerKey wait per id or IP), then
 //   is refused.
 // - ReadBudget: token buckets of bytes read from disk for peers, per node id,
@@ -91,8 +92,10 @@ class Slots {
   std::list<boost::asio::steady_timer*> waiters_;
 };
 
-// The keys of a requester for a slot kind with per-peer cap `per_peer`.
-std::vector<Slots::Key> SlotKeys(const Requester& r, std::size_t per_peer);
+// The keys of a requester for a slot kind with per-peer cap `per_peer` (its
+// node id, its IP) and `global` slots in all: one /24 (/48) holds at most
+// half of them (or per_peer, if more), so one network never takes them all.
+std::vector<Slots::Key> SlotKeys(const Requester& r, std::size_t per_peer, std::size_t global);
 
 // A slot held, given back when destroyed.
 class SlotLease {

@@ -68,15 +68,16 @@ TEST(ReadBudgetTest, GlobalBucketBoundsManyRequesters) {
 TEST(SlotsTest, PerKeyAndGlobalCapsAndWaiting) {
   boost::asio::io_context io;
   Slots slots(io.get_executor(), 3);
-  auto a = SlotKeys(Who(1, "10.0.0.1"), 2);
-  auto b = SlotKeys(Who(2, "10.0.0.2"), 2);
-  auto c = SlotKeys(Who(3, "10.0.0.1"), 2);  // another id on a's IP
+  auto a = SlotKeys(Who(1, "10.0.0.1"), 2, 3);
+  auto b = SlotKeys(Who(2, "10.0.1.2"), 2, 3);
+  auto c = SlotKeys(Who(3, "10.0.0.1"), 2, 3);  // another id on a's IP
   EXPECT_TRUE(slots.TryTake(a));
   EXPECT_TRUE(slots.TryTake(a));
   EXPECT_FALSE(slots.TryTake(a));  // per id
   EXPECT_FALSE(slots.TryTake(c));  // per IP: cheap ids on one host share its share
+  EXPECT_FALSE(slots.TryTake(SlotKeys(Who(5, "10.0.0.9"), 2, 3)));  // per /24: 2 of 3
   EXPECT_TRUE(slots.TryTake(b));
-  EXPECT_FALSE(slots.TryTake(SlotKeys(Who(4, "10.0.0.4"), 2)));  // global 3
+  EXPECT_FALSE(slots.TryTake(SlotKeys(Who(4, "10.0.4.4"), 2, 3)));  // global 3
   // A waiter gets the slot given back while it waits.
   bool got = false;
   boost::asio::co_spawn(
