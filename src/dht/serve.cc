@@ -49,12 +49,19 @@ auto Metered(F f, std::shared_ptr<std::atomic<uint64_t>> bytes) {
 
 double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
 
+// Refusals are logged once per remote IP and reason: ids are free, so a flood
+// from many ids on one host is still one line per interval.
+std::string LogKey(const net::PeerIdentity& p) { return p.address.to_string(); }
+
+std::string WithId(const net::PeerIdentity& p, const std::string& detail) {
+  return detail + " (node " + p.id.Short() + "…)";
+}
+
 }  // namespace
 
 void Node::Refuse(net::Connection& conn, net::Exchange& ex, std::string_view reason, ErrorCode code,
                   const std::string& detail) {
-  refusals_->Note(reason, conn.peer().address.to_string() + " (" + conn.peer().id.Short() + "…)",
-                  detail);
+  refusals_->Note(reason, LogKey(conn.peer()), WithId(conn.peer(), detail));
   (void)conn.Reply(ex, ErrorReply(MakeError(code, detail)));
 }
 
@@ -267,8 +274,7 @@ asio::awaitable<void> Node::HandleReplicate(std::shared_ptr<net::Connection> con
         got.error().code == ErrorCode::kResourceExhausted) {
       refusals_->Note(
           got.error().code == ErrorCode::kTimeout ? "transfer_too_slow" : "buffer_budget",
-          conn->peer().address.to_string() + " (" + conn->peer().id.Short() + "…)",
-          got.error().message);
+          LogKey(conn->peer()), WithId(conn->peer(), got.error().message));
     }
   }
   // Discard (or release) the receiver on the pool: it may remove files.
@@ -360,9 +366,8 @@ asio::awaitable<void> Node::HandleFetch(std::shared_ptr<net::Connection> conn,
       transfer_out_seconds_->Observe(Seconds(SteadyClock::now() - started));
     } else {
       if (sent.error().code == ErrorCode::kTimeout) {
-        refusals_->Note("transfer_too_slow",
-                        conn->peer().address.to_string() + " (" + conn->peer().id.Short() + "…)",
-                        sent.error().message);
+        refusals_->Note("transfer_too_slow", LogKey(conn->peer()),
+                        WithId(conn->peer(), sent.error().message));
       }
       if (conn->is_open() && sent.error().code != ErrorCode::kProtocol) {
         (void)conn->Send(*ex, ErrorReply(sent.error()));
