@@ -1,6 +1,7 @@
 // Endpoint + Connection over real loopback TLS sockets: handshake and identity
 // checks, reuse, bulk streams, and malformed input from a raw client.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -10,11 +11,14 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
+#include <cstdio>
+#include <filesystem>
 #include <future>
 #include <random>
 #include <thread>
 
 #include "net/endpoint.h"
+#include "net/fd_limit.h"
 #include "net/testing/io_thread.h"
 #include "net/tls.h"
 
@@ -632,6 +636,107 @@ TEST_F(EndpointTest, IdleConnectionsClose) {
   });
   EXPECT_TRUE(closed);
   EXPECT_TRUE(ClientRoundTrip().ok());  // a new connection is dialled
+}
+
+}  // namespace
+}  // namespace tesseras::net
+
+namespace tesseras::net {
+namespace {
+
+// Restores the soft RLIMIT_NOFILE when the test ends.
+class FileLimitGuard {
+ public:
+  FileLimitGuard() { getrlimit(RLIMIT_NOFILE, &saved_); }
+  ~FileLimitGuard() { setrlimit(RLIMIT_NOFILE, &saved_); }
+  void SetSoft(rlim_t n) {
+    rlimit r = saved_;
+    r.rlim_cur = n;
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &r), 0);
+  }
+
+ private:
+  rlimit saved_{};
+};
+
+// Descriptors open now (the listing's own is not counted).
+int OpenDescriptors() {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    (void)e;
+    ++n;
+  }
+  return n - 1;
+}
+
+// Listen() checks the connection caps against RLIMIT_NOFILE: with 400
+// descriptors, 256 kept for files and the rest, 144 remain for 64
+// handshakes and 80 connections; RaiseFileLimit lifts the soft limit again.
+TEST(DescriptorBudgetTest, ConnectionCapFitsTheDescriptorLimit) {
+  FileLimitGuard guard;
+  guard.SetSoft(400);
+  Loop loop;
+  auto id = NewIdentity();
+  auto cap = loop.Sync([&] {
+    auto ep = std::make_shared<Endpoint>(loop.ex(), id, TestLimits(), 1);
+    EXPECT_TRUE(ep->Listen(*ParseEndpoint("127.0.7.1:0")).ok());
+    auto n = ep->max_connections();
+    ep->Stop();
+    return n;
+  });
+  EXPECT_EQ(cap, 80u);
+  auto raised = RaiseFileLimit(1024);
+  ASSERT_TRUE(raised.ok());
+  EXPECT_GE(*raised, 1024u);
+}
+
+// accept() failing (EMFILE: no descriptor left) backs off instead of
+// spinning, and accepting resumes once descriptors are free again.
+TEST(DescriptorBudgetTest, AcceptErrorsBackOffAndRecover) {
+  FileLimitGuard guard;
+  Loop loop;
+  auto server_id = NewIdentity();
+  auto client_id = NewIdentity();
+  std::shared_ptr<Endpoint> server, client;
+  loop.Sync([&] {
+    server = std::make_shared<Endpoint>(loop.ex(), server_id, TestLimits(), 1);
+    server->SetRequestHandler(TestHandler);
+    ASSERT_TRUE(server->Listen(*ParseEndpoint("127.0.8.1:0")).ok());
+    client = std::make_shared<Endpoint>(loop.ex(), client_id, TestLimits(), 1);
+    ASSERT_TRUE(client->Listen(*ParseEndpoint("127.0.9.1:0")).ok());
+  });
+  // The client's socket exists before the limit drops; its connect needs no
+  // new descriptor, the server's accept does.
+  asio::io_context io;
+  tcp::socket s(io);
+  s.open(tcp::v4());
+  guard.SetSoft(static_cast<rlim_t>(OpenDescriptors()));
+  s.connect(loop.Sync([&] { return server->local_endpoint(); }));
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE([&] {
+    for (int i = 0; i < 200; ++i) {
+      if (loop.Sync([&] { return server->accept_errors(); }) >= 3) return true;
+      std::this_thread::sleep_for(Millis(5));  // polling a counter, bounded
+    }
+    return false;
+  }());
+  std::this_thread::sleep_for(Millis(300));  // let the loop run: it must not spin
+  auto errors = loop.Sync([&] { return server->accept_errors(); });
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(errors, 12u) << "in " << secs << " s";
+  guard.SetSoft(4096);
+  s.close();
+  auto target = loop.Sync([&] { return server->local_endpoint(); });
+  auto expected = server_id.node_id();
+  auto conn = loop.Await<Result<std::shared_ptr<Connection>>>(
+      [&, target, expected]() { return client->Connect(target, expected); });
+  EXPECT_TRUE(conn.ok()) << conn.error().ToString();
+  std::printf("accept failing with EMFILE: %llu attempts in %.2f s, then accepting again\n",
+              static_cast<unsigned long long>(errors), secs);
+  loop.Sync([&] {
+    server->Stop();
+    client->Stop();
+  });
 }
 
 }  // namespace

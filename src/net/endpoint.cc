@@ -158,6 +158,7 @@ asio::awaitable<void> Endpoint::AcceptLoop() {
     if (stopped_ || !acceptor_ || ec == asio::error::operation_aborted) break;
     if (ec) {
       // E.g. EMFILE: retrying at once would spin. Back off, warn at most once a second.
+      ++accept_errors_;
       auto now = std::chrono::steady_clock::now();
       if (now - last_warning >= std::chrono::seconds(1)) {
         spdlog::warn("accept: {} (retrying in {} ms)", ec.message(), backoff.count());
