@@ -33,6 +33,17 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kPow = dht::testing::kTestPowBits;
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
 
 crypto::Identity Mint() { return crypto::Identity::Generate(kPow).value(); }
 
@@ -409,22 +420,31 @@ TEST(HostileNetworkTest, ErrorFrameFloodKeepsMemoryBounded) {
   }
   const uint64_t rss1 = hostile::ResidentBytes();
   const double flood_s = SecondsSince(t0);
+  auto queued = net.Sync([&] { return victim.node->endpoint().queued_frames(); });
+  auto dropped = net.Sync([&] { return victim.node->endpoint().frames_dropped(); });
   disk.set_value();
   EXPECT_EQ(frames, 200'000u);
   EXPECT_TRUE(PingFrom(net, honest, victim.node).ok());
   const int64_t grown = static_cast<int64_t>(rss1) - static_cast<int64_t>(rss0);
+  EXPECT_LE(queued, 1u);  // the first Error, waiting for the push to read it
+  EXPECT_GE(dropped, frames - 1);
   std::printf(
-      "error-frame flood: %zu frames (%zu bytes, %.1f s) on one exchange; node process grew by "
-      "%.1f MiB; buffer budget peak %zu bytes\n",
-      frames, frames * (batch.size() / 500), flood_s, static_cast<double>(grown) / (1 << 20),
+      "error-frame flood: %zu frames (%zu bytes, %.1f s) on one exchange; %zu queued, %llu "
+      "dropped; node process grew by %.1f MiB; buffer budget peak %zu bytes\n",
+      frames, frames * (batch.size() / 500), flood_s, queued,
+      static_cast<unsigned long long>(dropped), static_cast<double>(grown) / (1 << 20),
       net.Sync([&] { return victim.node->endpoint().buffer_budget().peak(); }));
-  EXPECT_LT(grown, 16 << 20);
+  // Under AddressSanitizer freed memory stays in its quarantine: only the
+  // queue counts above are meaningful there.
+  if (!kSanitized) {
+    EXPECT_LT(grown, 16 << 20);
+  }
 }
 
 // ---- disk reads --------------------------------------------------------------------------
 
 // Twenty cheap identities on one IP ask for attestations and fetches of a
-// 4 MiB fragment as fast as they can, for 4 s: what they make the node read
+// 4 MiB fragment as fast as they can, for 4 s (at least 5 audits): what they make the node read
 // stays within that IP's read budget, and an honest auditor's attestations
 // all succeed within their timeout.
 TEST(HostileNetworkTest, AttestAndFetchFloodsLeaveHonestAuditsWorking) {
@@ -481,7 +501,7 @@ TEST(HostileNetworkTest, AttestAndFetchFloodsLeaveHonestAuditsWorking) {
   int audits = 0, passed = 0;
   double worst = 0;
   std::mt19937_64 rng(5);
-  while (SecondsSince(t0) < 4.0) {
+  while (SecondsSince(t0) < 4.0 || (audits < 5 && SecondsSince(t0) < 30.0)) {
     std::array<uint8_t, 32> challenge{};
     for (auto& b : challenge) b = static_cast<uint8_t>(rng());
     auto a0 = Clock::now();

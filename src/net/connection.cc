@@ -185,6 +185,12 @@ asio::awaitable<void> Connection::ReadLoop() {
   }
 }
 
+std::size_t Connection::queued_frames() const {
+  std::size_t n = 0;
+  for (const auto& [id, ex] : exchanges_) n += ex->inbox_.size();
+  return n;
+}
+
 Exchange* Connection::ChunkTarget(const wire::Envelope& env) {
   uint64_t id = env.request_id();
   auto it = exchanges_.find(id);

@@ -224,6 +224,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t frames_sent() const { return frames_sent_; }
   uint64_t frames_received() const { return frames_received_; }
   uint64_t frames_dropped() const { return frames_dropped_; }
+  // Frames waiting in the queues of open exchanges.
+  std::size_t queued_frames() const;
   const MemoryBudget& budget() const { return *budget_; }
 
  private:

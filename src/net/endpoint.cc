@@ -371,6 +371,18 @@ std::shared_ptr<Connection> Endpoint::Register(std::shared_ptr<TlsSocket> stream
   return conn;
 }
 
+std::size_t Endpoint::queued_frames() const {
+  std::size_t n = 0;
+  for (const auto& c : connections_) n += c->queued_frames();
+  return n;
+}
+
+uint64_t Endpoint::frames_dropped() const {
+  uint64_t n = 0;
+  for (const auto& c : connections_) n += c->frames_dropped();
+  return n;
+}
+
 bool Endpoint::MakeRoomForNode(const core::NodeId& id) {
   std::size_t count = 0;
   std::shared_ptr<Connection> oldest_idle;

@@ -34,6 +34,7 @@
 // and Stop() on the network thread (the executor passed in).
 #pragma once
 
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <functional>
@@ -95,9 +96,13 @@ class Endpoint : public std::enable_shared_from_this<Endpoint> {
   // Inbound connections refused by an admission budget, all reasons.
   uint64_t admissions_refused() const { return admissions_refused_; }
   std::size_t handshakes_in_flight() const { return handshaking_; }
-  // accept() calls that failed (each followed by a back-off).
-  uint64_t accept_errors() const { return accept_errors_; }
+  // accept() calls that failed (each followed by a back-off). Any thread.
+  uint64_t accept_errors() const { return accept_errors_.load(std::memory_order_relaxed); }
   std::size_t max_connections() const { return max_connections_; }
+  // Frames waiting in the exchange queues of all connections, and frames
+  // dropped as late or after an exchange's Error.
+  std::size_t queued_frames() const;
+  uint64_t frames_dropped() const;
   // Buffers held by all connections (MemoryBudget), now and at most so far.
   const MemoryBudget& buffer_budget() const { return *budget_; }
 
@@ -140,7 +145,7 @@ class Endpoint : public std::enable_shared_from_this<Endpoint> {
   std::size_t descriptor_budget_ = 0;  // connections + handshakes at most (0: unchecked)
   std::optional<asio::steady_timer> handshake_slot_;  // wakes the accept loop
   uint64_t admissions_refused_ = 0;
-  uint64_t accept_errors_ = 0;
+  std::atomic<uint64_t> accept_errors_{0};
   std::set<std::shared_ptr<Connection>> connections_;
   std::unordered_map<core::NodeId, std::weak_ptr<Connection>, core::IdHash> by_id_;
   std::map<std::string, std::weak_ptr<Connection>> by_address_;
