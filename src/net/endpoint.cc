@@ -145,7 +145,7 @@ asio::awaitable<void> Endpoint::AcceptLoop() {
   constexpr Millis kMaxBackoff{1000};
   Millis backoff = kFirstBackoff;
   asio::steady_timer pause(ex_);
-  auto last_warning = std::chrono::steady_clock::time_point::min();
+  auto last_warning = std::chrono::steady_clock::now() - std::chrono::seconds(2);
   while (!stopped_ && acceptor_) {
     // Handshakes in flight have their own budget: when it is spent, stop
     // accepting until one ends (the kernel's backlog holds the rest).
