@@ -1,11 +1,17 @@
 // libFuzzer target: arbitrary bytes as a connection's inbound stream. Drives
 // the frame decoder (length prefix, 1 MiB cap, chunk data after its frame),
-// protobuf parsing and ValidateEnvelope. Also feeds the input as one frame payload, and re-encodes
-// every envelope that validated (it must encode again and decode to the same).
+// protobuf parsing, the exactly-one-body check and ValidateEnvelope. Also
+// feeds the input as one frame payload (an accepted one carries exactly one
+// body field), re-encodes every envelope that validated (it must encode again
+// and decode to the same), and parses the input as a DHT record
+// (docs/PROTOCOL.md section 8: a record that parses re-encodes to the same
+// bytes, 148 + value_length of them).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
+#include "dht/record.h"
 #include "net/wire.h"
 
 using tesseras::net::DecodePayload;
@@ -38,6 +44,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   // 2. As one frame payload.
-  (void)DecodePayload(input);
+  if (DecodePayload(input).ok() && tesseras::net::BodyFieldCount(input) != 1) __builtin_trap();
+
+  // 3. As a record (structure only; signatures are not fuzzed).
+  auto record = tesseras::dht::Record::Parse(input);
+  if (record.ok()) {
+    auto bytes = record->Encode();
+    if (bytes.size() != tesseras::dht::kRecordOverhead + record->value.size() ||
+        !std::equal(bytes.begin(), bytes.end(), input.begin(), input.end())) {
+      __builtin_trap();
+    }
+  }
   return 0;
 }

@@ -30,6 +30,12 @@ printf '\x00\x00\x00\x0b\x08\x01\x10\x05\xca\x01\x04\x18\x01\x20\x04DATA' > "$co
 # AttestRequest: version=1, request_id=7, attest_request{tessera, challenge, indices=[0,1,2]}.
 printf '\x00\x00\x00\x50\x08\x01\x10\x07\xaa\x01\x49\x0a\x20%s\x12\x20%s\x1a\x03\x00\x01\x02' \
   "$target32" "$target32" > "$corpus/attest_request"
+# Two bodies in one envelope (ping, then find_node): a violation a parser alone misses.
+printf '\x00\x00\x00\x2a\x08\x01\x10\x03\x5a\x00\x6a\x22\x0a\x20%s' "$target32" > "$corpus/two_bodies"
+# A record (section 8): magic, type 1, key, publisher, expiry, value_length 2, value, signature.
+{ printf 'TSR1\x00\x00\x00\x01%s%s' "$target32" "$target32"
+  printf '\x00\x00\x01\x90\x00\x00\x00\x00\x00\x00\x00\x02hi%s%s' "$target32" "$target32"; } \
+  > "$corpus/record"
 # Two frames back to back, and a 4 GiB length prefix.
 cat "$corpus/ping" "$corpus/find_node" > "$corpus/two_frames"
 printf '\xff\xff\xff\xff' > "$corpus/huge_length"

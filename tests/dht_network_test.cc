@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <random>
 
 #include "dht/node.h"
@@ -104,6 +105,38 @@ TEST(DhtNetworkTest, DepartedNodeDroppedHealthyKept) {
       net.Await<Result<std::vector<Contact>>>([watcher, gone]() { return watcher->Lookup(gone); });
   ASSERT_TRUE(found.ok());
   for (const auto& c : *found) EXPECT_NE(c.id, gone);
+}
+
+// A lookup for more than k nodes (docs/PROTOCOL.md section 7): with 60 nodes
+// on 60 /24s, asking for 152 returns every other node (59), exactly the
+// brute-force order, and asking for 40 returns the 40 closest.
+TEST(DhtNetworkTest, LookupForMoreThanKReturnsEveryReachableNode) {
+  TestNetwork net;
+  for (int i = 0; i < 60; ++i) ASSERT_TRUE(net.Add());
+  BootstrapAll(net);
+  std::mt19937_64 rng(152);
+  for (int round = 0; round < 3; ++round) {
+    auto querier = net.nodes()[rng() % net.nodes().size()];
+    core::NodeId target;
+    for (auto& b : target.bytes) b = static_cast<uint8_t>(rng());
+    uint64_t rpcs_before = net.Sync([querier] { return querier->stats().lookup_rpcs; });
+    auto found = net.Await<Result<std::vector<Contact>>>(
+        [querier, target]() { return querier->Lookup(target, 152); });
+    ASSERT_TRUE(found.ok()) << found.error().ToString();
+    std::vector<core::NodeId> got;
+    for (const auto& c : *found) got.push_back(c.id);
+    EXPECT_EQ(got.size(), 59u) << "round " << round;
+    EXPECT_EQ(got, TrueClosest(net.nodes(), target, querier->id(), 152)) << "round " << round;
+    uint64_t rpcs = net.Sync([querier] { return querier->stats().lookup_rpcs; }) - rpcs_before;
+    std::printf("lookup for 152 of 60 nodes: %zu returned, %llu requests\n", got.size(),
+                static_cast<unsigned long long>(rpcs));
+    auto forty = net.Await<Result<std::vector<Contact>>>(
+        [querier, target]() { return querier->Lookup(target, 40); });
+    ASSERT_TRUE(forty.ok());
+    std::vector<core::NodeId> got40;
+    for (const auto& c : *forty) got40.push_back(c.id);
+    EXPECT_EQ(got40, TrueClosest(net.nodes(), target, querier->id(), 40)) << "round " << round;
+  }
 }
 
 }  // namespace

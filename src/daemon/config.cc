@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "daemon/address.h"
+#include "dht/node.h"
 
 namespace tesseras::daemon {
 namespace {
@@ -72,6 +73,44 @@ std::vector<ConfigKey> BuildKeys() {
       TESSERAS_CONFIG_KEY(dht, record_ttl_secs, 1, kYearSecs, "lifetime of a stored record"),
       TESSERAS_CONFIG_KEY(dht, pow_bits, 0, 24,
                           "node id proof-of-work bits: minted for our key, required of peers"),
+      TESSERAS_CONFIG_KEY(dht, lookup_timeout_ms, 1, kHourMs,
+                          "a whole lookup stops and returns what answered after this long"),
+      TESSERAS_CONFIG_KEY(dht, lookup_max_per_subnet, 1, 256,
+                          "candidates of one /24 (/48) a lookup considers and returns"),
+      TESSERAS_CONFIG_KEY(dht, lookup_max_unverified_per_source, 1, 256,
+                          "unanswered lookup candidates one responder /24 (/48) may add"),
+      TESSERAS_CONFIG_KEY(dht, store_slack, 0, 4096,
+                          "store records for keys we are among the k + slack closest to"),
+      TESSERAS_CONFIG_KEY(dht, max_records, 1, 100'000'000, "records stored for others at most"),
+      TESSERAS_CONFIG_KEY(dht, max_record_bytes, 1, kMaxInt,
+                          "bytes of records stored for others at most"),
+      TESSERAS_CONFIG_KEY(dht, max_holder_records_per_key, 1, 4096,
+                          "owner-signed holder records kept per key"),
+      TESSERAS_CONFIG_KEY(dht, max_claims_per_key, 1, 4096, "holder claims kept per key"),
+      TESSERAS_CONFIG_KEY(dht, max_records_per_key_per_subnet, 1, 4096,
+                          "records of one key stored from one /24 (/48)"),
+      TESSERAS_CONFIG_KEY(dht, max_records_per_subnet, 1, 100'000'000,
+                          "records stored from one /24 (/48) in all"),
+      TESSERAS_CONFIG_KEY(dht, max_inbound_transfers, 1, 65536, "fragments received at once"),
+      TESSERAS_CONFIG_KEY(dht, max_inbound_transfers_per_peer, 1, 65536,
+                          "fragments received at once from one node id or IP"),
+      TESSERAS_CONFIG_KEY(dht, max_outbound_transfers, 1, 65536, "fragments sent to peers at once"),
+      TESSERAS_CONFIG_KEY(dht, max_outbound_transfers_per_peer, 1, 65536,
+                          "fragments sent at once to one node id or IP"),
+      TESSERAS_CONFIG_KEY(dht, max_disk_requests, 1, 4096,
+                          "attestations and fetch opens reading disk at once"),
+      TESSERAS_CONFIG_KEY(dht, max_disk_requests_per_peer, 1, 4096,
+                          "of those, for one node id or IP"),
+      TESSERAS_CONFIG_KEY(dht, serve_slot_wait_ms, 0, kHourMs,
+                          "a transfer or disk request waits this long for a slot, then is refused"),
+      TESSERAS_CONFIG_KEY(dht, read_rate_per_peer_bytes, 1, kMaxInt,
+                          "bytes per second read from disk for one node or IP (burst: 16 s)"),
+      TESSERAS_CONFIG_KEY(dht, read_rate_per_subnet_bytes, 1, kMaxInt,
+                          "bytes per second read from disk for one /24 (/48) (burst: 16 s)"),
+      TESSERAS_CONFIG_KEY(dht, read_rate_bytes, 1, kMaxInt,
+                          "bytes per second read from disk for all peers (burst: 16 s)"),
+      TESSERAS_CONFIG_KEY(dht, refusal_log_interval_secs, 1, kYearSecs,
+                          "a refusal is logged once per peer and reason per interval"),
       TESSERAS_CONFIG_KEY(network, connect_timeout_ms, 1, kHourMs, "TCP connect timeout"),
       TESSERAS_CONFIG_KEY(network, handshake_timeout_ms, 1, kHourMs,
                           "TLS handshake and hello exchange timeout"),
@@ -82,6 +121,26 @@ std::vector<ConfigKey> BuildKeys() {
       TESSERAS_CONFIG_KEY(network, max_connections, 1, 65536, "open peer connections at most"),
       TESSERAS_CONFIG_KEY(network, max_inflight_per_peer, 1, 4096,
                           "requests of one peer served at once"),
+      TESSERAS_CONFIG_KEY(network, max_connections_per_ip, 1, 65536,
+                          "inbound connections from one IP at most"),
+      TESSERAS_CONFIG_KEY(network, max_connections_per_subnet, 1, 65536,
+                          "inbound connections from one /24 (/48) at most"),
+      TESSERAS_CONFIG_KEY(network, max_connections_per_node, 1, 64,
+                          "connections with one node id at most"),
+      TESSERAS_CONFIG_KEY(network, max_handshakes, 1, 65536,
+                          "inbound handshakes in flight at most (apart from connections)"),
+      TESSERAS_CONFIG_KEY(network, max_handshakes_per_ip, 1, 65536,
+                          "inbound handshakes in flight from one IP at most"),
+      TESSERAS_CONFIG_KEY(network, max_handshakes_per_subnet, 1, 65536,
+                          "inbound handshakes in flight from one /24 (/48) at most"),
+      TESSERAS_CONFIG_KEY(network, min_transfer_rate_bytes, 0, kMaxInt,
+                          "bytes per second a fragment transfer must keep after the grace; 0 off"),
+      TESSERAS_CONFIG_KEY(network, transfer_grace_ms, 0, kHourMs,
+                          "waiting on a peer a transfer may take before the minimum rate applies"),
+      TESSERAS_CONFIG_KEY(network, max_buffer_bytes, 1 << 20, kMaxInt,
+                          "transfer windows, chunks and queued frames of all connections at most"),
+      TESSERAS_CONFIG_KEY(network, contact_scope, 0, 3,
+                          "addresses we dial: 0 auto, 1 public, 2 private+public, 3 any"),
   };
 }
 
@@ -255,6 +314,39 @@ core::Result<void> ValidateConfig(const DaemonConfig& config, std::string_view s
                            fmt::format("{}: dht.alpha ({}) must not exceed dht.k ({})", source,
                                        config.dht.alpha, config.dht.k));
   }
+  // A per-peer share may not exceed the whole it is part of.
+  struct Part {
+    const char* part;
+    uint64_t part_value;
+    const char* whole;
+    uint64_t whole_value;
+  };
+  const auto& n = config.network;
+  const auto& d = config.dht;
+  for (const Part& p : {
+           Part{"network.max_connections_per_ip", n.max_connections_per_ip,
+                "network.max_connections_per_subnet", n.max_connections_per_subnet},
+           Part{"network.max_handshakes_per_ip", n.max_handshakes_per_ip,
+                "network.max_handshakes_per_subnet", n.max_handshakes_per_subnet},
+           Part{"network.max_handshakes_per_subnet", n.max_handshakes_per_subnet,
+                "network.max_handshakes", n.max_handshakes},
+           Part{"dht.max_inbound_transfers_per_peer", d.max_inbound_transfers_per_peer,
+                "dht.max_inbound_transfers", d.max_inbound_transfers},
+           Part{"dht.max_outbound_transfers_per_peer", d.max_outbound_transfers_per_peer,
+                "dht.max_outbound_transfers", d.max_outbound_transfers},
+           Part{"dht.max_disk_requests_per_peer", d.max_disk_requests_per_peer,
+                "dht.max_disk_requests", d.max_disk_requests},
+           Part{"dht.read_rate_per_peer_bytes", d.read_rate_per_peer_bytes,
+                "dht.read_rate_per_subnet_bytes", d.read_rate_per_subnet_bytes},
+           Part{"dht.read_rate_per_subnet_bytes", d.read_rate_per_subnet_bytes,
+                "dht.read_rate_bytes", d.read_rate_bytes},
+       }) {
+    if (p.part_value > p.whole_value) {
+      return core::MakeError(core::ErrorCode::kInvalidArgument,
+                             fmt::format("{}: {} ({}) must not exceed {} ({})", source, p.part,
+                                         p.part_value, p.whole, p.whole_value));
+    }
+  }
   return ValidateHttpListen(config.api.http_listen, config.api.allow_remote,
                             fmt::format("{}: api.http_listen", source));
 }
@@ -275,6 +367,60 @@ core::Result<void> ValidateHttpListen(std::string_view http_listen, bool allow_r
                     what, http_listen));
   }
   return core::Ok();
+}
+
+void ApplyNetworkConfig(const DaemonConfig& config, dht::NodeConfig* out) {
+  using Ms = std::chrono::milliseconds;
+  const auto& d = config.dht;
+  const auto& n = config.network;
+  out->routing.k = d.k;
+  out->routing.max_failures = static_cast<int>(d.max_failures);
+  out->alpha = d.alpha;
+  out->refresh_interval = Ms(d.refresh_interval_secs * 1000);
+  out->record_ttl = Ms(d.record_ttl_secs * 1000);
+  out->lookup_timeout = Ms(d.lookup_timeout_ms);
+  out->lookup.max_per_subnet = d.lookup_max_per_subnet;
+  out->lookup.max_unverified_per_source = d.lookup_max_unverified_per_source;
+  out->store_slack = d.store_slack;
+  out->records.max_records = d.max_records;
+  out->records.max_bytes = d.max_record_bytes;
+  out->records.max_holder_records_per_key = d.max_holder_records_per_key;
+  out->records.max_claims_per_key = d.max_claims_per_key;
+  out->records.max_per_key_per_subnet = d.max_records_per_key_per_subnet;
+  out->records.max_per_subnet = d.max_records_per_subnet;
+  out->serve.max_inbound_transfers = d.max_inbound_transfers;
+  out->serve.max_inbound_transfers_per_peer = d.max_inbound_transfers_per_peer;
+  out->serve.max_outbound_transfers = d.max_outbound_transfers;
+  out->serve.max_outbound_transfers_per_peer = d.max_outbound_transfers_per_peer;
+  out->serve.max_disk_requests = d.max_disk_requests;
+  out->serve.max_disk_requests_per_peer = d.max_disk_requests_per_peer;
+  out->serve.slot_wait = Ms(d.serve_slot_wait_ms);
+  constexpr uint64_t kBurstSecs = 16;
+  out->serve.read_rate_per_peer = d.read_rate_per_peer_bytes;
+  out->serve.read_burst_per_peer = d.read_rate_per_peer_bytes * kBurstSecs;
+  out->serve.read_rate_per_subnet = d.read_rate_per_subnet_bytes;
+  out->serve.read_burst_per_subnet = d.read_rate_per_subnet_bytes * kBurstSecs;
+  out->serve.read_rate = d.read_rate_bytes;
+  out->serve.read_burst = d.read_rate_bytes * kBurstSecs;
+  out->refusal_log_interval = Ms(d.refusal_log_interval_secs * 1000);
+  auto& l = out->limits;
+  l.connect_timeout = Ms(n.connect_timeout_ms);
+  l.handshake_timeout = Ms(n.handshake_timeout_ms);
+  l.request_timeout = Ms(n.request_timeout_ms);
+  l.idle_timeout = Ms(n.idle_timeout_ms);
+  l.max_connections = n.max_connections;
+  l.max_inbound_inflight = n.max_inflight_per_peer;
+  l.max_connections_per_ip = n.max_connections_per_ip;
+  l.max_connections_per_subnet = n.max_connections_per_subnet;
+  l.max_connections_per_node = n.max_connections_per_node;
+  l.max_handshakes = n.max_handshakes;
+  l.max_handshakes_per_ip = n.max_handshakes_per_ip;
+  l.max_handshakes_per_subnet = n.max_handshakes_per_subnet;
+  l.min_transfer_rate = n.min_transfer_rate_bytes;
+  l.transfer_grace = Ms(n.transfer_grace_ms);
+  l.max_buffer_bytes = n.max_buffer_bytes;
+  l.min_pow_bits = static_cast<int>(d.pow_bits);
+  out->contact_scope = static_cast<net::ContactScope>(n.contact_scope);
 }
 
 core::Result<DaemonConfig> ParseConfig(std::string_view toml_text, std::string_view source) {

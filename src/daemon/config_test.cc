@@ -9,6 +9,8 @@
 #include <sstream>
 #include <string>
 
+#include "dht/node.h"
+
 namespace tesseras::daemon {
 namespace {
 
@@ -34,7 +36,7 @@ TEST(ConfigTest, DefaultsMatchTheDocumentedValues) {
   EXPECT_EQ(c.dht.k, 20u);
   EXPECT_EQ(c.dht.alpha, 3u);
   EXPECT_EQ(c.dht.max_failures, 3u);
-  EXPECT_EQ(c.dht.refresh_interval_secs, 3600u);
+  EXPECT_EQ(c.dht.refresh_interval_secs, 900u);  // docs/PROTOCOL.md section 7: 15 min
   EXPECT_EQ(c.dht.record_ttl_secs, 86400u);
   EXPECT_EQ(c.dht.pow_bits, 8u);
   EXPECT_EQ(c.network.connect_timeout_ms, 5000u);
@@ -130,6 +132,53 @@ TEST(ConfigTest, EveryKeyIsDocumentedWithItsDefault) {
         << "docs/DAEMON.md lacks the row of " << key.section << "." << key.name << " (" << row
         << ")";
   }
+}
+
+// [dht] and [network] defaults are the network layers' own defaults
+// (docs/SECURITY.md lists them): applying a default file changes nothing.
+TEST(ConfigTest, NetworkDefaultsAreTheLayersDefaults) {
+  dht::NodeConfig layer;
+  dht::NodeConfig applied;
+  ApplyNetworkConfig(DaemonConfig{}, &applied);
+  EXPECT_EQ(applied.refresh_interval, layer.refresh_interval);
+  EXPECT_EQ(applied.lookup_timeout, layer.lookup_timeout);
+  EXPECT_EQ(applied.lookup.max_per_subnet, layer.lookup.max_per_subnet);
+  EXPECT_EQ(applied.lookup.max_unverified_per_source, layer.lookup.max_unverified_per_source);
+  EXPECT_EQ(applied.store_slack, layer.store_slack);
+  EXPECT_EQ(applied.records.max_records, layer.records.max_records);
+  EXPECT_EQ(applied.records.max_bytes, layer.records.max_bytes);
+  EXPECT_EQ(applied.records.max_holder_records_per_key, layer.records.max_holder_records_per_key);
+  EXPECT_EQ(applied.records.max_claims_per_key, layer.records.max_claims_per_key);
+  EXPECT_EQ(applied.records.max_per_key_per_subnet, layer.records.max_per_key_per_subnet);
+  EXPECT_EQ(applied.records.max_per_subnet, layer.records.max_per_subnet);
+  EXPECT_EQ(applied.serve.max_inbound_transfers, layer.serve.max_inbound_transfers);
+  EXPECT_EQ(applied.serve.max_inbound_transfers_per_peer,
+            layer.serve.max_inbound_transfers_per_peer);
+  EXPECT_EQ(applied.serve.max_outbound_transfers, layer.serve.max_outbound_transfers);
+  EXPECT_EQ(applied.serve.max_disk_requests, layer.serve.max_disk_requests);
+  EXPECT_EQ(applied.serve.max_disk_requests_per_peer, layer.serve.max_disk_requests_per_peer);
+  EXPECT_EQ(applied.serve.slot_wait, layer.serve.slot_wait);
+  EXPECT_EQ(applied.serve.read_rate_per_peer, layer.serve.read_rate_per_peer);
+  EXPECT_EQ(applied.serve.read_burst_per_peer, layer.serve.read_burst_per_peer);
+  EXPECT_EQ(applied.serve.read_rate, layer.serve.read_rate);
+  EXPECT_EQ(applied.serve.read_burst, layer.serve.read_burst);
+  EXPECT_EQ(applied.refusal_log_interval, layer.refusal_log_interval);
+  EXPECT_EQ(applied.limits.max_connections, layer.limits.max_connections);
+  EXPECT_EQ(applied.limits.max_connections_per_ip, layer.limits.max_connections_per_ip);
+  EXPECT_EQ(applied.limits.max_connections_per_subnet, layer.limits.max_connections_per_subnet);
+  EXPECT_EQ(applied.limits.max_connections_per_node, layer.limits.max_connections_per_node);
+  EXPECT_EQ(applied.limits.max_handshakes, layer.limits.max_handshakes);
+  EXPECT_EQ(applied.limits.max_handshakes_per_ip, layer.limits.max_handshakes_per_ip);
+  EXPECT_EQ(applied.limits.max_handshakes_per_subnet, layer.limits.max_handshakes_per_subnet);
+  EXPECT_EQ(applied.limits.min_transfer_rate, layer.limits.min_transfer_rate);
+  EXPECT_EQ(applied.limits.transfer_grace, layer.limits.transfer_grace);
+  EXPECT_EQ(applied.limits.max_buffer_bytes, layer.limits.max_buffer_bytes);
+  EXPECT_EQ(applied.contact_scope, layer.contact_scope);
+  // A per-peer share above its whole is refused.
+  core::Error e = ParseError("[network]\nmax_handshakes_per_ip = 20\n");
+  EXPECT_THAT(e.message, HasSubstr("network.max_handshakes_per_ip (20) must not exceed"));
+  e = ParseError("[dht]\nmax_disk_requests_per_peer = 9\n");
+  EXPECT_THAT(e.message, HasSubstr("dht.max_disk_requests"));
 }
 
 TEST(ConfigTest, SetAndGetRoundTripForEveryKey) {

@@ -182,6 +182,7 @@ core::Result<void> Node::StartNetwork() {
   nc.limits.max_inbound_inflight = config_.network.max_inflight_per_peer;
   nc.limits.min_pow_bits = static_cast<int>(config_.dht.pow_bits);
   nc.metrics = &metrics_;
+  ApplyNetworkConfig(config_, &nc);  // every [dht]/[network] key (docs/SECURITY.md)
   auto runtime =
       dht::DhtRuntime::Start(*identity_, nc, config_.replication.max_concurrent_transfers);
   if (!runtime.ok()) {

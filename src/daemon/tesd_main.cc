@@ -19,6 +19,7 @@
 #include "daemon/api_contract.h"
 #include "daemon/config.h"
 #include "daemon/node.h"
+#include "net/fd_limit.h"
 
 namespace {
 
@@ -119,6 +120,9 @@ int Main(int argc, char** argv) {
   options.listen = listen;
   options.bootstrap = bootstrap;
 
+  // Peers, handshakes and open fragments each hold a descriptor (checked against the limit by the
+  // network layer).
+  if (auto fds = net::RaiseFileLimit(65536); fds.ok()) spdlog::debug("file descriptors: {}", *fds);
   daemon::Node node(std::move(options), config);
   auto result = node.Run();
   if (!result.ok()) {

@@ -6,30 +6,22 @@
 
 #include "dht/async.h"
 #include "dht/convert.h"
+#include "dht/node_internal.h"
 
 namespace tesseras::dht {
-namespace {
 
 using core::ErrorCode;
 using core::MakeError;
 using core::Result;
-using SteadyClock = std::chrono::steady_clock;
-constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kMaxValueReplyBytes = 768 * 1024;
+using internal::EncodedKey;
+using internal::GaugeHold;
+using internal::kAwait;
+using internal::SteadyClock;
 
-wire::Envelope ErrorReply(const core::Error& e) {
-  return net::MakeErrorEnvelope(0, e.code, e.message);
-}
+namespace {
 
-std::span<const uint8_t> AsBytes(const std::string& s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-
-RequestContext ContextOf(const net::PeerIdentity& p) {
-  return RequestContext{p.id, p.public_key, p.address.to_string()};
-}
-
-// Identity of a published record for republishing: key, type, publisher, value.
+// Identity of a published record for republishing: key, type, publisher (a
+// store keeps one record per such triple, the newest; so do we).
 // (Strings rather than byte vectors as keys: GCC 12 -O3 warns falsely on
 // vector<uint8_t> comparisons.)
 // One published record per (key, type, publisher): a newer value (a new
@@ -42,10 +34,7 @@ std::string PublishKey(const Record& r) {
   return k;
 }
 
-std::string EncodedKey(const Record& r) {
-  auto e = r.Encode();
-  return Bytes(e);
-}
+double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 // Counts parallel children and wakes the parent when they are all done.
 struct Fanout {
@@ -68,22 +57,6 @@ struct Fanout {
 
 }  // namespace
 
-struct Node::LookupState {
-  explicit LookupState(asio::any_io_executor ex) : signal(ex) {}
-  enum class Phase { kNew, kInFlight, kAnswered, kFailed };
-  struct Candidate {
-    Contact contact;
-    Phase phase = Phase::kNew;
-  };
-  core::NodeId target;
-  bool find_value = false;
-  std::map<core::NodeId, Candidate> candidates;  // by distance to target
-  std::size_t inflight = 0;
-  asio::steady_timer signal;
-  std::vector<Record> records;
-  std::set<std::string> seen_records;
-};
-
 std::shared_ptr<Node> Node::Create(asio::any_io_executor io, asio::thread_pool& pool,
                                    const crypto::Identity& identity, NodeConfig config) {
   return std::shared_ptr<Node>(new Node(std::move(io), pool, identity, std::move(config)));
@@ -97,7 +70,24 @@ Node::Node(asio::any_io_executor io, asio::thread_pool& pool, const crypto::Iden
       config_(std::move(config)),
       routing_(identity.node_id(), config_.routing),
       records_(config_.records),
-      rng_(std::random_device{}()) {
+      rng_(std::random_device{}()),
+      own_metrics_(config_.metrics ? nullptr : std::make_unique<core::MetricsRegistry>()),
+      metrics_(config_.metrics ? config_.metrics : own_metrics_.get()),
+      refusals_(std::make_unique<Refusals>(*metrics_, config_.refusal_log_interval)),
+      inbound_transfers_(io_, config_.serve.max_inbound_transfers),
+      outbound_transfers_(io_, config_.serve.max_outbound_transfers),
+      disk_requests_(io_, config_.serve.max_disk_requests),
+      read_budget_(config_.serve),
+      transfers_inflight_(&metrics_->GetGauge("tesseras_transfers_inflight",
+                                              "Fragment transfers in progress, both directions")),
+      transfer_in_seconds_(
+          &metrics_->GetHistogram("tesseras_transfer_duration_seconds",
+                                  "Time of completed fragment transfers (in: received, out: sent)",
+                                  core::DurationBuckets(), {{"direction", "in"}})),
+      transfer_out_seconds_(
+          &metrics_->GetHistogram("tesseras_transfer_duration_seconds",
+                                  "Time of completed fragment transfers (in: received, out: sent)",
+                                  core::DurationBuckets(), {{"direction", "out"}})) {
   if (config_.routing.k == 0) config_.routing.k = 20;
   if (config_.alpha == 0) config_.alpha = 3;
 }
@@ -140,7 +130,15 @@ Result<void> Node::Start() {
     if (!self) return;
     if (auto c = ContactOf(peer)) self->Observe(*c);
   });
+  endpoint_->SetRefusalObserver(
+      [weak](net::AdmissionRefusal why, const net::asio::ip::address& ip) {
+        auto self = weak.lock();
+        if (!self) return;
+        self->refusals_->Note(net::AdmissionRefusalName(why), ip.to_string(),
+                              "connection closed: budget spent");
+      });
   TRY(endpoint_->Listen(local));
+  scope_ = net::ResolveContactScope(config_.contact_scope, endpoint_->local_endpoint().address());
   auto self = shared_from_this();
   asio::co_spawn(
       io_, [self]() { return self->Maintain(); }, LogIfFailed{"dht maintenance"});
@@ -175,8 +173,12 @@ bool Node::Failure(const core::Error& e) const {
   }
 }
 
-void Node::Observe(const Contact& c) {
+void Node::Observe(const Contact& c, bool trusted) {
   if (c.id == identity_.node_id() || stopped_) return;
+  if (!trusted && !net::ContactAllowed(scope_, c.endpoint.address())) {
+    ++stats_.contacts_out_of_scope;
+    return;
+  }
   auto r = routing_.Update(c, SteadyClock::now());
   if (r.outcome != RoutingTable::Outcome::kBucketFull || !r.least_recent) return;
   if (!evicting_.insert(r.least_recent->id).second) return;
@@ -224,115 +226,16 @@ asio::awaitable<Result<std::shared_ptr<net::Connection>>> Node::ConnectPeer(
   auto self = shared_from_this();
   if (stopped_) co_return MakeError(ErrorCode::kCancelled, "node stopped");
   CO_ASSIGN_OR_RETURN(auto ep, net::ParseEndpoint(peer.address));
+  if (!net::ContactAllowed(scope_, ep.address())) {
+    ++stats_.contacts_out_of_scope;
+    co_return MakeError(ErrorCode::kPermissionDenied,
+                        "will not dial " + peer.address + ": a " +
+                            net::ScopeName(net::ScopeOf(ep.address())) +
+                            " address is outside this node's contact scope");
+  }
   auto conn = co_await endpoint_->Connect(ep, peer.id);
   if (!conn.ok() && Failure(conn.error())) routing_.Failed(peer.id);
   co_return conn;
-}
-
-// ---- lookups -----------------------------------------------------------------
-
-asio::awaitable<Result<std::shared_ptr<Node::LookupState>>> Node::Iterate(core::NodeId target,
-                                                                          bool find_value,
-                                                                          std::size_t n) {
-  auto self = shared_from_this();
-  if (n == 0) n = config_.routing.k;
-  auto st = std::make_shared<LookupState>(io_);
-  st->target = target;
-  st->find_value = find_value;
-  for (const auto& c : routing_.Closest(target, n)) {
-    st->candidates.emplace(core::XorDistance(target, c.id), LookupState::Candidate{c});
-  }
-  if (st->candidates.empty()) {
-    co_return MakeError(ErrorCode::kUnavailable, "no contacts to start a lookup from");
-  }
-  ++stats_.lookups;
-  using Phase = LookupState::Phase;
-  while (true) {
-    if (stopped_) co_return MakeError(ErrorCode::kCancelled, "node stopped");
-    std::size_t considered = 0;
-    bool pending = false;
-    std::vector<LookupState::Candidate*> launch;
-    for (auto& [distance, cand] : st->candidates) {
-      if (cand.phase == Phase::kFailed) continue;
-      if (considered++ >= n) break;
-      if (cand.phase == Phase::kInFlight) {
-        pending = true;
-      } else if (cand.phase == Phase::kNew) {
-        pending = true;
-        if (st->inflight + launch.size() < config_.alpha) launch.push_back(&cand);
-      }
-    }
-    if (!pending) break;
-    for (auto* cand : launch) {
-      cand->phase = Phase::kInFlight;
-      ++st->inflight;
-      ++stats_.lookup_rpcs;
-      asio::co_spawn(
-          io_, [self, st, c = cand->contact]() { return self->Query(st, c); },
-          LogIfFailed{"lookup query"});
-    }
-    st->signal.expires_at(SteadyClock::time_point::max());
-    co_await st->signal.async_wait(kAwait);
-  }
-  co_return st;
-}
-
-asio::awaitable<void> Node::Query(std::shared_ptr<LookupState> st, Contact c) {
-  auto self = shared_from_this();
-  using Phase = LookupState::Phase;
-  wire::Envelope req;
-  if (st->find_value) {
-    req.mutable_find_value()->set_key(Bytes(st->target.bytes));
-  } else {
-    req.mutable_find_node()->set_target(Bytes(st->target.bytes));
-  }
-  auto r = co_await Rpc(c, std::move(req));
-  auto& cand = st->candidates[core::XorDistance(st->target, c.id)];
-  bool shaped = r.ok() && (st->find_value ? r->has_value() : r->has_nodes());
-  if (!shaped) {
-    cand.phase = Phase::kFailed;
-  } else {
-    cand.phase = Phase::kAnswered;
-    const auto& contacts = st->find_value ? r->value().closer() : r->nodes().nodes();
-    for (const auto& wc : contacts) {
-      auto contact = FromWire(wc, config_.limits.min_pow_bits);
-      if (!contact.ok()) {
-        ++stats_.contacts_refused;
-        spdlog::debug("refused contact from {}: {}", c.id.Short(), contact.error().ToString());
-        continue;
-      }
-      if (contact->id == identity_.node_id()) continue;
-      st->candidates.try_emplace(core::XorDistance(st->target, contact->id),
-                                 LookupState::Candidate{*contact});
-    }
-    if (st->find_value) {
-      int64_t now = NowUnixMs();
-      for (const auto& bytes : r->value().records()) {
-        auto rec = Record::ParseVerified(AsBytes(bytes));
-        if (!rec.ok()) {
-          ++stats_.records_refused;
-          continue;
-        }
-        if (rec->key != st->target || rec->expires_unix_ms <= now) continue;
-        if (st->seen_records.insert(EncodedKey(*rec)).second) st->records.push_back(*rec);
-      }
-    }
-  }
-  --st->inflight;
-  st->signal.cancel();
-}
-
-asio::awaitable<Result<std::vector<Contact>>> Node::Lookup(core::NodeId target, std::size_t n) {
-  auto self = shared_from_this();
-  if (n == 0) n = config_.routing.k;
-  CO_ASSIGN_OR_RETURN(auto st, co_await Iterate(target, false, n));
-  std::vector<Contact> out;
-  for (const auto& [distance, cand] : st->candidates) {
-    if (cand.phase != LookupState::Phase::kAnswered) continue;
-    out.push_back(cand.contact);
-    if (out.size() >= n) break;
-  }
-  co_return out;
 }
 
 asio::awaitable<Result<void>> Node::Bootstrap(std::vector<std::string> seeds) {
@@ -357,7 +260,7 @@ asio::awaitable<Result<void>> Node::Bootstrap(std::vector<std::string> seeds) {
         if (pong.ok()) {
           if (auto c = ContactOf((*conn)->peer())) {
             c->endpoint = *ep;
-            Observe(*c);
+            Observe(*c, /*trusted=*/true);  // the operator named it
           }
           ++reached;
           break;
@@ -403,7 +306,10 @@ asio::awaitable<Result<std::size_t>> Node::Put(Record record) {
   bool self_close =
       closest.size() < config_.routing.k || core::XorDistance(record.key, identity_.node_id()) <
                                                 core::XorDistance(record.key, closest.back().id);
-  if (self_close && records_.Put(record, now).ok()) ++accepted;
+  if (self_close &&
+      records_.Put(record, net::SubnetOf(endpoint_->local_endpoint().address()), now).ok()) {
+    ++accepted;
+  }
   auto fan = std::make_shared<Fanout>(io_);
   std::string encoded;
   {
@@ -433,7 +339,8 @@ asio::awaitable<Result<std::vector<Record>>> Node::Get(core::NodeId key) {
   std::vector<Record> out = records_.Get(key, NowUnixMs());
   std::set<std::string> seen;
   for (const auto& r : out) seen.insert(EncodedKey(r));
-  auto st = co_await Iterate(key, true, config_.routing.k);
+  auto st =
+      co_await Iterate(key, true, config_.routing.k, SteadyClock::now() + config_.lookup_timeout);
   if (st.ok()) {
     for (auto& r : (*st)->records) {
       if (seen.insert(EncodedKey(r)).second) out.push_back(std::move(r));
@@ -491,6 +398,8 @@ asio::awaitable<Result<core::ReplicateAck>> Node::Replicate(core::PeerInfo peer,
     return probe;
   }()));
   CO_ASSIGN_OR_RETURN(auto ex, conn->Open(std::move(req)));
+  GaugeHold inflight(*transfers_inflight_);
+  const auto started = SteadyClock::now();
   const net::Connection::ChunkReader io_fn =
       [this, &bytes](uint64_t offset, std::span<uint8_t> out) -> asio::awaitable<Result<void>> {
     auto job = [&bytes, offset, out]() { return bytes.ReadAt(offset, out); };
@@ -516,6 +425,7 @@ asio::awaitable<Result<core::ReplicateAck>> Node::Replicate(core::PeerInfo peer,
   if (ack.holder != peer.id || ack.tessera != envelope.id.tessera) {
     co_return MakeError(ErrorCode::kProtocol, "ReplicateAck names another holder or tessera");
   }
+  transfer_out_seconds_->Observe(Seconds(SteadyClock::now() - started));
   co_return ack;
 }
 
@@ -573,6 +483,8 @@ asio::awaitable<Result<void>> Node::Fetch(core::PeerInfo peer, core::ContentHash
     co_return MakeError(ErrorCode::kProtocol, "FetchFragment not answered by FragmentHeader");
   }
   uint64_t size = head->fragment_header().size();
+  GaugeHold inflight(*transfers_inflight_);
+  const auto started = SteadyClock::now();
   const net::Connection::ChunkWriter io_fn =
       [this, &out](std::span<const uint8_t> data) -> asio::awaitable<Result<void>> {
     auto job = [&out, data]() { return out.Write(data); };
@@ -584,227 +496,8 @@ asio::awaitable<Result<void>> Node::Fetch(core::PeerInfo peer, core::ContentHash
   if (!got.ok()) co_return std::move(got).error();
   auto finish = [&out]() { return out.Finish(); };
   auto pooled = co_await RunOnPool(pool_, std::move(finish));
+  if (pooled.ok()) transfer_in_seconds_->Observe(Seconds(SteadyClock::now() - started));
   co_return pooled;
-}
-
-// ---- serving -------------------------------------------------------------------
-
-asio::awaitable<void> Node::HandleEntry(std::weak_ptr<Node> weak,
-                                        std::shared_ptr<net::Connection> conn,
-                                        std::shared_ptr<net::Exchange> ex, wire::Envelope req) {
-  auto self = weak.lock();
-  if (!self || self->stopped_) {
-    (void)conn->Reply(*ex, net::MakeErrorEnvelope(0, ErrorCode::kCancelled, "node stopping"));
-    co_return;
-  }
-  co_await self->Handle(std::move(conn), std::move(ex), std::move(req));
-}
-
-asio::awaitable<void> Node::Handle(std::shared_ptr<net::Connection> conn,
-                                   std::shared_ptr<net::Exchange> ex, wire::Envelope req) {
-  auto self = shared_from_this();
-  ++stats_.requests_served;
-  if (auto c = ContactOf(conn->peer())) Observe(*c);
-  wire::Envelope resp;
-  using B = wire::Envelope::BodyCase;
-  switch (req.body_case()) {
-    case B::kPing:
-      resp.mutable_pong()->set_capabilities(wire::CAPABILITY_DHT |
-                                            (handler() ? wire::CAPABILITY_REPLICATION : 0));
-      break;
-    case B::kFindNode: {
-      auto target = IdFrom<core::NodeId>(req.find_node().target());
-      auto* nodes = resp.mutable_nodes();
-      for (const auto& c : routing_.Closest(target, config_.routing.k + 1)) {
-        if (c.id == conn->peer().id) continue;
-        if (static_cast<std::size_t>(nodes->nodes_size()) >= net::kMaxContactsPerReply) break;
-        ToWire(c, nodes->add_nodes());
-      }
-      break;
-    }
-    case B::kFindValue: {
-      auto key = IdFrom<core::NodeId>(req.find_value().key());
-      auto* value = resp.mutable_value();
-      std::size_t bytes = 0;
-      for (const auto& r : records_.Get(key, NowUnixMs())) {
-        auto enc = r.Encode();
-        if (static_cast<std::size_t>(value->records_size()) >= net::kMaxRecordsPerReply ||
-            bytes + enc.size() > kMaxValueReplyBytes) {
-          break;
-        }
-        bytes += enc.size();
-        value->add_records(std::string(enc.begin(), enc.end()));
-      }
-      for (const auto& c : routing_.Closest(key, config_.routing.k + 1)) {
-        if (c.id == conn->peer().id) continue;
-        if (static_cast<std::size_t>(value->closer_size()) >= net::kMaxContactsPerReply) break;
-        ToWire(c, value->add_closer());
-      }
-      break;
-    }
-    case B::kStore: {
-      auto rec = Record::ParseVerified(AsBytes(req.store().record()));
-      Result<void> stored = rec.ok() ? records_.Put(*rec, NowUnixMs()) : Result<void>(rec.error());
-      if (!rec.ok()) ++stats_.records_refused;
-      if (stored.ok()) {
-        resp.mutable_stored();
-      } else {
-        resp = ErrorReply(stored.error());
-      }
-      break;
-    }
-    case B::kReplicate:
-    case B::kAttestRequest:
-    case B::kFetchFragment: {
-      auto h = handler();
-      if (!h) {
-        resp = ErrorReply(MakeError(ErrorCode::kUnimplemented, "this node stores no fragments"));
-        break;
-      }
-      if (req.has_replicate()) {
-        co_await HandleReplicate(conn, ex, std::move(req), h);
-      } else if (req.has_fetch_fragment()) {
-        co_await HandleFetch(conn, ex, std::move(req), h);
-      } else {
-        co_await HandleAttest(conn, ex, std::move(req), h);
-      }
-      co_return;
-    }
-    default:
-      resp = ErrorReply(
-          MakeError(ErrorCode::kUnimplemented, "unexpected " + std::string(net::BodyName(req))));
-      break;
-  }
-  (void)conn->Reply(*ex, std::move(resp));
-}
-
-asio::awaitable<void> Node::HandleAttest(std::shared_ptr<net::Connection> conn,
-                                         std::shared_ptr<net::Exchange> ex, wire::Envelope req,
-                                         std::shared_ptr<ReplicationHandler> h) {
-  auto self = shared_from_this();
-  auto handler = std::move(h);  // a body local (see RunOnPool)
-  RequestContext ctx = ContextOf(conn->peer());
-  auto tessera = IdFrom<core::ContentHash>(req.attest_request().tessera());
-  std::array<uint8_t, 32> challenge{};
-  std::copy_n(reinterpret_cast<const uint8_t*>(req.attest_request().challenge().data()), 32,
-              challenge.begin());
-  std::vector<uint32_t> indices(req.attest_request().indices().begin(),
-                                req.attest_request().indices().end());
-  auto job = [handler, ctx, tessera, challenge, indices]() {
-    return handler->Attest(ctx, tessera, challenge, indices);
-  };
-  auto r = co_await RunOnPool(pool_, std::move(job));
-  wire::Envelope resp;
-  if (r.ok()) {
-    ToWire(*r, resp.mutable_attest_response());
-    wire::Envelope probe = resp;
-    probe.set_version(net::kProtocolVersion);
-    probe.set_request_id(ex->id());
-    if (auto valid = net::ValidateEnvelope(probe); !valid.ok()) {
-      resp = ErrorReply(MakeError(ErrorCode::kInternal, "attestation: " + valid.error().message));
-    } else if (probe.ByteSizeLong() > net::kMaxFrameBytes) {
-      // Never a silent drop (the requester would only see a timeout).
-      resp = ErrorReply(MakeError(ErrorCode::kResourceExhausted,
-                                  "attestation of " + std::to_string(r->proofs.size()) +
-                                      " fragments does not fit in one frame; ask for fewer"));
-    }
-  } else {
-    resp = ErrorReply(r.error());
-  }
-  (void)conn->Reply(*ex, std::move(resp));
-}
-
-asio::awaitable<void> Node::HandleReplicate(std::shared_ptr<net::Connection> conn,
-                                            std::shared_ptr<net::Exchange> ex, wire::Envelope req,
-                                            std::shared_ptr<ReplicationHandler> h) {
-  auto self = shared_from_this();
-  auto handler = std::move(h);  // a body local (see RunOnPool)
-  auto envelope = FromWire(req.replicate().envelope());
-  if (!envelope.ok()) {
-    (void)conn->Reply(*ex, ErrorReply(envelope.error()));
-    co_return;
-  }
-  RequestContext ctx = ContextOf(conn->peer());
-  auto begin = [handler, ctx, env = *envelope]() { return handler->BeginReplicate(ctx, env); };
-  auto begun = co_await RunOnPool(pool_, std::move(begin));
-  if (!begun.ok()) {
-    (void)conn->Reply(*ex, ErrorReply(begun.error()));
-    co_return;
-  }
-  std::shared_ptr<IncomingFragment> incoming(std::move(begun).value());
-  net::Connection::ChunkWriter io_fn =
-      [this, incoming](std::span<const uint8_t> data) -> asio::awaitable<Result<void>> {
-    auto job = [incoming, data]() { return incoming->Write(data); };
-    auto pooled = co_await RunOnPool(pool_, std::move(job));
-    co_return pooled;
-  };
-  auto got = co_await conn->ReceiveStream(*ex, envelope->table.plan.shard_size, io_fn);
-  Result<core::ReplicateAck> ack = MakeError(ErrorCode::kInternal, "not finished");
-  if (got.ok()) {
-    auto finish = [incoming]() { return incoming->Finish(); };
-    auto finished = co_await RunOnPool(pool_, std::move(finish));
-    ack = std::move(finished);
-  } else {
-    ack = got.error();
-  }
-  // Discard (or release) the receiver on the pool: it may remove files.
-  io_fn = nullptr;
-  auto release = [incoming = std::move(incoming)]() mutable -> Result<void> {
-    incoming.reset();
-    return core::Ok();
-  };
-  (void)co_await RunOnPool(pool_, std::move(release));
-  if (!conn->is_open()) co_return;
-  wire::Envelope resp;
-  if (ack.ok()) {
-    ToWire(*ack, resp.mutable_replicate_ack());
-  } else {
-    resp = ErrorReply(ack.error());
-  }
-  (void)conn->Reply(*ex, std::move(resp));
-}
-
-asio::awaitable<void> Node::HandleFetch(std::shared_ptr<net::Connection> conn,
-                                        std::shared_ptr<net::Exchange> ex, wire::Envelope req,
-                                        std::shared_ptr<ReplicationHandler> h) {
-  auto self = shared_from_this();
-  auto handler = std::move(h);  // a body local (see RunOnPool)
-  RequestContext ctx = ContextOf(conn->peer());
-  auto tessera = IdFrom<core::ContentHash>(req.fetch_fragment().tessera());
-  uint32_t index = req.fetch_fragment().index();
-  auto open = [handler, ctx, tessera, index]() {
-    return handler->OpenFragment(ctx, tessera, index);
-  };
-  auto opened = co_await RunOnPool(pool_, std::move(open));
-  if (!opened.ok()) {
-    (void)conn->Reply(*ex, ErrorReply(opened.error()));
-    co_return;
-  }
-  std::shared_ptr<core::RandomAccessSource> source(std::move(opened).value());
-  uint64_t size = source->Size();
-  if (size == 0 || size > net::kMaxTransferBytes) {
-    (void)conn->Reply(*ex,
-                      ErrorReply(MakeError(ErrorCode::kInternal, "fragment size out of range")));
-  } else {
-    wire::Envelope head;
-    head.mutable_fragment_header()->set_size(size);
-    (void)conn->Reply(*ex, std::move(head));
-    const net::Connection::ChunkReader io_fn =
-        [this, source](uint64_t offset, std::span<uint8_t> out) -> asio::awaitable<Result<void>> {
-      auto job = [source, offset, out]() { return source->ReadAt(offset, out); };
-      auto pooled = co_await RunOnPool(pool_, std::move(job));
-      co_return pooled;
-    };
-    auto sent = co_await conn->SendStream(*ex, size, io_fn);
-    if (!sent.ok() && conn->is_open() && sent.error().code != ErrorCode::kProtocol) {
-      (void)conn->Send(*ex, ErrorReply(sent.error()));
-    }
-  }
-  auto release = [source = std::move(source)]() mutable -> Result<void> {
-    source.reset();
-    return core::Ok();
-  };
-  (void)co_await RunOnPool(pool_, std::move(release));
 }
 
 // ---- maintenance ---------------------------------------------------------------

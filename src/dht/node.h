@@ -1,17 +1,26 @@
 // dht::Node: the Kademlia engine of one node and the dispatcher of every
 // inbound request.
 //
-// - k = 20, alpha = 3 by default; iterative lookups stop when the k closest
-//   contacts seen so far have all answered or failed.
+// - k = 20, alpha = 3 by default. Iterative lookups (lookup.cc) keep subnet
+//   and per-source caps on their frontier (LookupFrontier), stop when the
+//   frontier has answered or at lookup_timeout, and find more than k nodes by
+//   walking the XOR subtrees around the target (docs/PROTOCOL.md section 7).
 // - Contacts in lookup results carry public key + proof of work and are
-//   dropped unless crypto::VerifyNodeIdentity holds; only contacts that
-//   answered us directly enter the routing table.
-// - Records (dht/record.h) are stored at the k closest nodes to their key;
-//   only records whose signature verifies are stored, returned or accepted.
-//   Records we publish are republished every republish_interval (re-signed
-//   with a fresh expiry when we are their publisher).
+//   dropped unless crypto::VerifyNodeIdentity holds, or if their address is
+//   outside our contact scope (net::ContactAllowed); only contacts that
+//   answered us directly enter the routing table. We never dial an address
+//   outside the scope, whoever names it.
+// - Records (dht/record.h) are stored at the k closest nodes to their key; we
+//   accept a Store only for keys we are among the k + store_slack closest to
+//   (of the nodes we know), and the RecordStore bounds what each key, subnet
+//   and publisher may hold. Records we publish are republished every
+//   republish_interval (re-signed with a fresh expiry when we are their
+//   publisher).
 // - Requests that touch disk go to the ReplicationHandler port on the worker
-//   pool; without a handler they get Error{unimplemented}.
+//   pool (serve.cc), after the serving budgets (serve_gate.h: transfer and
+//   disk slots, read budget); without a handler they get Error{unimplemented}.
+//   Refusals are answered with Error{resource_exhausted} (or the code of the
+//   rule), counted and logged once per peer per interval (Refusals).
 //
 // Threading: one network thread (the executor given to Create) owns all state.
 // Every method except SetReplicationHandler must be called on that thread; the
@@ -36,10 +45,14 @@
 #include "core/ports/clock.h"
 #include "crypto/identity.h"
 #include "dht/contact.h"
+#include "dht/lookup_policy.h"
 #include "dht/record.h"
 #include "dht/record_store.h"
+#include "dht/refusals.h"
 #include "dht/replication_handler.h"
 #include "dht/routing_table.h"
+#include "dht/serve_gate.h"
+#include "net/addresses.h"
 #include "net/endpoint.h"
 
 namespace tesseras::dht {
@@ -61,15 +74,29 @@ struct NodeConfig {
   Millis ping_interval{5 * 60 * 1000};  // liveness ping for contacts silent this long
   Millis republish_interval{60 * 60 * 1000};
   Millis record_ttl{24 * 3600 * 1000};
+  // The process's metrics (core/metrics.h); a private registry if null.
   core::MetricsRegistry* metrics = nullptr;
+  // Lookups: frontier caps, and a deadline for a whole Lookup or Get
+  // (including the sub-lookups of one for more than k nodes).
+  LookupLimits lookup;
+  Millis lookup_timeout{30000};
+  // Which contact addresses we add and dial (kAuto: from the listen address).
+  net::ContactScope contact_scope = net::ContactScope::kAuto;
+  // A Store is accepted only for keys we are among the k + store_slack
+  // closest to, of the nodes we know.
+  std::size_t store_slack = 10;
+  ServeLimits serve;
+  Millis refusal_log_interval{60000};
 };
 
 struct NodeStats {
   uint64_t lookups = 0;
   uint64_t lookup_rpcs = 0;  // FindNode / FindValue sent by lookups
   uint64_t requests_served = 0;
-  uint64_t contacts_refused = 0;  // lookup results that did not verify
-  uint64_t records_refused = 0;   // records with bad signatures
+  uint64_t contacts_refused = 0;       // lookup results that did not verify
+  uint64_t contacts_out_of_scope = 0;  // lookup results and peers outside our contact scope
+  uint64_t records_refused = 0;        // records with bad signatures
+  uint64_t lookups_timed_out = 0;      // lookups that reached lookup_timeout
 };
 
 class Node : public std::enable_shared_from_this<Node> {
@@ -87,7 +114,11 @@ class Node : public std::enable_shared_from_this<Node> {
   // Pings each seed (with retries) and looks up our own id and the buckets
   // below our closest neighbour. kUnavailable if no seed answered.
   asio::awaitable<core::Result<void>> Bootstrap(std::vector<std::string> seeds);
-  // The `n` (default k) closest live nodes to `target`, closest first, without us.
+  // The `n` (default k) closest live nodes to `target`, closest first,
+  // without us, at most LookupLimits::max_per_subnet per /24 (/48). For n > k
+  // the XOR subtrees around the target are walked (docs/PROTOCOL.md section
+  // 7), so that it returns min(n, live reachable nodes) in a connected
+  // network. At lookup_timeout it returns what has answered so far.
   asio::awaitable<core::Result<std::vector<Contact>>> Lookup(core::NodeId target,
                                                              std::size_t n = 0);
   // Stores `record` (signature checked first) at the k closest nodes and
@@ -123,6 +154,12 @@ class Node : public std::enable_shared_from_this<Node> {
   const NodeStats& stats() const { return stats_; }
   net::Endpoint& endpoint() { return *endpoint_; }
   const NodeConfig& config() const { return config_; }
+  core::MetricsRegistry& metrics() { return *metrics_; }
+  Refusals& refusals() { return *refusals_; }
+  // The contact scope in force (resolved from the listen address at Start).
+  net::ContactScope contact_scope() const { return scope_; }
+  // Whether we are among the k + store_slack closest nodes to `key` we know.
+  bool CloseTo(const core::NodeId& key) const;
 
  private:
   struct LookupState;
@@ -148,14 +185,25 @@ class Node : public std::enable_shared_from_this<Node> {
   asio::awaitable<core::Result<wire::Envelope>> Rpc(Contact contact, wire::Envelope request);
   asio::awaitable<core::Result<std::shared_ptr<net::Connection>>> ConnectPeer(
       const core::PeerInfo& peer);
-  asio::awaitable<core::Result<std::shared_ptr<LookupState>>> Iterate(core::NodeId target,
-                                                                      bool find_value,
-                                                                      std::size_t n);
+  asio::awaitable<core::Result<std::shared_ptr<LookupState>>> Iterate(
+      core::NodeId target, bool find_value, std::size_t n,
+      std::chrono::steady_clock::time_point deadline);
   asio::awaitable<void> Query(std::shared_ptr<LookupState> st, Contact c);
+  // Adds to `found` (keyed by distance to `target`) the nodes of the subtree
+  // of ids sharing the first `bits` bits with `root`, closest to `root`
+  // first, until `need` of them are known or the subtree is exhausted.
+  asio::awaitable<core::Result<void>> Explore(core::NodeId target, core::NodeId root, int bits,
+                                              std::size_t need,
+                                              std::chrono::steady_clock::time_point deadline,
+                                              std::map<core::NodeId, Contact>& found);
+  // Answers a peer's request with Error and notes the refusal.
+  void Refuse(net::Connection& conn, net::Exchange& ex, std::string_view reason,
+              core::ErrorCode code, const std::string& detail);
   asio::awaitable<void> Maintain();
   asio::awaitable<void> EvictionCheck(Contact old_contact, Contact newcomer);
   asio::awaitable<void> PingContact(Contact c);
-  void Observe(const Contact& c);
+  // A contact that talked to us (or a seed, `trusted`): into the routing table.
+  void Observe(const Contact& c, bool trusted = false);
   std::shared_ptr<ReplicationHandler> handler() const;
   int64_t NowUnixMs() const { return clock_.NowUnixMs(); }
   bool Failure(const core::Error& e) const;
@@ -179,6 +227,17 @@ class Node : public std::enable_shared_from_this<Node> {
   int bootstrap_attempts_ = 0;
   mutable std::mutex handler_mu_;  // guards handler_ only (set from any thread)
   std::shared_ptr<ReplicationHandler> handler_;
+  std::unique_ptr<core::MetricsRegistry> own_metrics_;
+  core::MetricsRegistry* metrics_;
+  std::unique_ptr<Refusals> refusals_;
+  net::ContactScope scope_ = net::ContactScope::kAny;
+  Slots inbound_transfers_;
+  Slots outbound_transfers_;
+  Slots disk_requests_;
+  ReadBudget read_budget_;
+  core::Gauge* transfers_inflight_;
+  core::Histogram* transfer_in_seconds_;
+  core::Histogram* transfer_out_seconds_;
 };
 
 }  // namespace tesseras::dht

@@ -356,6 +356,103 @@ TEST_F(SmallNetworkTest, SlowHandlerDoesNotStallLookups) {
   EXPECT_TRUE(slow.get().ok());
 }
 
+// A node stores records only for keys it is among the k + store_slack closest
+// to (of the nodes it knows): with k = 2 and no slack, in a network of 8, a
+// Store sent straight to the farthest node is refused, one to the closest kept.
+TEST(StoreClosenessTest, RecordsOnlyForKeysWeAreCloseTo) {
+  TestNetwork net;
+  auto cfg = TestConfig();
+  cfg.routing.k = 2;
+  cfg.alpha = 2;
+  cfg.store_slack = 0;
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(net.Add(cfg));
+  auto seed = net.AddressOf(net.nodes()[0]);
+  for (std::size_t i = 1; i < net.nodes().size(); ++i) {
+    auto n = net.nodes()[i];
+    ASSERT_TRUE(net.Await<Result<void>>([n, seed]() { return n->Bootstrap({seed}); }).ok());
+  }
+  auto writer = net.nodes()[0];
+  core::NodeId key;
+  key.bytes.fill(0x3c);
+  auto others = net.nodes();
+  others.erase(others.begin());
+  std::sort(others.begin(), others.end(), [&](const auto& a, const auto& b) {
+    return core::XorDistance(key, a->id()) < core::XorDistance(key, b->id());
+  });
+  auto closest = others.front();
+  auto farthest = others.back();
+  ASSERT_TRUE(net.Sync([&] { return closest->CloseTo(key); }));
+  ASSERT_FALSE(net.Sync([&] { return farthest->CloseTo(key); }));
+  int64_t now =
+      std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  auto rec =
+      Record::Sign(writer->identity(), kHolderRecord, key, std::vector<uint8_t>{1}, now + 60'000)
+          .value();
+  auto enc = rec.Encode();
+  auto far = net.InfoOf(farthest);
+  auto refused =
+      net.Await<Result<void>>([writer, far, enc]() { return writer->StoreAt(far, enc); });
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kPermissionDenied);
+  EXPECT_EQ(net.Sync([&] { return farthest->refusals().count("record_not_close"); }), 1u);
+  auto near = net.InfoOf(closest);
+  EXPECT_TRUE(
+      net.Await<Result<void>>([writer, near, enc]() { return writer->StoreAt(near, enc); }).ok());
+}
+
+// A node whose contact scope is public-only (what a node on a public address
+// gets) never dials a loopback or private address, whoever names it, and
+// drops such contacts from lookup results; a node on loopback (kAuto) accepts
+// loopback, which is how every test runs.
+TEST(ContactScopeTest, APublicNodeNeverDialsInternalAddresses) {
+  TestNetwork net;
+  auto strict = TestConfig();
+  strict.contact_scope = net::ContactScope::kPublicOnly;
+  auto a = net.Add();
+  auto b = net.Add();
+  auto guarded = net.Add(strict);
+  EXPECT_EQ(net.Sync([&] { return a->contact_scope(); }), net::ContactScope::kAny);
+  EXPECT_EQ(net.Sync([&] { return guarded->contact_scope(); }), net::ContactScope::kPublicOnly);
+  // A holder address pointing at a loopback port, as a record might carry.
+  auto target = net.InfoOf(a);
+  auto ping = net.Await<Result<void>>([guarded, target]() { return guarded->Ping(target); });
+  ASSERT_FALSE(ping.ok());
+  EXPECT_EQ(ping.error().code, ErrorCode::kPermissionDenied);
+  // Seeds are the operator's word: bootstrap through one works, but the
+  // loopback contacts its answers carry are dropped, and inbound loopback
+  // peers do not enter the routing table either.
+  auto seed = net.AddressOf(a);
+  ASSERT_TRUE(net.Await<Result<void>>([b, seed]() { return b->Bootstrap({seed}); }).ok());
+  (void)net.Await<Result<void>>([guarded, seed]() { return guarded->Bootstrap({seed}); });
+  EXPECT_FALSE(net.Sync([&] { return guarded->routing().Contains(b->id()); }));
+  EXPECT_GT(net.Sync([&] { return guarded->stats().contacts_out_of_scope; }), 0u);
+}
+
+// The DHT node counts transfers in the registry it is given.
+TEST(MetricsTest, TransfersAreCountedInTheGivenRegistry) {
+  TestNetwork net;
+  core::MetricsRegistry registry;
+  auto cfg = TestConfig();
+  cfg.metrics = &registry;
+  auto holder = net.Add(cfg);
+  auto owner = net.Add();
+  auto handler = std::make_shared<MemoryHandler>(holder->id());
+  holder->SetReplicationHandler(handler);
+  auto env = SmallEnvelope(300'000);
+  auto bytes = Pattern(300'000, 7);
+  OwnedSource src(bytes);
+  auto peer = net.InfoOf(holder);
+  auto ack = net.Await<Result<core::ReplicateAck>>(
+      [owner, peer, env, &src]() { return owner->Replicate(peer, env, src); });
+  ASSERT_TRUE(ack.ok()) << ack.error().ToString();
+  std::string text = registry.Render();
+  EXPECT_NE(text.find("tesseras_transfer_duration_seconds_count{direction=\"in\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("tesseras_transfers_inflight 0"), std::string::npos) << text;
+}
+
 TEST(DhtPortAdapterTest, BlockingCallsFromWorkerThreads) {
   auto cfg = TestConfig();
   cfg.listen_address = "127.0.201.1:0";

@@ -10,8 +10,9 @@
 //   value                  value_length bytes
 //   signature              64    Ed25519 by `publisher` over every byte above
 //
-// A record is accepted (stored, returned, relayed) only if its signature
-// verifies; holder records are signed by the tessera's owner.
+// 148 + value_length bytes in all (kRecordOverhead + value). A record is
+// accepted (stored, returned, relayed) only if its signature verifies; holder
+// records are signed by the tessera's owner, holder claims by the holder.
 #pragma once
 
 #include <cstdint>
@@ -24,10 +25,11 @@
 
 namespace tesseras::dht {
 
-inline constexpr uint32_t kHolderRecord = 1;  // signed by the tessera's owner
-inline constexpr uint32_t kHolderClaim = 2;   // signed by a holder, about itself
+inline constexpr uint32_t kHolderRecord = 1;  // owner-signed list of a tessera's holders
+inline constexpr uint32_t kHolderClaim = 2;   // a holder's own signed list of what it holds
 inline constexpr std::size_t kMaxRecordValue = 16 * 1024;
 inline constexpr std::size_t kRecordOverhead = 4 + 4 + 32 + 32 + 8 + 4 + 64;
+static_assert(kRecordOverhead == 148, "docs/PROTOCOL.md section 8");
 
 struct Record {
   uint32_t type = 0;

@@ -60,36 +60,32 @@ TEST_F(RecordTest, MalformedEncodingsRefused) {
   EXPECT_FALSE(Record::Sign(owner_, 1, core::NodeId{}, big, kNow).ok());
 }
 
-TEST_F(RecordTest, StoreChecksSignatureExpiryAndLimits) {
-  RecordStore store(RecordStoreLimits{10, 2, 3'600'000});
+TEST_F(RecordTest, StoreChecksSignatureExpiryAndType) {
+  RecordStoreLimits limits;
+  limits.max_ttl_ms = 3'600'000;
+  RecordStore store(limits);
+  const auto from = net::SubnetOf(net::asio::ip::make_address("127.0.1.1"));
   auto good = Make("a");
-  EXPECT_TRUE(store.Put(good, kNow).ok());
+  EXPECT_TRUE(store.Put(good, from, kNow).ok());
   auto forged = Make("b");
   forged.value[0] = 'c';
-  EXPECT_EQ(store.Put(forged, kNow).error().code, ErrorCode::kCorrupt);
-  EXPECT_EQ(store.Put(Make("old", kNow - 1), kNow).error().code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ(store.Put(Make("far", kNow + 7'200'000), kNow).error().code,
+  EXPECT_EQ(store.Put(forged, from, kNow).error().code, ErrorCode::kCorrupt);
+  EXPECT_EQ(store.Put(Make("old", kNow - 1), from, kNow).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(store.Put(Make("far", kNow + 7'200'000), from, kNow).error().code,
             ErrorCode::kInvalidArgument);
-  // Same publisher and type, later expiry: replaces (a new version, a
-  // republish), no new slot; an older one does not replace it.
-  EXPECT_TRUE(store.Put(Make("a2", kNow + 120'000), kNow).ok());
+  auto odd = Record::Sign(owner_, 7, good.key, std::vector<uint8_t>{1}, kNow + 1000).value();
+  EXPECT_EQ(store.Put(odd, from, kNow).error().code, ErrorCode::kInvalidArgument);
+  // The same publisher, a later expiry: replaces, no new slot.
+  EXPECT_TRUE(store.Put(Make("a2", kNow + 120'000), from, kNow).ok());
   EXPECT_EQ(store.size(), 1u);
-  EXPECT_TRUE(store.Put(Make("a1", kNow + 90'000), kNow).ok());
   ASSERT_EQ(store.Get(good.key, kNow).size(), 1u);
   EXPECT_EQ(store.Get(good.key, kNow)[0].value, std::vector<uint8_t>({'a', '2'}));
-  // Other publishers take their own slots, up to the per-key limit.
-  auto other = [&](std::string value, int64_t expires) {
-    auto id = crypto::Identity::Generate(2).value();
-    std::vector<uint8_t> v(value.begin(), value.end());
-    return Record::Sign(id, kHolderRecord, good.key, v, expires).value();
-  };
-  EXPECT_TRUE(store.Put(other("b", kNow + 60'000), kNow).ok());
-  EXPECT_EQ(store.Put(other("c", kNow + 60'000), kNow).error().code, ErrorCode::kResourceExhausted);
-  auto got = store.Get(good.key, kNow);
-  ASSERT_EQ(got.size(), 2u);
-  store.Expire(kNow + 60'000);
-  EXPECT_EQ(store.size(), 1u);
-  EXPECT_EQ(store.Get(good.key, kNow + 60'000).size(), 1u);
+  // An older one from that publisher (a replay) is refused; the same one is a no-op.
+  EXPECT_EQ(store.Put(good, from, kNow).error().code, ErrorCode::kAlreadyExists);
+  EXPECT_TRUE(store.Put(Make("a2", kNow + 120'000), from, kNow).ok());
+  store.Expire(kNow + 120'000);
+  EXPECT_EQ(store.size(), 0u);
+  EXPECT_TRUE(store.Get(good.key, kNow + 120'000).empty());
 }
 
 TEST(ContactTest, LookupResultsMustProveTheirIds) {

@@ -4,18 +4,6 @@
 
 namespace tesseras::dht {
 
-bool SameSubnet(const net::asio::ip::address& a, const net::asio::ip::address& b) {
-  if (a.is_v4() != b.is_v4()) return false;
-  if (a.is_v4()) {
-    auto x = a.to_v4().to_bytes();
-    auto y = b.to_v4().to_bytes();
-    return std::equal(x.begin(), x.begin() + 3, y.begin());
-  }
-  auto x = a.to_v6().to_bytes();
-  auto y = b.to_v6().to_bytes();
-  return std::equal(x.begin(), x.begin() + 6, y.begin());
-}
-
 RoutingTable::RoutingTable(core::NodeId self, RoutingConfig config)
     : self_(self), config_(config) {}
 

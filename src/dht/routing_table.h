@@ -23,6 +23,7 @@
 
 #include "core/ids.h"
 #include "dht/contact.h"
+#include "net/addresses.h"
 
 namespace tesseras::dht {
 
@@ -92,6 +93,6 @@ class RoutingTable {
 };
 
 // True if both addresses are in the same IPv4 /24 or IPv6 /48.
-bool SameSubnet(const net::asio::ip::address& a, const net::asio::ip::address& b);
+using net::SameSubnet;
 
 }  // namespace tesseras::dht

@@ -56,9 +56,15 @@ class TestNetwork {
   // Starts a node on 127.0.<count+1>.1 (ephemeral port).
   std::shared_ptr<Node> Add(NodeConfig config = TestConfig()) {
     std::size_t n = nodes_.size() + 1;
-    config.listen_address =
-        "127.0." + std::to_string(n % 250) + "." + std::to_string(1 + n / 250) + ":0";
-    auto identity = crypto::Identity::Generate(kTestPowBits).value();
+    return Add(crypto::Identity::Generate(kTestPowBits).value(),
+               "127.0." + std::to_string(n % 250) + "." + std::to_string(1 + n / 250),
+               std::move(config));
+  }
+  // Starts a node with `identity` on `ip` (ephemeral port): for tests that
+  // put several nodes on one address or grind their ids.
+  std::shared_ptr<Node> Add(const crypto::Identity& identity, const std::string& ip,
+                            NodeConfig config = TestConfig()) {
+    config.listen_address = ip + ":0";
     auto node = Node::Create(io_.get_executor(), pool_, identity, config);
     auto started = Sync([&] { return node->Start(); });
     if (!started.ok()) return nullptr;

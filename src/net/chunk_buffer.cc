@@ -2,6 +2,7 @@
 
 #include <cassert>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 namespace tesseras::net {
@@ -23,9 +24,13 @@ Pool& ThePool() {
 
 }  // namespace
 
-ChunkBuffer::ChunkBuffer(std::size_t size) : size_(size) {
+ChunkBuffer::ChunkBuffer(std::size_t size) : size_(size), capacity_(ChunkCapacityFor(size)) {
   assert(size <= kChunkBufferCapacity);
   if (size == 0) return;
+  if (capacity_ < kChunkBufferCapacity) {
+    bytes_.reset(new uint8_t[capacity_]);
+    return;
+  }
   Pool& pool = ThePool();
   {
     std::lock_guard lock(pool.mu);
@@ -41,15 +46,20 @@ ChunkBuffer& ChunkBuffer::operator=(ChunkBuffer&& other) noexcept {
   if (this != &other) {
     Release();
     bytes_ = std::move(other.bytes_);
-    size_ = other.size_;
-    other.size_ = 0;
+    size_ = std::exchange(other.size_, 0);
+    capacity_ = std::exchange(other.capacity_, 0);
   }
   return *this;
 }
 
 void ChunkBuffer::Release() {
   size_ = 0;
+  std::size_t capacity = std::exchange(capacity_, 0);
   if (!bytes_) return;
+  if (capacity < kChunkBufferCapacity) {
+    bytes_.reset();
+    return;
+  }
   Pool& pool = ThePool();
   {
     std::lock_guard lock(pool.mu);

@@ -11,8 +11,9 @@ namespace {
 TEST(ChunkBufferTest, ReleasedBufferIsReused) {
   const uint8_t* first = nullptr;
   {
-    ChunkBuffer a(1000);
-    ASSERT_EQ(a.size(), 1000u);
+    ChunkBuffer a(kPooledChunkBytes);
+    ASSERT_EQ(a.size(), kPooledChunkBytes);
+    ASSERT_EQ(a.capacity(), kChunkBufferCapacity);
     first = a.data();
   }
   ChunkBuffer b(kChunkBufferCapacity);
@@ -33,9 +34,21 @@ TEST(ChunkBufferTest, MovedFromBufferIsEmptyAndReleasesNothing) {
   EXPECT_EQ(c.size(), 10u);
 }
 
+// A 1-byte chunk holds 1 byte, not a pooled 256 KiB block.
+TEST(ChunkBufferTest, SmallChunksHoldTheirOwnSize) {
+  ChunkBuffer one(1);
+  EXPECT_EQ(one.capacity(), 1u);
+  ChunkBuffer below(kPooledChunkBytes - 1);
+  EXPECT_EQ(below.capacity(), kPooledChunkBytes - 1);
+  ChunkBuffer moved(std::move(below));
+  EXPECT_EQ(moved.capacity(), kPooledChunkBytes - 1);
+  EXPECT_EQ(ChunkCapacityFor(0), 0u);
+  EXPECT_EQ(ChunkCapacityFor(kPooledChunkBytes), kChunkBufferCapacity);
+}
+
 TEST(ChunkBufferTest, PoolIsBoundedAndSharedAcrossThreads) {
   std::vector<ChunkBuffer> held;
-  for (int i = 0; i < 100; ++i) held.emplace_back(64);
+  for (int i = 0; i < 100; ++i) held.emplace_back(kChunkBufferCapacity);
   std::thread releaser([&] { held.clear(); });  // released on another thread
   releaser.join();
   EXPECT_LE(ChunkBuffer::PooledForTesting(), 32u);

@@ -17,6 +17,8 @@ using core::Result;
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 static_assert(kMaxChunkBytes <= kChunkBufferCapacity, "a chunk must fit a pooled buffer");
 using Clock = std::chrono::steady_clock;
+// Frame buffers above this size are freed after use rather than kept.
+constexpr std::size_t kKeptReadBufferBytes = 64 * 1024;
 
 }  // namespace
 
@@ -34,8 +36,20 @@ asio::awaitable<Result<void>> ReadFrame(TlsSocket& stream, std::vector<uint8_t>&
   co_return co_await stream.Read(buf);
 }
 
+TransferPace::Clock::time_point TransferPace::Deadline(uint64_t moved) const {
+  if (rate_ == 0) return Clock::time_point::max();
+  auto allowed = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(static_cast<double>(moved) / static_cast<double>(rate_)));
+  return start_ + own_ + grace_ + allowed;
+}
+
+Millis TransferPace::Bound(uint64_t size, uint64_t rate, Millis grace) {
+  if (rate == 0) return Millis::max();
+  return grace + Millis((size * 1000 + rate - 1) / rate);
+}
+
 Connection::Connection(std::shared_ptr<TlsSocket> stream, PeerIdentity peer, bool dialer,
-                       const Limits& limits)
+                       const Limits& limits, std::shared_ptr<MemoryBudget> budget)
     : stream_(std::move(stream)),
       peer_(std::move(peer)),
       dialer_(dialer),
@@ -45,7 +59,11 @@ Connection::Connection(std::shared_ptr<TlsSocket> stream, PeerIdentity peer, boo
       idle_timer_(stream_->get_executor()),
       last_activity_(Clock::now()),
       tokens_(limits.inbound_request_burst),
-      tokens_at_(Clock::now()) {}
+      tokens_at_(Clock::now()) {
+  budget_ = budget
+                ? std::move(budget)
+                : std::make_shared<MemoryBudget>(stream_->get_executor(), limits.max_buffer_bytes);
+}
 
 Connection::~Connection() { stream_->Close(); }
 
@@ -92,6 +110,7 @@ void Connection::Close(core::Error reason) {
   }
   write_queue_.clear();
   write_queue_bytes_ = 0;
+  control_queue_bytes_ = 0;
   if (on_close_) {
     auto cb = std::move(on_close_);
     on_close_ = nullptr;
@@ -107,6 +126,7 @@ void Connection::Violation(std::string reason) {
 asio::awaitable<void> Connection::ReadLoop() {
   auto self = shared_from_this();
   std::vector<uint8_t> buf;
+  std::array<uint8_t, 16 * 1024> skip{};  // late chunk data is read into this and dropped
   while (!closed_) {
     auto r = co_await ReadFrame(*stream_, buf);
     if (closed_) break;
@@ -119,24 +139,74 @@ asio::awaitable<void> Connection::ReadLoop() {
       break;
     }
     auto env = DecodePayload(buf);
+    // A large frame's buffer is not kept: 256 idle connections must not each
+    // hold the 1 MiB of the largest frame they ever saw.
+    if (buf.capacity() > kKeptReadBufferBytes) buf = std::vector<uint8_t>();
     if (!env.ok()) {
       Violation(env.error().message);
       break;
     }
-    // A Chunk's data follows its frame: read it straight into a pooled buffer.
-    ChunkBuffer data(DataFollowing(*env));
-    if (!data.empty()) {
-      auto read = co_await stream_->Read(data.span());
+    // A Chunk's data follows its frame: read it straight into a buffer sized
+    // for it, but only once credit allows it (a violation closes before any
+    // allocation; a late chunk is read into `skip` and dropped).
+    ChunkBuffer data;
+    if (std::size_t n = DataFollowing(*env); n > 0) {
+      Exchange* target = ChunkTarget(*env);
       if (closed_) break;
-      if (!read.ok()) {
-        Close(read.error());
-        break;
+      if (target) {
+        data = ChunkBuffer(n);
+        auto read = co_await stream_->Read(data.span());
+        if (closed_) break;
+        if (!read.ok()) {
+          Close(read.error());
+          break;
+        }
+      } else {
+        Result<void> read = core::Ok();
+        for (std::size_t left = n; left > 0 && read.ok();) {
+          std::size_t part = std::min(left, skip.size());
+          read = co_await stream_->Read(std::span<uint8_t>(skip.data(), part));
+          left -= part;
+        }
+        if (closed_) break;
+        if (!read.ok()) {
+          Close(read.error());
+          break;
+        }
+        ++frames_received_;
+        ++frames_dropped_;
+        last_activity_ = Clock::now();
+        continue;
       }
     }
     ++frames_received_;
     last_activity_ = Clock::now();
     Dispatch(std::move(env).value(), std::move(data));
   }
+}
+
+std::size_t Connection::queued_frames() const {
+  std::size_t n = 0;
+  for (const auto& [id, ex] : exchanges_) n += ex->inbox_.size();
+  return n;
+}
+
+Exchange* Connection::ChunkTarget(const wire::Envelope& env) {
+  uint64_t id = env.request_id();
+  auto it = exchanges_.find(id);
+  if (it == exchanges_.end()) {
+    if (!EverOpened(id)) {
+      Violation("chunk on exchange " + std::to_string(id) + ", which was never opened");
+    }
+    return nullptr;  // a late chunk of an exchange that has ended
+  }
+  Exchange& ex = *it->second;
+  if (ex.peer_ended_) return nullptr;
+  if (ex.recv_allowed_ == 0) {
+    Violation("chunk without credit");
+    return nullptr;
+  }
+  return &ex;
 }
 
 asio::awaitable<void> Connection::WriteLoop() {
@@ -159,6 +229,7 @@ asio::awaitable<void> Connection::WriteLoop() {
     }
     write_queue_bytes_ -= std::min(write_queue_bytes_, bytes);
     for (const auto& b : batch) {
+      if (b.data.empty()) control_queue_bytes_ -= std::min(control_queue_bytes_, b.frame.size);
       buffers.emplace_back(asio::buffer(b.frame.bytes.get(), b.frame.size));
       if (!b.data.empty()) buffers.emplace_back(asio::buffer(b.data.data(), b.data.size()));
     }
@@ -169,6 +240,17 @@ asio::awaitable<void> Connection::WriteLoop() {
       break;
     }
     last_activity_ = Clock::now();
+    // Our chunks are out: their senders may queue more (and the budget held
+    // by the batch goes back when it is cleared).
+    for (const auto& b : batch) {
+      if (b.chunk_of == 0) continue;
+      if (auto it = exchanges_.find(b.chunk_of); it != exchanges_.end()) {
+        Exchange& ex = *it->second;
+        if (ex.queued_chunks_ > 0) --ex.queued_chunks_;
+        ex.Notify();
+      }
+    }
+    batch.clear();
   }
 }
 
@@ -196,8 +278,41 @@ Result<void> Connection::Enqueue(const wire::Envelope& env, ChunkBuffer data) {
     Close(MakeError(ErrorCode::kResourceExhausted, "peer does not read its frames"));
     return close_reason_;
   }
+  // Frames draw on the endpoint's buffer budget; when it is spent, a
+  // connection may still queue its fair share (so every peer gets its
+  // answers), and one that holds more is not reading: it is closed.
+  BudgetLease lease;
+  std::size_t charge = frame.size + data.capacity();
+  if (budget_->TryAcquire(charge)) {
+    lease = BudgetLease(budget_.get(), charge);
+  } else if (control_queue_bytes_ + frame.size <= limits_.write_queue_share) {
+    budget_->Force(charge);
+    lease = BudgetLease(budget_.get(), charge);
+  } else {
+    Close(MakeError(ErrorCode::kResourceExhausted,
+                    "the node's buffer budget is spent and the peer does not read its frames"));
+    return close_reason_;
+  }
   write_queue_bytes_ += bytes;
-  write_queue_.push_back(Outbound{std::move(frame), std::move(data)});
+  if (data.empty()) control_queue_bytes_ += frame.size;
+  write_queue_.push_back(Outbound{std::move(frame), std::move(data), std::move(lease), 0});
+  ++frames_sent_;
+  write_signal_.cancel();
+  return core::Ok();
+}
+
+Result<void> Connection::EnqueueChunk(Exchange& ex, const wire::Envelope& env, ChunkBuffer data,
+                                      BudgetLease lease) {
+  if (closed_) return close_reason_;
+  ASSIGN_OR_RETURN(FrameBuffer frame, EncodeFrameBuffer(env));
+  std::size_t bytes = frame.size + data.size();
+  if (write_queue_bytes_ + bytes > limits_.max_write_queue_bytes) {
+    Close(MakeError(ErrorCode::kResourceExhausted, "peer does not read its frames"));
+    return close_reason_;
+  }
+  write_queue_bytes_ += bytes;
+  write_queue_.push_back(Outbound{std::move(frame), std::move(data), std::move(lease), ex.id()});
+  ++ex.queued_chunks_;
   ++frames_sent_;
   write_signal_.cancel();
   return core::Ok();
@@ -215,10 +330,11 @@ void Connection::Dispatch(wire::Envelope env, ChunkBuffer data) {
         Violation("request id " + std::to_string(id) + " has the wrong parity");
         return;
       }
-      if (exchanges_.count(id) != 0) {
+      if (id <= peer_max_id_) {
         Violation("request id " + std::to_string(id) + " reused");
         return;
       }
+      peer_max_id_ = id;
       HandleRequest(std::move(env));
       return;
     default:
@@ -228,9 +344,27 @@ void Connection::Dispatch(wire::Envelope env, ChunkBuffer data) {
     Close(ErrorFromWire(env.error()));
     return;
   }
+  if (kind == BodyKind::kResponse && !OwnId(id)) {
+    Violation(std::string(BodyName(env)) + " on the peer's own exchange");
+    return;
+  }
   auto it = exchanges_.find(id);
-  if (it == exchanges_.end()) return;  // a late frame of an exchange we gave up on
+  if (it == exchanges_.end()) {
+    // A late frame of an exchange that has ended is dropped; one on an id
+    // that was never opened is a violation (docs/PROTOCOL.md, section 4).
+    if (!EverOpened(id)) {
+      Violation(std::string(BodyName(env)) + " on exchange " + std::to_string(id) +
+                ", which was never opened");
+      return;
+    }
+    ++frames_dropped_;
+    return;
+  }
   Exchange& ex = *it->second;
+  if (ex.peer_ended_) {  // the peer's Error ended it: nothing after counts
+    ++frames_dropped_;
+    return;
+  }
   if (env.has_credit()) {
     ex.send_credit_ += env.credit().chunks();
     if (ex.send_credit_ > 4 * kMaxCreditChunks) {
@@ -241,20 +375,18 @@ void Connection::Dispatch(wire::Envelope env, ChunkBuffer data) {
     return;
   }
   if (env.has_chunk()) {
-    if (ex.recv_allowed_ == 0) {
+    if (ex.recv_allowed_ == 0) {  // ChunkTarget checked it before the data was read
       Violation("chunk without credit");
       return;
     }
     --ex.recv_allowed_;
   } else if (kind == BodyKind::kResponse) {
-    if (!OwnId(id)) {
-      Violation(std::string(BodyName(env)) + " on the peer's own exchange");
-      return;
-    }
     if (ex.inbox_.size() > 2) {
       Violation("too many responses");
       return;
     }
+  } else if (kind == BodyKind::kError) {
+    ex.peer_ended_ = true;
   }
   ex.inbox_.push_back(Inbound{std::move(env), std::move(data)});
   ex.Notify();
@@ -383,9 +515,9 @@ Result<void> Connection::Grant(Exchange& ex, uint32_t chunks) {
   return Send(ex, std::move(env));
 }
 
-asio::awaitable<Result<void>> Connection::AwaitCredit(Exchange& ex, Millis timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (ex.send_credit_ == 0) {
+asio::awaitable<Result<void>> Connection::AwaitSendable(Exchange& ex, Clock::time_point until) {
+  uint32_t window = std::clamp<uint32_t>(limits_.stream_window_chunks, 1, kMaxCreditChunks);
+  while (ex.send_credit_ == 0 || ex.queued_chunks_ >= window) {
     if (!ex.inbox_.empty()) {
       wire::Envelope env = std::move(ex.inbox_.front().env);
       ex.inbox_.pop_front();
@@ -396,24 +528,63 @@ asio::awaitable<Result<void>> Connection::AwaitCredit(Exchange& ex, Millis timeo
     if (ex.done_ || closed_) {
       co_return ex.failure_.message.empty() ? close_reason_ : ex.failure_;
     }
-    ex.signal_.expires_at(deadline);
-    auto [ec] = co_await ex.signal_.async_wait(kAwait);
-    if (!ec && ex.send_credit_ == 0 && ex.inbox_.empty() && !ex.done_) {
-      co_return MakeError(ErrorCode::kTimeout, "no credit from " + peer_.id.Short());
+    if (Clock::now() >= until) {
+      co_return MakeError(ErrorCode::kTimeout,
+                          ex.send_credit_ == 0 ? "no credit from " + peer_.id.Short()
+                                               : peer_.id.Short() + " does not read our chunks");
     }
+    ex.signal_.expires_at(until);
+    (void)co_await ex.signal_.async_wait(kAwait);
   }
   co_return core::Ok();
 }
 
+namespace {
+
+std::string PaceError(uint64_t moved, uint64_t size, Clock::duration peer_time,
+                      const Limits& limits) {
+  double secs = std::chrono::duration<double>(peer_time).count();
+  return "transfer below the minimum rate: " + std::to_string(moved) + " of " +
+         std::to_string(size) + " bytes in " + std::to_string(static_cast<int64_t>(secs)) +
+         " s (at least " + std::to_string(limits.min_transfer_rate) + " B/s after " +
+         std::to_string(limits.transfer_grace.count() / 1000) + " s)";
+}
+
+// The earlier of the pace deadline and one chunk timeout from now.
+Clock::time_point NextDeadline(const TransferPace& pace, uint64_t moved, Millis chunk_timeout) {
+  return std::min(pace.Deadline(moved), Clock::now() + chunk_timeout);
+}
+
+}  // namespace
+
 asio::awaitable<Result<void>> Connection::SendStream(Exchange& ex, uint64_t size,
                                                      const ChunkReader& read) {
   auto self = shared_from_this();
+  TransferPace pace(limits_.min_transfer_rate, limits_.transfer_grace, Clock::now());
   uint64_t offset = 0;
   while (offset < size) {
-    CO_TRY(co_await AwaitCredit(ex, limits_.chunk_timeout));
+    auto until = NextDeadline(pace, offset, limits_.chunk_timeout);
+    auto ready = co_await AwaitSendable(ex, until);
+    if (!ready.ok()) {
+      if (ready.error().code == ErrorCode::kTimeout && Clock::now() >= pace.Deadline(offset)) {
+        co_return MakeError(ErrorCode::kTimeout,
+                            PaceError(offset, size, pace.peer_time(Clock::now()), limits_));
+      }
+      co_return std::move(ready).error();
+    }
     std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(kMaxChunkBytes, size - offset));
+    // Our own waits (buffer budget, disk) do not count against the peer.
+    auto own_from = Clock::now();
+    std::size_t charge = ChunkCapacityFor(n);
+    if (!co_await budget_->Acquire(charge, own_from + limits_.chunk_timeout)) {
+      co_return MakeError(ErrorCode::kResourceExhausted, "the node's buffer budget stays full");
+    }
+    BudgetLease lease(budget_.get(), charge);
+    if (closed_) co_return close_reason_;
     ChunkBuffer data(n);
-    CO_TRY(co_await read(offset, data.span()));
+    auto filled = co_await read(offset, data.span());
+    pace.AddOwnTime(Clock::now() - own_from);
+    CO_TRY(filled);
     wire::Envelope env;
     env.set_version(kProtocolVersion);
     env.set_request_id(ex.id());
@@ -421,8 +592,9 @@ asio::awaitable<Result<void>> Connection::SendStream(Exchange& ex, uint64_t size
     chunk->set_offset(offset);
     chunk->set_length(static_cast<uint32_t>(n));
     chunk->set_last(offset + n == size);
+    if (ex.send_credit_ == 0) co_return MakeError(ErrorCode::kInternal, "credit vanished");
     --ex.send_credit_;
-    CO_TRY(Enqueue(env, std::move(data)));
+    CO_TRY(EnqueueChunk(ex, env, std::move(data), std::move(lease)));
     offset += n;
   }
   co_return core::Ok();
@@ -432,11 +604,32 @@ asio::awaitable<Result<void>> Connection::ReceiveStream(Exchange& ex, uint64_t s
                                                         const ChunkWriter& write) {
   auto self = shared_from_this();
   uint32_t window = std::clamp<uint32_t>(limits_.stream_window_chunks, 1, kMaxCreditChunks);
+  // Every chunk the peer may send under our credit has its buffer reserved
+  // before the credit goes out.
+  std::size_t reserve =
+      window * ChunkCapacityFor(static_cast<std::size_t>(std::min<uint64_t>(kMaxChunkBytes, size)));
+  if (!co_await budget_->Acquire(reserve, Clock::now() + limits_.chunk_timeout / 2)) {
+    co_return MakeError(ErrorCode::kResourceExhausted,
+                        "the node's transfer buffers are full; try again later");
+  }
+  BudgetLease lease(budget_.get(), reserve);
+  if (closed_) co_return close_reason_;
+  TransferPace pace(limits_.min_transfer_rate, limits_.transfer_grace, Clock::now());
   CO_TRY(Grant(ex, window));
   uint64_t received = 0;
   uint32_t consumed = 0;
   while (received < size) {
-    CO_ASSIGN_OR_RETURN(Inbound frame, co_await NextFrame(ex, limits_.chunk_timeout));
+    auto until = NextDeadline(pace, received, limits_.chunk_timeout);
+    auto wait = std::chrono::duration_cast<Millis>(until - Clock::now());
+    auto next = co_await NextFrame(ex, std::max(Millis(0), wait));
+    if (!next.ok()) {
+      if (next.error().code == ErrorCode::kTimeout && Clock::now() >= pace.Deadline(received)) {
+        co_return MakeError(ErrorCode::kTimeout,
+                            PaceError(received, size, pace.peer_time(Clock::now()), limits_));
+      }
+      co_return std::move(next).error();
+    }
+    Inbound frame = std::move(next).value();
     const wire::Envelope& env = frame.env;
     if (env.has_error()) co_return ErrorFromWire(env.error());
     if (!env.has_chunk()) {
@@ -455,7 +648,10 @@ asio::awaitable<Result<void>> Connection::ReceiveStream(Exchange& ex, uint64_t s
       co_return MakeError(ErrorCode::kProtocol, why);
     }
     received += len;
-    CO_TRY(co_await write(frame.data.span()));
+    auto own_from = Clock::now();
+    auto written = co_await write(frame.data.span());
+    pace.AddOwnTime(Clock::now() - own_from);
+    CO_TRY(written);
     if (received < size && ++consumed >= std::max<uint32_t>(1, window / 2)) {
       CO_TRY(Grant(ex, consumed));
       consumed = 0;

@@ -10,6 +10,14 @@
 // A Connection keeps itself alive while its reader and writer run; Close()
 // (also called on any protocol violation, I/O error or idle timeout) fails
 // every open exchange.
+//
+// Bounds on what a peer can make a connection hold (docs/SECURITY.md,
+// "Network"): per exchange, at most three queued responses, one Error (later
+// frames of an exchange the peer ended are dropped) and as many chunks as we
+// granted credit for; chunk data is read only when credit allows it (a late
+// chunk is skipped without a buffer); bulk transfers must keep a minimum rate
+// (TransferPace); buffers of all connections of an endpoint draw on one
+// MemoryBudget.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -30,6 +38,7 @@
 #include "core/ids.h"
 #include "core/result.h"
 #include "crypto/identity.h"
+#include "net/budget.h"
 #include "net/chunk_buffer.h"
 #include "net/tls_socket.h"
 #include "net/wire.h"
@@ -53,14 +62,36 @@ struct PeerIdentity {
   std::string ListenAddress() const;
 };
 
-// Every limit and timeout of the connection layer (docs/PROTOCOL.md, Limits).
+// Every limit and timeout of the connection layer (docs/PROTOCOL.md, Limits;
+// docs/SECURITY.md, "Network", says why each default is what it is).
 struct Limits {
   Millis connect_timeout{5000};
   Millis handshake_timeout{5000};  // TLS handshake + Hello exchange
   Millis request_timeout{10000};   // a request until its response
   Millis chunk_timeout{10000};     // between two frames of a bulk transfer
   Millis idle_timeout{60000};      // no exchange open and no frame for this long
+  // Connections. The global cap counts established connections only:
+  // handshakes in flight have their own budget and never take their slots.
   std::size_t max_connections = 256;
+  std::size_t max_connections_per_ip = 8;       // established inbound, one IP
+  std::size_t max_connections_per_subnet = 32;  // established inbound, one /24 or /48
+  std::size_t max_connections_per_node = 2;     // established, one node id, both directions
+  std::size_t max_handshakes = 64;              // inbound handshakes in flight
+  std::size_t max_handshakes_per_ip = 4;
+  std::size_t max_handshakes_per_subnet = 16;
+  // Descriptors left for everything but peer connections (files, database,
+  // API) when the connection caps are checked against RLIMIT_NOFILE.
+  std::size_t reserved_descriptors = 256;
+  // Bulk transfers (TransferPace): after `transfer_grace` of waiting on the
+  // peer, a transfer must have moved `min_transfer_rate` bytes per second of
+  // it; 0 disables the check (chunk_timeout still applies).
+  uint64_t min_transfer_rate = 16 * 1024;
+  Millis transfer_grace{10000};
+  // Buffers of all connections together (MemoryBudget): granted receive
+  // windows, chunks read for sending, queued frames. A connection may always
+  // queue `write_queue_share` bytes of frames beyond the budget.
+  std::size_t max_buffer_bytes = 256u << 20;
+  std::size_t write_queue_share = 1u << 20;
   std::size_t max_inbound_inflight = 32;   // peer's requests we serve at once
   std::size_t max_outbound_inflight = 64;  // our requests open on one connection
   double inbound_requests_per_second = 500;
@@ -71,6 +102,30 @@ struct Limits {
 };
 
 class Connection;
+
+// The pace rule of one bulk transfer. Only time spent waiting on the peer
+// counts (not our own disk or budget waits): once `grace` of it has passed, at
+// least `rate` bytes per second of it must have moved. A transfer of `size`
+// bytes therefore ends within grace + size / rate of peer time, and one that
+// stalls is closed at grace + moved / rate. Pure; rate 0 disables it.
+class TransferPace {
+ public:
+  using Clock = std::chrono::steady_clock;
+  TransferPace(uint64_t rate, Millis grace, Clock::time_point start)
+      : rate_(rate), grace_(grace), start_(start) {}
+  void AddOwnTime(Clock::duration d) { own_ += d; }
+  // When `moved` bytes stop being enough (Clock::time_point::max() if never).
+  Clock::time_point Deadline(uint64_t moved) const;
+  // The longest a transfer of `size` bytes may take in peer time.
+  static Millis Bound(uint64_t size, uint64_t rate, Millis grace);
+  Clock::duration peer_time(Clock::time_point now) const { return now - start_ - own_; }
+
+ private:
+  uint64_t rate_;
+  Millis grace_;
+  Clock::time_point start_;
+  Clock::duration own_{0};
+};
 
 // A frame received on an exchange; `data` holds a Chunk's bytes.
 struct Inbound {
@@ -91,12 +146,14 @@ class Exchange {
 
   uint64_t id_;
   asio::steady_timer signal_;
-  std::deque<Inbound> inbox_;  // responses, chunks, errors (bounded by credit)
-  bool done_ = false;          // closed locally or by the connection
-  core::Error failure_;        // why, when the connection closed it
-  uint32_t send_credit_ = 0;   // chunks we may still send
-  uint32_t recv_allowed_ = 0;  // chunks the peer may still send
-  bool responded_ = false;     // inbound: a final reply went out
+  std::deque<Inbound> inbox_;   // ≤ 3 responses, 1 error, chunks within credit
+  bool done_ = false;           // closed locally or by the connection
+  core::Error failure_;         // why, when the connection closed it
+  uint32_t send_credit_ = 0;    // chunks we may still send
+  uint32_t recv_allowed_ = 0;   // chunks the peer may still send
+  uint32_t queued_chunks_ = 0;  // our chunks queued and not yet written
+  bool peer_ended_ = false;     // the peer sent Error on it: later frames are dropped
+  bool responded_ = false;      // inbound: a final reply went out
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -105,9 +162,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       std::shared_ptr<Connection>, std::shared_ptr<Exchange>, wire::Envelope)>;
   using CloseObserver = std::function<void(Connection*)>;
 
-  // Takes an established, authenticated stream. Call Start() once.
+  // Takes an established, authenticated stream. Call Start() once. `budget`
+  // is shared by the endpoint's connections (a private one if null).
   Connection(std::shared_ptr<TlsSocket> stream, PeerIdentity peer, bool dialer,
-             const Limits& limits);
+             const Limits& limits, std::shared_ptr<MemoryBudget> budget = nullptr);
   ~Connection();
 
   void Start(RequestHandler on_request, CloseObserver on_close);
@@ -148,18 +206,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
       std::function<asio::awaitable<core::Result<void>>(std::span<const uint8_t> data)>;
   // Sends `size` bytes as Chunk frames, each after a credit from the peer.
   // Chunk data lives in pooled buffers (ChunkBuffer) from the read to the
-  // socket write: nothing is copied into a protobuf message.
+  // socket write: nothing is copied into a protobuf message. At most
+  // stream_window_chunks chunks of one exchange wait in the write queue,
+  // whatever credit the peer grants. kTimeout when the peer falls below the
+  // transfer pace, kResourceExhausted when the buffer budget stays full.
   // (Callbacks by reference: the caller's temporaries outlive the co_await.)
   asio::awaitable<core::Result<void>> SendStream(Exchange& ex, uint64_t size,
                                                  const ChunkReader& read);
-  // Grants credit and receives exactly `size` bytes, handing each chunk to `write`
-  // (awaited before more credit is granted).
+  // Reserves the receive window from the buffer budget (kResourceExhausted if
+  // it stays full for half a chunk timeout), grants credit and receives
+  // exactly `size` bytes, handing each chunk to `write` (awaited before more
+  // credit is granted). kTimeout when the peer falls below the transfer pace.
   asio::awaitable<core::Result<void>> ReceiveStream(Exchange& ex, uint64_t size,
                                                     const ChunkWriter& write);
 
   // Counters for tests and benchmarks.
   uint64_t frames_sent() const { return frames_sent_; }
   uint64_t frames_received() const { return frames_received_; }
+  uint64_t frames_dropped() const { return frames_dropped_; }
+  // Frames waiting in the queues of open exchanges.
+  std::size_t queued_frames() const;
+  const MemoryBudget& budget() const { return *budget_; }
 
  private:
   asio::awaitable<void> ReadLoop();
@@ -172,8 +239,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void HandleRequest(wire::Envelope env);
   void Violation(std::string reason);
   bool OwnId(uint64_t id) const { return (id % 2 == 1) == dialer_; }
+  // Whether an id was ever used on this connection (by us or by the peer).
+  bool EverOpened(uint64_t id) const { return OwnId(id) ? id < next_id_ : id <= peer_max_id_; }
+  // What to do with a Chunk's data before reading it: nullptr to skip it (a
+  // late chunk), the exchange to read it for; a violation closes (sets closed_).
+  Exchange* ChunkTarget(const wire::Envelope& env);
   core::Result<void> Grant(Exchange& ex, uint32_t chunks);
-  asio::awaitable<core::Result<void>> AwaitCredit(Exchange& ex, Millis timeout);
+  // Waits until we hold credit and this exchange has room in the write queue.
+  asio::awaitable<core::Result<void>> AwaitSendable(Exchange& ex,
+                                                    std::chrono::steady_clock::time_point until);
+  core::Result<void> EnqueueChunk(Exchange& ex, const wire::Envelope& env, ChunkBuffer data,
+                                  BudgetLease lease);
 
   std::shared_ptr<TlsSocket> stream_;
   PeerIdentity peer_;
@@ -187,12 +263,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::unordered_map<uint64_t, std::shared_ptr<Exchange>> exchanges_;
   std::size_t inbound_inflight_ = 0;
   std::size_t outbound_inflight_ = 0;
+  std::shared_ptr<MemoryBudget> budget_;
+  uint64_t peer_max_id_ = 0;  // highest request id the peer has opened
   struct Outbound {
     FrameBuffer frame;
-    ChunkBuffer data;  // a Chunk's bytes, written right after its frame
+    ChunkBuffer data;       // a Chunk's bytes, written right after its frame
+    BudgetLease lease;      // what the frame and its data hold of the budget
+    uint64_t chunk_of = 0;  // for our chunks: the exchange they belong to
   };
   std::deque<Outbound> write_queue_;
   std::size_t write_queue_bytes_ = 0;
+  std::size_t control_queue_bytes_ = 0;  // of which frames without chunk data
   asio::steady_timer write_signal_;
   asio::steady_timer idle_timer_;
   std::chrono::steady_clock::time_point last_activity_;
@@ -200,6 +281,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::chrono::steady_clock::time_point tokens_at_;
   uint64_t frames_sent_ = 0;
   uint64_t frames_received_ = 0;
+  uint64_t frames_dropped_ = 0;
 };
 
 // Reads one frame payload from `stream` into `buf` (length prefix checked

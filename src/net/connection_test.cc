@@ -1,6 +1,7 @@
 // Endpoint + Connection over real loopback TLS sockets: handshake and identity
 // checks, reuse, bulk streams, and malformed input from a raw client.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -10,11 +11,14 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
+#include <cstdio>
+#include <filesystem>
 #include <future>
 #include <random>
 #include <thread>
 
 #include "net/endpoint.h"
+#include "net/fd_limit.h"
 #include "net/testing/io_thread.h"
 #include "net/tls.h"
 
@@ -350,18 +354,39 @@ std::string FindNodeFrame(uint64_t id) {
 }
 
 // A Chunk's data follows its frame and is consumed as data, even for an
-// exchange the server does not know (a late frame it skips): bytes that would
+// exchange that has ended (a late frame the server skips): bytes that would
 // be a 4 GiB length prefix as a frame do not close the connection, and the
 // next request on it is answered.
 TEST_F(EndpointTest, ChunkDataIsReadAsDataNotAsAFrame) {
   auto id = NewIdentity();
   RawClient raw(id);
   ASSERT_TRUE(raw.Greet(id, server_->local_endpoint(), "127.0.6.1"));
+  ASSERT_TRUE(raw.Write(FindNodeFrame(7)));
+  auto first = raw.Read();
+  ASSERT_TRUE(first && first->has_nodes());  // exchange 7 has ended
   ASSERT_TRUE(raw.Write(ChunkFrame(7, 300) + std::string(300, '\xff') + FindNodeFrame(9)));
   auto reply = raw.Read();
   ASSERT_TRUE(reply.has_value());
   EXPECT_TRUE(reply->has_nodes());
   EXPECT_EQ(reply->request_id(), 9u);
+}
+
+// A frame on an exchange that was never opened is a violation, not a late
+// frame (docs/PROTOCOL.md, section 4): ids of either parity.
+TEST_F(EndpointTest, FrameOnANeverOpenedExchangeClosesTheConnection) {
+  auto rt = [this] { return ClientRoundTrip(); };
+  // Odd: the client's own numbering, beyond anything it has opened.
+  ExpectClosedAfter(this, NewIdentity(), server_->local_endpoint(),
+                    ChunkFrame(7, 300) + std::string(300, 'x'), rt);
+  // Even: the server's numbering; it has opened nothing on this connection.
+  wire::Envelope pong;
+  pong.set_version(kProtocolVersion);
+  pong.set_request_id(4);
+  pong.mutable_pong();
+  ExpectClosedAfter(this, NewIdentity(), server_->local_endpoint(), EncodeFrame(pong).value(), rt);
+  // A request id below one already used is a reuse.
+  ExpectClosedAfter(this, NewIdentity(), server_->local_endpoint(),
+                    FindNodeFrame(9) + FindNodeFrame(7), rt);
 }
 
 // A chunk the receiver granted no credit for is a violation.
@@ -383,12 +408,19 @@ TEST_F(EndpointTest, ChunkWithoutCreditClosesTheConnection) {
   EXPECT_TRUE(ClientRoundTrip().ok());
 }
 
-// A chunk frame whose data never fully arrives: the server waits for the
-// rest, and the idle timeout closes that connection only.
+// A chunk frame (of an exchange that has ended) whose data never fully
+// arrives: the server waits for the rest, and the idle timeout closes that
+// connection only.
 TEST_F(EndpointTest, ChunkDataCutShortClosesOnlyThatConnection) {
-  auto rt = [this] { return ClientRoundTrip(); };
-  ExpectClosedAfter(this, NewIdentity(), server_->local_endpoint(),
-                    ChunkFrame(7, 300) + std::string(100, 'x'), rt);
+  auto id = NewIdentity();
+  RawClient raw(id);
+  ASSERT_TRUE(raw.Greet(id, server_->local_endpoint(), "127.0.6.1"));
+  ASSERT_TRUE(raw.Write(FindNodeFrame(7)));
+  auto first = raw.Read();
+  ASSERT_TRUE(first && first->has_nodes());
+  ASSERT_TRUE(raw.Write(ChunkFrame(7, 300) + std::string(100, 'x')));
+  EXPECT_TRUE(raw.ClosedByPeer());
+  EXPECT_TRUE(ClientRoundTrip().ok());
 }
 
 // Bytes that are not TLS at all: the handshake fails, that connection is
@@ -604,6 +636,110 @@ TEST_F(EndpointTest, IdleConnectionsClose) {
   });
   EXPECT_TRUE(closed);
   EXPECT_TRUE(ClientRoundTrip().ok());  // a new connection is dialled
+}
+
+}  // namespace
+}  // namespace tesseras::net
+
+namespace tesseras::net {
+namespace {
+
+// Restores the soft RLIMIT_NOFILE when the test ends.
+class FileLimitGuard {
+ public:
+  FileLimitGuard() { getrlimit(RLIMIT_NOFILE, &saved_); }
+  ~FileLimitGuard() { setrlimit(RLIMIT_NOFILE, &saved_); }
+  void SetSoft(rlim_t n) {
+    rlimit r = saved_;
+    r.rlim_cur = n;
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &r), 0);
+  }
+
+ private:
+  rlimit saved_{};
+};
+
+// Descriptors open now (the listing's own is not counted).
+int OpenDescriptors() {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    (void)e;
+    ++n;
+  }
+  return n - 1;
+}
+
+// Listen() checks the connection caps against RLIMIT_NOFILE: with 400
+// descriptors, 256 kept for files and the rest, 144 remain for 64
+// handshakes and 80 connections; RaiseFileLimit lifts the soft limit again.
+TEST(DescriptorBudgetTest, ConnectionCapFitsTheDescriptorLimit) {
+  FileLimitGuard guard;
+  guard.SetSoft(400);
+  Loop loop;
+  auto id = NewIdentity();
+  auto cap = loop.Sync([&] {
+    auto ep = std::make_shared<Endpoint>(loop.ex(), id, TestLimits(), 1);
+    EXPECT_TRUE(ep->Listen(*ParseEndpoint("127.0.7.1:0")).ok());
+    auto n = ep->max_connections();
+    ep->Stop();
+    return n;
+  });
+  EXPECT_EQ(cap, 80u);
+  auto raised = RaiseFileLimit(1024);
+  ASSERT_TRUE(raised.ok());
+  EXPECT_GE(*raised, 1024u);
+}
+
+// accept() failing (EMFILE: no descriptor left) backs off instead of
+// spinning, and accepting resumes once descriptors are free again.
+TEST(DescriptorBudgetTest, AcceptErrorsBackOffAndRecover) {
+  FileLimitGuard guard;
+  Loop loop;
+  auto server_id = NewIdentity();
+  auto client_id = NewIdentity();
+  std::shared_ptr<Endpoint> server, client;
+  loop.Sync([&] {
+    server = std::make_shared<Endpoint>(loop.ex(), server_id, TestLimits(), 1);
+    server->SetRequestHandler(TestHandler);
+    ASSERT_TRUE(server->Listen(*ParseEndpoint("127.0.8.1:0")).ok());
+    client = std::make_shared<Endpoint>(loop.ex(), client_id, TestLimits(), 1);
+    ASSERT_TRUE(client->Listen(*ParseEndpoint("127.0.9.1:0")).ok());
+  });
+  // The client's socket exists before the limit drops; its connect needs no
+  // new descriptor, the server's accept does. While the limit is low this
+  // thread only makes system calls and reads an atomic counter (the sanitizer
+  // runtimes need descriptors of their own).
+  auto target = loop.Sync([&] { return server->local_endpoint(); });
+  asio::io_context io;
+  tcp::socket s(io);
+  s.open(tcp::v4());
+  guard.SetSoft(static_cast<rlim_t>(OpenDescriptors()));
+  boost::system::error_code cec;
+  s.connect(target, cec);
+  auto t0 = std::chrono::steady_clock::now();
+  bool failing = false;
+  for (int i = 0; i < 400 && !failing; ++i) {
+    failing = server->accept_errors() >= 3;
+    std::this_thread::sleep_for(Millis(5));  // polling a counter, bounded
+  }
+  std::this_thread::sleep_for(Millis(300));  // a window in which it must not spin
+  auto errors = server->accept_errors();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  guard.SetSoft(4096);
+  ASSERT_FALSE(cec) << cec.message();
+  ASSERT_TRUE(failing);
+  EXPECT_LT(errors, 12u) << "in " << secs << " s";
+  s.close();
+  auto expected = server_id.node_id();
+  auto conn = loop.Await<Result<std::shared_ptr<Connection>>>(
+      [&, target, expected]() { return client->Connect(target, expected); });
+  EXPECT_TRUE(conn.ok()) << conn.error().ToString();
+  std::printf("accept failing with EMFILE: %llu attempts in %.2f s, then accepting again\n",
+              static_cast<unsigned long long>(errors), secs);
+  loop.Sync([&] {
+    server->Stop();
+    client->Stop();
+  });
 }
 
 }  // namespace

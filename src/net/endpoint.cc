@@ -9,6 +9,7 @@
 #include <boost/asio/write.hpp>
 #include <charconv>
 
+#include "net/fd_limit.h"
 #include "net/tls.h"
 
 namespace tesseras::net {
@@ -72,9 +73,29 @@ struct Endpoint::PendingDial {
   std::optional<Result<std::shared_ptr<Connection>>> result;
 };
 
+namespace {
+
+AdmissionLimits AdmissionOf(const Limits& l) {
+  AdmissionLimits a;
+  a.max_connections_per_ip = l.max_connections_per_ip;
+  a.max_connections_per_subnet = l.max_connections_per_subnet;
+  a.max_handshakes = l.max_handshakes;
+  a.max_handshakes_per_ip = l.max_handshakes_per_ip;
+  a.max_handshakes_per_subnet = l.max_handshakes_per_subnet;
+  return a;
+}
+
+}  // namespace
+
 Endpoint::Endpoint(asio::any_io_executor ex, const crypto::Identity& identity, Limits limits,
                    uint64_t capabilities)
-    : ex_(std::move(ex)), identity_(identity), limits_(limits), capabilities_(capabilities) {
+    : ex_(std::move(ex)),
+      identity_(identity),
+      limits_(limits),
+      capabilities_(capabilities),
+      admission_(AdmissionOf(limits)),
+      budget_(std::make_shared<MemoryBudget>(ex_, limits.max_buffer_bytes)),
+      max_connections_(limits.max_connections) {
   auto tls = MakeTlsContext(identity_);
   if (tls.ok()) {
     tls_ = std::move(tls).value();
@@ -99,44 +120,140 @@ Result<void> Endpoint::Listen(const tcp::endpoint& local) {
     return MakeError(ErrorCode::kUnavailable,
                      "cannot listen on " + FormatEndpoint(local) + ": " + ec.message());
   }
+  // Connections and handshakes must fit in the descriptors we may open.
+  if (auto fds = FileLimit(); fds.ok()) {
+    uint64_t usable = *fds > limits_.reserved_descriptors ? *fds - limits_.reserved_descriptors : 0;
+    descriptor_budget_ = static_cast<std::size_t>(std::max<uint64_t>(usable, 16));
+    std::size_t wanted = limits_.max_connections + limits_.max_handshakes;
+    if (wanted > descriptor_budget_) {
+      max_connections_ = descriptor_budget_ > limits_.max_handshakes + 8
+                             ? descriptor_budget_ - limits_.max_handshakes
+                             : 8;
+      spdlog::warn(
+          "file descriptors: limit {} leaves {} for peers; max_connections lowered from {} to {}",
+          *fds, descriptor_budget_, limits_.max_connections, max_connections_);
+    }
+  }
+  handshake_slot_.emplace(ex_);
   asio::co_spawn(ex_, AcceptLoop(), [](std::exception_ptr e) { LogFailure("accept loop", e); });
   return core::Ok();
 }
 
 asio::awaitable<void> Endpoint::AcceptLoop() {
   auto self = shared_from_this();
+  constexpr Millis kFirstBackoff{5};
+  constexpr Millis kMaxBackoff{1000};
+  Millis backoff = kFirstBackoff;
+  asio::steady_timer pause(ex_);
+  auto last_warning = std::chrono::steady_clock::now() - std::chrono::seconds(2);
   while (!stopped_ && acceptor_) {
+    // Handshakes in flight have their own budget: when it is spent, stop
+    // accepting until one ends (the kernel's backlog holds the rest).
+    while (!admission_.HandshakeSlotFree() && !stopped_) {
+      handshake_slot_->expires_at(std::chrono::steady_clock::time_point::max());
+      (void)co_await handshake_slot_->async_wait(kAwait);
+    }
+    if (stopped_ || !acceptor_) break;
     auto [ec, socket] = co_await acceptor_->async_accept(kAwait);
     if (stopped_ || !acceptor_ || ec == asio::error::operation_aborted) break;
     if (ec) {
-      spdlog::warn("accept: {}", ec.message());
+      // E.g. EMFILE: retrying at once would spin. Back off, warn at most once a second.
+      ++accept_errors_;
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_warning >= std::chrono::seconds(1)) {
+        spdlog::warn("accept: {} (retrying in {} ms)", ec.message(), backoff.count());
+        last_warning = now;
+      }
+      pause.expires_after(backoff);
+      (void)co_await pause.async_wait(kAwait);
+      backoff = std::min(kMaxBackoff, backoff * 2);
       continue;
     }
-    if (connections_.size() + handshaking_ >= limits_.max_connections) {
+    backoff = kFirstBackoff;
+    boost::system::error_code rec;
+    auto remote = socket.remote_endpoint(rec);
+    if (rec) continue;  // already gone
+    AdmissionRefusal why = admission_.CheckHandshake(remote.address());
+    if (why == AdmissionRefusal::kNone && descriptor_budget_ != 0 &&
+        connections_.size() + handshaking_ >= descriptor_budget_ && !MakeRoom()) {
+      why = AdmissionRefusal::kFileDescriptors;
+    }
+    if (why == AdmissionRefusal::kNone && connections_.size() >= max_connections_ && !MakeRoom()) {
+      why = AdmissionRefusal::kConnections;
+    }
+    if (why != AdmissionRefusal::kNone) {
+      Refused(why, remote.address());
       boost::system::error_code ignored;
       socket.close(ignored);
       continue;
     }
-    asio::co_spawn(ex_, HandleInbound(std::move(socket)),
+    // Counted here, before the next accept, and released by HandleInbound.
+    ++handshaking_;
+    admission_.BeginHandshake(remote.address());
+    asio::co_spawn(ex_, HandleInbound(std::move(socket), remote.address()),
                    [](std::exception_ptr e) { LogFailure("inbound handshake", e); });
   }
 }
 
-asio::awaitable<void> Endpoint::HandleInbound(tcp::socket socket) {
+void Endpoint::Refused(AdmissionRefusal why, const asio::ip::address& ip) {
+  ++admissions_refused_;
+  if (on_refusal_) {
+    on_refusal_(why, ip);
+  } else {
+    spdlog::debug("connection from {} refused: {}", ip.to_string(), AdmissionRefusalName(why));
+  }
+}
+
+asio::awaitable<void> Endpoint::HandleInbound(tcp::socket socket, asio::ip::address remote) {
   auto self = shared_from_this();
   boost::system::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
   auto stream = std::make_shared<TlsSocket>(std::move(socket), *tls_);
-  ++handshaking_;
   auto peer = co_await Handshake(stream, /*dialer=*/false, std::nullopt);
   --handshaking_;
+  admission_.EndHandshake(remote);
+  if (handshake_slot_) handshake_slot_->cancel();
   if (!peer.ok()) {
     ++handshakes_refused_;
     spdlog::debug("inbound handshake refused: {}", peer.error().ToString());
     stream->Close();
     co_return;
   }
+  if (stopped_) {
+    stream->Close();
+    co_return;
+  }
+  // The budgets may have filled while this handshake ran.
+  AdmissionRefusal why = admission_.CheckInbound(remote);
+  if (why == AdmissionRefusal::kNone && connections_.size() >= max_connections_ && !MakeRoom()) {
+    why = AdmissionRefusal::kConnections;
+  }
+  if (why == AdmissionRefusal::kNone && !MakeRoomForNode(peer->id)) {
+    why = AdmissionRefusal::kConnectionsPerNode;
+  }
+  if (why != AdmissionRefusal::kNone) {
+    Refused(why, remote);
+    co_await RefuseAfterHandshake(
+        stream, std::string("connection refused: ") + AdmissionRefusalName(why) + " budget spent");
+    co_return;
+  }
   Register(stream, std::move(peer).value(), /*dialer=*/false);
+}
+
+asio::awaitable<void> Endpoint::RefuseAfterHandshake(std::shared_ptr<TlsSocket> stream,
+                                                     std::string why) {
+  auto self = shared_from_this();
+  auto err = EncodeFrame(MakeErrorEnvelope(0, ErrorCode::kResourceExhausted, why));
+  if (err.ok()) {
+    asio::steady_timer deadline(ex_);
+    deadline.expires_after(limits_.handshake_timeout);
+    deadline.async_wait([stream](boost::system::error_code ec) {
+      if (!ec) stream->Close();
+    });
+    (void)co_await stream->Write(asio::buffer(*err));
+    deadline.cancel();
+  }
+  stream->Close();
 }
 
 asio::awaitable<Result<PeerIdentity>> Endpoint::Handshake(std::shared_ptr<TlsSocket> stream,
@@ -223,18 +340,21 @@ asio::awaitable<Result<PeerIdentity>> Endpoint::Handshake(std::shared_ptr<TlsSoc
 
 std::shared_ptr<Connection> Endpoint::Register(std::shared_ptr<TlsSocket> stream, PeerIdentity peer,
                                                bool dialer) {
-  auto conn = std::make_shared<Connection>(std::move(stream), std::move(peer), dialer, limits_);
+  auto conn =
+      std::make_shared<Connection>(std::move(stream), std::move(peer), dialer, limits_, budget_);
   if (stopped_) {
     conn->Close(MakeError(ErrorCode::kCancelled, "endpoint stopped"));
     return conn;
   }
   connections_.insert(conn);
+  if (!dialer) admission_.AddInbound(conn->peer().address);
   by_id_[conn->peer().id] = conn;
   if (auto addr = conn->peer().ListenAddress(); !addr.empty()) by_address_[addr] = conn;
   conn->Start(on_request_, [this](Connection* c) {
     for (auto it = connections_.begin(); it != connections_.end(); ++it) {
       if (it->get() == c) {
         connections_.erase(it);
+        if (!c->dialer()) admission_.RemoveInbound(c->peer().address);
         break;
       }
     }
@@ -249,6 +369,36 @@ std::shared_ptr<Connection> Endpoint::Register(std::shared_ptr<TlsSocket> stream
   });
   if (on_peer_) on_peer_(conn->peer());
   return conn;
+}
+
+std::size_t Endpoint::queued_frames() const {
+  std::size_t n = 0;
+  for (const auto& c : connections_) n += c->queued_frames();
+  return n;
+}
+
+uint64_t Endpoint::frames_dropped() const {
+  uint64_t n = 0;
+  for (const auto& c : connections_) n += c->frames_dropped();
+  return n;
+}
+
+bool Endpoint::MakeRoomForNode(const core::NodeId& id) {
+  std::size_t count = 0;
+  std::shared_ptr<Connection> oldest_idle;
+  for (const auto& c : connections_) {
+    if (c->peer().id != id || !c->is_open()) continue;
+    ++count;
+    if (c->open_exchanges() == 0 &&
+        (!oldest_idle || c->last_activity() < oldest_idle->last_activity())) {
+      oldest_idle = c;
+    }
+  }
+  if (count < limits_.max_connections_per_node) return true;
+  if (!oldest_idle) return false;
+  oldest_idle->Close(
+      MakeError(ErrorCode::kResourceExhausted, "replaced by a newer connection of the same node"));
+  return true;
 }
 
 std::shared_ptr<Connection> Endpoint::Reusable(const tcp::endpoint& remote,
@@ -310,8 +460,12 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> Endpoint::Dial(
     tcp::endpoint remote, std::optional<core::NodeId> expected) {
   auto self = shared_from_this();
   if (!tls_) co_return MakeError(ErrorCode::kInternal, "no TLS context");
-  if (connections_.size() + handshaking_ >= limits_.max_connections && !MakeRoom()) {
+  if (connections_.size() >= max_connections_ && !MakeRoom()) {
     co_return MakeError(ErrorCode::kResourceExhausted, "connection limit reached");
+  }
+  if (descriptor_budget_ != 0 && connections_.size() + handshaking_ >= descriptor_budget_ &&
+      !MakeRoom()) {
+    co_return MakeError(ErrorCode::kResourceExhausted, "file descriptor budget spent");
   }
   auto stream = std::make_shared<TlsSocket>(tcp::socket(ex_), *tls_);
   auto& socket = stream->socket();
@@ -351,12 +505,22 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> Endpoint::Dial(
     co_return std::move(peer).error();
   }
   if (stopped_) co_return MakeError(ErrorCode::kCancelled, "endpoint stopped");
+  if (!MakeRoomForNode(peer->id)) {
+    // Already connected to it as often as allowed: use one of those.
+    stream->Close();
+    for (const auto& c : connections_) {
+      if (c->peer().id == peer->id && c->is_open()) co_return c;
+    }
+    co_return MakeError(ErrorCode::kResourceExhausted,
+                        "too many connections to " + peer->id.Short());
+  }
   co_return Register(stream, std::move(peer).value(), /*dialer=*/true);
 }
 
 void Endpoint::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (handshake_slot_) handshake_slot_->cancel();
   if (acceptor_) {
     boost::system::error_code ignored;
     acceptor_->close(ignored);

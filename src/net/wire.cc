@@ -1,5 +1,8 @@
 #include "net/wire.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
 #include <bitset>
 #include <cstring>
 
@@ -70,6 +73,19 @@ Result<void> CheckEnvelopeMsg(const wire::FragmentEnvelope& e) {
 }
 
 }  // namespace
+
+int BodyFieldCount(std::span<const uint8_t> payload) {
+  using google::protobuf::internal::WireFormatLite;
+  google::protobuf::io::CodedInputStream in(payload.data(), static_cast<int>(payload.size()));
+  int count = 0;
+  for (;;) {
+    uint32_t tag = in.ReadTag();
+    if (tag == 0) return in.ConsumedEntireMessage() ? count : -1;
+    int field = WireFormatLite::GetTagFieldNumber(tag);
+    if (field >= kFirstBodyField && field <= kLastBodyField) ++count;
+    if (!WireFormatLite::SkipField(&in, tag)) return -1;
+  }
+}
 
 BodyKind KindOf(const wire::Envelope& env) {
   using B = wire::Envelope::BodyCase;
@@ -294,6 +310,11 @@ Result<wire::Envelope> DecodePayload(std::span<const uint8_t> payload) {
   wire::Envelope env;
   if (!env.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     return Bad("frame is not a valid envelope");
+  }
+  // A oneof keeps the last member parsed, so "exactly one body" is checked on
+  // the bytes: two body fields (or one twice) are a violation.
+  if (int bodies = BodyFieldCount(payload); bodies > 1) {
+    return Bad("envelope carries " + std::to_string(bodies) + " body fields; exactly one allowed");
   }
   TRY(ValidateEnvelope(env));
   return env;

@@ -40,7 +40,10 @@ inline constexpr uint32_t kMaxCreditChunks = 64;
 // Largest fragment that may move in one Replicate / FetchFragment exchange.
 inline constexpr uint64_t kMaxTransferBytes = 64ull << 20;
 inline constexpr std::size_t kMaxContactsPerReply = 20;
-inline constexpr std::size_t kMaxRecordsPerReply = 64;
+// Records in one Value: a key may carry an owner record per plan and a claim
+// per holder (dht::RecordStoreLimits), 176 at most; the byte cap (768 KiB of
+// records) applies as well.
+inline constexpr std::size_t kMaxRecordsPerReply = 256;
 inline constexpr std::size_t kMaxRecordBytes = 17 * 1024;
 inline constexpr std::size_t kMaxErrorReasonBytes = 1024;
 inline constexpr uint32_t kMaxShards = 255;
@@ -58,6 +61,16 @@ enum class BodyKind {
 };
 BodyKind KindOf(const wire::Envelope& env);
 std::string_view BodyName(const wire::Envelope& env);
+
+// Envelope body fields are numbered kFirstBodyField..kLastBodyField (the
+// oneof in proto/tesseras.proto).
+inline constexpr int kFirstBodyField = 10;
+inline constexpr int kLastBodyField = 27;
+// How many top-level body fields a serialized Envelope carries, counting a
+// field that appears twice twice; -1 if the bytes are not a well-formed
+// message. A standard parser cannot tell (a oneof keeps the last member), so
+// DecodePayload checks this on the bytes.
+int BodyFieldCount(std::span<const uint8_t> payload);
 
 // Checks everything a peer could get wrong; kVersionMismatch for another
 // protocol version, kProtocol for anything else, with the reason.
@@ -81,7 +94,8 @@ struct FrameBuffer {
 };
 core::Result<FrameBuffer> EncodeFrameBuffer(const wire::Envelope& env);
 
-// Parses and validates one frame payload (without the length prefix).
+// Parses and validates one frame payload (without the length prefix),
+// including that exactly one body field is present (BodyFieldCount).
 core::Result<wire::Envelope> DecodePayload(std::span<const uint8_t> payload);
 
 // Reads the 4-byte big-endian length; kProtocol if 0 or above kMaxFrameBytes.

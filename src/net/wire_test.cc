@@ -103,6 +103,32 @@ TEST(WireTest, UnknownBodyRefused) {
   EXPECT_FALSE(decoded.ok());
 }
 
+// "Exactly one body": a standard parser keeps the last oneof member, so two
+// body fields in one payload (or the same one twice) are caught on the bytes.
+TEST(WireTest, TwoBodiesRefused) {
+  auto find = FindNode(3);
+  std::string one = find.SerializeAsString();
+  EXPECT_EQ(BodyFieldCount(Bytes(one)), 1);
+  EXPECT_TRUE(DecodePayload(Bytes(one)).ok());
+  wire::Envelope ping;
+  ping.mutable_ping();
+  std::string two = one + ping.SerializeAsString();  // find_node, then ping
+  EXPECT_EQ(BodyFieldCount(Bytes(two)), 2);
+  wire::Envelope parsed;
+  ASSERT_TRUE(parsed.ParseFromString(two));
+  EXPECT_TRUE(parsed.has_ping());  // what a parser alone sees: one body
+  auto decoded = DecodePayload(Bytes(two));
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_EQ(decoded.error().code, ErrorCode::kProtocol);
+  std::string twice = one + std::string(one.begin() + 4, one.end());  // find_node again
+  EXPECT_EQ(BodyFieldCount(Bytes(twice)), 2);
+  EXPECT_FALSE(DecodePayload(Bytes(twice)).ok());
+  EXPECT_EQ(BodyFieldCount(Bytes(std::string("\x6a\x05"
+                                             "ab",
+                                             4))),
+            -1);  // cut short
+}
+
 TEST(WireTest, FieldLengthsChecked) {
   auto env = FindNode(1);
   env.mutable_find_node()->set_target(std::string(31, 'x'));

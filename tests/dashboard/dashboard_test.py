@@ -142,6 +142,15 @@ def css(driver, selector):
     return found[0] if found else None
 
 
+def click(driver, what, selector):
+    """Clicks the element, finding it again if a redraw replaced it between
+    the look and the click."""
+    def attempt():
+        driver.find_element(By.CSS_SELECTOR, selector).click()
+        return True
+    wait(driver, what, attempt)
+
+
 def text(driver, selector):
     """The element's visible text, read in one step in the page."""
     return driver.execute_script(
@@ -267,7 +276,7 @@ def main():
              == "true")
 
         # Kill a holder; the open tessera's page must show it, without a reload.
-        css(driver, f'tr[data-hash="{created}"] button.hash').click()
+        click(driver, "the tessera's row is clicked", f'tr[data-hash="{created}"] button.hash')
         wait(driver, "the tessera is open again",
              lambda: driver.find_element(By.ID, "view-tessera").is_displayed()
              and len(driver.find_elements(By.CSS_SELECTOR, "#holders-body tr")) == NODES - 1)
