@@ -519,16 +519,15 @@ Result<std::vector<StoredFragment>> FsFragmentStore::List(std::optional<ContentH
 Result<std::vector<StoredFragment>> FsFragmentStore::ListAfter(
     std::optional<core::FragmentKey> after, std::size_t limit) {
   auto lock = db_->Lock();
-  std::string sql(kSelectRow);
-  if (after) sql += " WHERE (tessera, idx) > (?, ?)";
-  sql += " ORDER BY tessera, idx LIMIT ?";
-  ASSIGN_OR_RETURN(CachedStatement s, db_->Cached(sql));
-  int next = 1;
-  if (after) {
-    s->Bind(1, after->tessera).Bind(2, int64_t{after->index});
-    next = 3;
-  }
-  s->Bind(next, static_cast<int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+  // Both forms search the primary key from a lower bound (the first page from
+  // the lowest key there can be).
+  ASSIGN_OR_RETURN(CachedStatement s, db_->Cached(std::string(kSelectRow) +
+                                                  (after ? " WHERE (tessera, idx) > (?, ?)"
+                                                         : " WHERE (tessera, idx) >= (?, ?)") +
+                                                  " ORDER BY tessera, idx LIMIT ?"));
+  s->Bind(1, after ? after->tessera : ContentHash{})
+      .Bind(2, int64_t{after ? after->index : 0})
+      .Bind(3, static_cast<int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
   std::vector<StoredFragment> out;
   while (TRY(s->Step())) {
     ASSIGN_OR_RETURN(ContentHash t, s->ColumnId<core::ContentHashTag>(6));

@@ -20,6 +20,8 @@ class SqlitePlanStore final : public core::PlanStore {
   core::Result<std::optional<std::vector<uint8_t>>> GetPlan(
       const core::ContentHash& tessera) override;
   core::Result<std::vector<core::PlanInfo>> ListPlans() override;
+  core::Result<std::vector<core::PlanInfo>> ListPlansAfter(std::optional<core::ContentHash> after,
+                                                           std::size_t limit) override;
   core::Result<void> SetPlacement(const core::ContentHash& tessera,
                                   const std::vector<core::PlacementEntry>& holders) override;
   core::Result<std::vector<core::PlacementEntry>> GetPlacement(
