@@ -40,6 +40,8 @@ std::vector<ConfigKey> BuildKeys() {
                           "most bytes stored here for any one peer"),
       TESSERAS_CONFIG_KEY(replication, max_per_subnet, 1, 255,
                           "most holders of one tessera in one IPv4 /24 or IPv6 /48"),
+      TESSERAS_CONFIG_KEY(replication, scrub_bytes_per_day, 0, kMaxInt,
+                          "bytes re-read per day to re-verify what is held; 0 turns it off"),
       TESSERAS_CONFIG_KEY(dht, k, 1, 256, "bucket size and number of nodes storing a record"),
       TESSERAS_CONFIG_KEY(dht, alpha, 1, 32, "parallel requests of a lookup, at most k"),
       TESSERAS_CONFIG_KEY(dht, max_failures, 1, 100,

@@ -30,6 +30,7 @@ TEST(ConfigTest, DefaultsMatchTheDocumentedValues) {
   EXPECT_EQ(c.replication.deficit_allowance_bytes, 268435456u);
   EXPECT_EQ(c.replication.per_peer_limit_bytes, 1073741824u);
   EXPECT_EQ(c.replication.max_per_subnet, 2u);
+  EXPECT_EQ(c.replication.scrub_bytes_per_day, 34359738368u);
   EXPECT_EQ(c.dht.k, 20u);
   EXPECT_EQ(c.dht.alpha, 3u);
   EXPECT_EQ(c.dht.max_failures, 3u);
@@ -104,7 +105,7 @@ TEST(ConfigTest, KeysAreUniqueAndDefaultsInRange) {
     EXPECT_GE(key.max, key.get(defaults));
     EXPECT_FALSE(key.help.empty());
   }
-  EXPECT_EQ(seen.size(), 19u);
+  EXPECT_EQ(seen.size(), 20u);
 }
 
 TEST(ConfigTest, SetAndGetRoundTripForEveryKey) {

@@ -32,7 +32,7 @@ class NodeOperations {
  public:
   virtual ~NodeOperations() = default;
 
-  // GET /v1/node → {"node_id", "listen", "peers", "bytes_stored"}
+  // GET /v1/node → {"node_id", "listen", "peers", "bytes_stored", "scrub"}
   virtual core::Result<Json> GetNode() = 0;
 
   // GET /v1/tesseras → [{"hash", "tier", "size", "state", "files", "created_at"}]

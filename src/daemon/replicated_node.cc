@@ -75,6 +75,28 @@ Json RepairReportJson(const replication::RepairReport& r) {
   return j;
 }
 
+Json ScrubStatusJson(const storage::ScrubStatus& s) {
+  auto time = [](int64_t ms) { return ms > 0 ? Json(ms) : Json(); };
+  auto opt = [](const std::optional<int64_t>& ms) { return ms ? Json(*ms) : Json(); };
+  const bool in_cycle = s.cycle_started_ms > 0;
+  return Json{{"running", s.running},
+              {"bytes_per_day", s.bytes_per_day},
+              {"cycle_started", time(s.cycle_started_ms)},
+              {"position", in_cycle ? time(s.position_ms) : Json()},
+              {"cycle_fragments", s.cycle_fragments},
+              {"cycle_bytes", s.cycle_bytes},
+              {"cycle_fragments_total", s.cycle_fragments_total},
+              {"cycle_bytes_total", s.cycle_bytes_total},
+              {"next_cycle", in_cycle ? Json() : time(s.next_cycle_ms)},
+              {"last_cycle_started", opt(s.last_cycle_started_ms)},
+              {"last_cycle_finished", opt(s.last_cycle_finished_ms)},
+              {"last_cycle_fragments", s.last_cycle_fragments},
+              {"last_cycle_bytes", s.last_cycle_bytes},
+              {"corrupt_found", s.corrupt_found},
+              {"missing_found", s.missing_found},
+              {"last_error", s.last_error.empty() ? Json() : Json(s.last_error)}};
+}
+
 Result<std::vector<core::PeerInfo>> ReplicatedNodeOperations::Peers() {
   return d_.dht->Run<std::vector<core::PeerInfo>>(
       [](dht::Node& node) -> boost::asio::awaitable<Result<std::vector<core::PeerInfo>>> {
@@ -89,10 +111,12 @@ Result<std::vector<core::PeerInfo>> ReplicatedNodeOperations::Peers() {
 Result<Json> ReplicatedNodeOperations::GetNode() {
   ASSIGN_OR_RETURN(auto peers, Peers());
   ASSIGN_OR_RETURN(uint64_t stored, d_.fragments->TotalBytes());
-  return Json{{"node_id", d_.identity->node_id().ToHex()},
-              {"listen", d_.listen},
-              {"peers", peers.size()},
-              {"bytes_stored", stored}};
+  Json node{{"node_id", d_.identity->node_id().ToHex()},
+            {"listen", d_.listen},
+            {"peers", peers.size()},
+            {"bytes_stored", stored}};
+  if (d_.scrub) node["scrub"] = ScrubStatusJson(d_.scrub->Status());
+  return node;
 }
 
 Result<Json> ReplicatedNodeOperations::ListTesseras() {

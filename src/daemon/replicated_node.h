@@ -17,6 +17,7 @@
 #include "storage/blob_store.h"
 #include "storage/fragment_store.h"
 #include "storage/reciprocity_ledger.h"
+#include "storage/scrub.h"
 #include "storage/tessera_repository.h"
 
 namespace tesseras::daemon {
@@ -32,6 +33,7 @@ struct ReplicatedNodeDeps {
   dht::DhtRuntime* dht = nullptr;
   replication::ReplicationService* replication = nullptr;
   replication::RepairLoop* repair = nullptr;
+  storage::Scrubber* scrub = nullptr;  // null: GET /v1/node has no "scrub"
   core::Clock* clock = nullptr;
 };
 
@@ -59,5 +61,8 @@ class ReplicatedNodeOperations final : public NodeOperations {
 
 // JSON of one repair report (shared by `tes repair` and the repair log).
 Json RepairReportJson(const replication::RepairReport& r);
+
+// The background scrub's position and last full cycle (GET /v1/node "scrub").
+Json ScrubStatusJson(const storage::ScrubStatus& s);
 
 }  // namespace tesseras::daemon

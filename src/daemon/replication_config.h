@@ -25,6 +25,9 @@ struct ReplicationConfig {
   uint64_t per_peer_limit_bytes = 1073741824;  // 1 GiB
   // At most this many holders of one tessera in one IPv4 /24 or IPv6 /48.
   uint32_t max_per_subnet = 2;
+  // Bytes the background scrub re-reads per day to re-verify what is held
+  // (storage::kDefaultScrubBytesPerDay); 0 turns it off.
+  uint64_t scrub_bytes_per_day = 34359738368;  // 32 GiB
 
   bool operator==(const ReplicationConfig&) const = default;
 };

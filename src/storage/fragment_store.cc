@@ -60,9 +60,16 @@ std::optional<uint32_t> ParseIndex3(std::string_view digits) {
 
 }  // namespace
 
-std::optional<uint32_t> ParseShardName(std::string_view name) {
-  if (name.size() != 9 || name.substr(3) != ".shard") return std::nullopt;
-  return ParseIndex3(name.substr(0, 3));
+std::optional<uint32_t> ParseFragmentFileName(std::string_view name, bool* tree) {
+  if (name.size() == 9 && name.substr(3) == ".shard") {
+    *tree = false;
+    return ParseIndex3(name.substr(0, 3));
+  }
+  if (name.size() == 8 && name.substr(3) == ".tree") {
+    *tree = true;
+    return ParseIndex3(name.substr(0, 3));
+  }
+  return std::nullopt;
 }
 
 std::optional<IncomingName> ParseIncomingName(std::string_view name) {
@@ -75,7 +82,7 @@ std::optional<IncomingName> ParseIncomingName(std::string_view name) {
   auto index = ParseIndex3(name.substr(kHex + 1, 3));
   auto checksum = ContentHash::FromHex(name.substr(kHex + 5, kHex));
   if (!tessera.ok() || !index || !checksum.ok()) return std::nullopt;
-  return IncomingName{*tessera, *index, *checksum};
+  return IncomingName{*tessera, *index, *checksum, name.substr(kFixed).starts_with("tree.")};
 }
 
 }  // namespace fragment_store_internal
@@ -239,6 +246,10 @@ std::filesystem::path FsFragmentStore::ShardPath(const ContentHash& tessera, uin
   return root_ / tessera.ToHex() / (Index3(index) + ".shard");
 }
 
+std::filesystem::path FsFragmentStore::TreePath(const ContentHash& tessera, uint32_t index) const {
+  return root_ / tessera.ToHex() / (Index3(index) + ".tree");
+}
+
 std::string FsFragmentStore::IncomingPrefix(const FragmentId& id) const {
   return id.tessera.ToHex() + "." + Index3(id.index) + "." + id.checksum.ToHex() + ".";
 }
@@ -254,11 +265,17 @@ Result<std::optional<StoredFragment>> FsFragmentStore::FindRow(const ContentHash
 }
 
 Result<void> FsFragmentStore::DropRow(const ContentHash& tessera, uint32_t index) {
-  auto lock = db_->Lock();
-  ASSIGN_OR_RETURN(CachedStatement s,
-                   db_->Cached("DELETE FROM fragments WHERE tessera = ? AND idx = ?"));
-  s->Bind(1, tessera).Bind(2, int64_t{index});
-  return s->Run();
+  {
+    auto lock = db_->Lock();
+    ASSIGN_OR_RETURN(CachedStatement s,
+                     db_->Cached("DELETE FROM fragments WHERE tessera = ? AND idx = ?"));
+    s->Bind(1, tessera).Bind(2, int64_t{index});
+    TRY(s->Run());
+  }
+  // Its tree goes with it (a tree is only ever read beside its row).
+  const std::filesystem::path tree = TreePath(tessera, index);
+  if (::unlink(tree.c_str()) != 0 && errno != ENOENT) return ErrnoError("unlink", tree, errno);
+  return core::Ok();
 }
 
 Result<std::filesystem::path> FsFragmentStore::Quarantine(const std::filesystem::path& file,
@@ -345,10 +362,17 @@ Result<void> FsFragmentStore::Store(const FragmentId& id, uint64_t size, core::B
     return MakeError(ErrorCode::kCorrupt, Describe(id.tessera, id.index) + ": bytes hash to " +
                                               got.ToHex() + ", expected " + id.checksum.ToHex());
   }
-  // The proof tree below its root follows the bytes (attestations read their
-  // paths from it instead of the whole fragment).
-  TRY(WriteAll(tmp.fd(), crypto::StoredProofTree(tree.FinishLeaves(), nullptr), tmp.path()));
   TRY(tmp.Sync());
+  // The proof tree goes beside the bytes, in a file of its own (a fragment of
+  // one leaf has none). It is a cache that every reader checks against the
+  // plan's proof root, so it is not fsynced: lost or torn by a power cut, it
+  // only makes audits of that fragment read it whole.
+  std::optional<TempFile> tree_tmp;
+  if (tree_bytes > 0) {
+    ASSIGN_OR_RETURN(TempFile t, TempFile::Create(incoming_, IncomingPrefix(id) + "tree."));
+    TRY(WriteAll(t.fd(), crypto::StoredProofTree(tree.FinishLeaves(), nullptr), t.path()));
+    tree_tmp.emplace(std::move(t));
+  }
   incoming_sync.Join();
   TRY(incoming_synced);
   CrashPoint("store-synced");
@@ -388,8 +412,16 @@ Result<void> FsFragmentStore::Store(const FragmentId& id, uint64_t size, core::B
   }
   CrashPoint("store-committed");
   // Still under the database lock, so that whoever finds the row finds the
-  // file. The rename needs no fsync of its own: until it reaches the disk the
-  // temp file is still in .incoming, where recovery finds it.
+  // file. The renames need no fsync of their own: until they reach the disk
+  // the temp files are still in .incoming, where recovery finds them. The
+  // tree first: a reader that finds the new bytes finds their tree.
+  const std::filesystem::path tree_path = TreePath(id.tessera, id.index);
+  if (tree_tmp) {
+    if (!tree_tmp->RenameInto(tree_path, /*sync_dir=*/false).ok())
+      (void)::unlink(tree_path.c_str());
+  } else {
+    (void)::unlink(tree_path.c_str());  // the tree of bytes this one replaces
+  }
   auto renamed = tmp.RenameInto(final_path, /*sync_dir=*/false);
   if (!renamed.ok()) {
     // Not in place: take the row back rather than acknowledge it.
@@ -402,7 +434,7 @@ Result<void> FsFragmentStore::Store(const FragmentId& id, uint64_t size, core::B
   return core::Ok();
 }
 
-Result<UniqueFd> FsFragmentStore::OpenFile(const StoredFragment& row, bool* has_tree) {
+Result<UniqueFd> FsFragmentStore::OpenFile(const StoredFragment& row) {
   const ContentHash& tessera = row.id.tessera;
   const uint32_t index = row.id.index;
   std::filesystem::path p = ShardPath(tessera, index);
@@ -416,15 +448,11 @@ Result<UniqueFd> FsFragmentStore::OpenFile(const StoredFragment& row, bool* has_
   }
   struct stat st;
   if (::fstat(fd->get(), &st) != 0) return ErrnoError("fstat", p, errno);
-  const uint64_t with_tree = row.size + crypto::StoredProofTreeBytes(row.size);
-  const auto file_size = static_cast<uint64_t>(st.st_size);
-  if (!S_ISREG(st.st_mode) || (file_size != with_tree && file_size != row.size)) {
+  if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != row.size) {
     return MakeError(ErrorCode::kCorrupt, Describe(tessera, index) + ": file has " +
                                               std::to_string(st.st_size) + " bytes, expected " +
-                                              std::to_string(with_tree) + " (" +
-                                              std::to_string(row.size) + " and its proof tree)");
+                                              std::to_string(row.size));
   }
-  if (has_tree) *has_tree = file_size == with_tree;
   return fd;
 }
 
@@ -432,7 +460,7 @@ Result<std::unique_ptr<core::RandomAccessSource>> FsFragmentStore::Open(const Co
                                                                         uint32_t index) {
   ASSIGN_OR_RETURN(std::optional<StoredFragment> row, FindRow(tessera, index));
   if (!row) return MakeError(ErrorCode::kNotFound, Describe(tessera, index) + " is not stored");
-  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(*row, nullptr));
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(*row));
   return std::unique_ptr<core::RandomAccessSource>(
       new FileSource(std::move(fd), row->size, ShardPath(tessera, index)));
 }
@@ -441,13 +469,23 @@ Result<std::vector<std::vector<ContentHash>>> FsFragmentStore::ReadProofPaths(
     const ContentHash& tessera, uint32_t index, std::span<const uint64_t> leaves) {
   ASSIGN_OR_RETURN(std::optional<StoredFragment> row, FindRow(tessera, index));
   if (!row) return MakeError(ErrorCode::kNotFound, Describe(tessera, index) + " is not stored");
-  bool has_tree = false;
-  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(*row, &has_tree));
-  if (!has_tree) {
-    return MakeError(ErrorCode::kNotFound,
-                     Describe(tessera, index) + " was stored without its proof tree");
+  const uint64_t tree_bytes = crypto::StoredProofTreeBytes(row->size);
+  const std::filesystem::path p = TreePath(tessera, index);
+  UniqueFd fd;
+  if (tree_bytes > 0) {  // one leaf: every path is empty, and there is no file
+    auto opened = OpenForRead(p);
+    struct stat st;
+    if (opened.ok() && (::fstat(opened->get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+                        static_cast<uint64_t>(st.st_size) != tree_bytes)) {
+      opened = MakeError(ErrorCode::kCorrupt, "wrong size");
+    }
+    if (!opened.ok()) {
+      return MakeError(ErrorCode::kNotFound, "no proof tree is kept for " +
+                                                 Describe(tessera, index) + " (" +
+                                                 opened.error().message + ")");
+    }
+    fd = std::move(opened).value();
   }
-  const std::filesystem::path p = ShardPath(tessera, index);
   const uint64_t leaf_count = crypto::ProofLeafCount(row->size);
   std::vector<std::vector<ContentHash>> out;
   out.reserve(leaves.size());
@@ -460,7 +498,7 @@ Result<std::vector<std::vector<ContentHash>>> FsFragmentStore::ReadProofPaths(
     std::vector<ContentHash>& path = out.emplace_back();
     for (uint64_t off : crypto::StoredProofPathOffsets(leaf_count, leaf)) {
       ContentHash h;
-      TRY(PreadAll(fd.get(), row->size + off, h.bytes, p));
+      TRY(PreadAll(fd.get(), off, h.bytes, p));
       path.push_back(h);
     }
   }
@@ -482,19 +520,25 @@ Result<void> FsFragmentStore::Delete(const ContentHash& tessera, uint32_t index)
   // recovery puts it back (the delete did not happen); after, recovery
   // removes it (it did).
   const std::filesystem::path p = ShardPath(tessera, index);
-  const std::filesystem::path out = incoming_ / (IncomingPrefix(row->id) + RandomHex(8) + ".tmp");
-  bool moved = true;
+  const std::filesystem::path tree = TreePath(tessera, index);
+  const std::string prefix = IncomingPrefix(row->id);
+  const std::filesystem::path out = incoming_ / (prefix + RandomHex(8) + ".tmp");
+  const std::filesystem::path tree_out = incoming_ / (prefix + "tree." + RandomHex(8) + ".tmp");
+  bool moved = true, tree_moved = true;
   if (::rename(p.c_str(), out.c_str()) != 0) {
     if (errno != ENOENT) return ErrnoError("rename", p, errno);
     moved = false;  // already gone behind our back: only the row is left
   }
+  if (::rename(tree.c_str(), tree_out.c_str()) != 0) tree_moved = false;
   if (moved) CrashPoint("delete-moved");
   auto dropped = DropRow(tessera, index);
   if (!dropped.ok()) {
     if (moved) (void)::rename(out.c_str(), p.c_str());
+    if (tree_moved) (void)::rename(tree_out.c_str(), tree.c_str());
     return dropped;
   }
   if (moved) CrashPoint("delete-dropped");
+  if (tree_moved) (void)::unlink(tree_out.c_str());
   if (moved && ::unlink(out.c_str()) != 0 && errno != ENOENT) {
     return ErrnoError("unlink", out, errno);
   }
@@ -567,7 +611,7 @@ Result<void> FsFragmentStore::CheckHeldLocked(const StoredFragment& row,
                                               int64_t trust_verified_ms) {
   const ContentHash& tessera = row.id.tessera;
   const uint32_t index = row.id.index;
-  auto opened = OpenFile(row, nullptr);  // the file is there with the indexed size
+  auto opened = OpenFile(row);  // the file is there with the indexed size
   if (!opened.ok()) {
     const auto code = opened.error().code;
     if (code == ErrorCode::kNotFound || code == ErrorCode::kCorrupt) {

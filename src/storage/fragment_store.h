@@ -2,19 +2,22 @@
 // SQLite (table `fragments`, migration 002; totals and scrub order, 004).
 //
 // Layout (docs/STORAGE.md):
-//   {data_dir}/fragments/{tessera_hex}/{index:03}.shard   the fragment's bytes,
-//                                      then its stored proof tree (crypto/proof_tree.h)
-//   {data_dir}/fragments/.incoming/{tessera_hex}.{index:03}.{checksum_hex}.{random}.tmp
+//   {data_dir}/fragments/{tessera_hex}/{index:03}.shard   the fragment, exactly its bytes
+//   {data_dir}/fragments/{tessera_hex}/{index:03}.tree    its proof tree below the root
+//                                      (crypto/proof_tree.h; none for a one-leaf fragment)
+//   {data_dir}/fragments/.incoming/{tessera_hex}.{index:03}.{checksum_hex}[.tree].{random}.tmp
 //                                      a write or delete in flight (never served)
 //   {data_dir}/fragments/.quarantine/  files that failed verification
 //   {data_dir}/fragments/.lock         flock: one store per data dir
 //
 // Store: temp file in .incoming (its name says which fragment and which bytes),
-// BLAKE3 and the proof tree while streaming, size and checksum check, the tree
-// appended, fdatasync (and fsync of .incoming); then, under the database lock,
-// the index row committed with synchronous=FULL and the temp file renamed into
-// place. A holder acknowledges the fragment to its sender as soon as Store
-// returns. Delete renames the file into .incoming, drops the row, then unlinks.
+// BLAKE3 and the proof tree while streaming, size and checksum check,
+// fdatasync (and fsync of .incoming), the tree in a temp file of its own; then,
+// under the database lock, the index row committed with synchronous=FULL and
+// the temp files renamed into place. A holder acknowledges the fragment to its
+// sender as soon as Store returns. Delete renames the files into .incoming,
+// drops the row, then unlinks them. The tree is a cache: readers check it
+// against the plan's proof root, so it is never fsynced.
 //
 // Recovery when opened looks only at .incoming, so start-up costs what was in
 // flight, never what is held: a temp file whose fragment is indexed with the
@@ -83,6 +86,9 @@ struct RecoveryReport {
   std::vector<DroppedRow> dropped_rows;                     // row without a good file
   std::vector<std::filesystem::path> quarantined_files;
   std::vector<std::filesystem::path> unexpected_entries;  // left alone, never served
+  // Proof-tree temp files of interrupted writes and deletes put in place or
+  // removed (a cache: counted, not listed).
+  std::size_t proof_trees = 0;
 
   bool clean() const {
     return completed_files.empty() && removed_temp_files.empty() && removed_orphan_files.empty() &&
@@ -128,9 +134,9 @@ class FsFragmentStore final : public core::FragmentStore {
   // The full walk that start-up no longer does: every tessera directory, one
   // at a time, against the index rows of that tessera. Removes files without a
   // row (a rename that reached the disk after a power cut lost its commit, or
-  // a copy dropped in by hand), quarantines files of the wrong size and drops
-  // their rows, removes left-over temp files of the old layout and empty
-  // directories, reports anything else. Rows whose file is missing are left to
+  // a copy dropped in by hand) and proof trees of the wrong size, quarantines
+  // fragment files of the wrong size and drops their rows, removes left-over temp files of the old
+  // layout and empty directories, reports anything else. Rows whose file is missing are left to
   // verification (the scrub), which drops them. Memory: one directory. Safe
   // while the store is in use (each fragment under its lock). Returns what it did.
   core::Result<RecoveryReport> Reconcile();
@@ -138,6 +144,7 @@ class FsFragmentStore final : public core::FragmentStore {
   const RecoveryReport& recovery_report() const { return report_; }
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path ShardPath(const core::ContentHash& tessera, uint32_t index) const;
+  std::filesystem::path TreePath(const core::ContentHash& tessera, uint32_t index) const;
 
  private:
   using Key = std::pair<core::ContentHash, uint32_t>;
@@ -152,10 +159,8 @@ class FsFragmentStore final : public core::FragmentStore {
   // Reconcile() for one tessera directory.
   core::Result<void> ReconcileDir(const core::ContentHash& tessera,
                                   const std::filesystem::path& dir, RecoveryReport& report);
-  // Opens a fragment's file for its row and checks its size: the fragment's
-  // bytes alone (a file written before trees were kept) or followed by its tree.
-  // *has_tree says which.
-  core::Result<UniqueFd> OpenFile(const core::StoredFragment& row, bool* has_tree);
+  // Opens a fragment's file for its row and checks that it has the row's size.
+  core::Result<UniqueFd> OpenFile(const core::StoredFragment& row);
   // A temp file name in .incoming for these bytes.
   std::string IncomingPrefix(const core::FragmentId& id) const;
   core::Result<std::optional<core::StoredFragment>> FindRow(const core::ContentHash& tessera,

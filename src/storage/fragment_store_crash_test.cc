@@ -20,6 +20,7 @@
 #include <set>
 #include <sstream>
 
+#include "crypto/proof_tree.h"
 #include "storage/crash_workload.h"
 #include "storage/fragment_store.h"
 #include "storage/test_util.h"
@@ -220,6 +221,21 @@ TEST(FragmentStoreCrashTest, SigkillAtRandomMomentsLeavesAConsistentStore) {
         continue;
       }
       ++present;
+      if (got.ok() && key.seed == seed) {
+        // Its proof tree is there (a process crash loses no page cache) and
+        // belongs to these bytes (checked for this run's fragments).
+        const CrashFragment f = MakeCrashFragment(key.seed, key.k, variant);
+        crypto::ProofTreeBuilder tree;
+        tree.Update(f.bytes);
+        const auto leaves = tree.FinishLeaves();
+        const uint64_t last[] = {leaves.size() - 1};
+        auto paths = (*store)->ReadProofPaths(id.tessera, id.index, last);
+        ASSERT_TRUE(paths.ok()) << paths.error().ToString() << " (killed after " << killed_at
+                                << ")";
+        EXPECT_EQ(paths->at(0), crypto::MerklePath(leaves, leaves.size() - 1))
+            << "fragment " << key.k << " of run " << key.seed << " (killed after " << killed_at
+            << ")";
+      }
       ASSERT_TRUE(got.ok()) << "fragment " << key.k << " of run " << key.seed
                             << " lost (killed after " << killed_at
                             << "): " << got.error().ToString();

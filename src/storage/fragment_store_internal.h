@@ -20,15 +20,18 @@ inline constexpr std::string_view kLockFile = ".lock";
 std::string Index3(uint32_t index);
 std::string Describe(const core::ContentHash& tessera, uint32_t index);
 
-// "NNN.shard" with NNN < 255 (three decimal digits).
-std::optional<uint32_t> ParseShardName(std::string_view name);
+// "NNN.shard" (fragment bytes) or "NNN.tree" (its stored proof tree), with
+// NNN < 255 (three decimal digits); *tree says which.
+std::optional<uint32_t> ParseFragmentFileName(std::string_view name, bool* tree);
 
 // What the name of a file in .incoming says:
-// {tessera_hex}.{index:03}.{checksum_hex}.{random}.tmp
+// {tessera_hex}.{index:03}.{checksum_hex}.{random}.tmp       fragment bytes
+// {tessera_hex}.{index:03}.{checksum_hex}.tree.{random}.tmp  its proof tree
 struct IncomingName {
   core::ContentHash tessera;
   uint32_t index = 0;
   core::ContentHash checksum;
+  bool tree = false;
 };
 std::optional<IncomingName> ParseIncomingName(std::string_view name);
 

@@ -25,8 +25,8 @@ using fragment_store_internal::Describe;
 using fragment_store_internal::kIncomingDir;
 using fragment_store_internal::kLockFile;
 using fragment_store_internal::kQuarantineDir;
+using fragment_store_internal::ParseFragmentFileName;
 using fragment_store_internal::ParseIncomingName;
-using fragment_store_internal::ParseShardName;
 
 namespace {
 
@@ -91,6 +91,9 @@ std::string RecoveryReport::ToString() const {
   for (const auto& p : unexpected_entries) {
     out += "unexpected entry left alone (never served) " + p.string() + "\n";
   }
+  if (proof_trees > 0) {
+    out += "put in place or removed " + std::to_string(proof_trees) + " proof tree file(s)\n";
+  }
   return out;
 }
 
@@ -120,7 +123,23 @@ Result<void> FsFragmentStore::RecoverIncoming(const std::string& name) {
     return core::Ok();
   }
   ASSIGN_OR_RETURN(std::optional<StoredFragment> row, FindRow(parsed->tessera, parsed->index));
-  if (!row || row->id.checksum != parsed->checksum) {
+  const bool named = row && row->id.checksum == parsed->checksum;
+  if (parsed->tree) {
+    // A proof tree (a cache): put in place beside the bytes it belongs to,
+    // when whole; otherwise gone.
+    const std::filesystem::path tree_path = TreePath(parsed->tessera, parsed->index);
+    if (named && static_cast<uint64_t>(st.st_size) == crypto::StoredProofTreeBytes(row->size)) {
+      TRY(EnsureDir(tree_path.parent_path()));
+      if (::rename(p.c_str(), tree_path.c_str()) != 0) {
+        return ErrnoError("rename into", tree_path, errno);
+      }
+    } else if (::unlink(p.c_str()) != 0 && errno != ENOENT) {
+      return ErrnoError("unlink", p, errno);
+    }
+    ++report_.proof_trees;
+    return core::Ok();
+  }
+  if (!named) {
     // A write that never committed, or a delete that dropped its row.
     if (::unlink(p.c_str()) != 0 && errno != ENOENT) return ErrnoError("unlink", p, errno);
     report_.removed_temp_files.push_back(p);
@@ -128,10 +147,8 @@ Result<void> FsFragmentStore::RecoverIncoming(const std::string& name) {
   }
   // The index names exactly these bytes: a write committed and did not get to
   // its rename, or a delete moved the file out and did not get to drop the row.
-  const uint64_t whole = row->size + crypto::StoredProofTreeBytes(row->size);
   const std::filesystem::path final_path = ShardPath(parsed->tessera, parsed->index);
-  if (static_cast<uint64_t>(st.st_size) != whole &&
-      static_cast<uint64_t>(st.st_size) != row->size) {
+  if (static_cast<uint64_t>(st.st_size) != row->size) {
     // Cannot happen short of disk damage (a write commits only a whole,
     // fsynced file): the row cannot stand.
     ASSIGN_OR_RETURN(auto q, Quarantine(p, parsed->tessera, parsed->index));
@@ -140,7 +157,7 @@ Result<void> FsFragmentStore::RecoverIncoming(const std::string& name) {
     report_.dropped_rows.push_back({parsed->tessera, parsed->index,
                                     "its file in " + std::string(kIncomingDir) + " has " +
                                         std::to_string(st.st_size) + " bytes, expected " +
-                                        std::to_string(whole)});
+                                        std::to_string(row->size)});
     return core::Ok();
   }
   TRY(EnsureDir(final_path.parent_path()));
@@ -187,7 +204,8 @@ Result<void> FsFragmentStore::ReconcileDir(const ContentHash& tessera,
       touched = true;
       continue;
     }
-    auto index = ParseShardName(name);
+    bool tree = false;
+    auto index = ParseFragmentFileName(name, &tree);
     if (!S_ISREG(st.st_mode) || !index) {
       report.unexpected_entries.push_back(p);
       ++kept;
@@ -197,23 +215,23 @@ Result<void> FsFragmentStore::ReconcileDir(const ContentHash& tessera,
     KeyLock key_lock(*this, {tessera, *index});
     ASSIGN_OR_RETURN(std::optional<StoredFragment> row, FindRow(tessera, *index));
     if (::lstat(p.c_str(), &st) != 0) continue;  // deleted meanwhile
-    if (!row) {
+    const auto size = static_cast<uint64_t>(st.st_size);
+    if (!row || (tree && size != crypto::StoredProofTreeBytes(row->size))) {
       // Never acknowledged (or acknowledged and deleted, the delete's rename
-      // lost to a power cut): nothing names it.
+      // lost to a power cut): nothing names it. A tree of the wrong size
+      // belongs to no bytes here.
       if (::unlink(p.c_str()) != 0 && errno != ENOENT) return ErrnoError("unlink", p, errno);
       report.removed_orphan_files.push_back(p);
       touched = true;
       continue;
     }
-    const uint64_t whole = row->size + crypto::StoredProofTreeBytes(row->size);
-    const auto size = static_cast<uint64_t>(st.st_size);
-    if (size != whole && size != row->size) {
+    if (!tree && size != row->size) {
       ASSIGN_OR_RETURN(auto q, Quarantine(p, tessera, *index));
       report.quarantined_files.push_back(q);
       TRY(DropRow(tessera, *index));
       report.dropped_rows.push_back({tessera, *index,
                                      "its file has " + std::to_string(size) +
-                                         " bytes, the index says " + std::to_string(whole)});
+                                         " bytes, the index says " + std::to_string(row->size)});
       continue;
     }
     ++kept;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "crypto/blake3_hasher.h"
@@ -34,7 +35,8 @@ NodeId Peer(uint8_t seed) {
   return n;
 }
 
-// Every file under `root` that is not a plain NNN.shard in a tessera dir or the lock.
+// Every file under `root` that is not a plain NNN.shard or NNN.tree in a
+// tessera dir, or the lock.
 std::vector<std::string> StrayFiles(const std::filesystem::path& root) {
   std::vector<std::string> out;
   for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
@@ -42,7 +44,9 @@ std::vector<std::string> StrayFiles(const std::filesystem::path& root) {
     auto rel = std::filesystem::relative(e.path(), root).string();
     if (rel == ".lock" || rel.starts_with(".quarantine/")) continue;
     auto name = e.path().filename().string();
-    if (name.size() != 9 || !name.ends_with(".shard") || name.starts_with(".")) out.push_back(rel);
+    const bool shard = name.size() == 9 && name.ends_with(".shard");
+    const bool tree = name.size() == 8 && name.ends_with(".tree");
+    if ((!shard && !tree) || name.starts_with(".")) out.push_back(rel);
   }
   return out;
 }
@@ -397,6 +401,7 @@ TEST_F(FragmentStoreTest, ReconcileRepairsAndReports) {
   // tessera directory, and a stray file at the top.
   { std::ofstream(tdir / ".004.shard.0123456789abcdef.tmp") << "partial"; }
   std::filesystem::copy_file(tdir / "000.shard", tdir / "009.shard");
+  std::filesystem::copy_file(tdir / "000.tree", tdir / "010.tree");
   std::filesystem::remove(tdir / "001.shard");
   std::filesystem::resize_file(tdir / "002.shard", 10);
   { std::ofstream(tdir / "notes.txt") << "hello"; }
@@ -406,8 +411,10 @@ TEST_F(FragmentStoreTest, ReconcileRepairsAndReports) {
   ASSERT_OK_AND_ASSIGN(RecoveryReport rep, store_->Reconcile());
   EXPECT_FALSE(rep.clean());
   ASSERT_EQ(rep.removed_temp_files.size(), 1u) << rep.ToString();
-  ASSERT_EQ(rep.removed_orphan_files.size(), 1u) << rep.ToString();
-  EXPECT_EQ(rep.removed_orphan_files[0].filename(), "009.shard");
+  ASSERT_EQ(rep.removed_orphan_files.size(), 2u) << rep.ToString();
+  std::set<std::string> orphans;
+  for (const auto& p : rep.removed_orphan_files) orphans.insert(p.filename().string());
+  EXPECT_EQ(orphans, (std::set<std::string>{"009.shard", "010.tree"}));
   ASSERT_EQ(rep.dropped_rows.size(), 1u) << rep.ToString();
   EXPECT_EQ(rep.dropped_rows[0].index, 2u);
   EXPECT_EQ(rep.quarantined_files.size(), 1u);
@@ -416,6 +423,8 @@ TEST_F(FragmentStoreTest, ReconcileRepairsAndReports) {
       << rep.ToString();
   EXPECT_FALSE(std::filesystem::exists(tdir / ".004.shard.0123456789abcdef.tmp"));
   EXPECT_FALSE(std::filesystem::exists(tdir / "009.shard"));
+  EXPECT_FALSE(std::filesystem::exists(tdir / "002.tree"));  // its row went, and its tree
+  EXPECT_TRUE(std::filesystem::exists(tdir / "000.tree"));
   EXPECT_FALSE(std::filesystem::exists(dir_.path() / "fragments" / HashOf(8).ToHex()));
   EXPECT_EQ(store_->Open(HashOf(7), 2).error().code, ErrorCode::kNotFound);
   EXPECT_OK(store_->Verify(HashOf(7), 0));
@@ -431,15 +440,20 @@ TEST_F(FragmentStoreTest, ReconcileRepairsAndReports) {
   EXPECT_EQ(again.unexpected_entries.size(), 2u);
 }
 
-// Each fragment's proof tree is kept after its bytes: the paths come from it
+// Each fragment's proof tree is kept beside its bytes: the paths come from it
 // without reading the fragment, and are the paths of the tree of the bytes.
 TEST_F(FragmentStoreTest, TheProofTreeIsKeptAndGivesThePaths) {
   for (std::size_t size :
        {std::size_t{1}, std::size_t{16384}, std::size_t{16385}, std::size_t{300'000}}) {
     auto bytes = RandomBytes(size, size);
     FragmentId id = Put(HashOf(20), static_cast<uint32_t>(size % 24), bytes);
-    EXPECT_EQ(std::filesystem::file_size(store_->ShardPath(id.tessera, id.index)),
-              size + crypto::StoredProofTreeBytes(size));
+    // The fragment's file is exactly its bytes; the tree has a file of its own.
+    EXPECT_EQ(std::filesystem::file_size(store_->ShardPath(id.tessera, id.index)), size);
+    const uint64_t tree_bytes = crypto::StoredProofTreeBytes(size);
+    EXPECT_EQ(std::filesystem::exists(store_->TreePath(id.tessera, id.index)), tree_bytes > 0);
+    if (tree_bytes > 0) {
+      EXPECT_EQ(std::filesystem::file_size(store_->TreePath(id.tessera, id.index)), tree_bytes);
+    }
     crypto::ProofTreeBuilder tree;
     tree.Update(bytes);
     auto leaves = tree.FinishLeaves();
@@ -453,20 +467,30 @@ TEST_F(FragmentStoreTest, TheProofTreeIsKeptAndGivesThePaths) {
     const uint64_t past[] = {leaves.size()};
     EXPECT_EQ(store_->ReadProofPaths(id.tessera, id.index, past).error().code,
               ErrorCode::kInvalidArgument);
-    // The bytes served are the fragment's alone.
     EXPECT_EQ(ReadAll(id.tessera, id.index, 7777), bytes);
     EXPECT_OK(store_->Verify(id.tessera, id.index));
   }
   EXPECT_EQ(store_->ReadProofPaths(HashOf(21), 0, {}).error().code, ErrorCode::kNotFound);
-  // A file written without its tree (before trees were kept) is still served
-  // and verified; it has no paths to give.
+  // A tree that is missing or cut short has no paths to give; the fragment is
+  // still served and verified.
   auto bytes = RandomBytes(40'000, 3);
+  const uint64_t first[] = {0};
   FragmentId id = Put(HashOf(22), 0, bytes);
-  std::filesystem::resize_file(store_->ShardPath(id.tessera, id.index), bytes.size());
+  std::filesystem::resize_file(store_->TreePath(id.tessera, id.index), 32);
+  EXPECT_EQ(store_->ReadProofPaths(id.tessera, id.index, first).error().code, ErrorCode::kNotFound);
+  std::filesystem::remove(store_->TreePath(id.tessera, id.index));
+  EXPECT_EQ(store_->ReadProofPaths(id.tessera, id.index, first).error().code, ErrorCode::kNotFound);
   EXPECT_EQ(ReadAll(id.tessera, id.index, 4096), bytes);
   EXPECT_OK(store_->Verify(id.tessera, id.index));
-  const uint64_t first[] = {0};
-  EXPECT_EQ(store_->ReadProofPaths(id.tessera, id.index, first).error().code, ErrorCode::kNotFound);
+  // Replacing the bytes replaces the tree; deleting removes it.
+  auto other = RandomBytes(50'000, 4);
+  FragmentId id2{HashOf(22), 0, 24, crypto::Blake3(other)};
+  MemorySource src(other);
+  ASSERT_OK(store_->Store(id2, other.size(), src, Peer(1), /*replace=*/true));
+  EXPECT_EQ(std::filesystem::file_size(store_->TreePath(id.tessera, id.index)),
+            crypto::StoredProofTreeBytes(other.size()));
+  ASSERT_OK(store_->Delete(id.tessera, id.index));
+  EXPECT_FALSE(std::filesystem::exists(store_->TreePath(id.tessera, id.index)));
 }
 
 // A walk over everything held, one page at a time; totals kept by the index.
