@@ -2,10 +2,10 @@
 // (ReplicationService::HandleAttestationRequest over the real FsFragmentStore)
 // reads the sampled leaves and a few hashes of the stored proof tree, the same
 // for a 64 KiB fragment as for a 16 MiB one, and never hashes the fragment
-// whole. Bytes are counted by a FragmentStore that wraps the real one.
+// whole. Bytes are counted by a FragmentStore that wraps the real one
+// (storage/testing/counting_fragment_store.h).
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <random>
 
 #include "crypto/blake3_hasher.h"
@@ -16,78 +16,13 @@
 #include "storage/database.h"
 #include "storage/fragment_store.h"
 #include "storage/plan_store.h"
+#include "storage/testing/counting_fragment_store.h"
 #include "storage/test_util.h"
 
 namespace tesseras {
 namespace {
 
-// Counts what passes through it: bytes read from opened fragments, hashes
-// read from stored proof trees, and whole-fragment checks.
-class CountingFragmentStore final : public core::FragmentStore {
- public:
-  explicit CountingFragmentStore(core::FragmentStore& inner) : inner_(inner) {}
-
-  core::Result<void> Store(const core::FragmentId& id, uint64_t size, core::ByteSource& bytes,
-                           const core::NodeId& origin, bool replace) override {
-    return inner_.Store(id, size, bytes, origin, replace);
-  }
-  core::Result<std::unique_ptr<core::RandomAccessSource>> Open(const core::ContentHash& t,
-                                                               uint32_t index) override {
-    ASSIGN_OR_RETURN(auto src, inner_.Open(t, index));
-    return std::unique_ptr<core::RandomAccessSource>(new Counting(std::move(src), bytes_read_));
-  }
-  core::Result<core::StoredFragment> Get(const core::ContentHash& t, uint32_t index) override {
-    return inner_.Get(t, index);
-  }
-  core::Result<void> Delete(const core::ContentHash& t, uint32_t index) override {
-    return inner_.Delete(t, index);
-  }
-  core::Result<std::vector<core::StoredFragment>> List(
-      std::optional<core::ContentHash> t) override {
-    return inner_.List(t);
-  }
-  core::Result<std::vector<core::StoredFragment>> ListAfter(std::optional<core::FragmentKey> after,
-                                                            std::size_t limit) override {
-    return inner_.ListAfter(after, limit);
-  }
-  core::Result<void> Verify(const core::ContentHash& t, uint32_t index) override {
-    ++whole_checks_;
-    return inner_.Verify(t, index);
-  }
-  core::Result<void> CheckHeld(const core::ContentHash& t, uint32_t index, int64_t trust) override {
-    ++whole_checks_;
-    return inner_.CheckHeld(t, index, trust);
-  }
-  core::Result<std::vector<std::vector<core::ContentHash>>> ReadProofPaths(
-      const core::ContentHash& t, uint32_t index, std::span<const uint64_t> leaves) override {
-    ASSIGN_OR_RETURN(auto paths, inner_.ReadProofPaths(t, index, leaves));
-    for (const auto& p : paths) bytes_read_ += 32 * p.size();
-    return paths;
-  }
-
-  uint64_t bytes_read() const { return bytes_read_; }
-  uint64_t whole_checks() const { return whole_checks_; }
-  void Reset() { bytes_read_ = whole_checks_ = 0; }
-
- private:
-  class Counting final : public core::RandomAccessSource {
-   public:
-    Counting(std::unique_ptr<core::RandomAccessSource> inner, std::atomic<uint64_t>& counter)
-        : inner_(std::move(inner)), counter_(counter) {}
-    uint64_t Size() const override { return inner_->Size(); }
-    core::Result<void> ReadAt(uint64_t offset, std::span<uint8_t> out) override {
-      counter_ += out.size();
-      return inner_->ReadAt(offset, out);
-    }
-
-   private:
-    std::unique_ptr<core::RandomAccessSource> inner_;
-    std::atomic<uint64_t>& counter_;
-  };
-  core::FragmentStore& inner_;
-  std::atomic<uint64_t> bytes_read_{0};
-  std::atomic<uint64_t> whole_checks_{0};
-};
+using storage::testing::CountingFragmentStore;
 
 struct Holder {
   storage::TempDir dir;

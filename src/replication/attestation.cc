@@ -43,7 +43,15 @@ Result<std::optional<std::vector<LeafSample>>> ProveFromStoredTree(const core::N
   if (!paths.ok() || paths->size() != leaves.size()) return std::nullopt;
   std::vector<LeafSample> picked;
   for (std::size_t j = 0; j < leaves.size(); ++j) {
-    ASSIGN_OR_RETURN(LeafSample s, ReadLeaf(*f.bytes, leaves[j]));
+    // A leaf sampled twice (a small fragment has few) is read once.
+    auto same = std::find_if(picked.begin(), picked.end(),
+                             [&](const LeafSample& p) { return p.leaf_index == leaves[j]; });
+    LeafSample s;
+    if (same != picked.end()) {
+      s = *same;
+    } else {
+      ASSIGN_OR_RETURN(s, ReadLeaf(*f.bytes, leaves[j]));
+    }
     s.path = std::move((*paths)[j]);
     if (!VerifyMerklePath(table.proof_roots[f.index], leaf_count, s.leaf_index, s.leaf, s.path)) {
       return std::nullopt;
