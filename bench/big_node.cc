@@ -14,6 +14,8 @@
 //   big_node check --data-dir D
 //       Reconcile finds nothing to do, sampled fragments verify, sampled plans
 //       decode and verify.
+//   big_node scrub --data-dir D
+//       one whole scrub cycle, unpaced, against plain read(2) of the files.
 //   big_node probe --data-dir D [--audits A] [--queries Q] [--dht-peers K] [--net N]
 //       index and ledger query latency, audit answers per second and bytes
 //       read per audit, scrub throughput against plain read(2) of the same
@@ -29,10 +31,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -92,7 +94,8 @@ uint64_t ProcStatusKib(const char* field) {
   std::ifstream in("/proc/self/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.starts_with(field)) return std::strtoull(line.c_str() + std::strlen(field), nullptr, 10);
+    if (line.starts_with(field))
+      return std::strtoull(line.c_str() + std::strlen(field), nullptr, 10);
   }
   return 0;
 }
@@ -196,8 +199,8 @@ int Fill(const Args& a) {
         std::vector<core::PlacementEntry> placement;
         for (uint32_t h = 0; h < kOwnHolders; ++h) {
           const auto& peer = owners[(i + h * 7919) % peers];
-          placement.push_back({peer.node_id(), "127.0.250." + std::to_string(h + 1) + ":9", {0},
-                               std::nullopt});
+          placement.push_back(
+              {peer.node_id(), "127.0.250." + std::to_string(h + 1) + ":9", {0}, std::nullopt});
           credits.push_back({peer.node_id(), core::LedgerDirection::kTheyStoreForUs, table.tessera,
                              0, table.plan.shard_size});
         }
@@ -222,9 +225,11 @@ int Fill(const Args& a) {
   std::vector<std::thread> pool;
   for (uint64_t t = 0; t < threads; ++t) pool.emplace_back(work, t);
   for (auto& th : pool) th.join();
-  std::cout << Json{{"tesseras", n},         {"fragments", fragments.load()},
+  std::cout << Json{{"tesseras", n},
+                    {"fragments", fragments.load()},
                     {"fragment_bytes", fragment_bytes.load()},
-                    {"own", own.load()},     {"ledger_peers", peers},
+                    {"own", own.load()},
+                    {"ledger_peers", peers},
                     {"seconds", Seconds(start)}}
                    .dump()
             << "\n";
@@ -268,6 +273,69 @@ int Check(const Args& a) {
                    .dump()
             << "\n";
   return walk.clean() && failed == 0 && plans_ok == verified ? 0 : 1;
+}
+
+// ---- scrub -------------------------------------------------------------------
+
+// A whole scrub cycle (its Reconcile timed on its own as well) against plain
+// read(2) of the same files, page cache warm for both (a first read warms it),
+// the read run before and after the scrub.
+Json ScrubVsRead(Stores& s) {
+  auto plain_read = [&]() {
+    std::vector<uint8_t> buf(1 << 20);
+    uint64_t bytes = 0;
+    const auto t = Clock::now();
+    std::optional<core::FragmentKey> after;
+    for (;;) {
+      auto page = Must(s.fragments->ListAfter(after, 1000), "list");
+      for (const auto& f : page) {
+        int fd = ::open(s.fragments->ShardPath(f.id.tessera, f.id.index).c_str(), O_RDONLY);
+        if (fd < 0) continue;
+        for (ssize_t r; (r = ::read(fd, buf.data(), buf.size())) > 0;) {
+          bytes += static_cast<uint64_t>(r);
+        }
+        ::close(fd);
+      }
+      if (page.size() < 1000) break;
+      after = core::FragmentKey{page.back().id.tessera, page.back().id.index};
+    }
+    return std::pair<uint64_t, double>{bytes, Seconds(t)};
+  };
+  (void)plain_read();  // warm
+  auto before = plain_read();
+  const auto tr = Clock::now();
+  auto walk = Must(s.fragments->Reconcile(), "reconcile");
+  const double reconcile_s = Seconds(tr);
+  storage::ScrubOptions so;
+  so.bytes_per_day = 0;  // no thread: RunFor, unpaced
+  auto scrub = Must(storage::Scrubber::Open(s.db, *s.fragments, so), "scrub");
+  // A cycle tesd began is finished first; the one timed is whole.
+  if (scrub->Status().cycle_started_ms != 0) Must(scrub->RunFor(UINT64_MAX), "scrub");
+  const auto ts = Clock::now();
+  auto progress = Must(scrub->RunFor(UINT64_MAX), "scrub");
+  const double scrub_s = Seconds(ts);
+  // The bytes verified (RunFor counts what the budget would be charged).
+  const uint64_t scrubbed = scrub->Status().last_cycle_bytes;
+  auto after = plain_read();
+  const double read_s = (before.second + after.second) / 2;
+  return Json{{"bytes", scrubbed},
+              {"fragments", progress.fragments},
+              {"cycle_finished", progress.cycle_finished},
+              {"seconds", scrub_s},
+              {"mb_per_s", static_cast<double>(scrubbed) / scrub_s / 1e6},
+              {"reconcile_seconds", reconcile_s},
+              {"reconcile_clean", walk.clean()},
+              {"plain_read_bytes", before.first},
+              {"plain_read_seconds", read_s},
+              {"plain_read_mb_per_s", static_cast<double>(before.first) / read_s / 1e6},
+              {"scrub_over_read", (static_cast<double>(scrubbed) / scrub_s) /
+                                      (static_cast<double>(before.first) / read_s)}};
+}
+
+int Scrub(const Args& a) {
+  Stores s(a.Get("--data-dir"));
+  std::cout << ScrubVsRead(s).dump() << "\n";
+  return 0;
 }
 
 // ---- probe -------------------------------------------------------------------
@@ -318,8 +386,8 @@ class CountingDht final : public core::DhtPort {
     ++direct;
     return inner_.Ping(p);
   }
-  core::Result<void> FetchFragment(const core::PeerInfo& p, const core::ContentHash& t,
-                                   uint32_t i, core::ByteSink& out) override {
+  core::Result<void> FetchFragment(const core::PeerInfo& p, const core::ContentHash& t, uint32_t i,
+                                   core::ByteSink& out) override {
     ++direct;
     return inner_.FetchFragment(p, t, i, out);
   }
@@ -342,10 +410,11 @@ class CountingDht final : public core::DhtPort {
 };
 
 uint64_t LookupRpcs(dht::DhtRuntime& rt) {
-  return Must(rt.Run<uint64_t>([](dht::Node& node) -> boost::asio::awaitable<core::Result<uint64_t>> {
-    co_return node.stats().lookup_rpcs;
-  }),
-              "stats");
+  return Must(
+      rt.Run<uint64_t>([](dht::Node& node) -> boost::asio::awaitable<core::Result<uint64_t>> {
+        co_return node.stats().lookup_rpcs;
+      }),
+      "stats");
 }
 
 int Probe(const Args& a) {
@@ -412,7 +481,8 @@ int Probe(const Args& a) {
          "page");
   });
   q["total_bytes"] = Time(queries, [&](std::size_t) { Must(s.fragments->TotalBytes(), "total"); });
-  q["plan_get"] = Time(queries, [&](std::size_t i) { Must(s.plans->GetPlan(pick(i).id.tessera), "plan"); });
+  q["plan_get"] =
+      Time(queries, [&](std::size_t i) { Must(s.plans->GetPlan(pick(i).id.tessera), "plan"); });
   if (!own.empty()) {
     q["placement_get"] = Time(queries, [&](std::size_t i) {
       Must(s.plans->GetPlacement(own[i % own.size()]), "placement");
@@ -444,9 +514,9 @@ int Probe(const Args& a) {
     for (uint64_t i = 0; i < audits; ++i) {
       const auto& f = pick(i);
       const auto challenge = replication::FreshChallenge();
-      auto att = Must(service.HandleAttestationRequest(requester, f.id.tessera, challenge,
-                                                       {f.id.index}),
-                      "attest");
+      auto att =
+          Must(service.HandleAttestationRequest(requester, f.id.tessera, challenge, {f.id.index}),
+               "attest");
       if (i < 20) {  // the answers are real: a requester accepts them
         auto plan = Must(service.GetPlan(f.id.tessera), "plan");
         auto check = replication::VerifyAttestation(att, self.node_id(), plan, challenge,
@@ -463,57 +533,7 @@ int Probe(const Args& a) {
                          {"verified_valid", valid}};
   }
 
-  // Scrub against plain read(2) of the same files, page cache warm for both
-  // (the first read warms it), the read run before and after.
-  auto plain_read = [&]() {
-    std::vector<uint8_t> buf(1 << 20);
-    uint64_t bytes = 0;
-    const auto t = Clock::now();
-    std::optional<core::FragmentKey> after;
-    for (;;) {
-      auto page = Must(s.fragments->ListAfter(after, 1000), "list");
-      for (const auto& f : page) {
-        int fd = ::open(s.fragments->ShardPath(f.id.tessera, f.id.index).c_str(), O_RDONLY);
-        if (fd < 0) continue;
-        for (ssize_t r; (r = ::read(fd, buf.data(), buf.size())) > 0;) bytes += static_cast<uint64_t>(r);
-        ::close(fd);
-      }
-      if (page.size() < 1000) break;
-      after = core::FragmentKey{page.back().id.tessera, page.back().id.index};
-    }
-    return std::pair<uint64_t, double>{bytes, Seconds(t)};
-  };
-  {
-    (void)plain_read();  // warm
-    auto before = plain_read();
-    const auto tr = Clock::now();
-    auto walk = Must(s.fragments->Reconcile(), "reconcile");
-    const double reconcile_s = Seconds(tr);
-    storage::ScrubOptions so;
-    so.bytes_per_day = 0;  // no thread: RunFor, unpaced
-    auto scrub = Must(storage::Scrubber::Open(s.db, *s.fragments, so), "scrub");
-    // A cycle tesd began is finished first; the one timed is whole.
-    if (scrub->Status().cycle_started_ms != 0) Must(scrub->RunFor(UINT64_MAX), "scrub");
-    const auto ts = Clock::now();
-    auto progress = Must(scrub->RunFor(UINT64_MAX), "scrub");
-    const double scrub_s = Seconds(ts);
-    // The bytes verified (RunFor counts what the budget would be charged).
-    const uint64_t scrubbed = scrub->Status().last_cycle_bytes;
-    auto after = plain_read();
-    const double read_s = (before.second + after.second) / 2;
-    out["scrub"] = Json{{"bytes", scrubbed},
-                        {"fragments", progress.fragments},
-                        {"cycle_finished", progress.cycle_finished},
-                        {"seconds", scrub_s},
-                        {"mb_per_s", static_cast<double>(scrubbed) / scrub_s / 1e6},
-                        {"reconcile_seconds", reconcile_s},
-                        {"reconcile_clean", walk.clean()},
-                        {"plain_read_bytes", before.first},
-                        {"plain_read_seconds", read_s},
-                        {"plain_read_mb_per_s", static_cast<double>(before.first) / read_s / 1e6},
-                        {"scrub_over_read", (static_cast<double>(scrubbed) / scrub_s) /
-                                                (static_cast<double>(before.first) / read_s)}};
-  }
+  out["scrub"] = ScrubVsRead(s);
 
   // One maintenance pass over a real DHT: the node and `dht_peers` peers.
   {
@@ -549,7 +569,8 @@ int Probe(const Args& a) {
     dht::DhtPortAdapter port(*rt);
     CountingDht dht(port);
     deps.dht = &dht;
-    deps.open_record = [](const std::vector<uint8_t>& sealed) -> core::Result<std::vector<uint8_t>> {
+    deps.open_record =
+        [](const std::vector<uint8_t>& sealed) -> core::Result<std::vector<uint8_t>> {
       ASSIGN_OR_RETURN(auto rec, dht::Record::ParseVerified(sealed));
       return rec.value;
     };
@@ -608,6 +629,7 @@ int Main(int argc, char** argv) {
   if (cmd == "fill") return Fill(a);
   if (cmd == "check") return Check(a);
   if (cmd == "probe") return Probe(a);
+  if (cmd == "scrub") return Scrub(a);
   Die("unknown command " + cmd);
 }
 

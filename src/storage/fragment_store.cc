@@ -607,8 +607,8 @@ core::Error FsFragmentStore::ForgetMissing(const StoredFragment& row, const core
   return MakeError(why.code, why.message + moved + "; its index row was dropped");
 }
 
-Result<void> FsFragmentStore::CheckHeldLocked(const StoredFragment& row,
-                                              int64_t trust_verified_ms) {
+Result<void> FsFragmentStore::CheckHeldLocked(const StoredFragment& row, int64_t trust_verified_ms,
+                                              bool record) {
   const ContentHash& tessera = row.id.tessera;
   const uint32_t index = row.id.index;
   auto opened = OpenFile(row);  // the file is there with the indexed size
@@ -643,12 +643,55 @@ Result<void> FsFragmentStore::CheckHeldLocked(const StoredFragment& row,
                      Describe(tessera, index) + " is corrupt: its bytes hash to " + got.ToHex() +
                          ", expected " + row.id.checksum.ToHex() + "; moved to " + q.string());
   }
+  if (!record) return core::Ok();
   auto lock = db_->Lock();
   ASSIGN_OR_RETURN(CachedStatement s,
                    db_->Cached("UPDATE fragments SET last_verified_ms = ? WHERE tessera = ? AND "
                                "idx = ?"));
   s->Bind(1, Now()).Bind(2, tessera).Bind(3, int64_t{index});
   return s->Run();
+}
+
+Result<std::vector<Result<bool>>> FsFragmentStore::VerifyMany(
+    std::span<const core::FragmentKey> keys, int64_t unless_verified_since) {
+  std::vector<Result<bool>> out;
+  out.reserve(keys.size());
+  std::vector<core::FragmentId> verified;
+  for (const auto& key : keys) {
+    KeyLock key_lock(*this, {key.tessera, key.index});
+    auto row = FindRow(key.tessera, key.index);
+    if (!row.ok()) {
+      out.push_back(std::move(row).error());
+      continue;
+    }
+    if (!*row || (unless_verified_since > 0 && (*row)->last_verified_ms &&
+                  *(*row)->last_verified_ms >= unless_verified_since)) {
+      out.push_back(false);
+      continue;
+    }
+    auto checked = CheckHeldLocked(**row, /*trust_verified_ms=*/0, /*record=*/false);
+    if (!checked.ok()) {
+      out.push_back(std::move(checked).error());
+      continue;
+    }
+    out.push_back(true);
+    verified.push_back((*row)->id);
+  }
+  if (verified.empty()) return out;
+  // The same bytes only: a fragment replaced since it was hashed keeps its row.
+  const int64_t now = Now();
+  auto lock = db_->Lock();
+  ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(CachedStatement s,
+                   db_->Cached("UPDATE fragments SET last_verified_ms = ? WHERE tessera = ? AND "
+                               "idx = ? AND checksum = ?"));
+  for (const auto& id : verified) {
+    s->Bind(1, now).Bind(2, id.tessera).Bind(3, int64_t{id.index}).Bind(4, id.checksum);
+    TRY(s->Run());
+    s->Reset();
+  }
+  TRY(tx.Commit());
+  return out;
 }
 
 Result<uint64_t> FsFragmentStore::TotalBytes() {

@@ -126,6 +126,17 @@ class FsFragmentStore final : public core::FragmentStore {
   core::Result<std::vector<std::vector<core::ContentHash>>> ReadProofPaths(
       const core::ContentHash& tessera, uint32_t index, std::span<const uint64_t> leaves) override;
 
+  // Verify of each fragment in `keys`, each exactly as Verify does it (what
+  // fails is quarantined and dropped), with the verifications recorded in one
+  // transaction at the end instead of one per fragment: a walk over many small
+  // fragments (the scrub) is not bound by commits. A fragment last verified at
+  // or after `unless_verified_since` (0: never) is left alone. Per key, in
+  // order: true if it verified, false if there was nothing to do (not stored,
+  // or verified since), or the error Verify gives. Fails as a whole only if
+  // the recording fails.
+  core::Result<std::vector<core::Result<bool>>> VerifyMany(std::span<const core::FragmentKey> keys,
+                                                           int64_t unless_verified_since = 0);
+
   // Sum of the sizes of all stored fragments, and their number (one row read:
   // migration 004 keeps them).
   core::Result<uint64_t> TotalBytes();
@@ -166,8 +177,10 @@ class FsFragmentStore final : public core::FragmentStore {
   core::Result<std::optional<core::StoredFragment>> FindRow(const core::ContentHash& tessera,
                                                             uint32_t index);
   core::Result<void> DropRow(const core::ContentHash& tessera, uint32_t index);
-  // CheckHeld with the key lock held; `row` is the fragment's index row.
-  core::Result<void> CheckHeldLocked(const core::StoredFragment& row, int64_t trust_verified_ms);
+  // CheckHeld with the key lock held; `row` is the fragment's index row. A
+  // verification is recorded in the row unless `record` is false.
+  core::Result<void> CheckHeldLocked(const core::StoredFragment& row, int64_t trust_verified_ms,
+                                     bool record = true);
   // The row names a file that is missing or of the wrong size: drop the row
   // (quarantining a wrong file) and say so.
   core::Error ForgetMissing(const core::StoredFragment& row, const core::Error& why);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <mutex>
 #include <shared_mutex>
@@ -172,17 +173,35 @@ Result<void> FsFragmentStore::RecoverIncoming(const std::string& name) {
 Result<RecoveryReport> FsFragmentStore::Reconcile() {
   RecoveryReport report;
   ASSIGN_OR_RETURN(DirReader root, DirReader::Open(root_));
-  while (auto name = root.Next()) {
-    if (*name == kLockFile || *name == kQuarantineDir || *name == kIncomingDir) continue;
-    const std::filesystem::path p = root_ / *name;
-    struct stat st;
-    if (::lstat(p.c_str(), &st) != 0) continue;  // gone meanwhile
-    auto tessera = ContentHash::FromHex(*name);
-    if (!S_ISDIR(st.st_mode) || !tessera.ok()) {
-      report.unexpected_entries.push_back(p);
-      continue;
+  // The directory gives names in no useful order; taken a batch at a time and
+  // sorted, the index is read in key order within each batch (far fewer pages
+  // than random lookups), with one batch of names in memory.
+  constexpr std::size_t kBatch = 4096;
+  std::vector<std::string> names;
+  for (bool more = true; more;) {
+    names.clear();
+    while (names.size() < kBatch) {
+      auto name = root.Next();
+      if (!name) {
+        more = false;
+        break;
+      }
+      if (*name != kLockFile && *name != kQuarantineDir && *name != kIncomingDir) {
+        names.push_back(std::move(*name));
+      }
     }
-    TRY(ReconcileDir(*tessera, p, report));
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) {
+      const std::filesystem::path p = root_ / name;
+      struct stat st;
+      if (::lstat(p.c_str(), &st) != 0) continue;  // gone meanwhile
+      auto tessera = ContentHash::FromHex(name);
+      if (!S_ISDIR(st.st_mode) || !tessera.ok()) {
+        report.unexpected_entries.push_back(p);
+        continue;
+      }
+      TRY(ReconcileDir(*tessera, p, report));
+    }
   }
   return report;
 }

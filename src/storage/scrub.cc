@@ -183,8 +183,8 @@ Result<void> Scrubber::Refill() {
   return core::Ok();
 }
 
-Result<Scrubber::StepResult> Scrubber::Step(uint64_t* bytes, bool force_cycle) {
-  *bytes = 0;
+Result<Scrubber::StepResult> Scrubber::Step(uint64_t max_bytes, bool force_cycle,
+                                            Progress* progress) {
   const int64_t now = options_.clock->NowUnixMs();
   bool begin = false;
   {
@@ -211,61 +211,64 @@ Result<Scrubber::StepResult> Scrubber::Step(uint64_t* bytes, bool force_cycle) {
     TRY(Save());
     return StepResult::kCycleFinished;
   }
-  const Due d = pending_.front();
-  pending_.pop_front();
+  std::vector<Due> batch;
+  std::vector<core::FragmentKey> keys;
+  uint64_t charge = 0;
+  while (!pending_.empty() && batch.size() < options_.batch &&
+         (batch.empty() || charge < max_bytes)) {
+    batch.push_back(pending_.front());
+    pending_.pop_front();
+    keys.push_back({batch.back().tessera, batch.back().index});
+    charge += std::max<uint64_t>(batch.back().size, kScrubMinChargeBytes);
+  }
   int64_t cycle = 0;
   {
     std::lock_guard<std::mutex> state(mu_);
     cycle = status_.cycle_started_ms;
   }
-  // Deleted, or verified by someone else since it was listed: nothing to do.
-  auto row = store_.Get(d.tessera, d.index);
-  bool verify = row.ok() && !(row->last_verified_ms && *row->last_verified_ms >= cycle);
-  if (!row.ok() && row.error().code != ErrorCode::kNotFound) return std::move(row).error();
-  Result<void> checked = core::Ok();
-  if (verify) checked = store_.Verify(d.tessera, d.index);
+  // What was verified since the cycle began (by `tes verify`, a health check)
+  // is not verified again in it.
+  ASSIGN_OR_RETURN(auto results, store_.VerifyMany(keys, cycle));
   std::lock_guard<std::mutex> state(mu_);
-  status_.position_ms = d.scrub_ms;
-  cursor_tessera_ = d.tessera;
-  cursor_idx_ = d.index;
-  if (verify) {
-    *bytes = std::max<uint64_t>(d.size, kScrubMinChargeBytes);
-    if (checked.ok()) {
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const Due& d = batch[i];
+    const Result<bool>& r = results[i];
+    status_.position_ms = d.scrub_ms;
+    cursor_tessera_ = d.tessera;
+    cursor_idx_ = d.index;
+    if (r.ok() && !*r) continue;  // nothing to do
+    ++progress->fragments;
+    progress->bytes += std::max<uint64_t>(d.size, kScrubMinChargeBytes);
+    if (r.ok()) {
       ++status_.cycle_fragments;
       status_.cycle_bytes += d.size;
-    } else if (checked.error().code == ErrorCode::kCorrupt) {
+    } else if (r.error().code == ErrorCode::kCorrupt) {
       ++status_.corrupt_found;
-      Log(checked.error().message);
-    } else if (checked.error().code == ErrorCode::kNotFound) {
+      Log(r.error().message);
+    } else if (r.error().code == ErrorCode::kNotFound) {
       ++status_.missing_found;
-      Log(checked.error().message);
+      Log(r.error().message);
     } else {
-      status_.last_error = checked.error().ToString();
+      status_.last_error = r.error().ToString();
       Log(status_.last_error);
     }
   }
   cv_.notify_all();
-  if (pending_.empty()) TRY(Save());  // once per batch
+  if (pending_.empty()) TRY(Save());  // once per batch of keys
   return StepResult::kVerified;
 }
 
 Result<Scrubber::Progress> Scrubber::RunFor(uint64_t max_bytes) {
   std::lock_guard<std::mutex> run(run_mu_);
   Progress p;
-  bool first = true;
-  while (p.bytes < max_bytes || first) {
-    uint64_t bytes = 0;
-    ASSIGN_OR_RETURN(StepResult r, Step(&bytes, /*force_cycle=*/first));
-    first = false;
+  for (bool first = true; first || p.bytes < max_bytes; first = false) {
+    ASSIGN_OR_RETURN(StepResult r, Step(max_bytes - std::min(max_bytes, p.bytes),
+                                        /*force_cycle=*/first, &p));
     if (r == StepResult::kCycleFinished) {
       p.cycle_finished = true;
       break;
     }
     if (r == StepResult::kNotDue) break;
-    if (bytes > 0) {
-      ++p.fragments;
-      p.bytes += bytes;
-    }
   }
   return p;
 }
@@ -305,12 +308,14 @@ bool Scrubber::WaitUntil(const std::function<bool(const ScrubStatus&)>& done,
 
 void Scrubber::Run() {
   for (;;) {
-    uint64_t bytes = 0;
+    Progress step;
     Result<StepResult> r = StepResult::kNotDue;
     {
       std::lock_guard<std::mutex> run(run_mu_);
-      r = Step(&bytes, /*force_cycle=*/false);
+      // Never more in one go than a day's budget.
+      r = Step(std::min(kScrubBatchBytes, options_.bytes_per_day), /*force_cycle=*/false, &step);
     }
+    const uint64_t bytes = step.bytes;
     std::chrono::milliseconds wait{0};
     if (!r.ok()) {
       {

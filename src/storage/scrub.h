@@ -15,9 +15,11 @@
 // previous one started, so a node holding less than a day's budget does not
 // read it over and over.
 //
-// Pacing: after verifying a fragment of n bytes the scrub waits
-// max(n, kScrubMinChargeBytes) / bytes_per_day of a day. Memory: one batch of
-// keys (ScrubOptions::batch), whatever the store holds.
+// Pacing: the scrub verifies a batch (at most ScrubOptions::batch fragments
+// and kScrubBatchBytes, or a day's budget if that is less) and then waits what the batch is
+// charged, each fragment max(n, kScrubMinChargeBytes), over bytes_per_day, of a day; the batch's
+// verifications are recorded in one transaction. Memory: one batch of keys, whatever the store
+// holds.
 //
 // Threading: Start() runs the scrub on its own thread (blocking disk work;
 // never the network thread). Status() and Stop() may be called from any
@@ -47,6 +49,8 @@ inline constexpr uint64_t kDefaultScrubBytesPerDay = 32ull << 30;
 // The least a fragment is charged against the budget (opening a file and
 // updating its row cost about as much as reading a few KiB).
 inline constexpr uint64_t kScrubMinChargeBytes = 4096;
+// The most one batch of the background scrub reads before it pauses.
+inline constexpr uint64_t kScrubBatchBytes = 16ull << 20;
 
 // How long the scrub waits after reading `bytes` (charged at least
 // kScrubMinChargeBytes) to stay within `bytes_per_day`; at most a day.
@@ -145,9 +149,11 @@ class Scrubber {
   Scrubber(std::shared_ptr<Database> db, FsFragmentStore& store, ScrubOptions options);
   core::Result<void> Load();
   core::Result<void> Save();  // requires mu_
-  // One fragment (or the start or end of a cycle; `force_cycle` starts one
-  // even before it is due). Requires run_mu_.
-  core::Result<StepResult> Step(uint64_t* bytes, bool force_cycle);
+  // One batch: up to `batch` fragments, until they are charged `max_bytes`
+  // (at least one); or the start or end of a cycle (`force_cycle` starts one
+  // even before it is due). Adds what it verified to *progress. Requires
+  // run_mu_.
+  core::Result<StepResult> Step(uint64_t max_bytes, bool force_cycle, Progress* progress);
   core::Result<void> BeginCycle(int64_t now);
   core::Result<void> Refill();  // requires run_mu_
   void Log(const std::string& line) const;
