@@ -10,7 +10,8 @@
 //       tessera the node holds one fragment (Small tier, 1-8 KiB, or one in
 //       --medium-every a Medium fragment of 256-320 KiB), stored through
 //       FsFragmentStore::Store and credited in the ledger; of its own it holds
-//       a placement on 7 peers, debited in the ledger. P ledger peers.
+//       7 tracked holders (addresses where nobody listens), debited in the
+//       ledger. P ledger peers.
 //   big_node check --data-dir D
 //       Reconcile finds nothing to do, sampled fragments verify, sampled plans
 //       decode and verify.
@@ -196,15 +197,18 @@ int Fill(const Args& a) {
       Must(s.plans->PutPlan(table.tessera, plan.owner_id(), plan.Encode()), "put plan");
       if (mine) {
         // Ours: placed on 7 peers (addresses where nobody listens), debited.
-        std::vector<core::PlacementEntry> placement;
+        std::vector<core::HolderView> holders;
         for (uint32_t h = 0; h < kOwnHolders; ++h) {
           const auto& peer = owners[(i + h * 7919) % peers];
-          placement.push_back(
-              {peer.node_id(), "127.0.250." + std::to_string(h + 1) + ":9", {0}, std::nullopt});
+          core::HolderView view{peer.node_id(), "127.0.250." + std::to_string(h + 1) + ":9", {}};
+          view.copies.push_back(core::CopyHistory{0, std::nullopt, std::nullopt, 0, false});
+          holders.push_back(std::move(view));
           credits.push_back({peer.node_id(), core::LedgerDirection::kTheyStoreForUs, table.tessera,
                              0, table.plan.shard_size});
         }
-        Must(s.plans->SetPlacement(table.tessera, placement), "placement");
+        std::sort(holders.begin(), holders.end(),
+                  [](const auto& x, const auto& y) { return x.holder < y.holder; });
+        Must(s.plans->SetHolders(table.tessera, holders), "holders");
         ++own;
       } else {
         core::MemorySource src(bytes);
@@ -484,9 +488,8 @@ int Probe(const Args& a) {
   q["plan_get"] =
       Time(queries, [&](std::size_t i) { Must(s.plans->GetPlan(pick(i).id.tessera), "plan"); });
   if (!own.empty()) {
-    q["placement_get"] = Time(queries, [&](std::size_t i) {
-      Must(s.plans->GetPlacement(own[i % own.size()]), "placement");
-    });
+    q["holders_get"] = Time(
+        queries, [&](std::size_t i) { Must(s.plans->GetHolders(own[i % own.size()]), "holders"); });
   }
   q["ledger_balance"] = Time(queries, [&](std::size_t i) {
     Must(s.ledger->Balance(best[i % best.size()].peer), "balance");
@@ -578,40 +581,48 @@ int Probe(const Args& a) {
     rc.scratch_dir = dir / "tmp-probe";
     fs::create_directories(rc.scratch_dir);
     replication::ReplicationService service(deps, rc);
-    counting.Reset();
-    const uint64_t rpcs_before = LookupRpcs(*rt);
-    ResetPeakRss();
-    const uint64_t rss_before = ProcStatusKib("VmRSS:");
-    const auto t = Clock::now();
-    auto reports = Must(service.RunRepairPass(), "repair pass");
-    const double secs = Seconds(t);
-    const uint64_t peak = ProcStatusKib("VmHWM:");
-    const uint64_t lookup_rpcs = LookupRpcs(*rt) - rpcs_before;
-    uint64_t problems = 0;
-    std::map<std::string, uint64_t> kinds;  // the first problem of each tessera, digits cut
-    for (const auto& r : reports) {
-      if (r.problems.empty()) continue;
-      ++problems;
-      std::string k = r.problems[0].substr(0, 60);
-      for (auto& c : k) {
-        if (std::isdigit(static_cast<unsigned char>(c))) c = '#';
+    // A forced pass (every tessera checked: `tes repair`), then the pass the
+    // background loop runs right after it (only what is due).
+    for (const bool forced : {true, false}) {
+      counting.Reset();
+      dht.lookups = 0;
+      dht.direct = 0;
+      const uint64_t rpcs_before = LookupRpcs(*rt);
+      ResetPeakRss();
+      const uint64_t rss_before = ProcStatusKib("VmRSS:");
+      const auto t = Clock::now();
+      auto reports = Must(service.RunRepairPass(forced), "repair pass");
+      const double secs = Seconds(t);
+      const uint64_t peak = ProcStatusKib("VmHWM:");
+      const uint64_t lookup_rpcs = LookupRpcs(*rt) - rpcs_before;
+      const auto history = service.pass_history();
+      const replication::PassSummary summary =
+          history.empty() ? replication::PassSummary{} : history.back();
+      std::map<std::string, uint64_t> kinds;  // actions and first problems, digits cut
+      for (const auto& r : reports) {
+        std::string k = r.action + (r.problems.empty() ? "" : ": " + r.problems[0].substr(0, 60));
+        for (auto& c : k) {
+          if (std::isdigit(static_cast<unsigned char>(c))) c = '#';
+        }
+        ++kinds[k];
       }
-      ++kinds[k];
+      out[forced ? "pass" : "pass_due"] = Json{{"dht_peers", dht_peers},
+                                               {"forced", forced},
+                                               {"checked", summary.checked},
+                                               {"repaired", summary.repaired},
+                                               {"failed", summary.failed},
+                                               {"reports_returned", reports.size()},
+                                               {"seconds", secs},
+                                               {"lookups", dht.lookups.load()},
+                                               {"lookup_rpcs", lookup_rpcs},
+                                               {"direct_requests", dht.direct.load()},
+                                               {"dht_messages", lookup_rpcs + dht.direct.load()},
+                                               {"bytes_read", counting.bytes_read()},
+                                               {"whole_fragment_reads", counting.whole_checks()},
+                                               {"rss_before_kib", rss_before},
+                                               {"peak_rss_kib", peak},
+                                               {"reports", kinds}};
     }
-    out["pass"] = Json{{"dht_peers", dht_peers},
-                       {"tesseras", reports.size()},
-                       {"seconds", secs},
-                       {"lookups", dht.lookups.load()},
-                       {"lookup_rpcs", lookup_rpcs},
-                       {"direct_requests", dht.direct.load()},
-                       {"dht_messages", lookup_rpcs + dht.direct.load()},
-                       {"bytes_read", counting.bytes_read()},
-                       {"whole_fragment_reads", counting.whole_checks()},
-                       {"rss_before_kib", rss_before},
-                       {"peak_rss_kib", peak},
-                       {"tesseras_with_problems", problems},
-                       {"problems", kinds}};
-    reports.clear();
     rt->Stop();
     for (auto& p : peer_rts) p->Stop();
     fs::remove_all(rc.scratch_dir);

@@ -219,8 +219,8 @@ def check_figures(r):
     for q, lat in r["probe"]["queries"].items():
         if lat and lat["median_us"] > 1000:
             problems.append(f"query {q}: median {lat['median_us']:.0f} us")
-    if r["probe"]["pass"]["tesseras"] != r["tesseras"]:
-        problems.append(f"the pass saw {r['probe']['pass']['tesseras']} tesseras")
+    if r["probe"]["pass"]["checked"] != r["tesseras"]:
+        problems.append(f"the forced pass checked {r['probe']['pass']['checked']} tesseras")
     if not r["probe"]["scrub"]["reconcile_clean"]:
         problems.append("Reconcile found something to do in a filled data dir")
     if problems:
@@ -234,14 +234,18 @@ FIGURES = [
     ("ready after SIGKILL (s)", lambda r: r["ready_after_sigkill_s"], "flat"),
     ("RSS at idle (MiB)", lambda r: r["idle_rss_kib"] / 1024, "flat"),
     ("peak RSS, start + idle (MiB)", lambda r: r["idle_peak_rss_kib"] / 1024, "flat"),
-    ("`tes repair`, node alone (s)", lambda r: r["repair_seconds"], "linear"),
+    ("`tes repair` (forced pass), node alone (s)", lambda r: r["repair_seconds"], "linear"),
     ("peak RSS during `tes repair` (MiB)", lambda r: r["repair_peak_rss_kib"] / 1024, "flat"),
-    ("pass with 3 DHT peers (s)", lambda r: r["probe"]["pass"]["seconds"], "linear"),
-    ("DHT messages per pass", lambda r: r["probe"]["pass"]["dht_messages"], "linear"),
-    ("bytes read per pass / bytes held",
+    ("forced pass, 3 DHT peers (s)", lambda r: r["probe"]["pass"]["seconds"], "linear"),
+    ("DHT messages per forced pass", lambda r: r["probe"]["pass"]["dht_messages"], "linear"),
+    ("bytes read per forced pass / bytes held",
      lambda r: r["probe"]["pass"]["bytes_read"] / max(1, r["probe"]["bytes_held"]), "flat"),
-    ("peak RSS of the pass, in process (MiB)", lambda r: r["probe"]["pass"]["peak_rss_kib"] / 1024,
-     "flat"),
+    ("peak RSS of the forced pass, in process (MiB)",
+     lambda r: r["probe"]["pass"]["peak_rss_kib"] / 1024, "flat"),
+    ("next background pass (what is due) (s)", lambda r: r["probe"]["pass_due"]["seconds"], "linear"),
+    ("DHT messages per background pass", lambda r: r["probe"]["pass_due"]["dht_messages"], "linear"),
+    ("bytes read per background pass / bytes held",
+     lambda r: r["probe"]["pass_due"]["bytes_read"] / max(1, r["probe"]["bytes_held"]), "flat"),
     ("audit answers per second", lambda r: r["probe"]["audits"]["answers_per_second"], "flat"),
     ("bytes read per audit answer", lambda r: r["probe"]["audits"]["bytes_read_per_answer"], "flat"),
     ("scrub (MB/s)", lambda r: r["probe"]["scrub"]["mb_per_s"], "flat"),
@@ -251,7 +255,7 @@ FIGURES = [
     ("Reconcile walk (s)", lambda r: r["probe"]["scrub"]["reconcile_seconds"], "linear"),
 ]
 QUERIES = ["fragment_get", "fragments_of_tessera", "fragments_page_100", "total_bytes",
-           "plan_get", "placement_get", "ledger_balance", "ledger_best_peers_20"]
+           "plan_get", "maintenance_get", "holders_get", "ledger_balance", "ledger_best_peers_20"]
 for q in QUERIES:
     FIGURES.append((f"{q} median (us)",
                     lambda r, q=q: (r["probe"]["queries"].get(q) or {}).get("median_us", 0), "flat"))

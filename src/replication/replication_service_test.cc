@@ -170,6 +170,7 @@ TEST_F(ReplicationTest, RestoreFromANodeThatNeverSawIt) {
 }
 
 TEST_F(ReplicationTest, LosingParityHoldersStillRestoresAndRepairRestoresRedundancy) {
+  config_.policy.holder_grace_ms = 0;  // the eager policy: an absent holder is lost at once
   auto nodes = MakeNodes(34);
   auto payload = RandomBytes(6 * core::kMiB, 7);
   auto hash = AddPayload(*nodes[0], payload);
@@ -201,7 +202,8 @@ TEST_F(ReplicationTest, LosingParityHoldersStillRestoresAndRepairRestoresRedunda
 }
 
 TEST_F(ReplicationTest, RepairInASmallNetworkUsesTheLiveHolders) {
-  auto nodes = MakeNodes(13);  // owner + 12 peers: 24 fragments, 2 per holder
+  config_.policy.holder_grace_ms = 0;  // the eager policy: an absent holder is lost at once
+  auto nodes = MakeNodes(13);          // owner + 12 peers: 24 fragments, 2 per holder
   auto payload = RandomBytes(5 * core::kMiB, 15);
   auto hash = AddPayload(*nodes[0], payload);
   auto report = *nodes[0]->service->ReplicateTessera(hash);
@@ -216,6 +218,7 @@ TEST_F(ReplicationTest, RepairInASmallNetworkUsesTheLiveHolders) {
 }
 
 TEST_F(ReplicationTest, MoreThanParityLostIsLost) {
+  config_.policy.holder_grace_ms = 0;  // the eager policy: an absent holder is lost at once
   auto nodes = MakeNodes(30);
   auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 8));
   auto report = *nodes[0]->service->ReplicateTessera(hash);
@@ -448,6 +451,42 @@ TEST_F(ReplicationTest, SenderOverTheDeficitAllowanceIsRefused) {
       << report->failures[0].error;
 }
 
+// Owners that never stored anything for us get the smaller allowance of
+// strangers; once they store for us, the full one.
+TEST_F(ReplicationTest, AnOwnerThatStoresNothingForUsGetsTheStrangersAllowance) {
+  config_.deficit_allowance_bytes = 4'000'000;
+  config_.new_owner_allowance_bytes = 500'000;  // one fragment of 5 MiB / 16
+  auto nodes = MakeNodes(2);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 41));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  EXPECT_EQ(report.fragments_placed(), 1u);
+  ASSERT_FALSE(report.failures.empty());
+  EXPECT_NE(report.failures[0].error.find("owners that store nothing for us"), std::string::npos)
+      << report.failures[0].error;
+  // The owner now stores something for the holder: the full allowance applies.
+  auto& holder = *nodes[1];
+  ASSERT_TRUE(holder.ledger
+                  .Record(nodes[0]->identity.node_id(), core::LedgerDirection::kTheyStoreForUs,
+                          core::ContentHash{}, 0, 1000)
+                  .ok());
+  auto again = *nodes[0]->service->ReplicateTessera(hash);
+  EXPECT_GT(again.fragments_placed(), 1u);
+}
+
+// A fragment is charged at least the per-fragment minimum.
+TEST_F(ReplicationTest, TinyFragmentsAreChargedTheMinimum) {
+  config_.min_fragment_charge_bytes = 65536;
+  auto nodes = MakeNodes(8);
+  auto hash = AddPayload(*nodes[0], RandomBytes(300, 42));  // a 300-byte small tessera
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  ASSERT_EQ(report.holders.size(), 7u);
+  for (const auto& h : report.holders) {
+    EXPECT_EQ(
+        net_.Find(h.holder)->ledger.Balance(nodes[0]->identity.node_id())->bytes_stored_for_them,
+        65536u);
+  }
+}
+
 TEST_F(ReplicationTest, FullDiskIsRefusedCleanly) {
   auto& owner = net_.AddNode("127.0.1.1:7700", config_);
   auto& tiny = net_.AddNode("127.0.2.1:7700", config_, /*capacity=*/100'000);
@@ -501,7 +540,7 @@ TEST_F(ReplicationTest, AckFromAnotherNodeIsNotCounted) {
   ASSERT_TRUE(blobs.Put(hash, payload.size(), src).ok());
   core::PeerInfo peer{crypto::Identity::Generate(0)->node_id(), "127.0.5.1:7700"};
   EXPECT_CALL(dht, FindPeers(::testing::_, ::testing::_))
-      .WillOnce(::testing::Return(std::vector<core::PeerInfo>{peer}));
+      .WillRepeatedly(::testing::Return(std::vector<core::PeerInfo>{peer}));
   EXPECT_CALL(dht, ReplicateFragment(::testing::_, ::testing::_, ::testing::_))
       .WillRepeatedly([&](const core::PeerInfo&, const core::FragmentEnvelope& env,
                           core::RandomAccessSource&) -> core::Result<core::ReplicateAck> {

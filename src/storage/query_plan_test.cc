@@ -107,11 +107,17 @@ TEST(QueryPlanTest, HotQueriesAnswerByIndex) {
          ASSERT_OK(plans.ListPlansAfter(std::nullopt, 10));
          ASSERT_OK(plans.ListPlansAfter(H(0), 10));
        }},
-      {"placement of a tessera",
+      {"holders of a tessera",
        [&] {
-         ASSERT_OK(plans.SetPlacement(H(1), {{N(7), "127.0.0.7:1", {0, 1}, std::nullopt}}));
-         ASSERT_OK(plans.GetPlacement(H(1)));
-         ASSERT_OK(plans.MarkAttested(H(1), N(7), 5));
+         core::HolderView h{N(7), "127.0.0.7:1", {}};
+         h.copies.push_back(core::CopyHistory{0, 5, std::nullopt, 0, false});
+         ASSERT_OK(plans.SetHolders(H(1), {h}));
+         ASSERT_OK(plans.GetHolders(H(1)));
+       }},
+      {"maintenance clock of a tessera",
+       [&] {
+         ASSERT_OK(plans.SetMaintenance(H(1), core::MaintenanceClock{}));
+         ASSERT_OK(plans.GetMaintenance(H(1)));
        }},
       {"tessera by hash",
        [&] {

@@ -1,4 +1,4 @@
--- 004_scrub_and_totals: what lets a node holding a hundred thousand tesseras
+-- 005_scrub_and_totals: what lets a node holding a hundred thousand tesseras
 -- answer by index instead of by scanning (docs/STORAGE.md, "Queries at any size").
 
 -- The number and bytes of indexed fragments, kept by triggers in the same
