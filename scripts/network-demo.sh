@@ -49,6 +49,9 @@ cat > "$BASE/demo.toml" <<TOML
 [replication]
 repair_interval_secs = 86400
 min_free_space_bytes = 268435456
+# The nodes this demo kills are gone for good: no grace before their copies
+# count as lost (a real node waits 72 h, docs/REPLICATION.md "Maintenance").
+holder_grace_secs = 0
 TOML
 
 ADDR=()
@@ -110,7 +113,7 @@ done
 
 step "repairing"
 t1=$(now)
-tes 1 --json repair | jq -c '.tesseras[] | {hash: .hash[0:8], regenerated: (.regenerated | length), problems}'
+tes 1 --json repair | jq -c '.tesseras[] | {hash: .hash[0:8], action, regenerated: (.regenerated | length), problems}'
 echo "repair took $(since "$t1") s"
 for t in small medium large; do
   echo "$t: $(tes 1 --json status "${HASH[$t]}" | jq -c '{state, fragments_verified, fragments_total}')"

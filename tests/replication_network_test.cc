@@ -89,6 +89,9 @@ class ReplicationNetworkTest : public ::testing::Test {
       // absent holder is lost at the first failed audit). Grace and lazy
       // repair are exercised by the maintenance tests.
       cfg.policy.holder_grace_ms = 0;
+      // A family network puts half of a Large tessera on each peer: more than a
+      // stranger's allowance, so these owners get the full one.
+      cfg.new_owner_allowance_bytes = cfg.deficit_allowance_bytes;
       replication::ReplicationDeps deps;
       deps.self = &n->identity;
       deps.dht = n->port.get();

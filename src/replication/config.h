@@ -20,8 +20,8 @@ struct ReplicationConfig {
   // Each fragment stored for others is charged at least this much (files,
   // rows and fsyncs cost the same for one byte as for 64 KiB).
   uint64_t min_fragment_charge_bytes = 64ull << 10;
-  uint64_t per_peer_limit_bytes = 1ull << 30;       // most we store for one peer
-  uint32_t max_per_subnet = 2;                      // holders per /24 or /48
+  uint64_t per_peer_limit_bytes = 1ull << 30;  // most we store for one peer
+  uint32_t max_per_subnet = 2;                 // holders per /24 or /48
   // Leaves per fragment per attestation. Requester and holder must agree
   // (AttestRequest does not carry it), so tesd keeps the protocol's 2; tests
   // change it on every node at once.

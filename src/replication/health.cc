@@ -131,7 +131,7 @@ Result<ReplicationService::View> ReplicationService::GatherHolders(const SignedP
   std::vector<uint32_t> ours;  // indices the placement or our claim gives us
   if (view.stored) {
     ASSIGN_OR_RETURN(auto m, d_.plans->GetMaintenance(tessera));
-    if (m) ours = m->claimed;
+    ours = m.claimed;
   }
   // Merge what the DHT says: a holder it names that we do not track is added
   // with unverified copies (counted once it proves them); a holder's own claim
@@ -392,7 +392,7 @@ void ReplicationService::RecordAudit(const SignedPlan& plan, View& view, const A
   if (!view.stored) return;  // a stranger asking: nothing of ours to remember
   (void)d_.plans->SetHolders(tessera, view.holders);
   auto m = d_.plans->GetMaintenance(tessera);
-  core::MaintenanceClock clock = m.ok() && *m ? **m : core::MaintenanceClock{};
+  core::MaintenanceClock clock = m.ok() ? std::move(*m) : core::MaintenanceClock{};
   clock.last_checked_ms = now;
   if (a.needs_repair()) {
     if (!clock.need_since_ms) clock.need_since_ms = now;

@@ -57,12 +57,11 @@ class MemoryPlanStore final : public core::PlanStore {
     holders_[tessera] = std::move(sorted);
     return core::Ok();
   }
-  core::Result<std::optional<core::MaintenanceClock>> GetMaintenance(
-      const core::ContentHash& tessera) override {
+  core::Result<core::MaintenanceClock> GetMaintenance(const core::ContentHash& tessera) override {
     std::lock_guard lock(mu_);
     auto it = maintenance_.find(tessera);
-    if (it == maintenance_.end()) return std::optional<core::MaintenanceClock>();
-    return std::optional<core::MaintenanceClock>(it->second);
+    if (it == maintenance_.end()) return core::MaintenanceClock{};
+    return it->second;
   }
   core::Result<void> SetMaintenance(const core::ContentHash& tessera,
                                     const core::MaintenanceClock& clock) override {

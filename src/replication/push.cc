@@ -224,8 +224,7 @@ Result<void> ReplicationService::RefreshClaim(const SignedPlan& plan, bool force
       held.push_back(f.id.index);
     }
   }
-  ASSIGN_OR_RETURN(auto stored, d_.plans->GetMaintenance(tessera));
-  core::MaintenanceClock m = stored.value_or(core::MaintenanceClock{});
+  ASSIGN_OR_RETURN(core::MaintenanceClock m, d_.plans->GetMaintenance(tessera));
   if (!force && m.claim_published && m.claimed == held) return core::Ok();
   if (held.empty() && !m.claim_published && m.claimed.empty()) return core::Ok();
   auto claim = HolderClaim::Sign(plan, d_.self_address, held,

@@ -79,17 +79,17 @@ Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sende
   // An owner that has never stored anything for us (a new node, or an identity
   // minted a moment ago) gets the smaller allowance of strangers.
   const bool stranger = bal.bytes_they_store_for_us == 0;
-  const uint64_t allowance = stranger ? std::min(config_.new_owner_allowance_bytes,
-                                                 config_.deficit_allowance_bytes)
-                                      : config_.deficit_allowance_bytes;
+  const uint64_t allowance =
+      stranger ? std::min(config_.new_owner_allowance_bytes, config_.deficit_allowance_bytes)
+               : config_.deficit_allowance_bytes;
   if (deficit_after > static_cast<int64_t>(allowance)) {
     CountRefusal(stranger ? "new_owner_allowance" : "deficit");
-    return MakeError(ErrorCode::kResourceExhausted,
-                     "refused: owner " + owner.Short() + "… would be " +
-                         std::to_string(deficit_after) + " bytes in deficit with us; the " +
-                         (stranger ? "allowance for owners that store nothing for us"
-                                   : "allowance") +
-                         " is " + std::to_string(allowance));
+    return MakeError(
+        ErrorCode::kResourceExhausted,
+        "refused: owner " + owner.Short() + "… would be " + std::to_string(deficit_after) +
+            " bytes in deficit with us; the " +
+            (stranger ? "allowance for owners that store nothing for us" : "allowance") + " is " +
+            std::to_string(allowance));
   }
   if (bal.bytes_stored_for_them + size > config_.per_peer_limit_bytes) {
     CountRefusal("peer_limit");
@@ -126,7 +126,7 @@ Result<core::ReplicateAck> ReplicationService::ReceiveFragment(const core::PeerI
   // Someone looking after the tessera is active: we need not step in yet.
   auto m = d_.plans->GetMaintenance(table.tessera);
   if (m.ok()) {
-    core::MaintenanceClock clock = m->value_or(core::MaintenanceClock{});
+    core::MaintenanceClock clock = std::move(*m);
     const int64_t now = d_.clock->NowUnixMs();
     clock.last_audited_by_peer_ms = now;
     if (!clock.last_checked_ms) clock.last_checked_ms = now;

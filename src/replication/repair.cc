@@ -185,8 +185,7 @@ Result<RepairReport> ReplicationService::MaintainTessera(const core::ContentHash
   // Due? Our rank from what we track; the check below refines it.
   ASSIGN_OR_RETURN(auto tracked, d_.plans->GetHolders(tessera));
   ASSIGN_OR_RETURN(auto mine, d_.fragments->List(tessera));
-  ASSIGN_OR_RETURN(auto stored_clock, d_.plans->GetMaintenance(tessera));
-  const core::MaintenanceClock clock = stored_clock.value_or(core::MaintenanceClock{});
+  ASSIGN_OR_RETURN(const core::MaintenanceClock clock, d_.plans->GetMaintenance(tessera));
   std::vector<core::HolderView> ranked = tracked;
   if (!mine.empty() || !clock.claimed.empty()) {
     core::HolderView me{d_.self->node_id(), "", {}};

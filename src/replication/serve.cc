@@ -67,7 +67,7 @@ void ReplicationService::NoteAudit(const core::PeerInfo& requester, const Signed
   if (!before_us) return;
   auto m = d_.plans->GetMaintenance(tessera);
   if (!m.ok()) return;
-  core::MaintenanceClock clock = m->value_or(core::MaintenanceClock{});
+  core::MaintenanceClock clock = std::move(*m);
   clock.last_audited_by_peer_ms = now;
   (void)d_.plans->SetMaintenance(tessera, clock);
 }

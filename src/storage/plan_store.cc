@@ -163,15 +163,14 @@ Result<void> SqlitePlanStore::SetHolders(const core::ContentHash& tessera,
   return tx.Commit();
 }
 
-Result<std::optional<core::MaintenanceClock>> SqlitePlanStore::GetMaintenance(
-    const core::ContentHash& tessera) {
+Result<core::MaintenanceClock> SqlitePlanStore::GetMaintenance(const core::ContentHash& tessera) {
   auto lock = db_->Lock();
   ASSIGN_OR_RETURN(auto s, db_->Cached("SELECT last_checked_ms, last_audited_by_peer_ms, "
                                        "need_since_ms, claimed, claim_published FROM "
                                        "maintenance WHERE tessera = ?"));
   s->Bind(1, tessera);
-  if (!TRY(s->Step())) return std::optional<core::MaintenanceClock>();
   core::MaintenanceClock m;
+  if (!TRY(s->Step())) return m;
   m.last_checked_ms = OptionalColumn(*s, 0);
   m.last_audited_by_peer_ms = OptionalColumn(*s, 1);
   m.need_since_ms = OptionalColumn(*s, 2);
@@ -180,7 +179,7 @@ Result<std::optional<core::MaintenanceClock>> SqlitePlanStore::GetMaintenance(
     m.claimed.push_back(uint32_t{claimed[i]} | (uint32_t{claimed[i + 1]} << 8));
   }
   m.claim_published = s->ColumnInt64(4) != 0;
-  return std::optional<core::MaintenanceClock>(std::move(m));
+  return m;
 }
 
 Result<void> SqlitePlanStore::SetMaintenance(const core::ContentHash& tessera,

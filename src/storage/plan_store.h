@@ -26,8 +26,7 @@ class SqlitePlanStore final : public core::PlanStore {
   core::Result<std::vector<core::HolderView>> GetHolders(const core::ContentHash& tessera) override;
   core::Result<void> SetHolders(const core::ContentHash& tessera,
                                 const std::vector<core::HolderView>& holders) override;
-  core::Result<std::optional<core::MaintenanceClock>> GetMaintenance(
-      const core::ContentHash& tessera) override;
+  core::Result<core::MaintenanceClock> GetMaintenance(const core::ContentHash& tessera) override;
   core::Result<void> SetMaintenance(const core::ContentHash& tessera,
                                     const core::MaintenanceClock& clock) override;
 

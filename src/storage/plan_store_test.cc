@@ -88,17 +88,17 @@ TEST_F(PlanStoreTest, HoldersRoundTripWithTheirHistory) {
 
 TEST_F(PlanStoreTest, MaintenanceClockRoundTripAndGoesWithThePlan) {
   ASSERT_TRUE(store_->PutPlan(H(2), N(1), std::vector<uint8_t>{1}).ok());
-  EXPECT_FALSE(store_->GetMaintenance(H(2))->has_value());
+  EXPECT_EQ(*store_->GetMaintenance(H(2)), core::MaintenanceClock{});
   core::MaintenanceClock m;
   m.last_checked_ms = 10;
   m.need_since_ms = 5;
   m.claimed = {0, 7, 300};
   m.claim_published = true;
   ASSERT_TRUE(store_->SetMaintenance(H(2), m).ok());
-  EXPECT_EQ(**store_->GetMaintenance(H(2)), m);
+  EXPECT_EQ(*store_->GetMaintenance(H(2)), m);
   core::MaintenanceClock empty;  // empty claim list: an empty blob, not NULL
   ASSERT_TRUE(store_->SetMaintenance(H(2), empty).ok());
-  EXPECT_EQ(**store_->GetMaintenance(H(2)), empty);
+  EXPECT_EQ(*store_->GetMaintenance(H(2)), empty);
   EXPECT_EQ(store_->SetMaintenance(H(8), m).error().code, core::ErrorCode::kNotFound);
 }
 

@@ -69,8 +69,8 @@ class PlanStore {
   virtual Result<std::vector<HolderView>> GetHolders(const ContentHash& tessera) = 0;
   virtual Result<void> SetHolders(const ContentHash& tessera,
                                   const std::vector<HolderView>& holders) = 0;
-  // nullopt when the tessera was never looked after.
-  virtual Result<std::optional<MaintenanceClock>> GetMaintenance(const ContentHash& tessera) = 0;
+  // The default (empty) clock when the tessera was never looked after.
+  virtual Result<MaintenanceClock> GetMaintenance(const ContentHash& tessera) = 0;
   virtual Result<void> SetMaintenance(const ContentHash& tessera,
                                       const MaintenanceClock& clock) = 0;
 };

@@ -130,10 +130,15 @@ class SimNetwork {
   // node moves to (is copied to) the 20 online nodes now closest to its key,
   // so records outlive the nodes that first stored them.
   void Republish() {
-    std::map<core::NodeId, std::set<std::vector<uint8_t>>> all;
+    std::map<core::NodeId, std::vector<std::vector<uint8_t>>> all;
     for (SimNode* n : Online(core::NodeId{})) {
       std::lock_guard lock(n->records_mu);
-      for (const auto& [key, list] : n->records) all[key].insert(list.begin(), list.end());
+      for (const auto& [key, list] : n->records) {
+        auto& mine = all[key];
+        for (const auto& r : list) {
+          if (std::find(mine.begin(), mine.end(), r) == mine.end()) mine.push_back(r);
+        }
+      }
     }
     for (const auto& [key, list] : all) {
       for (SimNode* n : Closest(key, 20, core::NodeId{})) {
