@@ -27,6 +27,21 @@ Result<LeafSample> ReadLeaf(core::RandomAccessSource& bytes, uint64_t leaf_index
   return s;
 }
 
+// The leaf's bytes, taken from `picked` when it was sampled already (a small
+// fragment has few leaves) instead of read again.
+Result<LeafSample> ReadSampledLeaf(core::RandomAccessSource& bytes, uint64_t leaf_index,
+                                   const std::vector<LeafSample>& picked) {
+  for (const auto& p : picked) {
+    if (p.leaf_index == leaf_index) {
+      LeafSample s;
+      s.leaf_index = leaf_index;
+      s.leaf = p.leaf;
+      return s;
+    }
+  }
+  return ReadLeaf(bytes, leaf_index);
+}
+
 // The samples from the stored proof tree: the sampled leaves' bytes and their
 // kept paths, each checked against the plan's proof root. nullopt when there
 // is no tree, or a path does not lead to the root (a damaged leaf or tree):
@@ -43,15 +58,7 @@ Result<std::optional<std::vector<LeafSample>>> ProveFromStoredTree(const core::N
   if (!paths.ok() || paths->size() != leaves.size()) return std::nullopt;
   std::vector<LeafSample> picked;
   for (std::size_t j = 0; j < leaves.size(); ++j) {
-    // A leaf sampled twice (a small fragment has few) is read once.
-    auto same = std::find_if(picked.begin(), picked.end(),
-                             [&](const LeafSample& p) { return p.leaf_index == leaves[j]; });
-    LeafSample s;
-    if (same != picked.end()) {
-      s = *same;
-    } else {
-      ASSIGN_OR_RETURN(s, ReadLeaf(*f.bytes, leaves[j]));
-    }
+    ASSIGN_OR_RETURN(LeafSample s, ReadSampledLeaf(*f.bytes, leaves[j], picked));
     s.path = std::move((*paths)[j]);
     if (!VerifyMerklePath(table.proof_roots[f.index], leaf_count, s.leaf_index, s.leaf, s.path)) {
       return std::nullopt;
@@ -81,7 +88,7 @@ Result<std::optional<std::vector<LeafSample>>> ProveFromWholeFragment(
   std::vector<LeafSample> picked;
   for (uint64_t li :
        SampleLeaves(challenge, holder, table.tessera, f.index, leaves.size(), samples)) {
-    ASSIGN_OR_RETURN(LeafSample s, ReadLeaf(*f.bytes, li));
+    ASSIGN_OR_RETURN(LeafSample s, ReadSampledLeaf(*f.bytes, li, picked));
     s.path = MerklePath(leaves, li);
     picked.push_back(std::move(s));
   }

@@ -1,5 +1,5 @@
 // FsFragmentStore: core::FragmentStore on the local file system, indexed in
-// SQLite (table `fragments`, migration 002; totals and scrub order, 004).
+// SQLite (table `fragments`, migration 002; totals and scrub order, 005).
 //
 // Layout (docs/STORAGE.md):
 //   {data_dir}/fragments/{tessera_hex}/{index:03}.shard   the fragment, exactly its bytes
@@ -101,7 +101,7 @@ struct RecoveryReport {
 class FsFragmentStore final : public core::FragmentStore {
  public:
   // Opens the store under `data_dir`, creating directories as needed, and runs
-  // recovery (of .incoming only). `db` must have the schema of migration 004
+  // recovery (of .incoming only). `db` must have the schema of migration 005
   // or later.
   static core::Result<std::unique_ptr<FsFragmentStore>> Open(std::shared_ptr<Database> db,
                                                              const std::filesystem::path& data_dir,
@@ -138,7 +138,7 @@ class FsFragmentStore final : public core::FragmentStore {
                                                            int64_t unless_verified_since = 0);
 
   // Sum of the sizes of all stored fragments, and their number (one row read:
-  // migration 004 keeps them).
+  // migration 005 keeps them).
   core::Result<uint64_t> TotalBytes();
   core::Result<uint64_t> FragmentCount();
 

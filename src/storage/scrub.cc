@@ -158,7 +158,7 @@ Result<void> Scrubber::Refill() {
   }
   auto lock = db_->Lock();
   // Oldest-verified first, strictly after the cursor, among what was last
-  // verified before the cycle began (index fragments_by_scrub, migration 004).
+  // verified before the cycle began (index fragments_by_scrub, migration 005).
   ASSIGN_OR_RETURN(
       CachedStatement s,
       db_->Cached(

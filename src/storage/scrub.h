@@ -10,7 +10,7 @@
 // holder's repair pass then mends it). Each cycle first runs
 // FsFragmentStore::Reconcile (the walk that finds files without rows). The
 // position (the last fragment reached) and the counters are kept in the
-// database (table scrub_state, migration 004), so a restarted node resumes
+// database (table scrub_state, migration 005), so a restarted node resumes
 // where it stopped. A new cycle starts no sooner than `min_cycle_ms` after the
 // previous one started, so a node holding less than a day's budget does not
 // read it over and over.
