@@ -39,6 +39,8 @@ TEST_F(DaemonE2eTest, NodeHumanAndJson) {
   EXPECT_EQ(j.at("listen"), listen);
   EXPECT_EQ(j.at("peers"), 0);
   EXPECT_EQ(j.at("bytes_stored"), 0);
+  EXPECT_EQ(j.at("scrub").at("running"), true);
+  EXPECT_EQ(j.at("scrub").at("bytes_per_day"), 34359738368);  // the default, 32 GiB
 
   // The node key persists: a restart keeps the id.
   ::kill(d.pid(), SIGTERM);

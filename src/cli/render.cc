@@ -154,6 +154,27 @@ void RenderNode(const Json& node, std::ostream& out) {
     rows.push_back({"uptime", HumanDuration(*up)});
   }
   if (Find(node, "http") != nullptr) rows.push_back({"dashboard", "http://" + Text(node, "http")});
+  if (const Json* scrub = Find(node, "scrub"); scrub != nullptr && scrub->is_object()) {
+    const Json& s = *scrub;
+    if (Find(s, "cycle_started") != nullptr) {
+      rows.push_back(
+          {"scrub",
+           fmt::format("{} of {} fragments ({} of {}), cycle since {}", Count(s, "cycle_fragments"),
+                       Count(s, "cycle_fragments_total"), Bytes(s, "cycle_bytes"),
+                       Bytes(s, "cycle_bytes_total"), Time(s, "cycle_started"))});
+    } else {
+      rows.push_back({"scrub", "idle, next cycle " + Time(s, "next_cycle")});
+    }
+    std::string last = "never";
+    if (Find(s, "last_cycle_finished") != nullptr) {
+      last = fmt::format("{} ({}, {})", Time(s, "last_cycle_finished"),
+                         PluralField(s, "last_cycle_fragments", "fragment", "fragments"),
+                         Bytes(s, "last_cycle_bytes"));
+    }
+    rows.push_back({"last full scrub", last});
+    rows.push_back({"scrub found", fmt::format("{} corrupt, {} missing", Count(s, "corrupt_found"),
+                                               Count(s, "missing_found"))});
+  }
   PrintTable(out, rows);
 }
 

@@ -58,6 +58,30 @@ TEST(RenderTest, Node) {
   EXPECT_THAT(more, HasSubstr("version       0.1.0"));
   EXPECT_THAT(more, HasSubstr("uptime        1 h 2 min"));
   EXPECT_THAT(more, HasSubstr("dashboard     http://127.0.0.1:7780"));
+  EXPECT_THAT(more, Not(HasSubstr("scrub")));
+
+  std::string scrubbing = Render(RenderNode, Json{{"node_id", kNode},
+                                                  {"scrub",
+                                                   {{"cycle_started", 1700000000000},
+                                                    {"cycle_fragments", 3},
+                                                    {"cycle_fragments_total", 10},
+                                                    {"cycle_bytes", 3072},
+                                                    {"cycle_bytes_total", 10240},
+                                                    {"last_cycle_finished", nullptr},
+                                                    {"corrupt_found", 1},
+                                                    {"missing_found", 0}}}});
+  EXPECT_THAT(scrubbing, HasSubstr("3 of 10 fragments (3.0 KiB of 10.0 KiB), cycle since"));
+  EXPECT_THAT(scrubbing, HasSubstr("last full scrub  never"));
+  EXPECT_THAT(scrubbing, HasSubstr("1 corrupt, 0 missing"));
+  std::string idle = Render(RenderNode, Json{{"node_id", kNode},
+                                             {"scrub",
+                                              {{"cycle_started", nullptr},
+                                               {"next_cycle", 1700000000000},
+                                               {"last_cycle_finished", 1699990000000},
+                                               {"last_cycle_fragments", 10},
+                                               {"last_cycle_bytes", 10240}}}});
+  EXPECT_THAT(idle, HasSubstr("idle, next cycle"));
+  EXPECT_THAT(idle, HasSubstr("(10 fragments, 10.0 KiB)"));
 }
 
 TEST(RenderTest, Ui) {

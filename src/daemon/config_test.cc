@@ -33,6 +33,7 @@ TEST(ConfigTest, DefaultsMatchTheDocumentedValues) {
   EXPECT_EQ(c.replication.deficit_allowance_bytes, 268435456u);
   EXPECT_EQ(c.replication.per_peer_limit_bytes, 1073741824u);
   EXPECT_EQ(c.replication.max_per_subnet, 2u);
+  EXPECT_EQ(c.replication.scrub_bytes_per_day, 34359738368u);
   EXPECT_EQ(c.dht.k, 20u);
   EXPECT_EQ(c.dht.alpha, 3u);
   EXPECT_EQ(c.dht.max_failures, 3u);

@@ -154,7 +154,14 @@ core::Result<void> Node::OpenStorage() {
   ASSIGN_OR_RETURN(blobs_, storage::FsBlobStore::Open(dir, bo));
   plans_ = std::make_unique<storage::SqlitePlanStore>(db_, clock_);
   tesseras_ = std::make_unique<storage::TesseraRepository>(db_, clock_);
-  spdlog::info("storage: database {} opened", (dir / "db" / "tesseras.db").string());
+  storage::ScrubOptions so;
+  so.bytes_per_day = config_.replication.scrub_bytes_per_day;
+  so.clock = clock_;
+  so.log = [](const std::string& line) { spdlog::warn("storage: {}", line); };
+  ASSIGN_OR_RETURN(scrub_, storage::Scrubber::Open(db_, *fragments_, so));
+  scrub_->Start();
+  spdlog::info("storage: database {} opened; scrub {} bytes a day",
+               (dir / "db" / "tesseras.db").string(), so.bytes_per_day);
   return core::Ok();
 }
 
@@ -275,6 +282,7 @@ core::Result<void> Node::BuildOperations() {
   deps.dht = dht_.get();
   deps.replication = replication_.get();
   deps.repair = repair_.get();
+  deps.scrub = scrub_.get();
   deps.clock = clock_.get();
   operations_ = std::make_unique<ReplicatedNodeOperations>(deps);
   RegisterNodeMetrics();
@@ -323,6 +331,7 @@ void Node::RegisterNodeMetrics() {
 
 void Node::StopLayers() {
   if (repair_) repair_->Stop();
+  if (scrub_) scrub_->Stop();
   if (dht_) dht_->Stop();
 }
 

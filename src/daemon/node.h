@@ -8,7 +8,8 @@
 //   AcquireLock         exclusive flock on {data_dir}/tesd.lock
 //   LoadIdentity        {data_dir}/node.key, created on first start
 //   LoadApiToken        {data_dir}/api.token, created on first start
-//   OpenStorage         database + migrations, fragment store, ledger, blob store
+//   OpenStorage         database + migrations, fragment store (recovery of what
+//                       was in flight), ledger, blob store; starts the scrub
 //   StartNetwork        bind --listen, start the DHT, bootstrap
 //   StartReplication    replication service and repair loop
 //   BuildOperations     the NodeOperations behind the local API, the daemon's gauges
@@ -57,6 +58,7 @@
 #include "storage/fragment_store.h"
 #include "storage/plan_store.h"
 #include "storage/reciprocity_ledger.h"
+#include "storage/scrub.h"
 #include "storage/tessera_repository.h"
 
 namespace tesseras::daemon {
@@ -106,7 +108,7 @@ class Node {
  private:
   void BeginShutdown(std::string_view reason);
   void FinishShutdown();
-  // Stops the repair loop and the DHT (idempotent).
+  // Stops the repair loop, the scrub and the DHT (idempotent).
   void StopLayers();
   void RegisterNodeMetrics();
 
@@ -129,6 +131,7 @@ class Node {
   std::shared_ptr<core::SystemClock> clock_ = std::make_shared<core::SystemClock>();
   std::shared_ptr<storage::Database> db_;
   std::unique_ptr<storage::FsFragmentStore> fragments_;
+  std::unique_ptr<storage::Scrubber> scrub_;
   std::unique_ptr<storage::SqliteReciprocityLedger> ledger_;
   std::unique_ptr<storage::FsBlobStore> blobs_;
   std::unique_ptr<storage::SqlitePlanStore> plans_;

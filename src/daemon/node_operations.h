@@ -34,7 +34,7 @@ class NodeOperations {
 
   // GET /v1/node → {"node_id", "listen", "http", "peers", "bytes_stored",
   //   "bytes_stored_for_others", "bytes_stored_by_others", "version",
-  //   "started_at", "uptime_secs", "disk"}
+  //   "started_at", "uptime_secs", "disk", "maintenance", "scrub"}
   virtual core::Result<Json> GetNode() = 0;
 
   // GET /v1/tesseras → [{"hash", "tier", "size", "state", "files", "created_at"}]

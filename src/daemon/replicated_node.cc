@@ -83,6 +83,28 @@ Json RepairReportJson(const replication::RepairReport& r) {
   return j;
 }
 
+Json ScrubStatusJson(const storage::ScrubStatus& s) {
+  auto time = [](int64_t ms) { return ms > 0 ? Json(ms) : Json(); };
+  auto opt = [](const std::optional<int64_t>& ms) { return ms ? Json(*ms) : Json(); };
+  const bool in_cycle = s.cycle_started_ms > 0;
+  return Json{{"running", s.running},
+              {"bytes_per_day", s.bytes_per_day},
+              {"cycle_started", time(s.cycle_started_ms)},
+              {"position", in_cycle ? time(s.position_ms) : Json()},
+              {"cycle_fragments", s.cycle_fragments},
+              {"cycle_bytes", s.cycle_bytes},
+              {"cycle_fragments_total", s.cycle_fragments_total},
+              {"cycle_bytes_total", s.cycle_bytes_total},
+              {"next_cycle", in_cycle ? Json() : time(s.next_cycle_ms)},
+              {"last_cycle_started", opt(s.last_cycle_started_ms)},
+              {"last_cycle_finished", opt(s.last_cycle_finished_ms)},
+              {"last_cycle_fragments", s.last_cycle_fragments},
+              {"last_cycle_bytes", s.last_cycle_bytes},
+              {"corrupt_found", s.corrupt_found},
+              {"missing_found", s.missing_found},
+              {"last_error", s.last_error.empty() ? Json() : Json(s.last_error)}};
+}
+
 Result<std::vector<core::PeerInfo>> ReplicatedNodeOperations::Peers() {
   return d_.dht->Run<std::vector<core::PeerInfo>>(
       [](dht::Node& node) -> boost::asio::awaitable<Result<std::vector<core::PeerInfo>>> {
@@ -138,22 +160,24 @@ Result<Json> ReplicatedNodeOperations::GetNode() {
   const uint64_t used =
       stored + DirectoryBytes(d_.data_dir / "blobs") + DirectoryBytes(d_.data_dir / "db");
   const int64_t now = d_.clock->NowUnixMs();
-  return Json{{"node_id", d_.identity->node_id().ToHex()},
-              {"listen", d_.listen},
-              {"http", http_address_.empty() ? Json() : Json(http_address_)},
-              {"peers", peers},
-              {"bytes_stored", stored},
-              {"bytes_stored_for_others", for_others},
-              {"bytes_stored_by_others", by_others},
-              {"version", std::string(kVersion)},
-              {"started_at", d_.started_at_ms},
-              {"uptime_secs", std::max<int64_t>(0, (now - d_.started_at_ms) / 1000)},
-              {"disk",
-               {{"path", d_.data_dir.string()},
-                {"total_bytes", space.total_bytes},
-                {"free_bytes", space.available_bytes},
-                {"used_bytes", used}}},
-              {"maintenance", maintenance}};
+  Json node{{"node_id", d_.identity->node_id().ToHex()},
+            {"listen", d_.listen},
+            {"http", http_address_.empty() ? Json() : Json(http_address_)},
+            {"peers", peers},
+            {"bytes_stored", stored},
+            {"bytes_stored_for_others", for_others},
+            {"bytes_stored_by_others", by_others},
+            {"version", std::string(kVersion)},
+            {"started_at", d_.started_at_ms},
+            {"uptime_secs", std::max<int64_t>(0, (now - d_.started_at_ms) / 1000)},
+            {"disk",
+             {{"path", d_.data_dir.string()},
+              {"total_bytes", space.total_bytes},
+              {"free_bytes", space.available_bytes},
+              {"used_bytes", used}}},
+            {"maintenance", maintenance}};
+  if (d_.scrub) node["scrub"] = ScrubStatusJson(d_.scrub->Status());
+  return node;
 }
 
 Result<Json> ReplicatedNodeOperations::ListTesseras() {

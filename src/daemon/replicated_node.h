@@ -19,6 +19,7 @@
 #include "storage/fragment_store.h"
 #include "storage/plan_store.h"
 #include "storage/reciprocity_ledger.h"
+#include "storage/scrub.h"
 #include "storage/tessera_repository.h"
 
 namespace tesseras::daemon {
@@ -40,6 +41,7 @@ struct ReplicatedNodeDeps {
   dht::DhtRuntime* dht = nullptr;
   replication::ReplicationService* replication = nullptr;
   replication::RepairLoop* repair = nullptr;
+  storage::Scrubber* scrub = nullptr;  // null: GET /v1/node has no "scrub"
   core::Clock* clock = nullptr;
 };
 
@@ -97,5 +99,8 @@ Json HealthSummaryJson(const replication::HealthReport& h, int64_t checked_at_ms
 // [{"subnet", "holders", "fragments"}]: how the holders spread over subnets,
 // the most crowded first.
 Json SubnetSpreadJson(const replication::HealthReport& h);
+
+// The background scrub's position and last full cycle (GET /v1/node "scrub").
+Json ScrubStatusJson(const storage::ScrubStatus& s);
 
 }  // namespace tesseras::daemon

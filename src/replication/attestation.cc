@@ -15,6 +15,86 @@ using core::ErrorCode;
 using core::MakeError;
 using core::Result;
 
+// The leaf's bytes (the last leaf may be short).
+Result<LeafSample> ReadLeaf(core::RandomAccessSource& bytes, uint64_t leaf_index) {
+  LeafSample s;
+  s.leaf_index = leaf_index;
+  const uint64_t start = leaf_index * core::kProofLeafBytes;
+  const std::size_t len =
+      static_cast<std::size_t>(std::min<uint64_t>(core::kProofLeafBytes, bytes.Size() - start));
+  s.leaf.resize(len);
+  TRY(bytes.ReadAt(start, s.leaf));
+  return s;
+}
+
+// The leaf's bytes, taken from `picked` when it was sampled already (a small
+// fragment has few leaves) instead of read again.
+Result<LeafSample> ReadSampledLeaf(core::RandomAccessSource& bytes, uint64_t leaf_index,
+                                   const std::vector<LeafSample>& picked) {
+  for (const auto& p : picked) {
+    if (p.leaf_index == leaf_index) {
+      LeafSample s;
+      s.leaf_index = leaf_index;
+      s.leaf = p.leaf;
+      return s;
+    }
+  }
+  return ReadLeaf(bytes, leaf_index);
+}
+
+// The samples from the stored proof tree: the sampled leaves' bytes and their
+// kept paths, each checked against the plan's proof root. nullopt when there
+// is no tree, or a path does not lead to the root (a damaged leaf or tree):
+// the caller then reads the whole fragment.
+Result<std::optional<std::vector<LeafSample>>> ProveFromStoredTree(const core::NodeId& holder,
+                                                                   const core::FragmentTable& table,
+                                                                   const Challenge& challenge,
+                                                                   const HeldFragment& f,
+                                                                   int samples) {
+  if (!f.paths || f.index >= table.proof_roots.size()) return std::nullopt;
+  const uint64_t leaf_count = ProofLeafCount(f.bytes->Size());
+  const auto leaves = SampleLeaves(challenge, holder, table.tessera, f.index, leaf_count, samples);
+  auto paths = f.paths(leaves);
+  if (!paths.ok() || paths->size() != leaves.size()) return std::nullopt;
+  std::vector<LeafSample> picked;
+  for (std::size_t j = 0; j < leaves.size(); ++j) {
+    ASSIGN_OR_RETURN(LeafSample s, ReadSampledLeaf(*f.bytes, leaves[j], picked));
+    s.path = std::move((*paths)[j]);
+    if (!VerifyMerklePath(table.proof_roots[f.index], leaf_count, s.leaf_index, s.leaf, s.path)) {
+      return std::nullopt;
+    }
+    picked.push_back(std::move(s));
+  }
+  return picked;
+}
+
+// The samples from one read of the whole fragment (checksum and proof tree on
+// the way); nullopt when its bytes do not match the plan's checksum.
+Result<std::optional<std::vector<LeafSample>>> ProveFromWholeFragment(
+    const core::NodeId& holder, const core::FragmentTable& table, const Challenge& challenge,
+    const HeldFragment& f, int samples, std::vector<uint8_t>& buf) {
+  if (buf.empty()) buf.resize(1 << 20);
+  crypto::Blake3Hasher sum;
+  ProofTreeBuilder tree;
+  const uint64_t size = f.bytes->Size();
+  for (uint64_t off = 0; off < size; off += buf.size()) {
+    std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(buf.size(), size - off));
+    TRY(f.bytes->ReadAt(off, std::span(buf.data(), n)));
+    sum.Update(std::span(buf.data(), n));
+    tree.Update(std::span(buf.data(), n));
+  }
+  if (sum.Finalize() != table.checksums[f.index]) return std::nullopt;
+  auto leaves = tree.FinishLeaves();
+  std::vector<LeafSample> picked;
+  for (uint64_t li :
+       SampleLeaves(challenge, holder, table.tessera, f.index, leaves.size(), samples)) {
+    ASSIGN_OR_RETURN(LeafSample s, ReadSampledLeaf(*f.bytes, li, picked));
+    s.path = MerklePath(leaves, li);
+    picked.push_back(std::move(s));
+  }
+  return picked;
+}
+
 }  // namespace
 
 Challenge FreshChallenge() {
@@ -71,7 +151,7 @@ Result<core::Attestation> MakeAttestation(const crypto::Identity& holder, const 
   a.timestamp_ms = now_ms;
   a.holder_key = holder.public_key();
   const std::size_t max_proofs = AttestBatchSize(samples);
-  std::vector<uint8_t> buf(1 << 20);
+  std::vector<uint8_t> buf;  // for whole reads only
   for (const auto& f : fragments) {
     if (!requested.empty() &&
         std::find(requested.begin(), requested.end(), f.index) == requested.end()) {
@@ -83,34 +163,18 @@ Result<core::Attestation> MakeAttestation(const crypto::Identity& holder, const 
       return MakeError(ErrorCode::kInvalidArgument,
                        "fragment " + std::to_string(f.index) + " is outside the plan");
     }
-    // One pass: checksum and proof-tree leaves.
-    crypto::Blake3Hasher sum;
-    ProofTreeBuilder tree;
-    const uint64_t size = f.bytes->Size();
-    for (uint64_t off = 0; off < size; off += buf.size()) {
-      std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(buf.size(), size - off));
-      TRY(f.bytes->ReadAt(off, std::span(buf.data(), n)));
-      sum.Update(std::span(buf.data(), n));
-      tree.Update(std::span(buf.data(), n));
+    if (f.bytes->Size() != table.plan.shard_size) {
+      if (local) local->push_back({f.index, false});
+      continue;  // not the plan's fragment; the caller repairs it
     }
-    const bool ok = sum.Finalize() == table.checksums[f.index] && size == table.plan.shard_size;
-    if (local) local->push_back({f.index, ok});
-    if (!ok) continue;  // a corrupt fragment is not attested; the caller repairs it
-    auto leaves = tree.FinishLeaves();
-    std::vector<LeafSample> picked;
-    for (uint64_t li :
-         SampleLeaves(challenge, a.holder, table.tessera, f.index, leaves.size(), samples)) {
-      LeafSample s;
-      s.leaf_index = li;
-      const uint64_t start = li * core::kProofLeafBytes;
-      const std::size_t len =
-          static_cast<std::size_t>(std::min<uint64_t>(core::kProofLeafBytes, size - start));
-      s.leaf.resize(len);
-      TRY(f.bytes->ReadAt(start, s.leaf));
-      s.path = MerklePath(leaves, li);
-      picked.push_back(std::move(s));
+    ASSIGN_OR_RETURN(std::optional<std::vector<LeafSample>> picked,
+                     ProveFromStoredTree(a.holder, table, challenge, f, samples));
+    if (!picked) {
+      ASSIGN_OR_RETURN(picked, ProveFromWholeFragment(a.holder, table, challenge, f, samples, buf));
     }
-    a.proofs.push_back({f.index, table.checksums[f.index], EncodeSamples(picked)});
+    if (local) local->push_back({f.index, picked.has_value()});
+    if (!picked) continue;  // a corrupt fragment is not attested; the caller repairs it
+    a.proofs.push_back({f.index, table.checksums[f.index], EncodeSamples(*picked)});
   }
   auto sig = holder.Sign(AttestationSignedBytes(a));
   a.signature.assign(sig.begin(), sig.end());

@@ -19,7 +19,9 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -95,24 +97,38 @@ std::vector<uint64_t> SampleLeaves(const Challenge& challenge, const core::NodeI
                                    const core::ContentHash& tessera, uint32_t index,
                                    uint64_t leaf_count, int samples);
 
+// The Merkle paths of the given leaves of one fragment, from its stored proof
+// tree (core::FragmentStore::ReadProofPaths), one per leaf, bottom first.
+using ProofPathReader = std::function<core::Result<std::vector<std::vector<core::ContentHash>>>(
+    std::span<const uint64_t> leaves)>;
+
 struct HeldFragment {
   uint32_t index = 0;
   core::RandomAccessSource* bytes = nullptr;
+  // Where the stored proof tree is, if one is kept; without it the fragment
+  // is read whole to build its tree.
+  ProofPathReader paths;
 };
 
 struct LocalCheck {
   uint32_t index = 0;
-  bool checksum_ok = false;  // the holder's own bytes still match the plan
+  // The holder's own bytes still match the plan: the whole fragment hashed to
+  // its checksum, or (from the stored tree) every sampled leaf led to its
+  // proof root.
+  bool checksum_ok = false;
 };
 
 // Holder side, for a request that named `requested` (empty: all). Proves the
 // fragments of `fragments` that `requested` names (all of them if it is empty),
 // in the order given, and stops after AttestBatchSize(samples) proofs so that
 // the answer always fits in one message: the rest are not read and not proven.
-// Reads each proven fragment once (computing its checksum and proof tree),
-// answers the sampled leaves, and signs (the requested indices included).
-// Fragments whose bytes no longer match the plan are left out of the
-// attestation and reported in `local`.
+// For a fragment with a stored proof tree it reads only the sampled leaves and
+// their paths (bytes read per audit do not depend on the fragment's size), and
+// keeps the proof only if each path leads from the leaf's bytes to the plan's
+// proof root; otherwise (no tree, or one that does not lead there) it reads
+// the fragment once, computing its checksum and proof tree. Signs the answer
+// (the requested indices included). Fragments whose bytes no longer match the
+// plan are left out of the attestation and reported in `local`.
 core::Result<core::Attestation> MakeAttestation(const crypto::Identity& holder,
                                                 const SignedPlan& plan, const Challenge& challenge,
                                                 const std::vector<uint32_t>& requested,

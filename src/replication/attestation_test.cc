@@ -7,6 +7,7 @@
 #include "crypto/blake3_hasher.h"
 #include "replication/fragment_codec.h"
 #include "replication/proof_tree.h"
+#include "replication/testing/memory_ports.h"
 
 namespace tesseras::replication {
 namespace {
@@ -39,7 +40,7 @@ TEST(AttestationTest, HonestHolderPasses) {
   auto challenge = FreshChallenge();
   const int64_t now = 1'800'000'000'000;
   std::vector<LocalCheck> local;
-  auto att = MakeAttestation(f.holder, f.plan, challenge, {}, now, {{3, &a}, {20, &b}},
+  auto att = MakeAttestation(f.holder, f.plan, challenge, {}, now, {{3, &a, {}}, {20, &b, {}}},
                              kDefaultAuditSamples, &local);
   ASSERT_TRUE(att.ok()) << att.error().ToString();
   ASSERT_EQ(local.size(), 2u);
@@ -88,7 +89,7 @@ TEST(AttestationTest, HolderWithOnlyChecksumsFails) {
 
   // And an honest holder whose fragment rotted reports it locally and attests nothing.
   std::vector<LocalCheck> local;
-  auto att = MakeAttestation(f.holder, f.plan, challenge, {}, now, {{5, &z}}, 2, &local);
+  auto att = MakeAttestation(f.holder, f.plan, challenge, {}, now, {{5, &z, {}}}, 2, &local);
   ASSERT_TRUE(att.ok());
   EXPECT_TRUE(att->proofs.empty());
   ASSERT_EQ(local.size(), 1u);
@@ -100,7 +101,7 @@ TEST(AttestationTest, ReplayWrongHolderStaleAndTamperedAreRefused) {
   core::MemorySource a(f.fragments[0]);
   auto c1 = FreshChallenge(), c2 = FreshChallenge();
   const int64_t now = 1'800'000'000'000;
-  auto att = *MakeAttestation(f.holder, f.plan, c1, {}, now, {{0, &a}});
+  auto att = *MakeAttestation(f.holder, f.plan, c1, {}, now, {{0, &a, {}}});
   EXPECT_TRUE(VerifyAttestation(att, f.holder.node_id(), f.plan, c1, {}, now).ok());
   EXPECT_EQ(VerifyAttestation(att, f.holder.node_id(), f.plan, c2, {}, now).error().code,
             core::ErrorCode::kPermissionDenied);
@@ -129,7 +130,7 @@ TEST(AttestationTest, RequestedSubsetIsSignedAndEnforced) {
   std::vector<core::MemorySource> sources;
   for (auto& bytes : f.fragments) sources.emplace_back(bytes);
   std::vector<HeldFragment> all;
-  for (uint32_t i = 0; i < sources.size(); ++i) all.push_back({i, &sources[i]});
+  for (uint32_t i = 0; i < sources.size(); ++i) all.push_back({i, &sources[i], {}});
   auto challenge = FreshChallenge();
   const int64_t now = 1'800'000'000'000;
   const std::vector<uint32_t> asked{20, 3, 7};
@@ -189,7 +190,7 @@ TEST(AttestationTest, AnAnswerStopsAtOneBatch) {
   std::vector<core::MemorySource> sources;
   for (auto& bytes : f.fragments) sources.emplace_back(bytes);
   std::vector<HeldFragment> all;
-  for (uint32_t i = 0; i < sources.size(); ++i) all.push_back({i, &sources[i]});
+  for (uint32_t i = 0; i < sources.size(); ++i) all.push_back({i, &sources[i], {}});
   auto challenge = FreshChallenge();
   const int64_t now = 1'800'000'000'000;
   auto att = MakeAttestation(f.holder, f.plan, challenge, {}, now, all, kSamples);
@@ -227,6 +228,141 @@ TEST(AttestationTest, ProofSizeBoundIsTheWorstCase) {
   }
   EXPECT_EQ(ProofLeafCount(kMaxFragmentBytes), 4096u);
   EXPECT_EQ(MerklePath(std::vector<core::ContentHash>(4096), 4095).size(), kMaxProofPathLevels);
+}
+
+// ---- What an answer reads ------------------------------------------------------
+
+// Counts the bytes read through it.
+class CountingSource final : public core::RandomAccessSource {
+ public:
+  explicit CountingSource(core::RandomAccessSource& inner) : inner_(inner) {}
+  uint64_t Size() const override { return inner_.Size(); }
+  core::Result<void> ReadAt(uint64_t offset, std::span<uint8_t> out) override {
+    bytes_read_ += out.size();
+    return inner_.ReadAt(offset, out);
+  }
+  uint64_t bytes_read() const { return bytes_read_; }
+
+ private:
+  core::RandomAccessSource& inner_;
+  uint64_t bytes_read_ = 0;
+};
+
+// A plan whose fragment 0 is `bytes` (a tessera of `payload_size` bytes; the
+// other fragments' checksums and roots are placeholders: only 0 is held).
+struct OneFragment {
+  crypto::Identity owner = *crypto::Identity::Generate(0);
+  crypto::Identity holder = *crypto::Identity::Generate(0);
+  std::vector<uint8_t> bytes;
+  SignedPlan plan;
+
+  explicit OneFragment(uint64_t payload_size) {
+    core::FragmentTable table;
+    table.tessera.bytes.fill(0x5c);
+    table.plan = *core::PlanForSize(payload_size);
+    bytes.resize(table.plan.shard_size);
+    std::mt19937_64 rng(payload_size);
+    for (auto& b : bytes) b = static_cast<uint8_t>(rng());
+    table.checksums.assign(table.plan.total_shards(), core::ContentHash{});
+    table.proof_roots.assign(table.plan.total_shards(), core::ContentHash{});
+    table.checksums[0] = crypto::Blake3(bytes);
+    ProofTreeBuilder tree;
+    tree.Update(bytes);
+    table.proof_roots[0] = MerkleRoot(tree.FinishLeaves());
+    plan = SignedPlan::Sign(table, owner);
+  }
+};
+
+// An answer from the stored tree reads the sampled leaves and nothing else,
+// whatever the fragment's size; without the tree it reads the fragment whole.
+TEST(AttestationTest, FromTheStoredTreeAnAnswerReadsOnlyTheSampledLeaves) {
+  for (uint64_t payload : {uint64_t{64} << 10, (uint64_t{256} << 20) - 1}) {
+    OneFragment f(payload);
+    SCOPED_TRACE("fragment of " + std::to_string(f.bytes.size()) + " bytes");
+    testing::MemoryFragmentStore store;
+    core::MemorySource in(f.bytes);
+    ASSERT_TRUE(
+        store.Store(f.plan.table.IdOf(0), f.bytes.size(), in, f.holder.node_id(), false).ok());
+    auto opened = store.Open(f.plan.table.tessera, 0);
+    ASSERT_TRUE(opened.ok());
+    const auto& tessera = f.plan.table.tessera;
+    ProofPathReader reader = [&](std::span<const uint64_t> leaves) {
+      return store.ReadProofPaths(tessera, 0, leaves);
+    };
+    const auto challenge = FreshChallenge();
+    const int64_t now = 1'800'000'000'000;
+
+    CountingSource sampled(**opened);
+    std::vector<LocalCheck> local;
+    auto att = MakeAttestation(f.holder, f.plan, challenge, {0}, now, {{0, &sampled, reader}},
+                               kDefaultAuditSamples, &local);
+    ASSERT_TRUE(att.ok()) << att.error().ToString();
+    ASSERT_EQ(local.size(), 1u);
+    EXPECT_TRUE(local[0].checksum_ok);
+    auto check = VerifyAttestation(*att, f.holder.node_id(), f.plan, challenge, {0}, now);
+    ASSERT_TRUE(check.ok()) << check.error().ToString();
+    EXPECT_EQ(check->proven, std::vector<uint32_t>{0});
+    EXPECT_LE(sampled.bytes_read(), kDefaultAuditSamples * uint64_t{core::kProofLeafBytes});
+    EXPECT_GT(sampled.bytes_read(), 0u);
+    EXPECT_EQ(store.proof_path_reads(), 1u);
+
+    // The baseline, in the same run: no stored tree, the whole fragment is read.
+    CountingSource whole(**opened);
+    auto read_all = MakeAttestation(f.holder, f.plan, challenge, {0}, now, {{0, &whole, {}}});
+    ASSERT_TRUE(read_all.ok());
+    EXPECT_EQ(read_all->proofs[0].response, att->proofs[0].response);  // the same proof
+    EXPECT_EQ(whole.bytes_read(), f.bytes.size() + sampled.bytes_read());
+  }
+}
+
+// A stored tree that does not lead to the plan's root (damaged) is never sent:
+// the holder reads the fragment whole and answers from what it computed.
+TEST(AttestationTest, AStoredTreeThatDoesNotLeadToTheRootIsNotUsed) {
+  OneFragment f(8 * core::kMiB);  // Medium: 512 KiB fragments, 32 leaves
+  core::MemorySource src(f.bytes);
+  CountingSource counted(src);
+  const uint64_t depth = 5;
+  ProofPathReader wrong = [&](std::span<const uint64_t> leaves) {
+    return core::Result<std::vector<std::vector<core::ContentHash>>>(
+        std::vector<std::vector<core::ContentHash>>(leaves.size(),
+                                                    std::vector<core::ContentHash>(depth)));
+  };
+  const auto challenge = FreshChallenge();
+  const int64_t now = 1'800'000'000'000;
+  auto att = MakeAttestation(f.holder, f.plan, challenge, {}, now, {{0, &counted, wrong}});
+  ASSERT_TRUE(att.ok()) << att.error().ToString();
+  auto check = VerifyAttestation(*att, f.holder.node_id(), f.plan, challenge, {}, now);
+  ASSERT_TRUE(check.ok());
+  EXPECT_EQ(check->proven, std::vector<uint32_t>{0});
+  EXPECT_GE(counted.bytes_read(), f.bytes.size());  // it fell back to a whole read
+}
+
+// Damage in a sampled leaf is caught from the stored tree (the path no longer
+// leads to the root) and confirmed by the whole read: not attested.
+TEST(AttestationTest, ADamagedSampledLeafIsNotAttested) {
+  OneFragment f(8 * core::kMiB);
+  testing::MemoryFragmentStore store;
+  core::MemorySource in(f.bytes);
+  const auto& tessera = f.plan.table.tessera;
+  ASSERT_TRUE(
+      store.Store(f.plan.table.IdOf(0), f.bytes.size(), in, f.holder.node_id(), false).ok());
+  const auto challenge = FreshChallenge();
+  const uint64_t leaf = SampleLeaves(challenge, f.holder.node_id(), tessera, 0,
+                                     ProofLeafCount(f.bytes.size()), kDefaultAuditSamples)[0];
+  store.FlipByte(tessera, 0, leaf * core::kProofLeafBytes + 7);
+  auto opened = store.Open(tessera, 0);
+  ASSERT_TRUE(opened.ok());
+  ProofPathReader reader = [&](std::span<const uint64_t> leaves) {
+    return store.ReadProofPaths(tessera, 0, leaves);
+  };
+  std::vector<LocalCheck> local;
+  const int64_t now = 1'800'000'000'000;
+  auto att = MakeAttestation(f.holder, f.plan, challenge, {}, now, {{0, opened->get(), reader}},
+                             kDefaultAuditSamples, &local);
+  ASSERT_TRUE(att.ok());
+  EXPECT_TRUE(att->proofs.empty());
+  ASSERT_EQ(local.size(), 1u);
+  EXPECT_FALSE(local[0].checksum_ok);
 }
 
 }  // namespace

@@ -78,5 +78,32 @@ TEST(ProofTreeTest, EveryPathVerifiesAndTamperingFails) {
   }
 }
 
+// The stored tree (every level below the root) gives every leaf's path by
+// offset, the same path MerklePath computes, and leads to the same root.
+TEST(ProofTreeTest, StoredTreeGivesThePathsByOffset) {
+  for (uint64_t leaves_n : {1u, 2u, 3u, 7u, 8u, 9u, 33u}) {
+    const uint64_t size = core::kProofLeafBytes * leaves_n - 1;
+    auto leaves = LeavesOf(Bytes(size, static_cast<uint32_t>(leaves_n)));
+    core::ContentHash root;
+    auto stored = crypto::StoredProofTree(leaves, &root);
+    EXPECT_EQ(root, MerkleRoot(leaves));
+    EXPECT_EQ(stored.size(), crypto::StoredProofTreeBytes(size)) << leaves_n;
+    for (uint64_t i = 0; i < leaves.size(); ++i) {
+      std::vector<core::ContentHash> path;
+      for (uint64_t off : crypto::StoredProofPathOffsets(leaves.size(), i)) {
+        ASSERT_LE(off + 32, stored.size());
+        core::ContentHash h;
+        std::copy_n(stored.begin() + static_cast<std::ptrdiff_t>(off), 32, h.bytes.begin());
+        path.push_back(h);
+      }
+      EXPECT_EQ(path, MerklePath(leaves, i)) << leaves_n << "/" << i;
+    }
+  }
+  // A one-leaf fragment keeps nothing; 4,096 leaves keep 8,191 - 1 hashes.
+  EXPECT_EQ(crypto::StoredProofTreeBytes(0), 0u);
+  EXPECT_EQ(crypto::StoredProofTreeBytes(core::kProofLeafBytes), 0u);
+  EXPECT_EQ(crypto::StoredProofTreeBytes(64ull << 20), 8190u * 32);
+}
+
 }  // namespace
 }  // namespace tesseras::replication

@@ -29,7 +29,13 @@ Result<core::Attestation> ReplicationService::HandleAttestationRequest(
     }
     auto src = d_.fragments->Open(tessera, f.id.index);
     if (!src.ok()) continue;  // gone: nothing to prove
-    held.push_back({f.id.index, src->get()});
+    // The sampled leaves' paths come from the tree the store kept, so an
+    // answer reads a few leaves and hashes, whatever the fragment's size.
+    core::FragmentStore* store = d_.fragments;
+    const uint32_t index = f.id.index;
+    held.push_back({index, src->get(), [store, tessera, index](std::span<const uint64_t> leaves) {
+                      return store->ReadProofPaths(tessera, index, leaves);
+                    }});
     open.push_back(std::move(*src));
   }
   return MakeAttestation(*d_.self, plan, challenge, indices, d_.clock->NowUnixMs(), held,

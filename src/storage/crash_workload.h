@@ -1,5 +1,6 @@
 // The deterministic workload shared by storage_crash_child and the crash test:
-// fragment k of run `seed` (id and bytes) is a pure function of (seed, k).
+// fragment k of run `seed` (id and bytes) is a pure function of (seed, k), and
+// so is the other version of its bytes (`variant` 1) that replaces it.
 #pragma once
 
 #include <algorithm>
@@ -18,8 +19,13 @@ struct CrashFragment {
   std::vector<uint8_t> bytes;
 };
 
-inline CrashFragment MakeCrashFragment(uint64_t seed, uint64_t k) {
-  std::mt19937_64 rng(seed * 1'000'003 + k);
+// Every fifth fragment is replaced by its variant right after it is stored.
+inline bool CrashWorkloadReplaces(uint64_t k) { return k % 5 == 4; }
+// Every fourth, the one before is deleted.
+inline bool CrashWorkloadDeletesPrevious(uint64_t k) { return k % 4 == 3; }
+
+inline CrashFragment MakeCrashFragment(uint64_t seed, uint64_t k, int variant = 0) {
+  std::mt19937_64 rng(seed * 1'000'003 + k + (variant == 0 ? 0 : 0x9e3779b97f4a7c15ull));
   CrashFragment f;
   f.bytes.resize(1 + rng() % (384 * 1024));
   for (std::size_t i = 0; i < f.bytes.size(); i += 8) {

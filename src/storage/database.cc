@@ -226,6 +226,7 @@ Result<void> Database::Exec(std::string_view sql) {
 }
 
 Result<Statement> Database::Prepare(std::string_view sql) {
+  if (observer_) observer_(sql);
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
   if (rc != SQLITE_OK) return LastError("preparing '" + std::string(sql) + "'");
@@ -234,11 +235,22 @@ Result<Statement> Database::Prepare(std::string_view sql) {
 
 Result<CachedStatement> Database::Cached(std::string_view sql) {
   auto it = cache_.find(sql);
+  if (it != cache_.end() && observer_) observer_(sql);
   if (it == cache_.end()) {
     ASSIGN_OR_RETURN(Statement s, Prepare(sql));
     it = cache_.emplace(std::string(sql), std::make_unique<Statement>(std::move(s))).first;
   }
   return CachedStatement(it->second.get());
+}
+
+Result<std::vector<std::string>> Database::QueryPlan(std::string_view sql) {
+  auto observer = std::exchange(observer_, nullptr);  // not one of the stores' queries
+  auto prepared = Prepare("EXPLAIN QUERY PLAN " + std::string(sql));
+  observer_ = std::move(observer);
+  if (!prepared.ok()) return std::move(prepared).error();
+  std::vector<std::string> out;
+  while (TRY(prepared->Step())) out.push_back(prepared->ColumnText(3));
+  return out;
 }
 
 int64_t Database::Changes() const { return sqlite3_changes64(db_); }

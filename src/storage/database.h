@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "core/ids.h"
 #include "core/result.h"
@@ -140,6 +142,15 @@ class Database {
   core::Result<Statement> Prepare(std::string_view sql);
   core::Result<CachedStatement> Cached(std::string_view sql);
   int64_t Changes() const;
+  // EXPLAIN QUERY PLAN of `sql`: one line per step of the plan, e.g.
+  // "SEARCH fragments USING PRIMARY KEY (tessera=? AND idx=?)".
+  core::Result<std::vector<std::string>> QueryPlan(std::string_view sql);
+  // Every statement prepared or taken from the cache from now on is shown to
+  // `observer` (its SQL); null stops. For the test that checks the plans of the queries the stores
+  // really run (storage/query_plan_test.cc).
+  void ObservePrepares(std::function<void(std::string_view sql)> observer) {
+    observer_ = std::move(observer);
+  }
   // The highest applied migration (0 for an empty database).
   core::Result<int> SchemaVersion();
 
@@ -160,6 +171,7 @@ class Database {
   std::filesystem::path path_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<Statement>, std::less<>> cache_;
+  std::function<void(std::string_view)> observer_;
 };
 
 // BEGIN IMMEDIATE ... COMMIT, rolled back unless committed. Requires the

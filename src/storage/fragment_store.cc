@@ -1,6 +1,5 @@
 #include "storage/fragment_store.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -8,13 +7,17 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <map>
+#include <functional>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <utility>
 
 #include "crypto/blake3_hasher.h"
+#include "crypto/proof_tree.h"
+#include "storage/fragment_store_internal.h"
 
 namespace tesseras::storage {
 
@@ -24,11 +27,13 @@ using core::FragmentId;
 using core::MakeError;
 using core::Result;
 using core::StoredFragment;
+using fragment_store_internal::Describe;
+using fragment_store_internal::Index3;
+using fragment_store_internal::kIncomingDir;
+using fragment_store_internal::kLockFile;
+using fragment_store_internal::kQuarantineDir;
 
-namespace {
-
-constexpr std::string_view kQuarantineDir = ".quarantine";
-constexpr std::string_view kLockFile = ".lock";
+namespace fragment_store_internal {
 
 std::string Index3(uint32_t index) {
   char buf[16];
@@ -40,37 +45,49 @@ std::string Describe(const ContentHash& tessera, uint32_t index) {
   return "fragment " + std::to_string(index) + " of tessera " + tessera.ToHex();
 }
 
-// "NNN.shard" with NNN < 255 (three decimal digits).
-std::optional<uint32_t> ParseShardName(std::string_view name) {
-  if (name.size() != 9 || name.substr(3) != ".shard") return std::nullopt;
+namespace {
+
+std::optional<uint32_t> ParseIndex3(std::string_view digits) {
+  if (digits.size() != 3) return std::nullopt;
   uint32_t v = 0;
-  for (int i = 0; i < 3; ++i) {
-    if (name[i] < '0' || name[i] > '9') return std::nullopt;
-    v = v * 10 + static_cast<uint32_t>(name[i] - '0');
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint32_t>(c - '0');
   }
   if (v >= 255) return std::nullopt;
   return v;
 }
 
-bool EndsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}  // namespace
+
+std::optional<uint32_t> ParseFragmentFileName(std::string_view name, bool* tree) {
+  if (name.size() == 9 && name.substr(3) == ".shard") {
+    *tree = false;
+    return ParseIndex3(name.substr(0, 3));
+  }
+  if (name.size() == 8 && name.substr(3) == ".tree") {
+    *tree = true;
+    return ParseIndex3(name.substr(0, 3));
+  }
+  return std::nullopt;
 }
 
-// Directory entries (names only, without "." and "..").
-Result<std::vector<std::pair<std::string, bool>>> ListDir(const std::filesystem::path& dir) {
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return ErrnoError("opendir", dir, errno);
-  std::vector<std::pair<std::string, bool>> out;
-  while (dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name == "." || name == "..") continue;
-    struct stat st;
-    bool is_dir = ::lstat((dir / name).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-    out.emplace_back(std::move(name), is_dir);
-  }
-  ::closedir(d);
-  return out;
+std::optional<IncomingName> ParseIncomingName(std::string_view name) {
+  // 64 hex digits, '.', 3 digits, '.', 64 hex digits, '.', random, ".tmp"
+  constexpr std::size_t kHex = 2 * core::kIdBytes;
+  constexpr std::size_t kFixed = kHex + 1 + 3 + 1 + kHex + 1;
+  if (name.size() <= kFixed + 4 || !name.ends_with(".tmp")) return std::nullopt;
+  if (name[kHex] != '.' || name[kHex + 4] != '.' || name[kFixed - 1] != '.') return std::nullopt;
+  auto tessera = ContentHash::FromHex(name.substr(0, kHex));
+  auto index = ParseIndex3(name.substr(kHex + 1, 3));
+  auto checksum = ContentHash::FromHex(name.substr(kHex + 5, kHex));
+  if (!tessera.ok() || !index || !checksum.ok()) return std::nullopt;
+  return IncomingName{*tessera, *index, *checksum, name.substr(kFixed).starts_with("tree.")};
 }
+
+}  // namespace fragment_store_internal
+
+namespace {
 
 StoredFragment RowToFragment(Statement& s, const ContentHash& tessera, uint32_t index) {
   StoredFragment f;
@@ -89,30 +106,48 @@ StoredFragment RowToFragment(Statement& s, const ContentHash& tessera, uint32_t 
   return f;
 }
 
-}  // namespace
+constexpr std::string_view kSelectRow =
+    "SELECT shard_count, checksum, size, stored_at_ms, last_verified_ms, origin, tessera, idx "
+    "FROM fragments";
 
-// Serialises operations on one (tessera, index).
-class FsFragmentStore::KeyLock {
+// Runs a thread beside the caller, or the work inline when no thread can be
+// started; joined when this goes away.
+class Beside {
  public:
-  KeyLock(FsFragmentStore& store, Key key) : store_(store), key_(std::move(key)) {
-    std::unique_lock<std::mutex> lock(store_.keys_mu_);
-    store_.keys_cv_.wait(lock, [&] { return !store_.busy_.contains(key_); });
-    store_.busy_.insert(key_);
-  }
-  ~KeyLock() {
-    {
-      std::lock_guard<std::mutex> lock(store_.keys_mu_);
-      store_.busy_.erase(key_);
+  explicit Beside(std::function<void()> work) {
+    try {
+      thread_ = std::thread(work);
+    } catch (const std::system_error&) {
+      work();
     }
-    store_.keys_cv_.notify_all();
   }
-  KeyLock(const KeyLock&) = delete;
-  KeyLock& operator=(const KeyLock&) = delete;
+  ~Beside() { Join(); }
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  Beside(const Beside&) = delete;
+  Beside& operator=(const Beside&) = delete;
 
  private:
-  FsFragmentStore& store_;
-  Key key_;
+  std::thread thread_;
 };
+
+}  // namespace
+
+FsFragmentStore::KeyLock::KeyLock(FsFragmentStore& store, Key key)
+    : store_(store), key_(std::move(key)) {
+  std::unique_lock<std::mutex> lock(store_.keys_mu_);
+  store_.keys_cv_.wait(lock, [&] { return !store_.busy_.contains(key_); });
+  store_.busy_.insert(key_);
+}
+
+FsFragmentStore::KeyLock::~KeyLock() {
+  {
+    std::lock_guard<std::mutex> lock(store_.keys_mu_);
+    store_.busy_.erase(key_);
+  }
+  store_.keys_cv_.notify_all();
+}
 
 // Space promised to writes in flight, so that concurrent Stores cannot all pass
 // the free-space check against the same free bytes.
@@ -174,25 +209,12 @@ class FsFragmentStore::PooledBuffer {
   std::vector<uint8_t> buf_;
 };
 
-std::string RecoveryReport::ToString() const {
-  std::string out;
-  for (const auto& p : removed_temp_files) out += "removed temporary file " + p.string() + "\n";
-  for (const auto& p : removed_orphan_files) {
-    out += "removed file without index row (never acknowledged) " + p.string() + "\n";
-  }
-  for (const auto& r : dropped_rows) {
-    out += "dropped index row of " + Describe(r.tessera, r.index) + ": " + r.reason + "\n";
-  }
-  for (const auto& p : quarantined_files) out += "quarantined " + p.string() + "\n";
-  for (const auto& p : unexpected_entries) {
-    out += "unexpected entry left alone (never served) " + p.string() + "\n";
-  }
-  return out;
-}
-
 FsFragmentStore::FsFragmentStore(std::shared_ptr<Database> db, std::filesystem::path root,
                                  FsFragmentStoreOptions options)
-    : db_(std::move(db)), root_(std::move(root)), options_(std::move(options)) {
+    : db_(std::move(db)),
+      root_(std::move(root)),
+      incoming_(root_ / kIncomingDir),
+      options_(std::move(options)) {
   if (!options_.clock) options_.clock = std::make_shared<core::SystemClock>();
   if (options_.io_chunk_bytes == 0) options_.io_chunk_bytes = 1024 * 1024;
 }
@@ -215,6 +237,7 @@ Result<std::unique_ptr<FsFragmentStore>> FsFragmentStore::Open(
     }
     return ErrnoError("flock", lock_path, errno);
   }
+  TRY(EnsureDir(store->incoming_));
   TRY(store->Recover());
   return store;
 }
@@ -223,110 +246,36 @@ std::filesystem::path FsFragmentStore::ShardPath(const ContentHash& tessera, uin
   return root_ / tessera.ToHex() / (Index3(index) + ".shard");
 }
 
-Result<void> FsFragmentStore::Recover() {
-  report_ = RecoveryReport{};
-  // 1. Walk the tree: remove temp files, collect shard files.
-  std::map<Key, uint64_t> files;  // -> size
-  std::vector<std::filesystem::path> dirs_touched;
-  ASSIGN_OR_RETURN(auto top, ListDir(root_));
-  for (const auto& [name, is_dir] : top) {
-    if (name == kQuarantineDir || name == kLockFile) continue;
-    std::filesystem::path dir = root_ / name;
-    auto tessera = ContentHash::FromHex(name);
-    if (!is_dir || !tessera.ok() || name != tessera->ToHex()) {
-      report_.unexpected_entries.push_back(dir);
-      continue;
-    }
-    ASSIGN_OR_RETURN(auto entries, ListDir(dir));
-    bool touched = false;
-    std::size_t kept = 0;
-    for (const auto& [fname, fis_dir] : entries) {
-      std::filesystem::path p = dir / fname;
-      if (!fis_dir && fname.starts_with(".") && EndsWith(fname, ".tmp")) {
-        if (::unlink(p.c_str()) != 0 && errno != ENOENT) return ErrnoError("unlink", p, errno);
-        report_.removed_temp_files.push_back(p);
-        touched = true;
-        continue;
-      }
-      auto index = ParseShardName(fname);
-      struct stat st;
-      if (fis_dir || !index || ::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-        report_.unexpected_entries.push_back(p);
-        ++kept;
-        continue;
-      }
-      files[{*tessera, *index}] = static_cast<uint64_t>(st.st_size);
-      ++kept;
-    }
-    if (touched) dirs_touched.push_back(dir);
-    if (kept == 0) {
-      // Empty: left by Delete or by a write that never finished.
-      if (::rmdir(dir.c_str()) == 0) dirs_touched.push_back(root_);
-    }
-  }
+std::filesystem::path FsFragmentStore::TreePath(const ContentHash& tessera, uint32_t index) const {
+  return root_ / tessera.ToHex() / (Index3(index) + ".tree");
+}
 
-  // 2. Compare with the index.
-  std::vector<std::pair<Key, std::string>> bad_rows;
-  {
-    auto lock = db_->Lock();
-    ASSIGN_OR_RETURN(Statement s, db_->Prepare("SELECT tessera, idx, size FROM fragments"));
-    while (TRY(s.Step())) {
-      ASSIGN_OR_RETURN(ContentHash tessera, s.ColumnId<core::ContentHashTag>(0));
-      Key key{tessera, static_cast<uint32_t>(s.ColumnInt64(1))};
-      uint64_t size = static_cast<uint64_t>(s.ColumnInt64(2));
-      auto it = files.find(key);
-      if (it == files.end()) {
-        bad_rows.emplace_back(key, "its file is missing");
-        continue;
-      }
-      if (it->second != size) {
-        bad_rows.emplace_back(key, "its file has " + std::to_string(it->second) +
-                                       " bytes, the index says " + std::to_string(size));
-      }
-      files.erase(it);  // matched (or handled as a bad row below)
-    }
-  }
-  for (auto& [key, reason] : bad_rows) {
-    std::filesystem::path p = ShardPath(key.first, key.second);
-    if (::access(p.c_str(), F_OK) == 0) {
-      ASSIGN_OR_RETURN(auto q, Quarantine(p, key.first, key.second));
-      report_.quarantined_files.push_back(q);
-    }
-    TRY(DropRow(key.first, key.second));
-    report_.dropped_rows.push_back({key.first, key.second, std::move(reason)});
-  }
-  // 3. Files nobody indexed: the process died between rename and the index
-  // commit, so the fragment was never acknowledged. Remove them.
-  for (const auto& [key, size] : files) {
-    std::filesystem::path p = ShardPath(key.first, key.second);
-    if (::unlink(p.c_str()) != 0 && errno != ENOENT) return ErrnoError("unlink", p, errno);
-    report_.removed_orphan_files.push_back(p);
-    dirs_touched.push_back(p.parent_path());
-  }
-  for (const auto& d : dirs_touched) {
-    if (::access(d.c_str(), F_OK) == 0) TRY(FsyncDir(d));
-  }
-  return core::Ok();
+std::string FsFragmentStore::IncomingPrefix(const FragmentId& id) const {
+  return id.tessera.ToHex() + "." + Index3(id.index) + "." + id.checksum.ToHex() + ".";
 }
 
 Result<std::optional<StoredFragment>> FsFragmentStore::FindRow(const ContentHash& tessera,
                                                                uint32_t index) {
   auto lock = db_->Lock();
   ASSIGN_OR_RETURN(CachedStatement s,
-                   db_->Cached("SELECT shard_count, checksum, size, stored_at_ms, "
-                               "last_verified_ms, origin FROM fragments WHERE tessera = ? AND "
-                               "idx = ?"));
+                   db_->Cached(std::string(kSelectRow) + " WHERE tessera = ? AND idx = ?"));
   s->Bind(1, tessera).Bind(2, int64_t{index});
   if (!TRY(s->Step())) return std::optional<StoredFragment>();
   return std::optional<StoredFragment>(RowToFragment(*s, tessera, index));
 }
 
 Result<void> FsFragmentStore::DropRow(const ContentHash& tessera, uint32_t index) {
-  auto lock = db_->Lock();
-  ASSIGN_OR_RETURN(CachedStatement s,
-                   db_->Cached("DELETE FROM fragments WHERE tessera = ? AND idx = ?"));
-  s->Bind(1, tessera).Bind(2, int64_t{index});
-  return s->Run();
+  {
+    auto lock = db_->Lock();
+    ASSIGN_OR_RETURN(CachedStatement s,
+                     db_->Cached("DELETE FROM fragments WHERE tessera = ? AND idx = ?"));
+    s->Bind(1, tessera).Bind(2, int64_t{index});
+    TRY(s->Run());
+  }
+  // Its tree goes with it (a tree is only ever read beside its row).
+  const std::filesystem::path tree = TreePath(tessera, index);
+  if (::unlink(tree.c_str()) != 0 && errno != ENOENT) return ErrnoError("unlink", tree, errno);
+  return core::Ok();
 }
 
 Result<std::filesystem::path> FsFragmentStore::Quarantine(const std::filesystem::path& file,
@@ -367,23 +316,26 @@ Result<void> FsFragmentStore::Store(const FragmentId& id, uint64_t size, core::B
     }
     existing.reset();
   }
-  if (existing) {
-    if (!replace) {
-      return MakeError(ErrorCode::kAlreadyExists,
-                       Describe(id.tessera, id.index) + " is already stored with checksum " +
-                           existing->id.checksum.ToHex() + "; refusing to overwrite it");
-    }
+  if (existing && !replace) {
+    return MakeError(ErrorCode::kAlreadyExists,
+                     Describe(id.tessera, id.index) + " is already stored with checksum " +
+                         existing->id.checksum.ToHex() + "; refusing to overwrite it");
   }
 
-  ASSIGN_OR_RETURN(auto reservation, SpaceReservation::Take(*this, size));
-  std::filesystem::path dir = root_ / id.tessera.ToHex();
-  TRY(EnsureDir(dir));
-  ASSIGN_OR_RETURN(TempFile tmp, TempFile::Create(dir, "." + Index3(id.index) + ".shard."));
+  const uint64_t tree_bytes = crypto::StoredProofTreeBytes(size);
+  ASSIGN_OR_RETURN(auto reservation, SpaceReservation::Take(*this, size + tree_bytes));
+  ASSIGN_OR_RETURN(TempFile tmp, TempFile::Create(incoming_, IncomingPrefix(id)));
+  // The temp file's name must be on disk before the row that makes it the
+  // fragment commits (after a power cut recovery finds it there): .incoming is
+  // fsynced while the bytes stream.
+  Result<void> incoming_synced = core::Ok();
+  Beside incoming_sync([&] { incoming_synced = FsyncDir(incoming_); });
 
   const std::size_t chunk_bytes = static_cast<std::size_t>(
       std::min<uint64_t>(options_.io_chunk_bytes, std::max<uint64_t>(size, 1)));
   PooledBuffer buf(*this, chunk_bytes);
   crypto::Blake3Hasher hasher;
+  crypto::ProofTreeBuilder tree;
   uint64_t written = 0;
   while (written < size) {
     std::size_t want = static_cast<std::size_t>(std::min<uint64_t>(chunk_bytes, size - written));
@@ -395,6 +347,7 @@ Result<void> FsFragmentStore::Store(const FragmentId& id, uint64_t size, core::B
     }
     std::span<const uint8_t> chunk(buf.data(), n);
     hasher.Update(chunk);
+    tree.Update(chunk);
     TRY(WriteAll(tmp.fd(), chunk, tmp.path()));
     written += n;
   }
@@ -410,31 +363,39 @@ Result<void> FsFragmentStore::Store(const FragmentId& id, uint64_t size, core::B
                                               got.ToHex() + ", expected " + id.checksum.ToHex());
   }
   TRY(tmp.Sync());
-  // Replacing: the old row goes first, so that a crash in between leaves a file
-  // without a row (removed by recovery), never a row naming the wrong bytes.
-  if (existing) TRY(DropRow(id.tessera, id.index));
-  std::filesystem::path final_path = ShardPath(id.tessera, id.index);
-  TRY(tmp.RenameInto(final_path, /*sync_dir=*/false));
-
-  // Two fsyncs remain: the directory (makes the rename durable) and the WAL
-  // (makes the index row durable). They are independent, so they run in
-  // parallel. Their order does not matter for what we promise: nothing is
-  // acknowledged before both finished, and a power cut in between leaves either
-  // a file without a row or a row without a file, both repaired on open. A
-  // process crash never loses the page cache, and in program order the rename
-  // precedes the row, so a row always names a complete file.
-  Result<void> dir_synced = core::Ok();
-  std::thread dir_sync;
-  try {
-    dir_sync = std::thread([&] { dir_synced = FsyncDir(final_path.parent_path()); });
-  } catch (const std::system_error&) {  // no thread available: do it here
-    dir_synced = FsyncDir(final_path.parent_path());
+  // The proof tree goes beside the bytes, in a file of its own (a fragment of
+  // one leaf has none). It is a cache that every reader checks against the
+  // plan's proof root, so it is not fsynced: lost or torn by a power cut, it
+  // only makes audits of that fragment read it whole.
+  std::optional<TempFile> tree_tmp;
+  if (tree_bytes > 0) {
+    ASSIGN_OR_RETURN(TempFile t, TempFile::Create(incoming_, IncomingPrefix(id) + "tree."));
+    TRY(WriteAll(t.fd(), crypto::StoredProofTree(tree.FinishLeaves(), nullptr), t.path()));
+    tree_tmp.emplace(std::move(t));
   }
-  auto indexed = [&]() -> Result<void> {
-    auto lock = db_->Lock();
+  incoming_sync.Join();
+  TRY(incoming_synced);
+  CrashPoint("store-synced");
+
+  // From here the directory must stay until the file is in it (Reconcile
+  // removes empty ones).
+  std::shared_lock<std::shared_mutex> dirs(dirs_mu_);
+  const std::filesystem::path final_path = ShardPath(id.tessera, id.index);
+  TRY(EnsureDir(final_path.parent_path()));
+  auto lock = db_->Lock();
+  {
     // FULL for this commit: the caller acknowledges the fragment to its sender
-    // when Store returns, so the row must survive a power cut too.
+    // when Store returns, so the row must survive a power cut too. Once it is
+    // committed the fragment is stored: were the process to die before the
+    // rename below, recovery finds the temp file in .incoming under the
+    // committed checksum and renames it.
     ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_, Durability::kSynced));
+    if (existing) {
+      ASSIGN_OR_RETURN(CachedStatement del,
+                       db_->Cached("DELETE FROM fragments WHERE tessera = ? AND idx = ?"));
+      del->Bind(1, id.tessera).Bind(2, int64_t{id.index});
+      TRY(del->Run());
+    }
     ASSIGN_OR_RETURN(CachedStatement s,
                      db_->Cached("INSERT INTO fragments (tessera, idx, shard_count, checksum, "
                                  "size, stored_at_ms, last_verified_ms, origin) "
@@ -447,26 +408,35 @@ Result<void> FsFragmentStore::Store(const FragmentId& id, uint64_t size, core::B
         .Bind(6, Now())
         .Bind(7, origin);
     TRY(s->Run());
-    return tx.Commit();
-  }();
-  if (dir_sync.joinable()) dir_sync.join();
-  if (!indexed.ok()) {
-    ::unlink(final_path.c_str());  // never leave a file the index does not name
-    return indexed;
+    TRY(tx.Commit());
   }
-  if (!dir_synced.ok()) {
-    // Not durable: take it back rather than acknowledge it.
-    (void)DropRow(id.tessera, id.index);
-    ::unlink(final_path.c_str());
-    return dir_synced;
+  CrashPoint("store-committed");
+  // Still under the database lock, so that whoever finds the row finds the
+  // file. The renames need no fsync of their own: until they reach the disk
+  // the temp files are still in .incoming, where recovery finds them. The
+  // tree first: a reader that finds the new bytes finds their tree.
+  const std::filesystem::path tree_path = TreePath(id.tessera, id.index);
+  if (tree_tmp) {
+    if (!tree_tmp->RenameInto(tree_path, /*sync_dir=*/false).ok())
+      (void)::unlink(tree_path.c_str());
+  } else {
+    (void)::unlink(tree_path.c_str());  // the tree of bytes this one replaces
+  }
+  auto renamed = tmp.RenameInto(final_path, /*sync_dir=*/false);
+  if (!renamed.ok()) {
+    // Not in place: take the row back rather than acknowledge it.
+    ASSIGN_OR_RETURN(CachedStatement del,
+                     db_->Cached("DELETE FROM fragments WHERE tessera = ? AND idx = ?"));
+    del->Bind(1, id.tessera).Bind(2, int64_t{id.index});
+    (void)del->Run();
+    return renamed;
   }
   return core::Ok();
 }
 
-Result<std::unique_ptr<core::RandomAccessSource>> FsFragmentStore::Open(const ContentHash& tessera,
-                                                                        uint32_t index) {
-  ASSIGN_OR_RETURN(std::optional<StoredFragment> row, FindRow(tessera, index));
-  if (!row) return MakeError(ErrorCode::kNotFound, Describe(tessera, index) + " is not stored");
+Result<UniqueFd> FsFragmentStore::OpenFile(const StoredFragment& row) {
+  const ContentHash& tessera = row.id.tessera;
+  const uint32_t index = row.id.index;
   std::filesystem::path p = ShardPath(tessera, index);
   auto fd = OpenForRead(p);
   if (!fd.ok()) {
@@ -478,13 +448,61 @@ Result<std::unique_ptr<core::RandomAccessSource>> FsFragmentStore::Open(const Co
   }
   struct stat st;
   if (::fstat(fd->get(), &st) != 0) return ErrnoError("fstat", p, errno);
-  if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != row->size) {
+  if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != row.size) {
     return MakeError(ErrorCode::kCorrupt, Describe(tessera, index) + ": file has " +
                                               std::to_string(st.st_size) + " bytes, expected " +
-                                              std::to_string(row->size));
+                                              std::to_string(row.size));
   }
+  return fd;
+}
+
+Result<std::unique_ptr<core::RandomAccessSource>> FsFragmentStore::Open(const ContentHash& tessera,
+                                                                        uint32_t index) {
+  ASSIGN_OR_RETURN(std::optional<StoredFragment> row, FindRow(tessera, index));
+  if (!row) return MakeError(ErrorCode::kNotFound, Describe(tessera, index) + " is not stored");
+  ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(*row));
   return std::unique_ptr<core::RandomAccessSource>(
-      new FileSource(std::move(fd).value(), row->size, p));
+      new FileSource(std::move(fd), row->size, ShardPath(tessera, index)));
+}
+
+Result<std::vector<std::vector<ContentHash>>> FsFragmentStore::ReadProofPaths(
+    const ContentHash& tessera, uint32_t index, std::span<const uint64_t> leaves) {
+  ASSIGN_OR_RETURN(std::optional<StoredFragment> row, FindRow(tessera, index));
+  if (!row) return MakeError(ErrorCode::kNotFound, Describe(tessera, index) + " is not stored");
+  const uint64_t tree_bytes = crypto::StoredProofTreeBytes(row->size);
+  const std::filesystem::path p = TreePath(tessera, index);
+  UniqueFd fd;
+  if (tree_bytes > 0) {  // one leaf: every path is empty, and there is no file
+    auto opened = OpenForRead(p);
+    struct stat st;
+    if (opened.ok() && (::fstat(opened->get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+                        static_cast<uint64_t>(st.st_size) != tree_bytes)) {
+      opened = MakeError(ErrorCode::kCorrupt, "wrong size");
+    }
+    if (!opened.ok()) {
+      return MakeError(ErrorCode::kNotFound, "no proof tree is kept for " +
+                                                 Describe(tessera, index) + " (" +
+                                                 opened.error().message + ")");
+    }
+    fd = std::move(opened).value();
+  }
+  const uint64_t leaf_count = crypto::ProofLeafCount(row->size);
+  std::vector<std::vector<ContentHash>> out;
+  out.reserve(leaves.size());
+  for (uint64_t leaf : leaves) {
+    if (leaf >= leaf_count) {
+      return MakeError(ErrorCode::kInvalidArgument, "leaf " + std::to_string(leaf) + " of " +
+                                                        Describe(tessera, index) + ", which has " +
+                                                        std::to_string(leaf_count));
+    }
+    std::vector<ContentHash>& path = out.emplace_back();
+    for (uint64_t off : crypto::StoredProofPathOffsets(leaf_count, leaf)) {
+      ContentHash h;
+      TRY(PreadAll(fd.get(), off, h.bytes, p));
+      path.push_back(h);
+    }
+  }
+  return out;
 }
 
 Result<StoredFragment> FsFragmentStore::Get(const ContentHash& tessera, uint32_t index) {
@@ -495,32 +513,65 @@ Result<StoredFragment> FsFragmentStore::Get(const ContentHash& tessera, uint32_t
 
 Result<void> FsFragmentStore::Delete(const ContentHash& tessera, uint32_t index) {
   KeyLock key_lock(*this, {tessera, index});
-  {
-    auto lock = db_->Lock();
-    ASSIGN_OR_RETURN(CachedStatement s,
-                     db_->Cached("DELETE FROM fragments WHERE tessera = ? AND idx = ?"));
-    s->Bind(1, tessera).Bind(2, int64_t{index});
-    TRY(s->Run());
-    if (db_->Changes() == 0) {
-      return MakeError(ErrorCode::kNotFound, Describe(tessera, index) + " is not stored");
-    }
+  ASSIGN_OR_RETURN(std::optional<StoredFragment> row, FindRow(tessera, index));
+  if (!row) return MakeError(ErrorCode::kNotFound, Describe(tessera, index) + " is not stored");
+  // The file leaves its directory first, for .incoming, under the name of the
+  // bytes it holds. Were the process to die before the row is dropped,
+  // recovery puts it back (the delete did not happen); after, recovery
+  // removes it (it did).
+  const std::filesystem::path p = ShardPath(tessera, index);
+  const std::filesystem::path tree = TreePath(tessera, index);
+  const std::string prefix = IncomingPrefix(row->id);
+  const std::filesystem::path out = incoming_ / (prefix + RandomHex(8) + ".tmp");
+  const std::filesystem::path tree_out = incoming_ / (prefix + "tree." + RandomHex(8) + ".tmp");
+  bool moved = true, tree_moved = true;
+  if (::rename(p.c_str(), out.c_str()) != 0) {
+    if (errno != ENOENT) return ErrnoError("rename", p, errno);
+    moved = false;  // already gone behind our back: only the row is left
   }
-  // The row is gone first: a crash now leaves a file without a row, which
-  // recovery removes. The empty directory is removed by recovery as well.
-  std::filesystem::path p = ShardPath(tessera, index);
-  if (::unlink(p.c_str()) != 0 && errno != ENOENT) return ErrnoError("unlink", p, errno);
-  return FsyncDir(p.parent_path());
+  if (::rename(tree.c_str(), tree_out.c_str()) != 0) tree_moved = false;
+  if (moved) CrashPoint("delete-moved");
+  auto dropped = DropRow(tessera, index);
+  if (!dropped.ok()) {
+    if (moved) (void)::rename(out.c_str(), p.c_str());
+    if (tree_moved) (void)::rename(tree_out.c_str(), tree.c_str());
+    return dropped;
+  }
+  if (moved) CrashPoint("delete-dropped");
+  if (tree_moved) (void)::unlink(tree_out.c_str());
+  if (moved && ::unlink(out.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoError("unlink", out, errno);
+  }
+  return core::Ok();
 }
 
 Result<std::vector<StoredFragment>> FsFragmentStore::List(std::optional<ContentHash> tessera) {
   auto lock = db_->Lock();
-  std::string sql =
-      "SELECT shard_count, checksum, size, stored_at_ms, last_verified_ms, origin, tessera, idx "
-      "FROM fragments";
+  std::string sql(kSelectRow);
   if (tessera) sql += " WHERE tessera = ?";
   sql += " ORDER BY tessera, idx";
   ASSIGN_OR_RETURN(CachedStatement s, db_->Cached(sql));
   if (tessera) s->Bind(1, *tessera);
+  std::vector<StoredFragment> out;
+  while (TRY(s->Step())) {
+    ASSIGN_OR_RETURN(ContentHash t, s->ColumnId<core::ContentHashTag>(6));
+    out.push_back(RowToFragment(*s, t, static_cast<uint32_t>(s->ColumnInt64(7))));
+  }
+  return out;
+}
+
+Result<std::vector<StoredFragment>> FsFragmentStore::ListAfter(
+    std::optional<core::FragmentKey> after, std::size_t limit) {
+  auto lock = db_->Lock();
+  // Both forms search the primary key from a lower bound (the first page from
+  // the lowest key there can be).
+  ASSIGN_OR_RETURN(CachedStatement s, db_->Cached(std::string(kSelectRow) +
+                                                  (after ? " WHERE (tessera, idx) > (?, ?)"
+                                                         : " WHERE (tessera, idx) >= (?, ?)") +
+                                                  " ORDER BY tessera, idx LIMIT ?"));
+  s->Bind(1, after ? after->tessera : ContentHash{})
+      .Bind(2, int64_t{after ? after->index : 0})
+      .Bind(3, static_cast<int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
   std::vector<StoredFragment> out;
   while (TRY(s->Step())) {
     ASSIGN_OR_RETURN(ContentHash t, s->ColumnId<core::ContentHashTag>(6));
@@ -556,11 +607,11 @@ core::Error FsFragmentStore::ForgetMissing(const StoredFragment& row, const core
   return MakeError(why.code, why.message + moved + "; its index row was dropped");
 }
 
-Result<void> FsFragmentStore::CheckHeldLocked(const StoredFragment& row,
-                                              int64_t trust_verified_ms) {
+Result<void> FsFragmentStore::CheckHeldLocked(const StoredFragment& row, int64_t trust_verified_ms,
+                                              bool record) {
   const ContentHash& tessera = row.id.tessera;
   const uint32_t index = row.id.index;
-  auto opened = Open(tessera, index);  // checks that the file is there with the indexed size
+  auto opened = OpenFile(row);  // the file is there with the indexed size
   if (!opened.ok()) {
     const auto code = opened.error().code;
     if (code == ErrorCode::kNotFound || code == ErrorCode::kCorrupt) {
@@ -568,22 +619,21 @@ Result<void> FsFragmentStore::CheckHeldLocked(const StoredFragment& row,
     }
     return std::move(opened).error();  // an I/O error says nothing about the fragment
   }
-  std::unique_ptr<core::RandomAccessSource> src = std::move(opened).value();
   if (trust_verified_ms > 0 && row.last_verified_ms &&
       Now() - *row.last_verified_ms < trust_verified_ms) {
     return core::Ok();
   }
+  FileSource src(std::move(opened).value(), row.size, ShardPath(tessera, index));
   crypto::Blake3Hasher hasher;
   const std::size_t chunk_bytes = static_cast<std::size_t>(
       std::min<uint64_t>(options_.io_chunk_bytes, std::max<uint64_t>(row.size, 1)));
   PooledBuffer buf(*this, chunk_bytes);
   for (uint64_t off = 0; off < row.size;) {
     std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(chunk_bytes, row.size - off));
-    TRY(src->ReadAt(off, std::span(buf.data(), n)));
+    TRY(src.ReadAt(off, std::span(buf.data(), n)));
     hasher.Update(std::span<const uint8_t>(buf.data(), n));
     off += n;
   }
-  src.reset();
   ContentHash got = hasher.Finalize();
   if (got != row.id.checksum) {
     std::filesystem::path p = ShardPath(tessera, index);
@@ -593,6 +643,7 @@ Result<void> FsFragmentStore::CheckHeldLocked(const StoredFragment& row,
                      Describe(tessera, index) + " is corrupt: its bytes hash to " + got.ToHex() +
                          ", expected " + row.id.checksum.ToHex() + "; moved to " + q.string());
   }
+  if (!record) return core::Ok();
   auto lock = db_->Lock();
   ASSIGN_OR_RETURN(CachedStatement s,
                    db_->Cached("UPDATE fragments SET last_verified_ms = ? WHERE tessera = ? AND "
@@ -601,9 +652,60 @@ Result<void> FsFragmentStore::CheckHeldLocked(const StoredFragment& row,
   return s->Run();
 }
 
+Result<std::vector<Result<bool>>> FsFragmentStore::VerifyMany(
+    std::span<const core::FragmentKey> keys, int64_t unless_verified_since) {
+  std::vector<Result<bool>> out;
+  out.reserve(keys.size());
+  std::vector<core::FragmentId> verified;
+  for (const auto& key : keys) {
+    KeyLock key_lock(*this, {key.tessera, key.index});
+    auto row = FindRow(key.tessera, key.index);
+    if (!row.ok()) {
+      out.push_back(std::move(row).error());
+      continue;
+    }
+    if (!*row || (unless_verified_since > 0 && (*row)->last_verified_ms &&
+                  *(*row)->last_verified_ms >= unless_verified_since)) {
+      out.push_back(false);
+      continue;
+    }
+    auto checked = CheckHeldLocked(**row, /*trust_verified_ms=*/0, /*record=*/false);
+    if (!checked.ok()) {
+      out.push_back(std::move(checked).error());
+      continue;
+    }
+    out.push_back(true);
+    verified.push_back((*row)->id);
+  }
+  if (verified.empty()) return out;
+  // The same bytes only: a fragment replaced since it was hashed keeps its row.
+  const int64_t now = Now();
+  auto lock = db_->Lock();
+  ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(CachedStatement s,
+                   db_->Cached("UPDATE fragments SET last_verified_ms = ? WHERE tessera = ? AND "
+                               "idx = ? AND checksum = ?"));
+  for (const auto& id : verified) {
+    s->Bind(1, now).Bind(2, id.tessera).Bind(3, int64_t{id.index}).Bind(4, id.checksum);
+    TRY(s->Run());
+    s->Reset();
+  }
+  TRY(tx.Commit());
+  return out;
+}
+
 Result<uint64_t> FsFragmentStore::TotalBytes() {
   auto lock = db_->Lock();
-  ASSIGN_OR_RETURN(CachedStatement s, db_->Cached("SELECT COALESCE(SUM(size), 0) FROM fragments"));
+  ASSIGN_OR_RETURN(CachedStatement s,
+                   db_->Cached("SELECT bytes FROM fragment_totals WHERE id = 0"));
+  if (!TRY(s->Step())) return uint64_t{0};
+  return static_cast<uint64_t>(s->ColumnInt64(0));
+}
+
+Result<uint64_t> FsFragmentStore::FragmentCount() {
+  auto lock = db_->Lock();
+  ASSIGN_OR_RETURN(CachedStatement s,
+                   db_->Cached("SELECT fragments FROM fragment_totals WHERE id = 0"));
   if (!TRY(s->Step())) return uint64_t{0};
   return static_cast<uint64_t>(s->ColumnInt64(0));
 }

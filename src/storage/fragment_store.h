@@ -1,26 +1,31 @@
 // FsFragmentStore: core::FragmentStore on the local file system, indexed in
-// SQLite (table `fragments`, migration 002).
+// SQLite (table `fragments`, migration 002; totals and scrub order, 005).
 //
 // Layout (docs/STORAGE.md):
-//   {data_dir}/fragments/{tessera_hash_hex}/{index:03}.shard   fragment bytes
-//   {data_dir}/fragments/{tessera_hash_hex}/.{index:03}.shard.{random}.tmp
-//                                                     being written (never served)
-//   {data_dir}/fragments/.quarantine/                 files that failed Verify
-//   {data_dir}/fragments/.lock                        flock: one store per data dir
+//   {data_dir}/fragments/{tessera_hex}/{index:03}.shard   the fragment, exactly its bytes
+//   {data_dir}/fragments/{tessera_hex}/{index:03}.tree    its proof tree below the root
+//                                      (crypto/proof_tree.h; none for a one-leaf fragment)
+//   {data_dir}/fragments/.incoming/{tessera_hex}.{index:03}.{checksum_hex}[.tree].{random}.tmp
+//                                      a write or delete in flight (never served)
+//   {data_dir}/fragments/.quarantine/  files that failed verification
+//   {data_dir}/fragments/.lock         flock: one store per data dir
 //
-// Store: temp file in the fragment's directory, BLAKE3 while streaming, size
-// and checksum check, fdatasync, rename; then, in parallel, fsync of the
-// directory and the index row committed with synchronous=FULL (a holder
-// acknowledges the fragment to its sender as soon as Store returns). A row
-// therefore always names a complete file; a file without a row was never
-// acknowledged. A fragment already stored with the same checksum and size, and
-// whose file still hashes to it, is a success without reading the stream; one
-// whose file is gone or damaged is written again.
+// Store: temp file in .incoming (its name says which fragment and which bytes),
+// BLAKE3 and the proof tree while streaming, size and checksum check,
+// fdatasync (and fsync of .incoming), the tree in a temp file of its own; then,
+// under the database lock, the index row committed with synchronous=FULL and
+// the temp files renamed into place. A holder acknowledges the fragment to its
+// sender as soon as Store returns. Delete renames the files into .incoming,
+// drops the row, then unlinks them. The tree is a cache: readers check it
+// against the plan's proof root, so it is never fsynced.
 //
-// Recovery when opened: temp files are removed; a file without an index row is
-// removed; a row whose file is missing or has the wrong size is dropped (the
-// file, if any, goes to quarantine). Everything done is listed in
-// recovery_report(). Nothing is served unless its row and its file agree.
+// Recovery when opened looks only at .incoming, so start-up costs what was in
+// flight, never what is held: a temp file whose fragment is indexed with the
+// checksum in its name is renamed into place (the commit happened, the rename
+// did not, or a delete did not get to drop its row); any other is removed. What
+// recovery cannot see (a file without a row after a power cut, a file removed
+// behind the store's back) is found by Reconcile() and by verification (the
+// background scrub, storage/scrub.h), never at start-up.
 //
 // Threading: blocking and thread-safe. Callers run it on a worker pool, never
 // on the network thread. Operations on the same (tessera, index) are
@@ -31,10 +36,13 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -57,23 +65,34 @@ struct FsFragmentStoreOptions {
   std::shared_ptr<const core::Clock> clock;
   // Chunk size for streaming writes, reads during Verify, and hashing.
   std::size_t io_chunk_bytes = 1024 * 1024;
+  // For crash tests: called between the steps of Store and Delete that a
+  // crash can separate, with the step's name ("store-synced": the temp file is
+  // on disk, no row yet; "store-committed": the row is, the rename is not;
+  // "delete-moved": the file is in .incoming, the row still there;
+  // "delete-dropped": the row is gone, the file not yet). Null in production.
+  std::function<void(std::string_view step)> crash_point;
 };
 
+// What recovery (on open) or Reconcile() did.
 struct RecoveryReport {
   struct DroppedRow {
     core::ContentHash tessera;
     uint32_t index = 0;
     std::string reason;
   };
+  std::vector<std::filesystem::path> completed_files;  // renamed into place from .incoming
   std::vector<std::filesystem::path> removed_temp_files;
   std::vector<std::filesystem::path> removed_orphan_files;  // file without index row
   std::vector<DroppedRow> dropped_rows;                     // row without a good file
   std::vector<std::filesystem::path> quarantined_files;
   std::vector<std::filesystem::path> unexpected_entries;  // left alone, never served
+  // Proof-tree temp files of interrupted writes and deletes put in place or
+  // removed (a cache: counted, not listed).
+  std::size_t proof_trees = 0;
 
   bool clean() const {
-    return removed_temp_files.empty() && removed_orphan_files.empty() && dropped_rows.empty() &&
-           quarantined_files.empty() && unexpected_entries.empty();
+    return completed_files.empty() && removed_temp_files.empty() && removed_orphan_files.empty() &&
+           dropped_rows.empty() && quarantined_files.empty() && unexpected_entries.empty();
   }
   // One line per action, for the log.
   std::string ToString() const;
@@ -82,7 +101,8 @@ struct RecoveryReport {
 class FsFragmentStore final : public core::FragmentStore {
  public:
   // Opens the store under `data_dir`, creating directories as needed, and runs
-  // recovery. `db` must have the schema of migration 002 or later.
+  // recovery (of .incoming only). `db` must have the schema of migration 005
+  // or later.
   static core::Result<std::unique_ptr<FsFragmentStore>> Open(std::shared_ptr<Database> db,
                                                              const std::filesystem::path& data_dir,
                                                              FsFragmentStoreOptions options = {});
@@ -96,18 +116,46 @@ class FsFragmentStore final : public core::FragmentStore {
   core::Result<void> Delete(const core::ContentHash& tessera, uint32_t index) override;
   core::Result<std::vector<core::StoredFragment>> List(
       std::optional<core::ContentHash> tessera = std::nullopt) override;
+  core::Result<std::vector<core::StoredFragment>> ListAfter(std::optional<core::FragmentKey> after,
+                                                            std::size_t limit) override;
   // On a mismatch the file is moved to quarantine and its row dropped, so it is
   // never served again; a correct copy can then be stored without `replace`.
   core::Result<void> Verify(const core::ContentHash& tessera, uint32_t index) override;
   core::Result<void> CheckHeld(const core::ContentHash& tessera, uint32_t index,
                                int64_t trust_verified_ms) override;
+  core::Result<std::vector<std::vector<core::ContentHash>>> ReadProofPaths(
+      const core::ContentHash& tessera, uint32_t index, std::span<const uint64_t> leaves) override;
 
-  // Sum of the sizes of all stored fragments.
+  // Verify of each fragment in `keys`, each exactly as Verify does it (what
+  // fails is quarantined and dropped), with the verifications recorded in one
+  // transaction at the end instead of one per fragment: a walk over many small
+  // fragments (the scrub) is not bound by commits. A fragment last verified at
+  // or after `unless_verified_since` (0: never) is left alone. Per key, in
+  // order: true if it verified, false if there was nothing to do (not stored,
+  // or verified since), or the error Verify gives. Fails as a whole only if
+  // the recording fails.
+  core::Result<std::vector<core::Result<bool>>> VerifyMany(std::span<const core::FragmentKey> keys,
+                                                           int64_t unless_verified_since = 0);
+
+  // Sum of the sizes of all stored fragments, and their number (one row read:
+  // migration 005 keeps them).
   core::Result<uint64_t> TotalBytes();
+  core::Result<uint64_t> FragmentCount();
+
+  // The full walk that start-up no longer does: every tessera directory, one
+  // at a time, against the index rows of that tessera. Removes files without a
+  // row (a rename that reached the disk after a power cut lost its commit, or
+  // a copy dropped in by hand) and proof trees of the wrong size, quarantines
+  // fragment files of the wrong size and drops their rows, removes left-over temp files of the old
+  // layout and empty directories, reports anything else. Rows whose file is missing are left to
+  // verification (the scrub), which drops them. Memory: one directory. Safe
+  // while the store is in use (each fragment under its lock). Returns what it did.
+  core::Result<RecoveryReport> Reconcile();
 
   const RecoveryReport& recovery_report() const { return report_; }
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path ShardPath(const core::ContentHash& tessera, uint32_t index) const;
+  std::filesystem::path TreePath(const core::ContentHash& tessera, uint32_t index) const;
 
  private:
   using Key = std::pair<core::ContentHash, uint32_t>;
@@ -117,20 +165,35 @@ class FsFragmentStore final : public core::FragmentStore {
   FsFragmentStore(std::shared_ptr<Database> db, std::filesystem::path root,
                   FsFragmentStoreOptions options);
   core::Result<void> Recover();
+  // Recovery of one .incoming entry.
+  core::Result<void> RecoverIncoming(const std::string& name);
+  // Reconcile() for one tessera directory.
+  core::Result<void> ReconcileDir(const core::ContentHash& tessera,
+                                  const std::filesystem::path& dir, RecoveryReport& report);
+  // Opens a fragment's file for its row and checks that it has the row's size.
+  core::Result<UniqueFd> OpenFile(const core::StoredFragment& row);
+  // A temp file name in .incoming for these bytes.
+  std::string IncomingPrefix(const core::FragmentId& id) const;
   core::Result<std::optional<core::StoredFragment>> FindRow(const core::ContentHash& tessera,
                                                             uint32_t index);
   core::Result<void> DropRow(const core::ContentHash& tessera, uint32_t index);
-  // CheckHeld with the key lock held; `row` is the fragment's index row.
-  core::Result<void> CheckHeldLocked(const core::StoredFragment& row, int64_t trust_verified_ms);
+  // CheckHeld with the key lock held; `row` is the fragment's index row. A
+  // verification is recorded in the row unless `record` is false.
+  core::Result<void> CheckHeldLocked(const core::StoredFragment& row, int64_t trust_verified_ms,
+                                     bool record = true);
   // The row names a file that is missing or of the wrong size: drop the row
   // (quarantining a wrong file) and say so.
   core::Error ForgetMissing(const core::StoredFragment& row, const core::Error& why);
   core::Result<std::filesystem::path> Quarantine(const std::filesystem::path& file,
                                                  const core::ContentHash& tessera, uint32_t index);
   int64_t Now() const { return options_.clock->NowUnixMs(); }
+  void CrashPoint(std::string_view step) const {
+    if (options_.crash_point) options_.crash_point(step);
+  }
 
   std::shared_ptr<Database> db_;
   std::filesystem::path root_;
+  std::filesystem::path incoming_;
   FsFragmentStoreOptions options_;
   UniqueFd lock_fd_;
   RecoveryReport report_;
@@ -138,6 +201,10 @@ class FsFragmentStore final : public core::FragmentStore {
   std::mutex keys_mu_;
   std::condition_variable keys_cv_;
   std::set<Key> busy_;
+
+  // Held shared by Store from creating a tessera directory until its file is
+  // renamed into it; Reconcile takes it to remove an empty directory.
+  std::shared_mutex dirs_mu_;
 
   std::mutex space_mu_;
   uint64_t reserved_bytes_ = 0;  // being written right now

@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "crypto/blake3_hasher.h"
+#include "crypto/proof_tree.h"
 #include "storage/test_util.h"
 
 namespace tesseras::storage {
@@ -33,7 +35,8 @@ NodeId Peer(uint8_t seed) {
   return n;
 }
 
-// Every file under `root` that is not a plain NNN.shard in a tessera dir or the lock.
+// Every file under `root` that is not a plain NNN.shard or NNN.tree in a
+// tessera dir, or the lock.
 std::vector<std::string> StrayFiles(const std::filesystem::path& root) {
   std::vector<std::string> out;
   for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
@@ -41,7 +44,9 @@ std::vector<std::string> StrayFiles(const std::filesystem::path& root) {
     auto rel = std::filesystem::relative(e.path(), root).string();
     if (rel == ".lock" || rel.starts_with(".quarantine/")) continue;
     auto name = e.path().filename().string();
-    if (name.size() != 9 || !name.ends_with(".shard") || name.starts_with(".")) out.push_back(rel);
+    const bool shard = name.size() == 9 && name.ends_with(".shard");
+    const bool tree = name.size() == 8 && name.ends_with(".tree");
+    if ((!shard && !tree) || name.starts_with(".")) out.push_back(rel);
   }
   return out;
 }
@@ -330,44 +335,200 @@ TEST_F(FragmentStoreTest, OverwriteNeedsReplace) {
   EXPECT_OK(store_->Verify(HashOf(6), 3));
 }
 
-TEST_F(FragmentStoreTest, RecoveryRepairsAndReports) {
+// Start-up looks only at what was in flight (.incoming), never at what is
+// held: damage in the tessera directories is left for Reconcile and for
+// verification.
+TEST_F(FragmentStoreTest, RecoveryOnOpenLooksOnlyAtWhatWasInFlight) {
   auto good = RandomBytes(5000, 9);
+  FragmentId id0 = Put(HashOf(7), 0, good);
+  Put(HashOf(7), 1, good);
+  FragmentId id2 = Put(HashOf(7), 2, good);
+  auto other = RandomBytes(6000, 10);
+  FragmentId id3{HashOf(7), 3, 24, crypto::Blake3(other)};
+  const auto tdir = dir_.path() / "fragments" / HashOf(7).ToHex();
+  const auto incoming = dir_.path() / "fragments" / ".incoming";
+  store_.reset();
+  auto in_flight = [&](const FragmentId& id, const std::string& random) {
+    return incoming /
+           (id.tessera.ToHex() + "." + std::string(id.index < 10 ? "00" : "0") +
+            std::to_string(id.index) + "." + id.checksum.ToHex() + "." + random + ".tmp");
+  };
+  // Fragment 2: committed, the process died before the rename (its file is
+  // still in .incoming). Fragment 3: a write that never committed. Fragment
+  // 0: a delete that moved the file out and did not get to drop the row. Also
+  // a temp file with some other name, and a stray file.
+  std::filesystem::rename(tdir / "002.shard", in_flight(id2, "00aa"));
+  { std::ofstream(in_flight(id3, "00bb")) << "partial"; }
+  std::filesystem::rename(tdir / "000.shard", in_flight(id0, "00cc"));
+  { std::ofstream(incoming / "whatever.tmp") << "x"; }
+  { std::ofstream(incoming / "notes.txt") << "hello"; }
+  // Damage that only a walk would see: start-up does not look.
+  std::filesystem::remove(tdir / "001.shard");
+  { std::ofstream(tdir / "notes.txt") << "hello"; }
+
+  Reopen();
+  const RecoveryReport& rep = store_->recovery_report();
+  EXPECT_EQ(rep.completed_files.size(), 2u) << rep.ToString();
+  EXPECT_EQ(rep.removed_temp_files.size(), 2u) << rep.ToString();
+  EXPECT_EQ(rep.unexpected_entries.size(), 1u) << rep.ToString();  // notes.txt in .incoming
+  EXPECT_TRUE(rep.dropped_rows.empty() && rep.removed_orphan_files.empty()) << rep.ToString();
+  EXPECT_NE(rep.ToString().find("completed a write or undid a delete"), std::string::npos);
+  EXPECT_EQ(ReadAll(HashOf(7), 0, 4096), good);
+  EXPECT_EQ(ReadAll(HashOf(7), 2, 4096), good);
+  EXPECT_OK(store_->Verify(HashOf(7), 2));
+  EXPECT_EQ(store_->Get(HashOf(7), 3).error().code, ErrorCode::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(in_flight(id3, "00bb")));
+  // The row of the missing file is still listed: verification drops it.
+  EXPECT_TRUE(store_->Get(HashOf(7), 1).ok());
+  EXPECT_EQ(store_->Verify(HashOf(7), 1).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_->Get(HashOf(7), 1).error().code, ErrorCode::kNotFound);
+  // A second open has nothing more to do.
+  Reopen();
+  EXPECT_TRUE(store_->recovery_report().completed_files.empty());
+  EXPECT_TRUE(store_->recovery_report().removed_temp_files.empty());
+}
+
+// The full walk, on demand: what start-up no longer does.
+TEST_F(FragmentStoreTest, ReconcileRepairsAndReports) {
+  auto good = RandomBytes(40'000, 9);  // three leaves: a stored tree follows the bytes
   Put(HashOf(7), 0, good);
   Put(HashOf(7), 1, good);
   Put(HashOf(7), 2, good);
-  auto tdir = dir_.path() / "fragments" / HashOf(7).ToHex();
-  store_.reset();
-  // A temp file left by a killed write, an orphan file (renamed, never indexed),
-  // a row whose file vanished, a file of the wrong size, and a stray file.
+  Put(HashOf(8), 0, good);
+  const auto tdir = dir_.path() / "fragments" / HashOf(7).ToHex();
+  // An old-layout temp file, an orphan file (renamed, never indexed), a row
+  // whose file vanished, a file of the wrong size, a stray file, an empty
+  // tessera directory, and a stray file at the top.
   { std::ofstream(tdir / ".004.shard.0123456789abcdef.tmp") << "partial"; }
   std::filesystem::copy_file(tdir / "000.shard", tdir / "009.shard");
+  std::filesystem::copy_file(tdir / "000.tree", tdir / "010.tree");
   std::filesystem::remove(tdir / "001.shard");
   std::filesystem::resize_file(tdir / "002.shard", 10);
   { std::ofstream(tdir / "notes.txt") << "hello"; }
-  Reopen();
-  const RecoveryReport& rep = store_->recovery_report();
+  ASSERT_OK(store_->Delete(HashOf(8), 0));
+  { std::ofstream(dir_.path() / "fragments" / "README") << "hi"; }
+
+  ASSERT_OK_AND_ASSIGN(RecoveryReport rep, store_->Reconcile());
   EXPECT_FALSE(rep.clean());
-  ASSERT_EQ(rep.removed_temp_files.size(), 1u);
-  ASSERT_EQ(rep.removed_orphan_files.size(), 1u);
-  EXPECT_EQ(rep.removed_orphan_files[0].filename(), "009.shard");
-  ASSERT_EQ(rep.dropped_rows.size(), 2u);
+  ASSERT_EQ(rep.removed_temp_files.size(), 1u) << rep.ToString();
+  ASSERT_EQ(rep.removed_orphan_files.size(), 2u) << rep.ToString();
+  std::set<std::string> orphans;
+  for (const auto& p : rep.removed_orphan_files) orphans.insert(p.filename().string());
+  EXPECT_EQ(orphans, (std::set<std::string>{"009.shard", "010.tree"}));
+  ASSERT_EQ(rep.dropped_rows.size(), 1u) << rep.ToString();
+  EXPECT_EQ(rep.dropped_rows[0].index, 2u);
   EXPECT_EQ(rep.quarantined_files.size(), 1u);
-  EXPECT_EQ(rep.unexpected_entries.size(), 1u);
-  EXPECT_NE(rep.ToString().find("dropped index row of fragment 1"), std::string::npos)
+  EXPECT_EQ(rep.unexpected_entries.size(), 2u) << rep.ToString();
+  EXPECT_NE(rep.ToString().find("dropped index row of fragment 2"), std::string::npos)
       << rep.ToString();
   EXPECT_FALSE(std::filesystem::exists(tdir / ".004.shard.0123456789abcdef.tmp"));
   EXPECT_FALSE(std::filesystem::exists(tdir / "009.shard"));
+  EXPECT_FALSE(std::filesystem::exists(tdir / "002.tree"));  // its row went, and its tree
+  EXPECT_TRUE(std::filesystem::exists(tdir / "000.tree"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "fragments" / HashOf(8).ToHex()));
+  EXPECT_EQ(store_->Open(HashOf(7), 2).error().code, ErrorCode::kNotFound);
+  EXPECT_OK(store_->Verify(HashOf(7), 0));
+  // The missing file's row is left to verification.
+  EXPECT_EQ(store_->Verify(HashOf(7), 1).error().code, ErrorCode::kNotFound);
   ASSERT_OK_AND_ASSIGN(auto all, store_->List());
   ASSERT_EQ(all.size(), 1u);
-  EXPECT_EQ(all[0].id.index, 0u);
-  EXPECT_OK(store_->Verify(HashOf(7), 0));
-  EXPECT_EQ(store_->Open(HashOf(7), 1).error().code, ErrorCode::kNotFound);
-  EXPECT_EQ(store_->Open(HashOf(7), 2).error().code, ErrorCode::kNotFound);
-  // A second open has nothing more to repair (the stray file is only reported).
-  Reopen();
-  EXPECT_TRUE(store_->recovery_report().removed_temp_files.empty());
-  EXPECT_TRUE(store_->recovery_report().dropped_rows.empty());
-  EXPECT_EQ(store_->recovery_report().unexpected_entries.size(), 1u);
+  // A second walk finds only the stray files.
+  ASSERT_OK_AND_ASSIGN(RecoveryReport again, store_->Reconcile());
+  EXPECT_TRUE(again.removed_temp_files.empty() && again.dropped_rows.empty() &&
+              again.removed_orphan_files.empty())
+      << again.ToString();
+  EXPECT_EQ(again.unexpected_entries.size(), 2u);
+}
+
+// Each fragment's proof tree is kept beside its bytes: the paths come from it
+// without reading the fragment, and are the paths of the tree of the bytes.
+TEST_F(FragmentStoreTest, TheProofTreeIsKeptAndGivesThePaths) {
+  for (std::size_t size :
+       {std::size_t{1}, std::size_t{16384}, std::size_t{16385}, std::size_t{300'000}}) {
+    auto bytes = RandomBytes(size, size);
+    FragmentId id = Put(HashOf(20), static_cast<uint32_t>(size % 24), bytes);
+    // The fragment's file is exactly its bytes; the tree has a file of its own.
+    EXPECT_EQ(std::filesystem::file_size(store_->ShardPath(id.tessera, id.index)), size);
+    const uint64_t tree_bytes = crypto::StoredProofTreeBytes(size);
+    EXPECT_EQ(std::filesystem::exists(store_->TreePath(id.tessera, id.index)), tree_bytes > 0);
+    if (tree_bytes > 0) {
+      EXPECT_EQ(std::filesystem::file_size(store_->TreePath(id.tessera, id.index)), tree_bytes);
+    }
+    crypto::ProofTreeBuilder tree;
+    tree.Update(bytes);
+    auto leaves = tree.FinishLeaves();
+    std::vector<uint64_t> all;
+    for (uint64_t i = 0; i < leaves.size(); ++i) all.push_back(i);
+    ASSERT_OK_AND_ASSIGN(auto paths, store_->ReadProofPaths(id.tessera, id.index, all));
+    ASSERT_EQ(paths.size(), leaves.size());
+    for (uint64_t i = 0; i < leaves.size(); ++i) {
+      EXPECT_EQ(paths[i], crypto::MerklePath(leaves, i)) << size << "/" << i;
+    }
+    const uint64_t past[] = {leaves.size()};
+    EXPECT_EQ(store_->ReadProofPaths(id.tessera, id.index, past).error().code,
+              ErrorCode::kInvalidArgument);
+    EXPECT_EQ(ReadAll(id.tessera, id.index, 7777), bytes);
+    EXPECT_OK(store_->Verify(id.tessera, id.index));
+  }
+  EXPECT_EQ(store_->ReadProofPaths(HashOf(21), 0, {}).error().code, ErrorCode::kNotFound);
+  // A tree that is missing or cut short has no paths to give; the fragment is
+  // still served and verified.
+  auto bytes = RandomBytes(40'000, 3);
+  const uint64_t first[] = {0};
+  FragmentId id = Put(HashOf(22), 0, bytes);
+  std::filesystem::resize_file(store_->TreePath(id.tessera, id.index), 32);
+  EXPECT_EQ(store_->ReadProofPaths(id.tessera, id.index, first).error().code, ErrorCode::kNotFound);
+  std::filesystem::remove(store_->TreePath(id.tessera, id.index));
+  EXPECT_EQ(store_->ReadProofPaths(id.tessera, id.index, first).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(ReadAll(id.tessera, id.index, 4096), bytes);
+  EXPECT_OK(store_->Verify(id.tessera, id.index));
+  // Replacing the bytes replaces the tree; deleting removes it.
+  auto other = RandomBytes(50'000, 4);
+  FragmentId id2{HashOf(22), 0, 24, crypto::Blake3(other)};
+  MemorySource src(other);
+  ASSERT_OK(store_->Store(id2, other.size(), src, Peer(1), /*replace=*/true));
+  EXPECT_EQ(std::filesystem::file_size(store_->TreePath(id.tessera, id.index)),
+            crypto::StoredProofTreeBytes(other.size()));
+  ASSERT_OK(store_->Delete(id.tessera, id.index));
+  EXPECT_FALSE(std::filesystem::exists(store_->TreePath(id.tessera, id.index)));
+}
+
+// A walk over everything held, one page at a time; totals kept by the index.
+TEST_F(FragmentStoreTest, ListAfterPagesAndTotalsFollowEveryChange) {
+  std::vector<FragmentId> ids;
+  uint64_t bytes = 0;
+  for (uint8_t t = 1; t <= 4; ++t) {
+    for (uint32_t i = 0; i < 5; ++i) {
+      auto b = RandomBytes(100 + t * 10 + i, t * 100 + i);
+      bytes += b.size();
+      ids.push_back(Put(HashOf(t), i, b));
+    }
+  }
+  std::vector<FragmentId> walked;
+  std::optional<core::FragmentKey> after;
+  for (int pages = 0;; ++pages) {
+    ASSERT_LT(pages, 10);
+    ASSERT_OK_AND_ASSIGN(auto page, store_->ListAfter(after, 3));
+    for (const auto& f : page) walked.push_back(f.id);
+    if (page.size() < 3) break;
+    after = core::FragmentKey{page.back().id.tessera, page.back().id.index};
+  }
+  EXPECT_EQ(walked, ids);  // (tessera, index) order, each once
+  ASSERT_OK_AND_ASSIGN(uint64_t total, store_->TotalBytes());
+  ASSERT_OK_AND_ASSIGN(uint64_t count, store_->FragmentCount());
+  EXPECT_EQ(total, bytes);
+  EXPECT_EQ(count, 20u);
+  // Replacing, deleting and a failed verification all keep them right.
+  auto two = RandomBytes(5000, 77);
+  MemorySource src(two);
+  ASSERT_OK(store_->Store({HashOf(1), 0, 24, crypto::Blake3(two)}, two.size(), src, Peer(1), true));
+  ASSERT_OK(store_->Delete(HashOf(2), 0));
+  std::filesystem::remove(store_->ShardPath(HashOf(3), 0));
+  EXPECT_FALSE(store_->Verify(HashOf(3), 0).ok());
+  ASSERT_OK_AND_ASSIGN(total, store_->TotalBytes());
+  ASSERT_OK_AND_ASSIGN(count, store_->FragmentCount());
+  EXPECT_EQ(count, 18u);
+  EXPECT_EQ(total, bytes - 110 + two.size() - 120 - 130);
 }
 
 TEST_F(FragmentStoreTest, FreeSpaceMinimumGivesClearErrorAndStaysConsistent) {

@@ -62,6 +62,26 @@ Result<std::vector<core::PlanInfo>> SqlitePlanStore::ListPlans() {
   return out;
 }
 
+Result<std::vector<core::PlanInfo>> SqlitePlanStore::ListPlansAfter(
+    std::optional<core::ContentHash> after, std::size_t limit) {
+  auto lock = db_->Lock();
+  // Both forms search the primary key from a lower bound.
+  ASSIGN_OR_RETURN(auto s, db_->Cached(after ? "SELECT tessera, owner FROM signed_plans WHERE "
+                                               "tessera > ? ORDER BY tessera LIMIT ?"
+                                             : "SELECT tessera, owner FROM signed_plans WHERE "
+                                               "tessera >= ? ORDER BY tessera LIMIT ?"));
+  s->Bind(1, after.value_or(core::ContentHash{}))
+      .Bind(2, static_cast<int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+  std::vector<core::PlanInfo> out;
+  while (TRY(s->Step())) {
+    core::PlanInfo info;
+    ASSIGN_OR_RETURN(info.tessera, s->ColumnId<core::ContentHashTag>(0));
+    ASSIGN_OR_RETURN(info.owner, s->ColumnId<core::NodeIdTag>(1));
+    out.push_back(info);
+  }
+  return out;
+}
+
 namespace {
 
 Result<void> RequirePlan(Database& db, const core::ContentHash& tessera) {

@@ -21,6 +21,8 @@ class SqlitePlanStore final : public core::PlanStore {
   core::Result<std::optional<std::vector<uint8_t>>> GetPlan(
       const core::ContentHash& tessera) override;
   core::Result<std::vector<core::PlanInfo>> ListPlans() override;
+  core::Result<std::vector<core::PlanInfo>> ListPlansAfter(std::optional<core::ContentHash> after,
+                                                           std::size_t limit) override;
   core::Result<std::vector<core::HolderView>> GetHolders(const core::ContentHash& tessera) override;
   core::Result<void> SetHolders(const core::ContentHash& tessera,
                                 const std::vector<core::HolderView>& holders) override;

@@ -102,5 +102,34 @@ TEST_F(PlanStoreTest, MaintenanceClockRoundTripAndGoesWithThePlan) {
   EXPECT_EQ(store_->SetMaintenance(H(8), m).error().code, core::ErrorCode::kNotFound);
 }
 
+// A walk over every plan, one page at a time, gives what ListPlans gives, and
+// the same as the port's default (which slices ListPlans).
+TEST_F(PlanStoreTest, ListPlansAfterPages) {
+  for (uint8_t i = 1; i <= 7; ++i) {
+    const std::vector<uint8_t> plan{i};
+    ASSERT_TRUE(store_->PutPlan(H(i), N(i), plan).ok());
+  }
+  auto all = store_->ListPlans();
+  ASSERT_TRUE(all.ok());
+  for (bool base : {false, true}) {
+    std::vector<core::PlanInfo> walked;
+    std::optional<core::ContentHash> after;
+    for (int pages = 0;; ++pages) {
+      ASSERT_LT(pages, 10);
+      auto page = base ? store_->core::PlanStore::ListPlansAfter(after, 3)
+                       : store_->ListPlansAfter(after, 3);
+      ASSERT_TRUE(page.ok()) << page.error().ToString();
+      walked.insert(walked.end(), page->begin(), page->end());
+      if (page->size() < 3) break;
+      after = page->back().tessera;
+    }
+    ASSERT_EQ(walked.size(), all->size());
+    for (std::size_t i = 0; i < walked.size(); ++i) {
+      EXPECT_EQ(walked[i].tessera, (*all)[i].tessera);
+      EXPECT_EQ(walked[i].owner, (*all)[i].owner);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tesseras::storage

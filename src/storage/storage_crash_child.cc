@@ -1,15 +1,23 @@
 // Helper for the crash test (fragment_store_crash_test.cc): opens a fragment
-// store and writes (and sometimes deletes) fragments forever, reporting every
+// store and writes, replaces and deletes fragments forever, reporting every
 // step on stdout so that the parent can SIGKILL it at a chosen moment:
 //
-//   open <fragments listed after recovery>
+//   open <fragments in the store after recovery> <entries recovery acted on>
 //   begin <k> <tessera hex> <index> <size>     about to Store fragment k
 //   chunk <k> <n>                              Store pulled chunk n of k's bytes
+//   step <name> <k>                            Store or Delete reached a crash
+//                                              point (FsFragmentStoreOptions::
+//                                              crash_point); the child then
+//                                              waits for one byte on stdin
 //   stored <k>                                 Store returned Ok (acknowledged)
+//   replace <k>                                about to Store k's variant over it
+//   replaced <k>                               that Store returned Ok
 //   delete <k>                                 about to Delete fragment k
 //   deleted <k>                                Delete returned Ok
 //
-// Fragment k's bytes and id are a pure function of (seed, k), so the parent can
+// At a `step` line the child is paused inside the store, exactly between two
+// steps, so a kill there lands in a window no timing could hit. Fragment k's
+// bytes and id are a pure function of (seed, k, variant), so the parent can
 // recompute them. Usage: storage_crash_child <data_dir> <seed>
 #include <unistd.h>
 
@@ -32,6 +40,18 @@ void Say(const std::string& line) {
   std::string s = line + "\n";
   // A parent that went away closes the pipe: SIGPIPE ends us, as it should.
   if (::write(STDOUT_FILENO, s.data(), s.size()) != static_cast<ssize_t>(s.size())) std::_Exit(3);
+}
+
+// Waits for the parent's go-ahead (one byte); the parent kills instead when
+// it wants the crash here.
+void AwaitGo() {
+  char c;
+  for (;;) {
+    ssize_t n = ::read(STDIN_FILENO, &c, 1);
+    if (n == 1) return;
+    if (n < 0 && errno == EINTR) continue;
+    std::_Exit(4);  // the parent is gone
+  }
 }
 
 // Hands out the fragment in small chunks and reports each one.
@@ -68,19 +88,27 @@ int main(int argc, char** argv) {
   const uint64_t seed = std::strtoull(argv[2], nullptr, 10);
   auto db = tesseras::storage::Database::OpenInDataDir(data_dir);
   if (!db.ok()) return Fail(db.error().ToString());
+  uint64_t current = 0;  // the fragment being worked on, for the step lines
   tesseras::storage::FsFragmentStoreOptions opts;
   opts.min_free_bytes = 0;
   opts.io_chunk_bytes = 64 * 1024;
+  opts.crash_point = [&current](std::string_view step) {
+    Say("step " + std::string(step) + " " + std::to_string(current));
+    AwaitGo();
+  };
   auto store = tesseras::storage::FsFragmentStore::Open(
       std::shared_ptr<tesseras::storage::Database>(std::move(db).value()), data_dir, opts);
   if (!store.ok()) return Fail(store.error().ToString());
-  auto listed = (*store)->List();
-  if (!listed.ok()) return Fail(listed.error().ToString());
-  Say("open " + std::to_string(listed->size()));
+  auto count = (*store)->FragmentCount();
+  if (!count.ok()) return Fail(count.error().ToString());
+  const auto& rep = (*store)->recovery_report();
+  Say("open " + std::to_string(*count) + " " +
+      std::to_string(rep.completed_files.size() + rep.removed_temp_files.size()));
 
   tesseras::core::NodeId origin;
   origin.bytes.fill(0x42);
   for (uint64_t k = 0; k < 100'000; ++k) {
+    current = k;
     CrashFragment f = tesseras::storage::MakeCrashFragment(seed, k);
     Say("begin " + std::to_string(k) + " " + f.id.tessera.ToHex() + " " +
         std::to_string(f.id.index) + " " + std::to_string(f.bytes.size()));
@@ -88,7 +116,16 @@ int main(int argc, char** argv) {
     auto r = (*store)->Store(f.id, f.bytes.size(), src, origin);
     if (!r.ok()) return Fail(r.error().ToString());
     Say("stored " + std::to_string(k));
-    if (k % 4 == 3) {  // delete the previous one now and then
+    if (tesseras::storage::CrashWorkloadReplaces(k)) {
+      CrashFragment v = tesseras::storage::MakeCrashFragment(seed, k, 1);
+      Say("replace " + std::to_string(k));
+      ReportingSource vsrc(k, v.bytes);
+      auto rr = (*store)->Store(v.id, v.bytes.size(), vsrc, origin, /*replace=*/true);
+      if (!rr.ok()) return Fail(rr.error().ToString());
+      Say("replaced " + std::to_string(k));
+    }
+    if (tesseras::storage::CrashWorkloadDeletesPrevious(k)) {
+      current = k - 1;
       CrashFragment prev = tesseras::storage::MakeCrashFragment(seed, k - 1);
       Say("delete " + std::to_string(k - 1));
       auto d = (*store)->Delete(prev.id.tessera, prev.id.index);

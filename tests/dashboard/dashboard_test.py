@@ -209,6 +209,8 @@ def main():
         check("token=" not in driver.current_url, "the token is taken out of the address bar")
         wait(driver, "the page shows the node's peers",
              lambda: text(driver, "#node-peers") == str(NODES - 1))
+        wait(driver, "the page shows the background scrub",
+             lambda: re.search(r"fragments|idle", text(driver, "#node-scrub")) is not None)
         wait(driver, "the tessera made with tes is listed",
              lambda: css(driver, f'tr[data-hash="{first}"]') is not None)
         check(attr(driver, f'tr[data-hash="{first}"]', "data-state") == "local",

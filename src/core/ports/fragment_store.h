@@ -15,12 +15,20 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "core/bytes.h"
 #include "core/fragment.h"
 
 namespace tesseras::core {
+
+// Where a walk over every stored fragment stopped: (tessera, index) order.
+struct FragmentKey {
+  ContentHash tessera;
+  uint32_t index = 0;
+  auto operator<=>(const FragmentKey&) const = default;
+};
 
 struct StoredFragment {
   FragmentId id;
@@ -50,8 +58,16 @@ class FragmentStore {
   virtual Result<void> Delete(const ContentHash& tessera, uint32_t index) = 0;
 
   // Every fragment, or those of one tessera, ordered by (tessera, index).
+  // Without a tessera the answer grows with everything held: callers that walk
+  // the whole store use ListAfter instead.
   virtual Result<std::vector<StoredFragment>> List(
       std::optional<ContentHash> tessera = std::nullopt) = 0;
+
+  // At most `limit` fragments following `after` (exclusive; from the first
+  // when nullopt) in (tessera, index) order: a walk over everything held that
+  // keeps one page in memory. A page shorter than `limit` is the last one.
+  virtual Result<std::vector<StoredFragment>> ListAfter(std::optional<FragmentKey> after,
+                                                        std::size_t limit) = 0;
 
   // Recomputes BLAKE3 of the stored bytes. Ok and records last_verified if it
   // matches; kCorrupt (naming the fragment) if not; kNotFound if it is not
@@ -65,6 +81,17 @@ class FragmentStore {
   // 0 always hashes. Fails like Verify, with the same reconciliation.
   virtual Result<void> CheckHeld(const ContentHash& tessera, uint32_t index,
                                  int64_t trust_verified_ms) = 0;
+
+  // The Merkle path of each leaf in `leaves` of a stored fragment's proof tree
+  // (crypto/proof_tree.h): sibling hashes bottom first, one path per leaf, read
+  // from the tree Store kept beside the bytes, without reading the fragment
+  // itself. The hashes are what was kept, not re-derived: a caller checks each
+  // path against the plan's proof root, and reads the whole fragment when one
+  // does not lead there. A one-leaf fragment has empty paths. kNotFound if the
+  // fragment is not stored or no tree is kept for it; kInvalidArgument for a
+  // leaf past the last one.
+  virtual Result<std::vector<std::vector<ContentHash>>> ReadProofPaths(
+      const ContentHash& tessera, uint32_t index, std::span<const uint64_t> leaves) = 0;
 };
 
 }  // namespace tesseras::core

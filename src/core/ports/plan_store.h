@@ -45,7 +45,25 @@ class PlanStore {
                                std::span<const uint8_t> encoded) = 0;
   // nullopt when no plan is known for the tessera.
   virtual Result<std::optional<std::vector<uint8_t>>> GetPlan(const ContentHash& tessera) = 0;
+  // Every plan, in tessera order. The answer grows with every plan known:
+  // callers that walk them all use ListPlansAfter.
   virtual Result<std::vector<PlanInfo>> ListPlans() = 0;
+  // At most `limit` plans whose tessera follows `after` (from the first when
+  // nullopt), in tessera order: a walk over every plan that keeps one page in
+  // memory. A page shorter than `limit` is the last. This default slices
+  // ListPlans(), which holds them all at once; a store that can page
+  // (SqlitePlanStore) overrides it.
+  virtual Result<std::vector<PlanInfo>> ListPlansAfter(std::optional<ContentHash> after,
+                                                       std::size_t limit) {
+    auto all = ListPlans();
+    if (!all.ok()) return std::move(all).error();
+    std::vector<PlanInfo> out;
+    for (const auto& p : *all) {
+      if (out.size() == limit) break;
+      if (!after || *after < p.tessera) out.push_back(p);
+    }
+    return out;
+  }
   // The holders tracked for a tessera, ordered by holder id, copies by index;
   // empty when none are.
   virtual Result<std::vector<HolderView>> GetHolders(const ContentHash& tessera) = 0;

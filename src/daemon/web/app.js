@@ -224,6 +224,7 @@ function renderNode(n) {
     ['Disk free', bytes(disk.free_bytes)],
     ['Up for', duration(n.uptime_secs)],
     ['Version', n.version],
+    ...scrubFacts(n.scrub),
   ]);
   if (disk.total_bytes) {
     const usedPct = Math.round(100 * (disk.total_bytes - disk.free_bytes) / disk.total_bytes);
@@ -235,6 +236,23 @@ function renderNode(n) {
       el('span', {class: 'label',
                   text: `disk ${usedPct}% full (${bytes(disk.free_bytes)} free of ${bytes(disk.total_bytes)})`})));
   }
+}
+
+// The background scrub (GET /v1/node "scrub"): where the cycle is, the last full one.
+function scrubFacts(s) {
+  if (!s) return [];
+  const now = s.cycle_started
+    ? `${s.cycle_fragments} of ${s.cycle_fragments_total} fragments ` +
+      `(${bytes(s.cycle_bytes)} of ${bytes(s.cycle_bytes_total)}), since ${ago(s.cycle_started)}`
+    : `idle, next cycle ${s.next_cycle ? new Date(s.next_cycle).toLocaleString() : 'when something is held'}`;
+  const last = s.last_cycle_finished
+    ? `${ago(s.last_cycle_finished)} (${s.last_cycle_fragments} fragments, ${bytes(s.last_cycle_bytes)})`
+    : 'never';
+  return [
+    ['Scrub', el('span', {id: 'node-scrub', text: now})],
+    ['Last full scrub', last],
+    ['Scrub found', `${s.corrupt_found} corrupt, ${s.missing_found} missing`],
+  ];
 }
 
 function tesseraRank(t) {

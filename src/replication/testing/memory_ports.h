@@ -14,6 +14,7 @@
 #include "core/ports/fragment_store.h"
 #include "core/ports/reciprocity_ledger.h"
 #include "crypto/blake3_hasher.h"
+#include "crypto/proof_tree.h"
 
 namespace tesseras::replication::testing {
 
@@ -58,6 +59,11 @@ class MemoryFragmentStore final : public core::FragmentStore {
     e.meta.id = id;
     e.meta.size = size;
     e.meta.origin = origin;
+    {  // the proof tree, kept as a disk store keeps it: from the bytes as stored
+      crypto::ProofTreeBuilder tree;
+      tree.Update(data);
+      e.leaves = tree.FinishLeaves();
+    }
     e.bytes = std::move(data);
     used_ += size;
     frags_[key] = std::move(e);
@@ -102,6 +108,42 @@ class MemoryFragmentStore final : public core::FragmentStore {
     for (const auto& [k, e] : frags_)
       if (!t || k.first == *t) out.push_back(e.meta);
     return out;
+  }
+
+  core::Result<std::vector<core::StoredFragment>> ListAfter(std::optional<core::FragmentKey> after,
+                                                            std::size_t limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<core::StoredFragment> out;
+    auto it = after ? frags_.upper_bound({after->tessera, after->index}) : frags_.begin();
+    for (; it != frags_.end() && out.size() < limit; ++it) out.push_back(it->second.meta);
+    return out;
+  }
+
+  // The paths from the tree computed when the fragment was stored (later
+  // damage to the bytes does not change it, as on disk).
+  core::Result<std::vector<std::vector<core::ContentHash>>> ReadProofPaths(
+      const core::ContentHash& t, uint32_t index, std::span<const uint64_t> leaves) override {
+    std::lock_guard lock(mu_);
+    auto it = frags_.find({t, index});
+    if (it == frags_.end()) return NotFound(t, index);
+    if (it->second.gone) {
+      return core::MakeError(core::ErrorCode::kNotFound, "fragment " + std::to_string(index) +
+                                                             " of " + t.Short() +
+                                                             "… is indexed but its bytes are gone");
+    }
+    std::vector<std::vector<core::ContentHash>> out;
+    for (uint64_t leaf : leaves) {
+      if (leaf >= it->second.leaves.size()) {
+        return core::MakeError(core::ErrorCode::kInvalidArgument, "leaf past the last one");
+      }
+      out.push_back(crypto::MerklePath(it->second.leaves, leaf));
+    }
+    ++proof_path_reads_;
+    return out;
+  }
+  uint64_t proof_path_reads() {
+    std::lock_guard lock(mu_);
+    return proof_path_reads_;
   }
 
   // Always hashes: memory cannot go stale behind our back the way a disk can.
@@ -163,7 +205,8 @@ class MemoryFragmentStore final : public core::FragmentStore {
   struct Entry {
     core::StoredFragment meta;
     std::vector<uint8_t> bytes;
-    bool gone = false;  // LoseBytes: listed, but nothing to read
+    std::vector<core::ContentHash> leaves;  // proof-tree leaves of the bytes as stored
+    bool gone = false;                      // LoseBytes: listed, but nothing to read
   };
   class Reader final : public core::RandomAccessSource {
    public:
@@ -185,6 +228,7 @@ class MemoryFragmentStore final : public core::FragmentStore {
   uint64_t capacity_;
   uint64_t used_ = 0;
   uint64_t verifications_ = 0;
+  uint64_t proof_path_reads_ = 0;
   std::map<std::pair<core::ContentHash, uint32_t>, Entry> frags_;
 };
 

@@ -1,0 +1,97 @@
+// A core::FragmentStore that forwards to another and counts what passes
+// through: bytes read from opened fragments, bytes of proof-tree hashes read,
+// and whole-fragment checks (Verify, CheckHeld) with the bytes they read. For
+// tests and benchmarks that show what an operation reads (tests/
+// attestation_cost_test.cc, bench/big_node.cc). Thread-safe as the store it
+// wraps; the counters are atomic.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "core/ports/fragment_store.h"
+
+namespace tesseras::storage::testing {
+
+class CountingFragmentStore final : public core::FragmentStore {
+ public:
+  explicit CountingFragmentStore(core::FragmentStore& inner) : inner_(inner) {}
+
+  core::Result<void> Store(const core::FragmentId& id, uint64_t size, core::ByteSource& bytes,
+                           const core::NodeId& origin, bool replace) override {
+    return inner_.Store(id, size, bytes, origin, replace);
+  }
+  core::Result<std::unique_ptr<core::RandomAccessSource>> Open(const core::ContentHash& t,
+                                                               uint32_t index) override {
+    auto src = inner_.Open(t, index);
+    if (!src.ok()) return std::move(src).error();
+    return std::unique_ptr<core::RandomAccessSource>(new Counting(std::move(*src), bytes_read_));
+  }
+  core::Result<core::StoredFragment> Get(const core::ContentHash& t, uint32_t index) override {
+    return inner_.Get(t, index);
+  }
+  core::Result<void> Delete(const core::ContentHash& t, uint32_t index) override {
+    return inner_.Delete(t, index);
+  }
+  core::Result<std::vector<core::StoredFragment>> List(
+      std::optional<core::ContentHash> t) override {
+    return inner_.List(t);
+  }
+  core::Result<std::vector<core::StoredFragment>> ListAfter(std::optional<core::FragmentKey> after,
+                                                            std::size_t limit) override {
+    return inner_.ListAfter(after, limit);
+  }
+  // Counted as reading the whole fragment (what Verify does).
+  core::Result<void> Verify(const core::ContentHash& t, uint32_t index) override {
+    CountWhole(t, index);
+    return inner_.Verify(t, index);
+  }
+  // Counted as reading the whole fragment, an upper bound (a recent
+  // verification lets it skip the hash).
+  core::Result<void> CheckHeld(const core::ContentHash& t, uint32_t index, int64_t trust) override {
+    CountWhole(t, index);
+    return inner_.CheckHeld(t, index, trust);
+  }
+  core::Result<std::vector<std::vector<core::ContentHash>>> ReadProofPaths(
+      const core::ContentHash& t, uint32_t index, std::span<const uint64_t> leaves) override {
+    auto paths = inner_.ReadProofPaths(t, index, leaves);
+    if (paths.ok()) {
+      for (const auto& p : *paths) bytes_read_ += 32 * p.size();
+    }
+    return paths;
+  }
+
+  // Everything read: opened fragments, tree hashes, whole checks.
+  uint64_t bytes_read() const { return bytes_read_; }
+  uint64_t whole_checks() const { return whole_checks_; }
+  void Reset() { bytes_read_ = whole_checks_ = 0; }
+
+ private:
+  void CountWhole(const core::ContentHash& t, uint32_t index) {
+    ++whole_checks_;
+    auto row = inner_.Get(t, index);
+    if (row.ok()) bytes_read_ += row->size;
+  }
+  class Counting final : public core::RandomAccessSource {
+   public:
+    Counting(std::unique_ptr<core::RandomAccessSource> inner, std::atomic<uint64_t>& counter)
+        : inner_(std::move(inner)), counter_(counter) {}
+    uint64_t Size() const override { return inner_->Size(); }
+    core::Result<void> ReadAt(uint64_t offset, std::span<uint8_t> out) override {
+      counter_ += out.size();
+      return inner_->ReadAt(offset, out);
+    }
+
+   private:
+    std::unique_ptr<core::RandomAccessSource> inner_;
+    std::atomic<uint64_t>& counter_;
+  };
+  core::FragmentStore& inner_;
+  std::atomic<uint64_t> bytes_read_{0};
+  std::atomic<uint64_t> whole_checks_{0};
+};
+
+}  // namespace tesseras::storage::testing
