@@ -1,3 +1,6 @@
+#include <optional>
+
+#include "crypto/proof_tree.h"
 #include "replication/replication_service.h"
 #include "replication/service_internal.h"
 
@@ -12,6 +15,49 @@ using core::Result;
 // only checked for presence and size before it counts as already held; an
 // older one is hashed again (docs/REPLICATION.md, "Receiving").
 constexpr int64_t kTrustVerifiedMs = 10 * 60 * 1000;
+
+namespace {
+
+// Passes a fragment's bytes through to the store and, when the last of its
+// `size` bytes goes by, checks that they lead to the proof root the signed
+// plan gives (an owner could otherwise hand us bytes whose audits could never
+// pass, and take our credit with them). A mismatch fails that last Read, so
+// the store discards what it wrote and nothing becomes visible.
+class ProofRootCheck final : public core::ByteSource {
+ public:
+  ProofRootCheck(core::ByteSource& inner, uint64_t size, const core::ContentHash& root,
+                 uint32_t index)
+      : inner_(inner), size_(size), root_(root), index_(index) {}
+
+  Result<std::size_t> Read(std::span<uint8_t> out) override {
+    ASSIGN_OR_RETURN(std::size_t n, inner_.Read(out));
+    if (seen_ >= size_) return n;  // past the end: the store reports the excess
+    const std::size_t counted = static_cast<std::size_t>(std::min<uint64_t>(n, size_ - seen_));
+    tree_.Update(std::span<const uint8_t>(out.data(), counted));
+    seen_ += counted;
+    if (seen_ == size_ && crypto::MerkleRoot(tree_.FinishLeaves()) != root_) {
+      mismatch_ = true;
+      return MakeError(ErrorCode::kCorrupt,
+                       "fragment " + std::to_string(index_) +
+                           " does not lead to the proof root of its signed plan: no audit of it "
+                           "could pass");
+    }
+    return n;
+  }
+
+  bool mismatch() const { return mismatch_; }
+
+ private:
+  core::ByteSource& inner_;
+  uint64_t size_;
+  core::ContentHash root_;
+  uint32_t index_;
+  uint64_t seen_ = 0;
+  bool mismatch_ = false;
+  crypto::ProofTreeBuilder tree_;
+};
+
+}  // namespace
 // A fragment served to a peer: a verification within the last day stands.
 constexpr int64_t kTrustServedMs = 24 * 3600 * 1000;
 
@@ -45,6 +91,12 @@ Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sende
                      "fragment " + std::to_string(env.id.index) + " is not in the plan of " +
                          table.tessera.Short() + "… (" + std::to_string(n) + " fragments)");
   }
+  if (!table.proof_roots.empty() && table.proof_roots.size() != n) {
+    CountRefusal("bad_plan");
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "the plan lists " + std::to_string(table.proof_roots.size()) +
+                         " proof roots for " + std::to_string(n) + " fragments");
+  }
   if (env.id.checksum != table.checksums[env.id.index]) {
     return MakeError(ErrorCode::kCorrupt, "fragment checksum differs from the signed plan");
   }
@@ -60,6 +112,17 @@ Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sende
       CountRefusal("other_owner");
       return MakeError(ErrorCode::kPermissionDenied,
                        "tessera " + table.tessera.Short() + "… belongs to another owner");
+    }
+    // Encoding is deterministic: the owner's plan for a tessera never changes
+    // its fragments. One that does would turn what we hold into failed audits.
+    if (prev.ok() &&
+        (prev->table.checksums != table.checksums ||
+         (!prev->table.proof_roots.empty() && prev->table.proof_roots != table.proof_roots))) {
+      CountRefusal("bad_plan");
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "the plan of " + table.tessera.Short() +
+                           "… differs from the one already held here in its fragments' checksums "
+                           "or proof roots");
     }
   }
   // Already held with these bytes — on disk, not merely indexed: acknowledged
@@ -108,16 +171,25 @@ Result<core::ReplicateAck> ReplicationService::ReceiveFragment(const core::PeerI
   bool already_held = false;
   ASSIGN_OR_RETURN(SignedPlan plan, AdmitFragment(sender, env, &already_held));
   const auto& table = plan.table;
-  TRY(d_.plans->PutPlan(table.tessera, plan.owner_id(), plan.Encode()));
   if (!already_held) {
     // 5. Store: the store checks free space, size and checksum before anything is visible.
     const bool replace = d_.fragments->Get(table.tessera, env.id.index).ok();
-    auto stored = d_.fragments->Store(env.id, table.plan.shard_size, bytes, sender.id, replace);
+    // A plan without proof roots (never made by this encoder) is stored as it
+    // comes; its fragments' audits fail and are dealt with as failures.
+    std::optional<ProofRootCheck> checked;
+    if (!table.proof_roots.empty()) {
+      checked.emplace(bytes, table.plan.shard_size, table.proof_roots[env.id.index], env.id.index);
+    }
+    auto stored = d_.fragments->Store(env.id, table.plan.shard_size, checked ? *checked : bytes,
+                                      sender.id, replace);
     if (!stored.ok()) {
       if (stored.error().code == ErrorCode::kResourceExhausted) CountRefusal("disk_full");
+      if (checked && checked->mismatch()) CountRefusal("bad_proof_root");
       return stored.error();
     }
   }
+  // The plan is kept once its fragment is: a refused fragment leaves no plan.
+  TRY(d_.plans->PutPlan(table.tessera, plan.owner_id(), plan.Encode()));
   TRY(d_.ledger->Record(plan.owner_id(), core::LedgerDirection::kWeStoreForThem, table.tessera,
                         env.id.index, ChargeFor(table.plan.shard_size)));
   // 6. Findable without the owner: our claim names what we now hold. It is

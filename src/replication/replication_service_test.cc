@@ -438,6 +438,56 @@ TEST_F(ReplicationTest, ReceiveRefusesWhatItMust) {
             ErrorCode::kPermissionDenied);
 }
 
+// A malicious owner cannot make an honest holder keep bytes whose audits can
+// never pass (a proof root that the bytes do not lead to), nor change the
+// fragments of a plan the holder already keeps.
+TEST_F(ReplicationTest, ReceiveChecksProofRootsAgainstTheBytes) {
+  auto nodes = MakeNodes(2);
+  SimNode& owner = *nodes[0];
+  SimNode& holder = *nodes[1];
+  auto payload = RandomBytes(5 * core::kMiB, 13);
+  auto plan = *core::PlanForSize(payload.size());
+  std::vector<core::MemorySink> sinks(plan.total_shards());
+  std::vector<core::ByteSink*> ptrs;
+  for (auto& s : sinks) ptrs.push_back(&s);
+  core::MemorySource src(payload);
+  CodecOptions opt;
+  opt.compute_proof_roots = true;
+  const auto table = *EncodeTessera(crypto::Blake3(payload), plan, src, ptrs, opt);
+  auto send = [&](const core::FragmentTable& t, uint32_t i) {
+    auto signed_plan = SignedPlan::Sign(t, owner.identity);
+    core::FragmentEnvelope env;
+    env.id = t.IdOf(i);
+    env.table = t;
+    env.owner_public_key = signed_plan.owner;
+    env.plan_signature.assign(signed_plan.signature.begin(), signed_plan.signature.end());
+    core::MemorySource b(sinks[i].bytes());
+    return holder.service->ReceiveFragment(owner.peer(), env, b);
+  };
+  // Signed by the owner, right checksum, wrong proof root: refused, nothing kept.
+  auto lying = table;
+  lying.proof_roots[1] = lying.proof_roots[2];
+  auto r = send(lying, 1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kCorrupt);
+  EXPECT_THAT(r.error().message, ::testing::HasSubstr("proof root"));
+  EXPECT_FALSE(holder.fragments.Get(table.tessera, 1).ok());
+  EXPECT_FALSE(*holder.plans.GetPlan(table.tessera));
+  EXPECT_EQ(holder.ledger.Balance(owner.identity.node_id())->bytes_stored_for_them, 0u);
+  // The honest plan is accepted; a later one that changes a root is refused.
+  ASSERT_TRUE(send(table, 1).ok());
+  auto changed = table;
+  changed.proof_roots[3] = changed.proof_roots[4];
+  r = send(changed, 2);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(holder.fragments.Get(table.tessera, 2).ok());
+  // Too few roots for the fragments.
+  auto short_roots = table;
+  short_roots.proof_roots.pop_back();
+  EXPECT_EQ(send(short_roots, 2).error().code, ErrorCode::kInvalidArgument);
+}
+
 TEST_F(ReplicationTest, SenderOverTheDeficitAllowanceIsRefused) {
   config_.deficit_allowance_bytes = 500'000;  // less than two fragments of 5 MiB / 16
   auto nodes = MakeNodes(2);
