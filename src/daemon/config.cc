@@ -41,6 +41,8 @@ std::vector<ConfigKey> BuildKeys() {
                           "how far below zero a peer's reciprocity balance may go"),
       TESSERAS_CONFIG_KEY(replication, per_peer_limit_bytes, 0, kMaxInt,
                           "most bytes stored here for any one peer"),
+      TESSERAS_CONFIG_KEY(replication, max_spool_bytes, 1, kMaxInt,
+                          "bytes of incoming fragments received (spooled) at once"),
       TESSERAS_CONFIG_KEY(replication, new_owner_allowance_bytes, 0, kMaxInt,
                           "the deficit allowance of owners that never stored anything for us"),
       TESSERAS_CONFIG_KEY(replication, min_fragment_charge_bytes, 0, 1 << 30,

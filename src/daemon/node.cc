@@ -14,6 +14,7 @@
 #include "daemon/api_token.h"
 #include "daemon/replicated_node.h"
 #include "replication/dht_records.h"
+#include "storage/file_util.h"
 
 namespace tesseras::daemon {
 
@@ -251,7 +252,12 @@ core::Result<void> Node::StartReplication() {
   replication::UseDhtRecords(deps, *identity_, *clock_,
                              static_cast<int64_t>(config_.dht.record_ttl_secs) * 1000);
   replication_ = std::make_unique<replication::ReplicationService>(deps, cfg);
-  handler_ = std::make_shared<replication::NetworkHandler>(*replication_, cfg.scratch_dir);
+  replication::SpoolLimits spool;
+  spool.max_bytes = rc.max_spool_bytes;
+  spool.min_free_bytes = rc.min_free_space_bytes;
+  spool.free_bytes = [](const fs::path& p) { return storage::FreeBytes(p); };
+  handler_ = std::make_shared<replication::NetworkHandler>(*replication_, cfg.scratch_dir,
+                                                           std::move(spool));
   dht_->SetReplicationHandler(handler_);
   repair_ =
       std::make_unique<replication::RepairLoop>(*replication_, [this](const std::string& line) {

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
+#include <optional>
 
 #include "crypto/blake3_hasher.h"
 #include "replication/file_io.h"
@@ -34,11 +36,44 @@ class AlreadyHeld final : public dht::IncomingFragment {
   core::FragmentEnvelope env_;
 };
 
+}  // namespace
+
+struct SpoolBudget {
+  std::mutex mu;
+  uint64_t reserved = 0;
+};
+
+namespace {
+
+// A transfer's share of the spool, given back when it ends.
+class Reservation {
+ public:
+  Reservation(std::shared_ptr<SpoolBudget> budget, uint64_t bytes)
+      : budget_(std::move(budget)), bytes_(bytes) {}
+  Reservation(Reservation&& o) noexcept : budget_(std::move(o.budget_)), bytes_(o.bytes_) {}
+  Reservation(const Reservation&) = delete;
+  Reservation& operator=(const Reservation&) = delete;
+  Reservation& operator=(Reservation&&) = delete;
+  ~Reservation() {
+    if (!budget_) return;
+    std::lock_guard lock(budget_->mu);
+    budget_->reserved -= bytes_;
+  }
+
+ private:
+  std::shared_ptr<SpoolBudget> budget_;
+  uint64_t bytes_;
+};
+
 class Spooled final : public dht::IncomingFragment {
  public:
   Spooled(ReplicationService& s, core::PeerInfo from, core::FragmentEnvelope env,
-          std::unique_ptr<FileSink> sink)
-      : s_(s), from_(std::move(from)), env_(std::move(env)), sink_(std::move(sink)) {}
+          std::unique_ptr<FileSink> sink, Reservation reservation)
+      : s_(s),
+        from_(std::move(from)),
+        env_(std::move(env)),
+        sink_(std::move(sink)),
+        reservation_(std::move(reservation)) {}
   ~Spooled() override {
     std::error_code ec;
     if (finished_) std::filesystem::remove(sink_->path(), ec);
@@ -66,6 +101,7 @@ class Spooled final : public dht::IncomingFragment {
   core::PeerInfo from_;
   core::FragmentEnvelope env_;
   std::unique_ptr<FileSink> sink_;
+  Reservation reservation_;
   crypto::Blake3Hasher hash_;
   uint64_t written_ = 0;
   bool finished_ = false;
@@ -73,8 +109,19 @@ class Spooled final : public dht::IncomingFragment {
 
 }  // namespace
 
-NetworkHandler::NetworkHandler(ReplicationService& service, std::filesystem::path scratch_dir)
-    : service_(service), scratch_(std::move(scratch_dir)) {}
+NetworkHandler::NetworkHandler(ReplicationService& service, std::filesystem::path scratch_dir,
+                               SpoolLimits limits)
+    : service_(service),
+      scratch_(std::move(scratch_dir)),
+      limits_(std::move(limits)),
+      budget_(std::make_shared<SpoolBudget>()) {}
+
+NetworkHandler::~NetworkHandler() = default;
+
+uint64_t NetworkHandler::spool_reserved() const {
+  std::lock_guard lock(budget_->mu);
+  return budget_->reserved;
+}
 
 Result<std::unique_ptr<dht::IncomingFragment>> NetworkHandler::BeginReplicate(
     const dht::RequestContext& from, const core::FragmentEnvelope& envelope) {
@@ -84,14 +131,40 @@ Result<std::unique_ptr<dht::IncomingFragment>> NetworkHandler::BeginReplicate(
     return std::unique_ptr<dht::IncomingFragment>(
         new AlreadyHeld(service_, PeerOf(from), envelope));
   }
-  static std::atomic<uint64_t> counter{0};
+  const uint64_t size = envelope.table.plan.shard_size;
   std::error_code ec;
   std::filesystem::create_directories(scratch_, ec);
+  std::optional<uint64_t> free;
+  if (limits_.free_bytes) {
+    ASSIGN_OR_RETURN(free, limits_.free_bytes(scratch_));
+  }
+  {
+    std::lock_guard lock(budget_->mu);
+    if (budget_->reserved + size > limits_.max_bytes) {
+      service_.CountRefusal("spool_full");
+      return MakeError(ErrorCode::kResourceExhausted,
+                       "refused: " + std::to_string(budget_->reserved) +
+                           " bytes of incoming fragments are being received; " +
+                           std::to_string(size) + " more would pass max_spool_bytes (" +
+                           std::to_string(limits_.max_bytes) + ")");
+    }
+    if (free && *free < budget_->reserved + size + limits_.min_free_bytes) {
+      service_.CountRefusal("disk_full");
+      return MakeError(ErrorCode::kResourceExhausted,
+                       "not enough disk space: " + std::to_string(*free) + " bytes free, " +
+                           std::to_string(budget_->reserved) + " reserved by transfers, " +
+                           std::to_string(size) + " for this one and " +
+                           std::to_string(limits_.min_free_bytes) + " to keep free");
+    }
+    budget_->reserved += size;
+  }
+  Reservation reservation(budget_, size);
+  static std::atomic<uint64_t> counter{0};
   auto path = scratch_ / ("incoming-" + std::to_string(::getpid()) + "-" +
                           std::to_string(counter++) + ".part");
   ASSIGN_OR_RETURN(auto sink, FileSink::Create(path, /*durable=*/false));
   return std::unique_ptr<dht::IncomingFragment>(
-      new Spooled(service_, PeerOf(from), envelope, std::move(sink)));
+      new Spooled(service_, PeerOf(from), envelope, std::move(sink), std::move(reservation)));
 }
 
 Result<core::Attestation> NetworkHandler::Attest(const dht::RequestContext& from,

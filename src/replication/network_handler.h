@@ -6,9 +6,18 @@
 // accepted, streamed to a temporary file in the scratch directory while being
 // hashed, and handed to ReceiveFragment on Finish; a transfer that fails or is
 // abandoned leaves nothing behind.
+//
+// The spool is bounded before a byte arrives: each transfer reserves its
+// fragment's declared size, and one is refused (kResourceExhausted, counted
+// as refusal "spool_full" or "disk_full") when the reservations would pass
+// SpoolLimits::max_bytes, or would leave less than min_free_bytes free on the
+// scratch directory's filesystem counting every reservation as written. The
+// reservation ends with the transfer (finished, failed or abandoned).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "dht/replication_handler.h"
@@ -16,9 +25,28 @@
 
 namespace tesseras::replication {
 
+struct SpoolBudget;  // what the transfers in flight reserved (network_handler.cc)
+
+struct SpoolLimits {
+  // Bytes of incoming fragments spooled at once ([replication] max_spool_bytes):
+  // 16 transfers at once (dht.max_inbound_transfers) of a Large tessera's
+  // 21.3 MiB fragments fit.
+  uint64_t max_bytes = 512ull << 20;
+  // Free space the spool must leave on its filesystem (the fragment store's
+  // min_free_space_bytes).
+  uint64_t min_free_bytes = 1ull << 30;
+  // Free bytes on the filesystem holding a path; null: not checked.
+  std::function<core::Result<uint64_t>(const std::filesystem::path&)> free_bytes;
+};
+
 class NetworkHandler final : public dht::ReplicationHandler {
  public:
-  NetworkHandler(ReplicationService& service, std::filesystem::path scratch_dir);
+  NetworkHandler(ReplicationService& service, std::filesystem::path scratch_dir,
+                 SpoolLimits limits = {});
+  ~NetworkHandler() override;
+
+  // Bytes reserved by the transfers in flight.
+  uint64_t spool_reserved() const;
 
   core::Result<std::unique_ptr<dht::IncomingFragment>> BeginReplicate(
       const dht::RequestContext& from, const core::FragmentEnvelope& envelope) override;
@@ -32,6 +60,8 @@ class NetworkHandler final : public dht::ReplicationHandler {
  private:
   ReplicationService& service_;
   std::filesystem::path scratch_;
+  SpoolLimits limits_;
+  std::shared_ptr<SpoolBudget> budget_;  // shared with the transfers' reservations
 };
 
 }  // namespace tesseras::replication

@@ -205,6 +205,8 @@ class ReplicationService {
   // A fragment we hold, verified against its checksum first (never serve rot).
   core::Result<std::unique_ptr<core::RandomAccessSource>> OpenVerifiedFragment(
       const core::ContentHash& tessera, uint32_t index);
+  // Counts a refusal of something a peer sent (tesseras_refusals_total{reason}).
+  void CountRefusal(std::string_view reason);
 
   // Proves possession of the fragments of `tessera` named in `indices` that we
   // hold (every one we hold if `indices` is empty), in index order, at most
@@ -317,7 +319,6 @@ class ReplicationService {
   void NoteRefusal(const core::NodeId& peer, const core::Error& why);
   void NoteAccepted(const core::NodeId& peer);
   std::vector<core::NodeId> RefusingPeers();
-  void CountRefusal(std::string_view reason);
   // An attestation request from `requester`: remember it if it comes from a
   // maintainer ranked before us.
   void NoteAudit(const core::PeerInfo& requester, const SignedPlan& plan);

@@ -169,6 +169,68 @@ TEST_F(ReplicationTest, RestoreFromANodeThatNeverSawIt) {
   EXPECT_EQ(r->owner, nodes[0]->identity.node_id());
 }
 
+// An attacker signs its own plan for the owner's hash (other bytes, labelled
+// with that hash), places it on every node that does not know the owner's
+// plan and publishes its records: a restore tries its plan, finds that the
+// result does not hash to the tessera, and goes on to the owner's.
+TEST_F(ReplicationTest, RestoreSkipsAForgedPlanForTheSameHash) {
+  auto nodes = MakeNodes(40);
+  auto payload = RandomBytes(5 * core::kMiB, 61);
+  auto hash = AddPayload(*nodes[0], payload);
+  ASSERT_TRUE(nodes[0]->service->ReplicateTessera(hash).ok());
+  SimNode& attacker = *nodes[39];
+  auto junk = RandomBytes(5 * core::kMiB, 62);
+  core::MemorySource junk_src(junk);
+  auto plan = *core::PlanForSize(junk.size());
+  std::vector<core::MemorySink> sinks(plan.total_shards());
+  std::vector<core::ByteSink*> ptrs;
+  for (auto& sk : sinks) ptrs.push_back(&sk);
+  CodecOptions opt;
+  opt.compute_proof_roots = true;
+  auto table = *EncodeTessera(hash, plan, junk_src, ptrs, opt);  // junk, labelled `hash`
+  auto signed_plan = SignedPlan::Sign(table, attacker.identity);
+  std::size_t placed = 0;
+  bool refused_other_owner = false;
+  for (std::size_t n = 1; n < 39; ++n) {
+    const uint32_t i = static_cast<uint32_t>(n % plan.total_shards());
+    core::FragmentEnvelope env;
+    env.id = table.IdOf(i);
+    env.table = table;
+    env.owner_public_key = signed_plan.owner;
+    env.plan_signature.assign(signed_plan.signature.begin(), signed_plan.signature.end());
+    core::MemorySource bytes(sinks[i].bytes());
+    auto ack = attacker.dht->ReplicateFragment(nodes[n]->peer(), env, bytes);
+    if (ack.ok()) {
+      ++placed;
+    } else {
+      refused_other_owner |=
+          ack.error().message.find("belongs to another owner") != std::string::npos;
+    }
+  }
+  ASSERT_GT(placed, 0u);  // the nodes that never saw the owner's plan, which now claim it
+  EXPECT_TRUE(refused_other_owner);  // the owner's holders keep the owner's plan
+  nodes[0]->online = false;
+  // The restoring node was squatted too: it keeps the attacker's plan, which
+  // it therefore tries first.
+  SimNode& stranger = net_.AddNode("127.0.202.1:7700", config_);
+  {
+    core::FragmentEnvelope env;
+    env.id = table.IdOf(0);
+    env.table = table;
+    env.owner_public_key = signed_plan.owner;
+    env.plan_signature.assign(signed_plan.signature.begin(), signed_plan.signature.end());
+    core::MemorySource bytes(sinks[0].bytes());
+    ASSERT_TRUE(attacker.dht->ReplicateFragment(stranger.peer(), env, bytes).ok());
+  }
+  core::MemorySink out;
+  auto r = stranger.service->FetchTessera(hash, static_cast<core::RandomAccessSink&>(out));
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_EQ(out.bytes(), payload);
+  EXPECT_EQ(r->owner, nodes[0]->identity.node_id());
+  ASSERT_EQ(r->rejected_plans.size(), 1u);  // the forged plan cost one attempt
+  EXPECT_THAT(r->rejected_plans[0], ::testing::HasSubstr(attacker.identity.node_id().Short()));
+}
+
 TEST_F(ReplicationTest, LosingParityHoldersStillRestoresAndRepairRestoresRedundancy) {
   config_.policy.holder_grace_ms = 0;  // the eager policy: an absent holder is lost at once
   auto nodes = MakeNodes(34);
