@@ -231,6 +231,53 @@ TEST_F(ReplicationTest, RestoreSkipsAForgedPlanForTheSameHash) {
   EXPECT_THAT(r->rejected_plans[0], ::testing::HasSubstr(attacker.identity.node_id().Short()));
 }
 
+// Squatting: before the owner publishes, an attacker sends its own tiny plan
+// for the owner's hash to the 12 nodes closest to it. They refuse the owner's
+// fragments ("belongs to another owner"); the owner places them on the next
+// candidates and still reaches full redundancy, and a fresh node restores.
+TEST_F(ReplicationTest, SquattedNodesDoNotKeepTheOwnerFromFullRedundancy) {
+  auto nodes = MakeNodes(40);
+  auto payload = RandomBytes(5 * core::kMiB, 63);
+  const auto hash = crypto::Blake3(payload);
+  SimNode& attacker = *nodes[39];
+  auto plan = *core::PlanForSize(4 * core::kMiB + 1);  // a Medium plan of junk
+  std::vector<uint8_t> medium_junk(4 * core::kMiB + 1, 0x5a);
+  core::MemorySource medium_src(medium_junk);
+  std::vector<core::MemorySink> sinks(plan.total_shards());
+  std::vector<core::ByteSink*> ptrs;
+  for (auto& sk : sinks) ptrs.push_back(&sk);
+  CodecOptions opt;
+  opt.compute_proof_roots = true;
+  auto table = *EncodeTessera(hash, plan, medium_src, ptrs, opt);
+  auto signed_plan = SignedPlan::Sign(table, attacker.identity);
+  auto closest = attacker.dht->FindPeers(core::KeyFor(hash), 12);
+  ASSERT_TRUE(closest.ok());
+  std::set<core::NodeId> squatted;
+  for (const auto& peer : *closest) {
+    core::FragmentEnvelope env;
+    env.id = table.IdOf(0);
+    env.table = table;
+    env.owner_public_key = signed_plan.owner;
+    env.plan_signature.assign(signed_plan.signature.begin(), signed_plan.signature.end());
+    core::MemorySource bytes(sinks[0].bytes());
+    if (attacker.dht->ReplicateFragment(peer, env, bytes).ok()) squatted.insert(peer.id);
+  }
+  ASSERT_GE(squatted.size(), 10u);
+  AddPayload(*nodes[0], payload);
+  auto report = nodes[0]->service->ReplicateTessera(hash);
+  ASSERT_TRUE(report.ok()) << report.error().ToString();
+  EXPECT_TRUE(report->complete());
+  EXPECT_EQ(report->fragments_placed(), 24u);
+  EXPECT_EQ(report->holders.size(), 24u);
+  for (const auto& h : report->holders) EXPECT_FALSE(squatted.count(h.holder));
+  nodes[0]->online = false;
+  SimNode& fresh = net_.AddNode("127.0.203.1:7700", config_);
+  core::MemorySink out;
+  auto r = fresh.service->FetchTessera(hash, static_cast<core::RandomAccessSink&>(out));
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_EQ(out.bytes(), payload);
+}
+
 TEST_F(ReplicationTest, LosingParityHoldersStillRestoresAndRepairRestoresRedundancy) {
   config_.policy.holder_grace_ms = 0;  // the eager policy: an absent holder is lost at once
   auto nodes = MakeNodes(34);
