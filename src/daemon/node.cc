@@ -256,8 +256,14 @@ core::Result<void> Node::StartReplication() {
   spool.max_bytes = rc.max_spool_bytes;
   spool.min_free_bytes = rc.min_free_space_bytes;
   spool.free_bytes = [](const fs::path& p) { return storage::FreeBytes(p); };
+  // Fragments we refused, with who sent them: "refused" events (GET /v1/events).
+  auto on_refusal = [this](const core::PeerInfo& from, const core::ContentHash& tessera,
+                           const core::Error& why) {
+    activity_.Record({clock_->NowUnixMs(), 0, 1, "refused", tessera.ToHex(), from.id.ToHex(),
+                      from.address, why.message});
+  };
   handler_ = std::make_shared<replication::NetworkHandler>(*replication_, cfg.scratch_dir,
-                                                           std::move(spool));
+                                                           std::move(spool), on_refusal);
   dht_->SetReplicationHandler(handler_);
   repair_ =
       std::make_unique<replication::RepairLoop>(*replication_, [this](const std::string& line) {

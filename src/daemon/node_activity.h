@@ -36,7 +36,9 @@ class NodeActivity {
     uint32_t count = 1;
     // "audit_failed": a holder did not prove its fragments in a health check;
     // "peer_refused": a peer refused or failed a fragment we sent (publish,
-    // repair); "fetch_failed": a holder could not give a fragment back;
+    // repair); "refused": we refused a fragment a peer sent us (its plan, our
+    // limits with its owner, the spool, or bytes that did not match);
+    // "fetch_failed": a holder could not give a fragment back;
     // "repair_problem": a repair could not do something; "repair_loop": the
     // background repair loop reported a failure.
     std::string kind;

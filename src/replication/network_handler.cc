@@ -68,12 +68,13 @@ class Reservation {
 class Spooled final : public dht::IncomingFragment {
  public:
   Spooled(ReplicationService& s, core::PeerInfo from, core::FragmentEnvelope env,
-          std::unique_ptr<FileSink> sink, Reservation reservation)
+          std::unique_ptr<FileSink> sink, Reservation reservation, RefusalSink on_refusal)
       : s_(s),
         from_(std::move(from)),
         env_(std::move(env)),
         sink_(std::move(sink)),
-        reservation_(std::move(reservation)) {}
+        reservation_(std::move(reservation)),
+        on_refusal_(std::move(on_refusal)) {}
   ~Spooled() override {
     std::error_code ec;
     if (finished_) std::filesystem::remove(sink_->path(), ec);
@@ -87,6 +88,16 @@ class Spooled final : public dht::IncomingFragment {
     return sink_->Write(data);
   }
   Result<core::ReplicateAck> Finish() override {
+    auto ack = Receive();
+    if (!ack.ok() && on_refusal_) on_refusal_(from_, env_.id.tessera, ack.error());
+    return ack;
+  }
+
+ private:
+  ReplicationService& s_;
+  core::PeerInfo from_;
+  core::FragmentEnvelope env_;
+  Result<core::ReplicateAck> Receive() {
     if (written_ != env_.table.plan.shard_size || hash_.Finalize() != env_.id.checksum) {
       return MakeError(ErrorCode::kCorrupt, "fragment bytes do not match the signed plan");
     }
@@ -96,12 +107,9 @@ class Spooled final : public dht::IncomingFragment {
     return s_.ReceiveFragment(from_, env_, *src);
   }
 
- private:
-  ReplicationService& s_;
-  core::PeerInfo from_;
-  core::FragmentEnvelope env_;
   std::unique_ptr<FileSink> sink_;
   Reservation reservation_;
+  RefusalSink on_refusal_;
   crypto::Blake3Hasher hash_;
   uint64_t written_ = 0;
   bool finished_ = false;
@@ -110,10 +118,11 @@ class Spooled final : public dht::IncomingFragment {
 }  // namespace
 
 NetworkHandler::NetworkHandler(ReplicationService& service, std::filesystem::path scratch_dir,
-                               SpoolLimits limits)
+                               SpoolLimits limits, RefusalSink on_refusal)
     : service_(service),
       scratch_(std::move(scratch_dir)),
       limits_(std::move(limits)),
+      on_refusal_(std::move(on_refusal)),
       budget_(std::make_shared<SpoolBudget>()) {}
 
 NetworkHandler::~NetworkHandler() = default;
@@ -124,6 +133,13 @@ uint64_t NetworkHandler::spool_reserved() const {
 }
 
 Result<std::unique_ptr<dht::IncomingFragment>> NetworkHandler::BeginReplicate(
+    const dht::RequestContext& from, const core::FragmentEnvelope& envelope) {
+  auto begun = Begin(from, envelope);
+  if (!begun.ok() && on_refusal_) on_refusal_(PeerOf(from), envelope.id.tessera, begun.error());
+  return begun;
+}
+
+Result<std::unique_ptr<dht::IncomingFragment>> NetworkHandler::Begin(
     const dht::RequestContext& from, const core::FragmentEnvelope& envelope) {
   bool held = false;
   TRY(service_.AdmitFragment(PeerOf(from), envelope, &held));
@@ -163,8 +179,8 @@ Result<std::unique_ptr<dht::IncomingFragment>> NetworkHandler::BeginReplicate(
   auto path = scratch_ / ("incoming-" + std::to_string(::getpid()) + "-" +
                           std::to_string(counter++) + ".part");
   ASSIGN_OR_RETURN(auto sink, FileSink::Create(path, /*durable=*/false));
-  return std::unique_ptr<dht::IncomingFragment>(
-      new Spooled(service_, PeerOf(from), envelope, std::move(sink), std::move(reservation)));
+  return std::unique_ptr<dht::IncomingFragment>(new Spooled(
+      service_, PeerOf(from), envelope, std::move(sink), std::move(reservation), on_refusal_));
 }
 
 Result<core::Attestation> NetworkHandler::Attest(const dht::RequestContext& from,

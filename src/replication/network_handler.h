@@ -39,10 +39,16 @@ struct SpoolLimits {
   std::function<core::Result<uint64_t>(const std::filesystem::path&)> free_bytes;
 };
 
+// Told of every incoming fragment this node refused (at admission, for the
+// spool, or when its bytes did not match), with the peer that sent it; called
+// on the DHT's worker pool.
+using RefusalSink = std::function<void(const core::PeerInfo& from, const core::ContentHash& tessera,
+                                       const core::Error& why)>;
+
 class NetworkHandler final : public dht::ReplicationHandler {
  public:
   NetworkHandler(ReplicationService& service, std::filesystem::path scratch_dir,
-                 SpoolLimits limits = {});
+                 SpoolLimits limits = {}, RefusalSink on_refusal = nullptr);
   ~NetworkHandler() override;
 
   // Bytes reserved by the transfers in flight.
@@ -60,7 +66,11 @@ class NetworkHandler final : public dht::ReplicationHandler {
  private:
   ReplicationService& service_;
   std::filesystem::path scratch_;
+  core::Result<std::unique_ptr<dht::IncomingFragment>> Begin(
+      const dht::RequestContext& from, const core::FragmentEnvelope& envelope);
+
   SpoolLimits limits_;
+  RefusalSink on_refusal_;
   std::shared_ptr<SpoolBudget> budget_;  // shared with the transfers' reservations
 };
 

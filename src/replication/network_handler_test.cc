@@ -70,7 +70,14 @@ class NetworkHandlerTest : public ::testing::Test {
 TEST_F(NetworkHandlerTest, TransfersPastTheSpoolCapAreRefusedUntilOneEnds) {
   SpoolLimits limits;
   limits.max_bytes = 2 * shard() + shard() / 2;  // room for two fragments
-  NetworkHandler handler(*holder_->service, scratch_ / "spool", limits);
+  std::vector<std::string> refused;              // what the daemon shows as "refused" events
+  NetworkHandler handler(
+      *holder_->service, scratch_ / "spool", limits,
+      [&](const core::PeerInfo& from, const core::ContentHash& tessera, const core::Error& why) {
+        EXPECT_EQ(from.id, owner_->identity.node_id());
+        EXPECT_EQ(tessera, table_.tessera);
+        refused.push_back(why.message);
+      });
   auto first = handler.BeginReplicate(From(), Envelope(0));
   ASSERT_TRUE(first.ok()) << first.error().ToString();
   auto second = handler.BeginReplicate(From(), Envelope(1));
@@ -80,6 +87,8 @@ TEST_F(NetworkHandlerTest, TransfersPastTheSpoolCapAreRefusedUntilOneEnds) {
   ASSERT_FALSE(third.ok());
   EXPECT_EQ(third.error().code, ErrorCode::kResourceExhausted);
   EXPECT_THAT(third.error().message, HasSubstr("max_spool_bytes"));
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0], third.error().message);
   // An abandoned transfer gives its share back; a finished one too.
   first->reset();
   EXPECT_EQ(handler.spool_reserved(), shard());
@@ -92,6 +101,15 @@ TEST_F(NetworkHandlerTest, TransfersPastTheSpoolCapAreRefusedUntilOneEnds) {
   EXPECT_EQ(handler.spool_reserved(), shard());
   EXPECT_TRUE(holder_->fragments.Get(table_.tessera, 2).ok());
   EXPECT_FALSE(holder_->fragments.Get(table_.tessera, 0).ok());
+  // Bytes that do not match: refused at the end, and reported too.
+  auto bad = handler.BeginReplicate(From(), Envelope(3));
+  ASSERT_TRUE(bad.ok()) << bad.error().ToString();
+  auto wrong = sinks_[3].bytes();
+  wrong[5] ^= 1;
+  ASSERT_TRUE((*bad)->Write(wrong).ok());
+  EXPECT_FALSE((*bad)->Finish().ok());
+  ASSERT_EQ(refused.size(), 2u);
+  EXPECT_THAT(refused[1], HasSubstr("do not match"));
 }
 
 TEST_F(NetworkHandlerTest, ATransferThatWouldEatTheFreeSpaceMinimumIsRefused) {
