@@ -171,7 +171,7 @@ void RenderNode(const Json& node, std::ostream& out) {
                          PluralField(s, "last_cycle_fragments", "fragment", "fragments"),
                          Bytes(s, "last_cycle_bytes"));
     }
-    rows.push_back({"last full scrub", last});
+    rows.push_back({"full scrub", last});  // the last full cycle
     rows.push_back({"scrub found", fmt::format("{} corrupt, {} missing", Count(s, "corrupt_found"),
                                                Count(s, "missing_found"))});
   }

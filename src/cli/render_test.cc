@@ -71,7 +71,7 @@ TEST(RenderTest, Node) {
                                                     {"corrupt_found", 1},
                                                     {"missing_found", 0}}}});
   EXPECT_THAT(scrubbing, HasSubstr("3 of 10 fragments (3.0 KiB of 10.0 KiB), cycle since"));
-  EXPECT_THAT(scrubbing, HasSubstr("last full scrub  never"));
+  EXPECT_THAT(scrubbing, HasSubstr("full scrub    never"));
   EXPECT_THAT(scrubbing, HasSubstr("1 corrupt, 0 missing"));
   std::string idle = Render(RenderNode, Json{{"node_id", kNode},
                                              {"scrub",

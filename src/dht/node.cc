@@ -508,7 +508,6 @@ asio::awaitable<void> Node::Maintain() {
   auto now = SteadyClock::now();
   auto next_ping = now + config_.ping_interval;
   auto next_refresh = now + config_.refresh_interval;
-  auto next_republish = now + config_.republish_interval;
   auto next_bootstrap = now + config_.bootstrap_retry;
   while (!stopped_) {
     maintenance_timer_->expires_after(config_.maintenance_tick);
@@ -547,28 +546,63 @@ asio::awaitable<void> Node::Maintain() {
             LogIfFailed{"bucket refresh"});
       }
     }
-    if (now >= next_republish) {
-      next_republish = now + config_.republish_interval;
-      int64_t unix_now = NowUnixMs();
-      for (auto it = published_.begin(); it != published_.end();) {
-        Record r = it->second;
-        if (r.publisher == identity_.public_key()) {
-          auto fresh = Record::Sign(identity_, r.type, r.key, r.value,
-                                    unix_now + config_.record_ttl.count());
-          if (fresh.ok()) r = std::move(fresh).value();
-        }
-        if (r.expires_unix_ms <= unix_now) {
-          it = published_.erase(it);
-          continue;
-        }
-        it->second = r;
-        ++it;
-        asio::co_spawn(
-            io_, [self, r]() -> asio::awaitable<void> { (void)co_await self->Put(r); },
-            LogIfFailed{"republish"});
-      }
-    }
+    RepublishShare(config_.maintenance_tick);
   }
+}
+
+void Node::RepublishShare(Millis tick) {
+  if (published_.empty()) {
+    republish_credit_ = 0;
+    return;
+  }
+  const double interval =
+      static_cast<double>(std::max<int64_t>(1, config_.republish_interval.count()));
+  republish_credit_ +=
+      static_cast<double>(published_.size()) * static_cast<double>(tick.count()) / interval;
+  // A backlog (Puts slower than the pace) never grows past one whole round.
+  republish_credit_ = std::min(republish_credit_, static_cast<double>(published_.size()));
+  const std::size_t room = config_.max_republish_in_flight > republish_in_flight_
+                               ? config_.max_republish_in_flight - republish_in_flight_
+                               : 0;
+  const std::size_t due = std::min(room, static_cast<std::size_t>(republish_credit_));
+  const int64_t unix_now = NowUnixMs();
+  auto self = shared_from_this();
+  std::size_t started = 0;
+  auto it = published_.upper_bound(republish_cursor_);
+  for (std::size_t seen = 0; started < due && seen < published_.size() && !published_.empty();
+       ++seen) {
+    if (it == published_.end()) it = published_.begin();
+    Record r = it->second;
+    if (r.publisher == identity_.public_key()) {
+      auto fresh =
+          Record::Sign(identity_, r.type, r.key, r.value, unix_now + config_.record_ttl.count());
+      if (fresh.ok()) r = std::move(fresh).value();
+    }
+    republish_cursor_ = it->first;
+    if (r.expires_unix_ms <= unix_now) {  // someone else's record, run out
+      it = published_.erase(it);
+      continue;
+    }
+    it->second = r;
+    ++it;
+    ++started;
+    ++republish_in_flight_;
+    asio::co_spawn(
+        io_,
+        [self, r]() -> asio::awaitable<void> {
+          struct Done {
+            Node& n;
+            ~Done() { --n.republish_in_flight_; }
+          } done{*self};
+          (void)co_await self->Put(r);
+        },
+        LogIfFailed{"republish"});
+  }
+  republish_credit_ -= static_cast<double>(started);
+  stats_.records_republished += started;
+  stats_.republish_peak_per_tick = std::max<uint64_t>(stats_.republish_peak_per_tick, started);
+  stats_.republish_peak_in_flight =
+      std::max<uint64_t>(stats_.republish_peak_in_flight, republish_in_flight_);
 }
 
 }  // namespace tesseras::dht

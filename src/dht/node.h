@@ -13,9 +13,13 @@
 // - Records (dht/record.h) are stored at the k closest nodes to their key; we
 //   accept a Store only for keys we are among the k + store_slack closest to
 //   (of the nodes we know), and the RecordStore bounds what each key, subnet
-//   and publisher may hold. Records we publish are republished every
+//   and publisher may hold. Records we publish are republished once every
 //   republish_interval (re-signed with a fresh expiry when we are their
-//   publisher).
+//   publisher), spread over the interval: each maintenance tick republishes
+//   its share (records × tick / interval), in key order from where the last
+//   tick stopped, with at most max_republish_in_flight Puts running at once,
+//   so a node that publishes a claim for each of 100,000 tesseras sends a
+//   steady trickle, not 100,000 lookups at the top of the hour.
 // - Requests that touch disk go to the ReplicationHandler port on the worker
 //   pool (serve.cc), after the serving budgets (serve_gate.h: transfer and
 //   disk slots, read budget); without a handler they get Error{unimplemented}.
@@ -73,6 +77,7 @@ struct NodeConfig {
   Millis refresh_interval{15 * 60 * 1000};
   Millis ping_interval{5 * 60 * 1000};  // liveness ping for contacts silent this long
   Millis republish_interval{60 * 60 * 1000};
+  std::size_t max_republish_in_flight = 32;
   Millis record_ttl{24 * 3600 * 1000};
   // The process's metrics (core/metrics.h); a private registry if null.
   core::MetricsRegistry* metrics = nullptr;
@@ -97,6 +102,9 @@ struct NodeStats {
   uint64_t contacts_out_of_scope = 0;  // lookup results and peers outside our contact scope
   uint64_t records_refused = 0;        // records with bad signatures
   uint64_t lookups_timed_out = 0;      // lookups that reached lookup_timeout
+  uint64_t records_republished = 0;    // republish Puts started
+  uint64_t republish_peak_in_flight = 0;
+  uint64_t republish_peak_per_tick = 0;
 };
 
 class Node : public std::enable_shared_from_this<Node> {
@@ -217,6 +225,11 @@ class Node : public std::enable_shared_from_this<Node> {
   RecordStore records_;
   core::SystemClock clock_;
   std::map<std::string, Record> published_;  // PublishKey -> record
+  // Paced republishing (see the header comment).
+  void RepublishShare(Millis tick);
+  std::string republish_cursor_;  // the PublishKey republished last
+  double republish_credit_ = 0;   // records due and not yet started
+  std::size_t republish_in_flight_ = 0;
   std::set<core::NodeId> evicting_;
   std::optional<asio::steady_timer> maintenance_timer_;
   std::mt19937_64 rng_;

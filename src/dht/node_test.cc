@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <map>
 #include <mutex>
 
@@ -512,6 +514,57 @@ TEST(DhtPortAdapterTest, BlockingCallsFromWorkerThreads) {
   EXPECT_FALSE(after.ok());
   (*b)->Stop();
   EXPECT_EQ(port.Ping(peer_a).error().code, ErrorCode::kCancelled);
+}
+
+}  // namespace
+}  // namespace tesseras::dht
+
+namespace tesseras::dht {
+namespace {
+
+// Republishing is paced: each tick starts its share of the records
+// (records × tick / interval) and never more Puts at once than the cap, and
+// every record is republished within about one interval.
+TEST(RepublishTest, RecordsAreRepublishedAtAPaceWithABoundedNumberInFlight) {
+  TestNetwork net;
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(net.Add());
+  NodeConfig paced = TestConfig();
+  paced.republish_interval = Millis(3000);
+  paced.max_republish_in_flight = 4;
+  auto publisher = net.Add(paced);
+  ASSERT_TRUE(publisher);
+  auto seed = net.AddressOf(net.nodes()[0]);
+  for (const auto& n : net.nodes()) {
+    if (n == net.nodes()[0]) continue;
+    auto r = net.Await<Result<void>>([n, seed]() { return n->Bootstrap({seed}); });
+    ASSERT_TRUE(r.ok()) << r.error().ToString();
+  }
+  constexpr int kRecords = 120;
+  const auto now = core::SystemClock().NowUnixMs();
+  for (int i = 0; i < kRecords; ++i) {
+    core::NodeId key;
+    key.bytes.fill(static_cast<uint8_t>(i));
+    key.bytes[1] = 0x77;
+    auto rec = Record::Sign(publisher->identity(), kHolderClaim, key,
+                            std::vector<uint8_t>{static_cast<uint8_t>(i)}, now + 600'000)
+                   .value();
+    auto put = net.Await<Result<std::size_t>>([publisher, rec]() { return publisher->Put(rec); });
+    ASSERT_TRUE(put.ok()) << put.error().ToString();
+  }
+  const uint64_t before = net.Sync([&] { return publisher->stats().records_republished; });
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(net.WaitUntil(
+      [&] { return publisher->stats().records_republished >= before + kRecords; }, Millis(30000)))
+      << "republished " << net.Sync([&] { return publisher->stats().records_republished; }) - before
+      << " of " << kRecords;
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const NodeStats stats = net.Sync([&] { return publisher->stats(); });
+  std::printf("republished %d records in %.2f s; at most %llu in one tick, %llu at once\n",
+              kRecords, secs, static_cast<unsigned long long>(stats.republish_peak_per_tick),
+              static_cast<unsigned long long>(stats.republish_peak_in_flight));
+  EXPECT_LE(stats.republish_peak_in_flight, 4u);
+  EXPECT_LE(stats.republish_peak_per_tick, 4u);
+  EXPECT_GE(stats.republish_peak_per_tick, 1u);
 }
 
 }  // namespace
