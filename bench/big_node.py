@@ -254,8 +254,9 @@ FIGURES = [
     ("scrub / plain read", lambda r: r["probe"]["scrub"]["scrub_over_read"], "flat"),
     ("Reconcile walk (s)", lambda r: r["probe"]["scrub"]["reconcile_seconds"], "linear"),
 ]
+# The queries `big_node probe` times (its "queries" object).
 QUERIES = ["fragment_get", "fragments_of_tessera", "fragments_page_100", "total_bytes",
-           "plan_get", "maintenance_get", "holders_get", "ledger_balance", "ledger_best_peers_20"]
+           "plan_get", "holders_get", "ledger_balance", "ledger_best_peers_20"]
 for q in QUERIES:
     FIGURES.append((f"{q} median (us)",
                     lambda r, q=q: (r["probe"]["queries"].get(q) or {}).get("median_us", 0), "flat"))
