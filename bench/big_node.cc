@@ -201,7 +201,8 @@ int Fill(const Args& a) {
         for (uint32_t h = 0; h < kOwnHolders; ++h) {
           const auto& peer = owners[(i + h * 7919) % peers];
           core::HolderView view{peer.node_id(), "127.0.250." + std::to_string(h + 1) + ":9", {}};
-          view.copies.push_back(core::CopyHistory{0, std::nullopt, std::nullopt, 0, false});
+          view.copies.push_back(
+              core::CopyHistory{0, std::nullopt, std::nullopt, 0, false, 0, 0, std::nullopt});
           holders.push_back(std::move(view));
           credits.push_back({peer.node_id(), core::LedgerDirection::kTheyStoreForUs, table.tessera,
                              0, table.plan.shard_size});

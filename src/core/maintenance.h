@@ -20,6 +20,10 @@ struct CopyHistory {
   std::optional<int64_t> first_failure_ms;  // start of the current run of unanswered audits
   uint32_t consecutive_failures = 0;
   bool denied = false;  // the holder answered and did not prove it: gone or wrong bytes
+  // What was observed of it, for the durability estimate (replication/durability.h).
+  uint32_t audits = 0;                   // audits that asked for it
+  uint32_t answered = 0;                 // of those, answered (proven or denied)
+  std::optional<int64_t> first_seen_ms;  // first push or audit of it by this node
   bool operator==(const CopyHistory&) const = default;
 };
 

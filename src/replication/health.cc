@@ -155,7 +155,9 @@ Result<ReplicationService::View> ReplicationService::GatherHolders(const SignedP
       if (i >= n) continue;
       const bool known = std::any_of(it->copies.begin(), it->copies.end(),
                                      [&](const core::CopyHistory& c) { return c.index == i; });
-      if (!known) it->copies.push_back(core::CopyHistory{i, std::nullopt, std::nullopt, 0, false});
+      if (!known)
+        it->copies.push_back(
+            core::CopyHistory{i, std::nullopt, std::nullopt, 0, false, 0, 0, std::nullopt});
     }
   };
   if (found.owner_record) {

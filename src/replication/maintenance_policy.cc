@@ -47,6 +47,9 @@ Redundancy RedundancyOf(const core::FragmentPlan& plan) {
 }
 
 CopyHistory AfterAudit(CopyHistory h, CopyObservation o, int64_t now_ms) {
+  if (!h.first_seen_ms) h.first_seen_ms = now_ms;
+  ++h.audits;
+  if (o != CopyObservation::kUnanswered) ++h.answered;
   switch (o) {
     case CopyObservation::kProven:
       h.last_proven_ms = now_ms;
@@ -71,6 +74,7 @@ CopyHistory AfterPush(uint32_t index, int64_t now_ms) {
   CopyHistory h;
   h.index = index;
   h.last_proven_ms = now_ms;
+  h.first_seen_ms = now_ms;
   return h;
 }
 

@@ -55,6 +55,23 @@ class PolicyTest : public ::testing::Test {
   int64_t now() const { return clock_.NowUnixMs(); }
 };
 
+// What the durability estimate reads: audits asked, answered, first seen.
+TEST(CopyObservationsTest, AuditsAndAnswersAreCounted) {
+  CopyHistory h = AfterPush(4, 1000);
+  EXPECT_EQ(h.first_seen_ms, 1000);
+  EXPECT_EQ(h.audits, 0u);
+  h = AfterAudit(h, CopyObservation::kProven, 2000);
+  h = AfterAudit(h, CopyObservation::kUnanswered, 3000);
+  h = AfterAudit(h, CopyObservation::kDenied, 4000);
+  EXPECT_EQ(h.audits, 3u);
+  EXPECT_EQ(h.answered, 2u);  // a denial is an answer
+  EXPECT_EQ(h.first_seen_ms, 1000);
+  CopyHistory learned;  // from a claim: first seen at its first audit
+  learned = AfterAudit(learned, CopyObservation::kUnanswered, 5000);
+  EXPECT_EQ(learned.first_seen_ms, 5000);
+  EXPECT_EQ(learned.answered, 0u);
+}
+
 TEST_F(PolicyTest, RedundancyOfTheThreeTiers) {
   EXPECT_EQ(Medium().units(), 24u);
   EXPECT_EQ(Medium().data, 16u);
@@ -214,7 +231,7 @@ TEST_F(PolicyTest, LocalCopiesCountAsProven) {
 TEST_F(PolicyTest, UnverifiedClaimsAreNotCounted) {
   auto r = Medium();
   auto holders = OnePerFragment(r, now());
-  holders[0].copies[0] = CopyHistory{0, std::nullopt, std::nullopt, 0, false};
+  holders[0].copies[0] = CopyHistory{0, std::nullopt, std::nullopt, 0, false, 0, 0, std::nullopt};
   EXPECT_EQ(StandingOf(holders[0].copies[0], now(), cfg_), CopyStanding::kUnverified);
   EXPECT_EQ(Assess(r, holders, {}, now(), cfg_).counted_fragments, 23u);
   // A claim that never answers never becomes "suspect": there is nothing to wait for.

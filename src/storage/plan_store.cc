@@ -1,5 +1,6 @@
 #include "storage/plan_store.h"
 
+#include <algorithm>
 #include <map>
 
 namespace tesseras::storage {
@@ -112,8 +113,9 @@ Result<std::vector<core::HolderView>> SqlitePlanStore::GetHolders(
     const core::ContentHash& tessera) {
   auto lock = db_->Lock();
   ASSIGN_OR_RETURN(auto s, db_->Cached("SELECT holder, address, idx, last_proven_ms, "
-                                       "first_failure_ms, consecutive_failures, denied FROM "
-                                       "placements WHERE tessera = ? ORDER BY holder, idx"));
+                                       "first_failure_ms, consecutive_failures, denied, audits, "
+                                       "answered, first_seen_ms FROM placements WHERE "
+                                       "tessera = ? ORDER BY holder, idx"));
   s->Bind(1, tessera);
   std::vector<core::HolderView> out;
   while (TRY(s->Step())) {
@@ -130,6 +132,9 @@ Result<std::vector<core::HolderView>> SqlitePlanStore::GetHolders(
     c.first_failure_ms = OptionalColumn(*s, 4);
     c.consecutive_failures = static_cast<uint32_t>(s->ColumnInt64(5));
     c.denied = s->ColumnInt64(6) != 0;
+    c.audits = static_cast<uint32_t>(s->ColumnInt64(7));
+    c.answered = static_cast<uint32_t>(s->ColumnInt64(8));
+    c.first_seen_ms = OptionalColumn(*s, 9);
     out.back().copies.push_back(c);
   }
   return out;
@@ -151,12 +156,16 @@ Result<void> SqlitePlanStore::SetHolders(const core::ContentHash& tessera,
       ASSIGN_OR_RETURN(auto ins,
                        db_->Cached("INSERT INTO placements (tessera, holder, address, idx, "
                                    "last_proven_ms, first_failure_ms, consecutive_failures, "
-                                   "denied) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+                                   "denied, audits, answered, first_seen_ms) VALUES (?, ?, ?, "
+                                   "?, ?, ?, ?, ?, ?, ?, ?)"));
       ins->Bind(1, tessera).Bind(2, h.holder).Bind(3, std::string_view(h.address));
       ins->Bind(4, static_cast<int64_t>(c.index));
       BindOptional(*ins, 5, c.last_proven_ms);
       BindOptional(*ins, 6, c.first_failure_ms);
       ins->Bind(7, static_cast<int64_t>(c.consecutive_failures)).Bind(8, int64_t{c.denied});
+      ins->Bind(9, static_cast<int64_t>(c.audits))
+          .Bind(10, static_cast<int64_t>(std::min(c.answered, c.audits)));
+      BindOptional(*ins, 11, c.first_seen_ms);
       TRY(ins->Run());
     }
   }

@@ -67,9 +67,9 @@ TEST_F(PlanStoreTest, PlansSurviveReopenAndKeepTheirOwner) {
 
 TEST_F(PlanStoreTest, HoldersRoundTripWithTheirHistory) {
   ASSERT_TRUE(store_->PutPlan(H(1), N(1), std::vector<uint8_t>{1}).ok());
-  core::CopyHistory proven{0, 1000, std::nullopt, 0, false};
-  core::CopyHistory suspect{12, 900, 1500, 3, false};
-  core::CopyHistory denied{3, std::nullopt, std::nullopt, 0, true};
+  core::CopyHistory proven{0, 1000, std::nullopt, 0, false, 0, 0, std::nullopt};
+  core::CopyHistory suspect{12, 900, 1500, 3, false, 9, 6, 400};  // 9 audits, 6 answered
+  core::CopyHistory denied{3, std::nullopt, std::nullopt, 0, true, 0, 0, std::nullopt};
   std::vector<core::HolderView> h = {{N(5), "127.0.5.1:7700", {proven, suspect}},
                                      {N(6), "127.0.6.1:7700", {denied}}};
   ASSERT_TRUE(store_->SetHolders(H(1), h).ok());

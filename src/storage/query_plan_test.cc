@@ -110,7 +110,7 @@ TEST(QueryPlanTest, HotQueriesAnswerByIndex) {
       {"holders of a tessera",
        [&] {
          core::HolderView h{N(7), "127.0.0.7:1", {}};
-         h.copies.push_back(core::CopyHistory{0, 5, std::nullopt, 0, false});
+         h.copies.push_back(core::CopyHistory{0, 5, std::nullopt, 0, false, 0, 0, std::nullopt});
          ASSERT_OK(plans.SetHolders(H(1), {h}));
          ASSERT_OK(plans.GetHolders(H(1)));
        }},
