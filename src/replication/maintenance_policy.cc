@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <tuple>
 
@@ -156,6 +157,9 @@ Assessment Assess(const Redundancy& r, std::span<const HolderView> holders,
         const int64_t since = copy.first_failure_ms.value_or(copy.last_proven_ms.value_or(0));
         if (copy.denied || now_ms - since >= c.forget_lost_after_ms) {
           a.forget.push_back({holders[h].holder, copy.index});
+        } else {
+          const int64_t forget_at = since + c.forget_lost_after_ms;
+          if (!a.next_forget_ms || forget_at < *a.next_forget_ms) a.next_forget_ms = forget_at;
         }
         continue;
       }
@@ -336,6 +340,15 @@ bool ShouldCheck(uint32_t rank, const MaintenanceClock& m, int64_t now_ms, bool 
   const bool quiet = !m.last_audited_by_peer_ms || now_ms - *m.last_audited_by_peer_ms >= quiet_for;
   const bool watch = !m.last_checked_ms || now_ms - *m.last_checked_ms >= c.watch_interval_ms;
   return quiet || watch;
+}
+
+int64_t NextCheckDueMs(uint32_t rank, const MaintenanceClock& m, const MaintenancePolicyConfig& c) {
+  constexpr int64_t kAlways = std::numeric_limits<int64_t>::min();
+  if (rank == 0 || !m.last_audited_by_peer_ms || !m.last_checked_ms) return kAlways;
+  const int64_t quiet_at =
+      *m.last_audited_by_peer_ms + static_cast<int64_t>(rank) * c.takeover_delay_ms;
+  const int64_t watch_at = *m.last_checked_ms + c.watch_interval_ms;
+  return std::min(quiet_at, watch_at);
 }
 
 bool ShouldAct(uint32_t rank, const MaintenanceClock& m, int64_t now_ms,

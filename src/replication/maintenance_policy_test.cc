@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <map>
 #include <set>
 
@@ -234,6 +235,33 @@ TEST_F(PolicyTest, LostCopiesAreForgottenAfterAWhile) {
               ElementsAre(std::make_pair(holders[1].holder, 1u)));
 }
 
+TEST_F(PolicyTest, NextForgetIsWhenTheEarliestLostCopyWillBeForgotten) {
+  cfg_.holder_grace_ms = kHour;
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  EXPECT_FALSE(Assess(r, holders, {}, now(), cfg_).next_forget_ms.has_value());
+  const int64_t first = now();
+  Miss(holders[1], first);
+  clock_.Advance(kHour / 2);
+  Miss(holders[2], now());
+  // Suspect copies are not lost yet: nothing to forget.
+  EXPECT_FALSE(Assess(r, holders, {}, now(), cfg_).next_forget_ms.has_value());
+  clock_.Advance(2 * kHour);
+  Assessment a = Assess(r, holders, {}, now(), cfg_);
+  ASSERT_TRUE(a.next_forget_ms.has_value());
+  EXPECT_EQ(*a.next_forget_ms, first + cfg_.forget_lost_after_ms);
+  // Exactly then the first one is forgotten and the second one is next.
+  clock_.Advance(*a.next_forget_ms - now() - 1);
+  EXPECT_THAT(Assess(r, holders, {}, now(), cfg_).forget, IsEmpty());
+  clock_.Advance(1);
+  Assessment b = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_THAT(b.forget, ElementsAre(std::make_pair(holders[1].holder, 1u)));
+  EXPECT_EQ(b.next_forget_ms, first + kHour / 2 + cfg_.forget_lost_after_ms);
+  // A denied copy is forgotten at once and never waits.
+  holders[3].copies[0] = AfterAudit(holders[3].copies[0], CopyObservation::kDenied, now());
+  EXPECT_EQ(Assess(r, holders, {}, now(), cfg_).next_forget_ms, b.next_forget_ms);
+}
+
 // ---- placement ----------------------------------------------------------------
 
 std::vector<PlacementCandidate> Peers(int count, int per_subnet, uint8_t first = 100) {
@@ -387,6 +415,31 @@ TEST_F(PolicyTest, HoldersStepInWhenTheMaintainersBeforeThemGoQuiet) {
   clock_.Advance(cfg_.watch_interval_ms);
   w.last_audited_by_peer_ms = now();
   EXPECT_TRUE(ShouldCheck(3, w, now(), false, cfg_));
+}
+
+TEST_F(PolicyTest, NextCheckDueIsTheFirstTimeShouldCheckHolds) {
+  EXPECT_EQ(NextCheckDueMs(0, {}, cfg_), std::numeric_limits<int64_t>::min());
+  MaintenanceClock fresh;  // never checked: due at once
+  fresh.last_audited_by_peer_ms = now();
+  EXPECT_EQ(NextCheckDueMs(2, fresh, cfg_), std::numeric_limits<int64_t>::min());
+  EXPECT_TRUE(ShouldCheck(2, fresh, now(), false, cfg_));
+  for (uint32_t rank : {1u, 2u, 5u, 40u}) {
+    for (int64_t audited_ago : {int64_t{0}, 3 * kHour, 100 * kHour, 900 * kHour}) {
+      MaintenanceClock m;
+      m.last_checked_ms = now() - 10 * kHour;
+      m.last_audited_by_peer_ms = now() - audited_ago;
+      const int64_t due = NextCheckDueMs(rank, m, cfg_);
+      if (due > now()) {
+        EXPECT_FALSE(ShouldCheck(rank, m, due - 1, false, cfg_));
+      }
+      EXPECT_TRUE(ShouldCheck(rank, m, due, false, cfg_)) << rank << " " << audited_ago;
+      EXPECT_TRUE(ShouldCheck(rank, m, due + 7 * kHour, false, cfg_));
+      // A lower rank is never due later.
+      if (rank > 1) {
+        EXPECT_LE(NextCheckDueMs(rank - 1, m, cfg_), due);
+      }
+    }
+  }
 }
 
 TEST_F(PolicyTest, HoldersActOnANeedThatLasted) {
