@@ -318,19 +318,29 @@ std::optional<uint32_t> MaintainerRank(const core::NodeId& self, const core::Nod
                                        const core::NodeId& key, std::span<const HolderView> holders,
                                        int64_t now_ms, const MaintenancePolicyConfig& c) {
   if (self == owner) return 0;
-  std::vector<core::NodeId> ids;
+  // Our rank is one more than the number of distinct holders that keep a
+  // copy and are closer to the key than we are (distinct ids have distinct
+  // distances): one pass, no sort of the whole list.
+  const core::NodeId mine = core::XorDistance(self, key);
+  std::vector<core::NodeId> closer;
+  bool listed = false;
   for (const auto& h : holders) {
     if (h.holder == owner) continue;
     const bool keeps = std::any_of(h.copies.begin(), h.copies.end(), [&](const CopyHistory& x) {
       return StandingOf(x, now_ms, c) != CopyStanding::kLost;
     });
-    if (keeps && std::find(ids.begin(), ids.end(), h.holder) == ids.end()) ids.push_back(h.holder);
+    if (!keeps) continue;
+    if (h.holder == self) {
+      listed = true;
+      continue;
+    }
+    core::NodeId d = core::XorDistance(h.holder, key);
+    if (d < mine) closer.push_back(d);
   }
-  if (std::find(ids.begin(), ids.end(), self) == ids.end()) return std::nullopt;
-  std::sort(ids.begin(), ids.end(), [&](const core::NodeId& a, const core::NodeId& b) {
-    return core::XorDistance(a, key) < core::XorDistance(b, key);
-  });
-  return static_cast<uint32_t>(std::find(ids.begin(), ids.end(), self) - ids.begin()) + 1;
+  if (!listed) return std::nullopt;
+  std::sort(closer.begin(), closer.end());
+  closer.erase(std::unique(closer.begin(), closer.end()), closer.end());
+  return static_cast<uint32_t>(closer.size()) + 1;
 }
 
 bool ShouldCheck(uint32_t rank, const MaintenanceClock& m, int64_t now_ms, bool forced,

@@ -396,6 +396,58 @@ TEST_F(PolicyTest, OwnerRanksFirstThenHoldersByDistanceToTheKey) {
   EXPECT_EQ(MaintainerRank(Id(3), Id(250), key, holders, now(), cfg_), 2u);
 }
 
+// The ranking as first written (sort every keeper by distance, find
+// ourselves), kept as the reference for the one-pass version.
+std::optional<uint32_t> ReferenceRank(const core::NodeId& self, const core::NodeId& owner,
+                                      const core::NodeId& key, std::span<const HolderView> holders,
+                                      int64_t now_ms, const MaintenancePolicyConfig& c) {
+  if (self == owner) return 0;
+  std::vector<core::NodeId> ids;
+  for (const auto& h : holders) {
+    if (h.holder == owner) continue;
+    const bool keeps = std::any_of(h.copies.begin(), h.copies.end(), [&](const CopyHistory& x) {
+      return StandingOf(x, now_ms, c) != CopyStanding::kLost;
+    });
+    if (keeps && std::find(ids.begin(), ids.end(), h.holder) == ids.end()) ids.push_back(h.holder);
+  }
+  if (std::find(ids.begin(), ids.end(), self) == ids.end()) return std::nullopt;
+  std::sort(ids.begin(), ids.end(), [&](const core::NodeId& a, const core::NodeId& b) {
+    return core::XorDistance(a, key) < core::XorDistance(b, key);
+  });
+  return static_cast<uint32_t>(std::find(ids.begin(), ids.end(), self) - ids.begin()) + 1;
+}
+
+TEST_F(PolicyTest, RankMatchesTheSortedReferenceOnRandomHolderLists) {
+  uint64_t x = 12345;
+  auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  for (int round = 0; round < 80; ++round) {
+    std::vector<HolderView> holders;
+    const int n = 1 + static_cast<int>(next() % 40);
+    for (int i = 0; i < n; ++i) {
+      HolderView h;
+      h.holder = Id(static_cast<uint8_t>(next() % 60));  // repeats on purpose
+      h.holder.bytes[1] = static_cast<uint8_t>(next() % 3);
+      CopyHistory copy = AfterPush(static_cast<uint32_t>(i), now());
+      if (next() % 4 == 0) copy = AfterAudit(copy, CopyObservation::kDenied, now());
+      h.copies.push_back(copy);
+      holders.push_back(h);
+    }
+    core::NodeId key = Id(static_cast<uint8_t>(next()));
+    key.bytes[1] = static_cast<uint8_t>(next());
+    const core::NodeId owner = holders[next() % holders.size()].holder;
+    for (const auto& self : holders) {
+      EXPECT_EQ(MaintainerRank(self.holder, owner, key, holders, now(), cfg_),
+                ReferenceRank(self.holder, owner, key, holders, now(), cfg_));
+    }
+    EXPECT_EQ(MaintainerRank(Id(200), owner, key, holders, now(), cfg_), std::nullopt);
+  }
+}
+
 TEST_F(PolicyTest, HoldersStepInWhenTheMaintainersBeforeThemGoQuiet) {
   MaintenanceClock m;
   m.last_checked_ms = now();
