@@ -17,6 +17,7 @@
 #include "dht/record.h"
 #include "net/wire.h"
 #include "replication/attestation.h"
+#include "replication/dht_records.h"
 #include "replication/memory_plan_store.h"
 #include "replication/network_handler.h"
 #include "replication/replication_service.h"
@@ -84,6 +85,10 @@ class ReplicationNetworkTest : public ::testing::Test {
       replication::ReplicationConfig cfg;
       cfg.scratch_dir = scratch_ / std::to_string(i);
       cfg.max_per_subnet = 2;
+      // These scenarios kill holders and repair at once: the eager policy (an
+      // absent holder is lost at the first failed audit). Grace and lazy
+      // repair are exercised by the maintenance tests.
+      cfg.policy.holder_grace_ms = 0;
       replication::ReplicationDeps deps;
       deps.self = &n->identity;
       deps.dht = n->port.get();
@@ -92,23 +97,8 @@ class ReplicationNetworkTest : public ::testing::Test {
       deps.blobs = &n->blobs;
       deps.plans = &n->plans;
       deps.clock = &n->clock;
-      NetNode* raw = n.get();
-      deps.seal_record =
-          [raw](const core::NodeId& key,
-                const std::vector<uint8_t>& value) -> core::Result<std::vector<uint8_t>> {
-        const int64_t expires = raw->clock.NowUnixMs() + 24 * 3600 * 1000;
-        ASSIGN_OR_RETURN(auto rec,
-                         dht::Record::Sign(raw->identity, dht::kHolderRecord, key, value, expires));
-        return rec.Encode();
-      };
-      deps.open_record =
-          [](const std::vector<uint8_t>& sealed) -> core::Result<std::vector<uint8_t>> {
-        ASSIGN_OR_RETURN(auto rec, dht::Record::ParseVerified(sealed));
-        if (rec.type != dht::kHolderRecord) {
-          return core::MakeError(core::ErrorCode::kInvalidArgument, "not a holder record");
-        }
-        return rec.value;
-      };
+      deps.self_address = n->runtime->self_info().address;
+      replication::UseDhtRecords(deps, n->identity, n->clock, 24 * 3600 * 1000);
       n->service = std::make_unique<replication::ReplicationService>(deps, cfg);
       n->handler = std::make_shared<replication::NetworkHandler>(*n->service, cfg.scratch_dir);
       n->runtime->SetReplicationHandler(n->handler);

@@ -15,6 +15,7 @@ inline constexpr int kExitUnimplemented = 5;  // the daemon does not do this yet
 inline constexpr int kExitVerifyFailed = 6;   // a fragment or signature failed verification
 inline constexpr int kExitUnavailable = 7;    // peers unreachable, timeout, too few fragments
 inline constexpr int kExitRefused = 8;        // any other refusal (too big, no space, denied…)
+inline constexpr int kExitIncomplete = 9;     // done, but below full redundancy (publish)
 
 // The exit status for an error the daemon answered with.
 int ExitCodeFor(core::ErrorCode code);

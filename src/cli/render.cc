@@ -184,6 +184,14 @@ void RenderPublish(const Json& published, std::ostream& out) {
   out << "published " << Text(published, "hash") << ": " << Text(published, "tier") << " tier, "
       << PluralField(published, "fragments", "fragment", "fragments") << " on "
       << PluralField(published, "holders", "holder", "holders") << "\n";
+  const Json& missing = ArrayField(published, "missing");
+  if (!missing.empty()) {
+    out << "below full redundancy: " << Count(published, "copies_placed") << " of "
+        << Count(published, "copies_wanted") << " copies placed; not placed: "
+        << (Text(published, "tier") == "small" ? Plural(missing.size(), "copy", "copies")
+                                               : "fragments " + IndexRanges(missing))
+        << "\n";
+  }
 }
 
 void RenderStatus(const Json& status, std::ostream& out) {
@@ -221,12 +229,23 @@ void RenderRepair(const Json& report, std::ostream& out) {
     out << "repair: nothing to repair\n";
     return;
   }
+  // The fields of the daemon's repair report (docs/DAEMON.md, POST /v1/repair).
+  auto size_of = [](const Json& t, std::string_view key) {
+    auto it = t.find(key);
+    return it != t.end() && it->is_array() ? std::to_string(it->size()) : std::string("-");
+  };
   std::vector<std::vector<std::string>> rows = {
-      {"HASH", "BEFORE", "AFTER", "MISSING", "RECREATED", "NEW HOLDERS", "ERROR"}};
+      {"HASH", "BEFORE", "ACTION", "MISSING", "RECREATED", "NEW HOLDERS", "PROBLEM"}};
   for (const Json& t : tesseras) {
-    rows.push_back({Text(t, "hash"), Text(t, "state_before"), Text(t, "state_after"),
-                    Count(t, "fragments_missing"), Count(t, "fragments_recreated"),
-                    Count(t, "holders_added"), Text(t, "error")});
+    const Json& problems = ArrayField(t, "problems");
+    std::string problem = "-";
+    if (!problems.empty() && problems[0].is_string()) {
+      problem = problems[0].get<std::string>();
+      if (problems.size() > 1) problem += fmt::format(" (+{} more)", problems.size() - 1);
+    }
+    rows.push_back({Text(t, "hash"), Text(t, "state_before"), Text(t, "action"),
+                    Count(t, "deficit"), size_of(t, "regenerated"), size_of(t, "new_holders"),
+                    problem});
   }
   PrintTable(out, rows);
 }

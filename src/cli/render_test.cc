@@ -130,12 +130,22 @@ TEST(RenderTest, Repair) {
   std::string text = Render(RenderRepair, Json{{"tesseras",
                                                 {{{"hash", kHash},
                                                   {"state_before", "degraded"},
-                                                  {"state_after", "healthy"},
-                                                  {"fragments_missing", 4},
-                                                  {"fragments_recreated", 4},
-                                                  {"holders_added", 2},
-                                                  {"error", nullptr}}}}});
-  EXPECT_THAT(text, HasSubstr(kHash + "  degraded  healthy  4        4          2            -"));
+                                                  {"action", "repaired"},
+                                                  {"deficit", 4},
+                                                  {"regenerated", {1, 2, 3, 4}},
+                                                  {"new_holders", {Json::object(), Json::object()}},
+                                                  {"problems", Json::array()}}}}});
+  EXPECT_THAT(text, HasSubstr(kHash + "  degraded  repaired  4        4          2            -"));
+  std::string waiting =
+      Render(RenderRepair, Json{{"tesseras",
+                                 {{{"hash", kHash},
+                                   {"state_before", "degraded"},
+                                   {"action", "waiting"},
+                                   {"deficit", 1},
+                                   {"regenerated", Json::array()},
+                                   {"new_holders", Json::array()},
+                                   {"problems", {"maintainer rank 2: wait", "other"}}}}}});
+  EXPECT_THAT(waiting, HasSubstr("maintainer rank 2: wait (+1 more)"));
 }
 
 TEST(RenderTest, Verify) {

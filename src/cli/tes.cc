@@ -59,8 +59,9 @@ struct Request {
   std::optional<Json> body;
   std::string spinner;  // non-empty: show a spinner while waiting (long operations)
   std::function<void(const Json&, std::ostream&)> render;  // human output
-  // For replies that are 200 yet mean failure (verify): the one-line reason.
-  std::function<std::optional<std::string>(const Json&)> failure;
+  // For replies that are 200 yet mean failure (verify) or an incomplete success
+  // (publish below full redundancy): the one-line reason and the exit status.
+  std::function<std::optional<std::pair<std::string, int>>(const Json&)> failure;
 };
 
 struct Context {
@@ -128,18 +129,31 @@ int Execute(Context& ctx, const fs::path& data_dir, const Request& request) {
   }
   if (request.failure) {
     if (auto reason = request.failure(response->body)) {
-      ctx.err << "tes: " << *reason << "\n";
-      return kExitVerifyFailed;
+      ctx.err << "tes: " << reason->first << "\n";
+      return reason->second;
     }
   }
   return kExitOk;
 }
 
-std::optional<std::string> VerifyFailure(const Json& report) {
+std::optional<std::pair<std::string, int>> VerifyFailure(const Json& report) {
   if (!report.is_object()) return std::nullopt;
   auto failed = report.find("failed");
   if (failed == report.end() || !failed->is_array() || failed->empty()) return std::nullopt;
-  return fmt::format("verify: {} fragment(s) failed verification", failed->size());
+  return std::make_pair(fmt::format("verify: {} fragment(s) failed verification", failed->size()),
+                        kExitVerifyFailed);
+}
+
+// A publish that placed fewer copies than full redundancy wants.
+std::optional<std::pair<std::string, int>> PublishIncomplete(const Json& report) {
+  if (!report.is_object() || report.value("complete", true)) return std::nullopt;
+  const bool small = report.value("tier", "") == "small";
+  return std::make_pair(
+      fmt::format("publish: below full redundancy: {} of {} {} placed; a repair pass will keep "
+                  "trying",
+                  report.value("copies_placed", 0), report.value("copies_wanted", 0),
+                  small ? "copies" : "fragments"),
+      kExitIncomplete);
 }
 
 }  // namespace
@@ -246,8 +260,8 @@ int RunTes(int argc, const char* const* argv, std::ostream& out, std::ostream& e
     } else if (app.got_subcommand(show)) {
       request = {false, TRY(with_hash("")), std::nullopt, "", RenderShow, nullptr};
     } else if (app.got_subcommand(publish)) {
-      request = {true,   TRY(with_hash("/publish")), std::nullopt, "publishing", RenderPublish,
-                 nullptr};
+      request = {true,          TRY(with_hash("/publish")), std::nullopt, "publishing",
+                 RenderPublish, PublishIncomplete};
     } else if (app.got_subcommand(status)) {
       request = {false, TRY(with_hash("/status")), std::nullopt, "", RenderStatus, nullptr};
     } else if (app.got_subcommand(fetch)) {

@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 
 namespace tesseras::daemon {
@@ -104,7 +105,31 @@ TEST(ConfigTest, KeysAreUniqueAndDefaultsInRange) {
     EXPECT_GE(key.max, key.get(defaults));
     EXPECT_FALSE(key.help.empty());
   }
-  EXPECT_EQ(seen.size(), 19u);
+  EXPECT_FALSE(seen.empty());
+}
+
+// docs/DAEMON.md is the reference: every key has a row in its section's table
+// naming the key and its default.
+TEST(ConfigTest, EveryKeyIsDocumentedWithItsDefault) {
+  std::ifstream f(std::string(TESSERAS_SOURCE_DIR) + "/docs/DAEMON.md");
+  ASSERT_TRUE(f) << "cannot read docs/DAEMON.md";
+  std::stringstream text;
+  text << f.rdbuf();
+  const std::string doc = text.str();
+  DaemonConfig defaults;
+  for (const ConfigKey& key : ConfigKeys()) {
+    const std::string section = "### `[" + std::string(key.section) + "]`";
+    const auto at = doc.find(section);
+    ASSERT_NE(at, std::string::npos) << section;
+    const auto next = doc.find("\n### ", at + section.size());
+    const std::string body =
+        doc.substr(at, next == std::string::npos ? std::string::npos : next - at);
+    const std::string row =
+        "| `" + std::string(key.name) + "` | " + std::to_string(key.get(defaults));
+    EXPECT_NE(body.find(row), std::string::npos)
+        << "docs/DAEMON.md lacks the row of " << key.section << "." << key.name << " (" << row
+        << ")";
+  }
 }
 
 TEST(ConfigTest, SetAndGetRoundTripForEveryKey) {

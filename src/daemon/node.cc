@@ -10,7 +10,7 @@
 #include "daemon/address.h"
 #include "daemon/api_contract.h"
 #include "daemon/replicated_node.h"
-#include "dht/record.h"
+#include "replication/dht_records.h"
 
 namespace tesseras::daemon {
 
@@ -188,6 +188,15 @@ core::Result<void> Node::StartReplication() {
   cfg.deficit_allowance_bytes = rc.deficit_allowance_bytes;
   cfg.per_peer_limit_bytes = rc.per_peer_limit_bytes;
   cfg.max_per_subnet = rc.max_per_subnet;
+  cfg.refusal_memory_secs = rc.refusal_memory_secs;
+  auto& policy = cfg.policy;
+  policy.holder_grace_ms = static_cast<int64_t>(rc.holder_grace_secs) * 1000;
+  policy.repair_threshold = rc.repair_threshold_percent / 100.0;
+  policy.surplus_fraction = rc.surplus_percent / 100.0;
+  policy.takeover_delay_ms = static_cast<int64_t>(rc.takeover_delay_secs) * 1000;
+  policy.watch_interval_ms = static_cast<int64_t>(rc.watch_interval_secs) * 1000;
+  policy.forget_lost_after_ms = static_cast<int64_t>(rc.forget_lost_after_secs) * 1000;
+  policy.repair_bytes_per_day = rc.repair_bytes_per_day;
   cfg.scratch_dir = options_.data_dir / "tmp";
   std::error_code ec;
   fs::remove_all(cfg.scratch_dir, ec);  // leftovers of a killed process
@@ -202,23 +211,9 @@ core::Result<void> Node::StartReplication() {
   deps.blobs = blobs_.get();
   deps.plans = plans_.get();
   deps.clock = clock_.get();
-  const crypto::Identity* id = &*identity_;
-  core::Clock* clock = clock_.get();
-  const int64_t ttl_ms = static_cast<int64_t>(config_.dht.record_ttl_secs) * 1000;
-  deps.seal_record = [id, clock, ttl_ms](
-                         const core::NodeId& key,
-                         const std::vector<uint8_t>& value) -> core::Result<std::vector<uint8_t>> {
-    ASSIGN_OR_RETURN(auto rec, dht::Record::Sign(*id, dht::kHolderRecord, key, value,
-                                                 clock->NowUnixMs() + ttl_ms));
-    return rec.Encode();
-  };
-  deps.open_record = [](const std::vector<uint8_t>& sealed) -> core::Result<std::vector<uint8_t>> {
-    ASSIGN_OR_RETURN(auto rec, dht::Record::ParseVerified(sealed));
-    if (rec.type != dht::kHolderRecord) {
-      return core::MakeError(core::ErrorCode::kInvalidArgument, "not a holder record");
-    }
-    return rec.value;
-  };
+  deps.self_address = listen_address_;
+  replication::UseDhtRecords(deps, *identity_, *clock_,
+                             static_cast<int64_t>(config_.dht.record_ttl_secs) * 1000);
   replication_ = std::make_unique<replication::ReplicationService>(deps, cfg);
   handler_ = std::make_shared<replication::NetworkHandler>(*replication_, cfg.scratch_dir);
   dht_->SetReplicationHandler(handler_);

@@ -71,6 +71,9 @@ Json RepairReportJson(const replication::RepairReport& r) {
                        {"fragments", IndicesJson(h.indices)}});
   }
   j["new_holders"] = holders;
+  j["action"] = r.action;
+  j["bytes_fetched"] = r.bytes_fetched;
+  j["bytes_sent"] = r.bytes_sent;
   j["problems"] = r.problems;
   return j;
 }
@@ -89,10 +92,32 @@ Result<std::vector<core::PeerInfo>> ReplicatedNodeOperations::Peers() {
 Result<Json> ReplicatedNodeOperations::GetNode() {
   ASSIGN_OR_RETURN(auto peers, Peers());
   ASSIGN_OR_RETURN(uint64_t stored, d_.fragments->TotalBytes());
+  const auto pass = d_.replication->pass_status();
+  Json maintenance{{"running", pass.running}};
+  if (pass.running) {
+    maintenance["phase"] = pass.phase;
+    maintenance["started_at"] = pass.started_ms;
+    maintenance["done"] = pass.done;
+    maintenance["total"] = pass.total;
+  }
+  Json passes = Json::array();
+  for (const auto& p : d_.replication->pass_history()) {
+    passes.push_back({{"started_at", p.started_ms},
+                      {"finished_at", p.finished_ms},
+                      {"checked", p.checked},
+                      {"repaired", p.repaired},
+                      {"waiting", p.waiting},
+                      {"deferred", p.deferred},
+                      {"failed", p.failed},
+                      {"bytes_fetched", p.bytes_fetched},
+                      {"bytes_sent", p.bytes_sent}});
+  }
+  maintenance["passes"] = passes;
   return Json{{"node_id", d_.identity->node_id().ToHex()},
               {"listen", d_.listen},
               {"peers", peers.size()},
-              {"bytes_stored", stored}};
+              {"bytes_stored", stored},
+              {"maintenance", maintenance}};
 }
 
 Result<Json> ReplicatedNodeOperations::ListTesseras() {
@@ -195,6 +220,10 @@ Result<Json> ReplicatedNodeOperations::PublishTessera(const core::ContentHash& h
               {"tier", std::string(core::TierName(report->plan.tier))},
               {"fragments", report->fragments_placed()},
               {"holders", report->holders.size()},
+              {"complete", report->complete()},
+              {"copies_wanted", report->units_wanted},
+              {"copies_placed", report->units_placed},
+              {"missing", IndicesJson(report->missing)},
               {"failures", failures}};
 }
 
@@ -224,6 +253,8 @@ Result<Json> ReplicatedNodeOperations::TesseraStatus(const core::ContentHash& ha
            {"proven", IndicesJson(hh.proven)},
            {"reachable", hh.reachable}};
     e["last_attested"] = hh.entry.last_attested_ms ? Json(*hh.entry.last_attested_ms) : Json();
+    e["suspect_since"] = hh.suspect_since ? Json(*hh.suspect_since) : Json();
+    e["lost"] = IndicesJson(hh.lost);
     if (!hh.error.empty()) e["error"] = hh.error;
     holders.push_back(e);
   }
@@ -243,6 +274,14 @@ Result<Json> ReplicatedNodeOperations::TesseraStatus(const core::ContentHash& ha
               {"parity_shards", h.plan.parity_shards},
               {"fragments_total", h.plan.total_shards()},
               {"fragments_verified", h.fragments_verified},
+              {"fragments_counted", h.fragments_counted},
+              {"copies_verified", h.copies_verified},
+              {"copies_counted", h.copies_counted},
+              {"margin", h.margin},
+              {"repair", std::string(replication::RepairTriggerName(h.trigger))},
+              {"own", h.own},
+              {"maintainer_rank", h.maintainer_rank ? Json(*h.maintainer_rank) : Json()},
+              {"need_since", h.need_since_ms ? Json(*h.need_since_ms) : Json()},
               {"state", state},
               {"holders", holders}};
 }

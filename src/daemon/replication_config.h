@@ -1,9 +1,7 @@
-// Settings of the replication layer, read from the [replication] section of the
-// daemon's config file (docs/DAEMON.md lists every key with its range).
-//
-// It lives in the daemon until the replication layer (issue 5) owns it; it has
-// no dependency beyond the standard library so it can move to
-// replication/config.h unchanged.
+// The [replication] section of the daemon's config file (docs/DAEMON.md lists
+// every key with its range). Plain integers, as the file has them; the
+// composition root (daemon/node.cc) maps them onto replication::ReplicationConfig
+// and its maintenance policy.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +23,21 @@ struct ReplicationConfig {
   uint64_t per_peer_limit_bytes = 1073741824;  // 1 GiB
   // At most this many holders of one tessera in one IPv4 /24 or IPv6 /48.
   uint32_t max_per_subnet = 2;
+  // The maintenance policy (docs/REPLICATION.md, "Maintenance"): how long a
+  // silent holder stays suspect before its copies count as lost (0 = eager);
+  // the share of the parity that may be gone before a batch repair; the
+  // surplus copies kept per fragment, in percent of the copies wanted; how
+  // long a holder waits per rank before taking over; how often a holder
+  // checks a tessera others audit; when a lost copy is no longer tracked; the
+  // repair traffic allowed per day; how long a refusing peer is not chosen.
+  uint64_t holder_grace_secs = 72 * 3600;
+  uint32_t repair_threshold_percent = 50;
+  uint32_t surplus_percent = 50;
+  uint64_t takeover_delay_secs = 26 * 3600;
+  uint64_t watch_interval_secs = 30 * 86400;
+  uint64_t forget_lost_after_secs = 30 * 86400;
+  uint64_t repair_bytes_per_day = 16ull << 30;
+  uint64_t refusal_memory_secs = 6 * 3600;
 
   bool operator==(const ReplicationConfig&) const = default;
 };

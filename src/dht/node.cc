@@ -32,11 +32,13 @@ RequestContext ContextOf(const net::PeerIdentity& p) {
 // Identity of a published record for republishing: key, type, publisher, value.
 // (Strings rather than byte vectors as keys: GCC 12 -O3 warns falsely on
 // vector<uint8_t> comparisons.)
+// One published record per (key, type, publisher): a newer value (a new
+// holder record version, an updated claim) replaces the older one, which is
+// then no longer republished.
 std::string PublishKey(const Record& r) {
   std::string k = Bytes(r.key.bytes);
   for (int i = 0; i < 4; ++i) k.push_back(static_cast<char>(r.type >> (8 * i)));
   k += Bytes(r.publisher);
-  k += Bytes(r.value);
   return k;
 }
 

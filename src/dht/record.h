@@ -2,7 +2,7 @@
 //
 // Encoding (big-endian integers), also what DhtPort::PutRecord/GetRecords carry:
 //   "TSR1"                 4 bytes magic
-//   type                   u32   (kHolderRecord = 1; others reserved)
+//   type                   u32   (kHolderRecord = 1, kHolderClaim = 2; others reserved)
 //   key                    32    DHT key (e.g. core::KeyFor(tessera hash))
 //   publisher              32    Ed25519 public key of the signer
 //   expires_unix_ms        u64
@@ -24,7 +24,8 @@
 
 namespace tesseras::dht {
 
-inline constexpr uint32_t kHolderRecord = 1;
+inline constexpr uint32_t kHolderRecord = 1;  // signed by the tessera's owner
+inline constexpr uint32_t kHolderClaim = 2;   // signed by a holder, about itself
 inline constexpr std::size_t kMaxRecordValue = 16 * 1024;
 inline constexpr std::size_t kRecordOverhead = 4 + 4 + 32 + 32 + 8 + 4 + 64;
 

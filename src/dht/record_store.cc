@@ -14,8 +14,10 @@ core::Result<void> RecordStore::Put(const Record& r, int64_t now) {
   }
   auto& list = by_key_[r.key];
   for (auto& existing : list) {
-    if (existing.publisher == r.publisher && existing.type == r.type && existing.value == r.value) {
-      if (r.expires_unix_ms > existing.expires_unix_ms) existing = r;
+    // One record per (publisher, type) and key: the one that expires last wins
+    // (a republish, a new version of a holder record, an updated claim).
+    if (existing.publisher == r.publisher && existing.type == r.type) {
+      if (r.expires_unix_ms >= existing.expires_unix_ms) existing = r;
       return core::Ok();
     }
   }

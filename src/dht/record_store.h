@@ -1,7 +1,7 @@
 // Records this node holds for others (it is among the k closest to their key).
 // Bounded: at most `max_per_key` records per key and `max_records` in all; a
-// record is identified by (key, publisher, type, value) and a copy with a later
-// expiry replaces an earlier one. Not thread-safe: network thread only.
+// record is identified by (key, publisher, type), and one with a later (or the
+// same) expiry replaces the one stored. Not thread-safe: network thread only.
 #pragma once
 
 #include <map>
@@ -13,7 +13,7 @@ namespace tesseras::dht {
 
 struct RecordStoreLimits {
   std::size_t max_records = 100000;
-  std::size_t max_per_key = 64;
+  std::size_t max_per_key = 256;            // a Large tessera: 72 holders' claims and more
   int64_t max_ttl_ms = 48ll * 3600 * 1000;  // expiry at most this far ahead
 };
 

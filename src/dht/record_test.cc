@@ -70,11 +70,21 @@ TEST_F(RecordTest, StoreChecksSignatureExpiryAndLimits) {
   EXPECT_EQ(store.Put(Make("old", kNow - 1), kNow).error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(store.Put(Make("far", kNow + 7'200'000), kNow).error().code,
             ErrorCode::kInvalidArgument);
-  // Same record, later expiry: replaces, no new slot.
-  EXPECT_TRUE(store.Put(Make("a", kNow + 120'000), kNow).ok());
+  // Same publisher and type, later expiry: replaces (a new version, a
+  // republish), no new slot; an older one does not replace it.
+  EXPECT_TRUE(store.Put(Make("a2", kNow + 120'000), kNow).ok());
   EXPECT_EQ(store.size(), 1u);
-  EXPECT_TRUE(store.Put(Make("b"), kNow).ok());
-  EXPECT_EQ(store.Put(Make("c"), kNow).error().code, ErrorCode::kResourceExhausted);
+  EXPECT_TRUE(store.Put(Make("a1", kNow + 90'000), kNow).ok());
+  ASSERT_EQ(store.Get(good.key, kNow).size(), 1u);
+  EXPECT_EQ(store.Get(good.key, kNow)[0].value, std::vector<uint8_t>({'a', '2'}));
+  // Other publishers take their own slots, up to the per-key limit.
+  auto other = [&](std::string value, int64_t expires) {
+    auto id = crypto::Identity::Generate(2).value();
+    std::vector<uint8_t> v(value.begin(), value.end());
+    return Record::Sign(id, kHolderRecord, good.key, v, expires).value();
+  };
+  EXPECT_TRUE(store.Put(other("b", kNow + 60'000), kNow).ok());
+  EXPECT_EQ(store.Put(other("c", kNow + 60'000), kNow).error().code, ErrorCode::kResourceExhausted);
   auto got = store.Get(good.key, kNow);
   ASSERT_EQ(got.size(), 2u);
   store.Expire(kNow + 60'000);

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <filesystem>
 
+#include "replication/maintenance_policy.h"
+
 namespace tesseras::replication {
 
 struct ReplicationConfig {
@@ -15,7 +17,15 @@ struct ReplicationConfig {
   uint64_t deficit_allowance_bytes = 256ull << 20;  // refuse senders deeper in deficit
   uint64_t per_peer_limit_bytes = 1ull << 30;       // most we store for one peer
   uint32_t max_per_subnet = 2;                      // holders per /24 or /48
-  int audit_samples = 2;                            // leaves per fragment per attestation
+  // Leaves per fragment per attestation. Requester and holder must agree
+  // (AttestRequest does not carry it), so tesd keeps the protocol's 2; tests
+  // change it on every node at once.
+  int audit_samples = 2;
+  // Grace, thresholds, takeover, the repair budget (maintenance_policy.h).
+  MaintenancePolicyConfig policy;
+  // A peer that refused a fragment (no space, deficit, ...) is not chosen as a
+  // target again for this long, unless it accepts one in the meantime.
+  uint64_t refusal_memory_secs = 6 * 3600;
   // Where fragments are staged while encoding, fetching and rebuilding.
   std::filesystem::path scratch_dir;
 };

@@ -30,6 +30,7 @@
 
 #include "core/fragment.h"
 #include "core/ids.h"
+#include "core/maintenance.h"
 #include "core/tier.h"
 
 namespace tesseras::replication {
@@ -77,15 +78,11 @@ struct Redundancy {
 };
 Redundancy RedundancyOf(const core::FragmentPlan& plan);
 
-// One copy of one fragment on one holder, across audits.
-struct CopyHistory {
-  uint32_t index = 0;
-  std::optional<int64_t> last_proven_ms;    // last audit (or acknowledged push) that proved it
-  std::optional<int64_t> first_failure_ms;  // start of the current run of unanswered audits
-  uint32_t consecutive_failures = 0;
-  bool denied = false;  // the holder answered and did not prove it: gone or wrong bytes
-  bool operator==(const CopyHistory&) const = default;
-};
+// The history types are plain data in core (core/maintenance.h), kept by the
+// PlanStore port.
+using core::CopyHistory;
+using core::HolderView;
+using core::MaintenanceClock;
 
 enum class CopyObservation {
   kProven,      // a valid proof of this copy came back
@@ -108,13 +105,6 @@ enum class CopyStanding {
 CopyStanding StandingOf(const CopyHistory& h, int64_t now_ms, const MaintenancePolicyConfig& c);
 std::string_view CopyStandingName(CopyStanding s);
 
-// A holder and its copies of one tessera.
-struct HolderView {
-  core::NodeId holder;
-  std::string address;
-  std::vector<CopyHistory> copies;  // one per index it is believed to keep, sorted by index
-  bool operator==(const HolderView&) const = default;
-};
 // When the holder became suspect (the earliest failure run among its counted
 // copies), if it is suspect now.
 std::optional<int64_t> SuspectSince(const HolderView& h, int64_t now_ms,
@@ -208,12 +198,6 @@ PlacementChoice ChoosePlacement(const Redundancy& r, std::span<const uint32_t> r
 std::optional<uint32_t> MaintainerRank(const core::NodeId& self, const core::NodeId& owner,
                                        const core::NodeId& key, std::span<const HolderView> holders,
                                        int64_t now_ms, const MaintenancePolicyConfig& c);
-
-struct MaintenanceClock {
-  std::optional<int64_t> last_checked_ms;          // our own last check of the tessera
-  std::optional<int64_t> last_audited_by_peer_ms;  // a maintainer ranked before us audited us
-  std::optional<int64_t> need_since_ms;            // first check (in a row) that needed repair
-};
 
 // Whether a maintainer of `rank` should check (audit) the tessera now. The
 // owner always does; a holder when the maintainers before it have been quiet

@@ -2,6 +2,7 @@
 // ownership rule as the SQLite store.
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -35,31 +36,50 @@ class MemoryPlanStore final : public core::PlanStore {
     for (const auto& [t, v] : plans_) out.push_back({t, v.first});
     return out;
   }
-  core::Result<void> SetPlacement(const core::ContentHash& tessera,
-                                  const std::vector<core::PlacementEntry>& holders) override {
-    std::lock_guard lock(mu_);
-    placement_[tessera] = holders;
-    return core::Ok();
-  }
-  core::Result<std::vector<core::PlacementEntry>> GetPlacement(
+  core::Result<std::vector<core::HolderView>> GetHolders(
       const core::ContentHash& tessera) override {
     std::lock_guard lock(mu_);
-    auto it = placement_.find(tessera);
-    if (it == placement_.end()) return std::vector<core::PlacementEntry>{};
+    auto it = holders_.find(tessera);
+    if (it == holders_.end()) return std::vector<core::HolderView>{};
     return it->second;
   }
-  core::Result<void> MarkAttested(const core::ContentHash& tessera, const core::NodeId& holder,
-                                  int64_t when_ms) override {
+  core::Result<void> SetHolders(const core::ContentHash& tessera,
+                                const std::vector<core::HolderView>& holders) override {
     std::lock_guard lock(mu_);
-    for (auto& e : placement_[tessera])
-      if (e.holder == holder) e.last_attested_ms = when_ms;
+    if (!plans_.count(tessera)) return NoPlan(tessera);
+    auto sorted = holders;
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto& a, const auto& b) { return a.holder < b.holder; });
+    for (auto& h : sorted) {
+      std::sort(h.copies.begin(), h.copies.end(),
+                [](const auto& a, const auto& b) { return a.index < b.index; });
+    }
+    holders_[tessera] = std::move(sorted);
+    return core::Ok();
+  }
+  core::Result<std::optional<core::MaintenanceClock>> GetMaintenance(
+      const core::ContentHash& tessera) override {
+    std::lock_guard lock(mu_);
+    auto it = maintenance_.find(tessera);
+    if (it == maintenance_.end()) return std::optional<core::MaintenanceClock>();
+    return std::optional<core::MaintenanceClock>(it->second);
+  }
+  core::Result<void> SetMaintenance(const core::ContentHash& tessera,
+                                    const core::MaintenanceClock& clock) override {
+    std::lock_guard lock(mu_);
+    if (!plans_.count(tessera)) return NoPlan(tessera);
+    maintenance_[tessera] = clock;
     return core::Ok();
   }
 
  private:
   std::mutex mu_;
   std::map<core::ContentHash, std::pair<core::NodeId, std::vector<uint8_t>>> plans_;
-  std::map<core::ContentHash, std::vector<core::PlacementEntry>> placement_;
+  static core::Error NoPlan(const core::ContentHash& tessera) {
+    return core::MakeError(core::ErrorCode::kNotFound, "no plan for tessera " + tessera.ToHex());
+  }
+  std::map<core::ContentHash, std::vector<core::HolderView>> holders_;
+  std::map<core::ContentHash, core::MaintenanceClock> maintenance_;
 };
 
 }  // namespace tesseras::replication

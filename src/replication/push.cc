@@ -1,6 +1,10 @@
+// Placing copies on holders: the owner's first push (ReplicateTessera) and
+// every repair (PlaceCopies), the holder record and the holder claims that
+// make them findable (docs/REPLICATION.md, "Publishing", "Maintenance").
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "replication/placement.h"
 #include "replication/replication_service.h"
@@ -13,115 +17,186 @@ using core::ErrorCode;
 using core::MakeError;
 using core::Result;
 
-Result<std::vector<core::PeerInfo>> ReplicationService::Candidates(
-    const core::ContentHash& tessera, std::size_t want, const std::vector<core::PeerInfo>& exclude,
-    const std::vector<core::PeerInfo>& existing) {
-  // Ask for more than needed: subnet caps and exclusions thin the list.
-  ASSIGN_OR_RETURN(auto found, d_.dht->FindPeers(core::KeyFor(tessera),
-                                                 std::max<std::size_t>(want * 2 + 8, 20)));
-  std::vector<Candidate> cands;
-  for (const auto& p : found) {
-    if (p.id == d_.self->node_id()) continue;
-    bool skip = false;
-    for (const auto& e : exclude) skip = skip || e.id == p.id;
-    if (skip) continue;
-    auto bal = d_.ledger->Balance(p.id);
-    cands.push_back(
-        {p, bal.ok() ? bal->balance : 0, core::XorDistance(p.id, core::KeyFor(tessera))});
-  }
-  return SelectHolders(std::move(cands), want, config_.max_per_subnet, existing);
+namespace {
+
+// Placement rounds: a round's failures are placed again on other peers.
+constexpr int kPlacementRounds = 3;
+
+bool IsTransportFailure(ErrorCode code) {
+  return code == ErrorCode::kTimeout || code == ErrorCode::kUnavailable ||
+         code == ErrorCode::kCancelled;
 }
 
-std::vector<core::PlacementEntry> ReplicationService::Push(
-    const SignedPlan& plan, Staged& staged,
-    std::vector<std::pair<core::PeerInfo, std::vector<uint32_t>>> work,
-    std::vector<core::PeerInfo> spares, std::vector<PeerFailure>* failures) {
-  const auto& table = plan.table;
-  std::mutex mu;
-  std::map<core::NodeId, core::PlacementEntry> acked;
-  std::vector<uint32_t> retry;
-  auto push_one = [&](const core::PeerInfo& peer, const std::vector<uint32_t>& indices) {
-    std::vector<uint32_t> failed;
-    std::string last_error;
-    for (std::size_t j = 0; j < indices.size(); ++j) {
-      const uint32_t i = indices[j];
-      core::FragmentEnvelope env;
-      env.id = table.IdOf(i);
-      env.table = table;
-      env.owner_public_key = plan.owner;
-      env.plan_signature.assign(plan.signature.begin(), plan.signature.end());
-      auto src = staged.Open(i);
-      Result<core::ReplicateAck> ack = src.ok() ? d_.dht->ReplicateFragment(peer, env, **src)
-                                                : Result<core::ReplicateAck>(src.error());
-      if (ack.ok() && ack->holder != peer.id) {
-        ack = MakeError(ErrorCode::kProtocol, "acknowledgement from another node");
-      }
-      if (ack.ok() && std::find(ack->held_indices.begin(), ack->held_indices.end(), i) ==
-                          ack->held_indices.end()) {
-        ack = MakeError(ErrorCode::kProtocol, "peer acknowledged without holding the fragment");
-      }
-      if (!ack.ok()) {
-        failed.push_back(i);
-        last_error = ack.error().ToString();
-        if (ack.error().code == ErrorCode::kUnavailable ||
-            ack.error().code == ErrorCode::kTimeout) {
-          // The peer is gone: do not wait for the rest, hand them on.
-          failed.insert(failed.end(), indices.begin() + static_cast<long>(j) + 1, indices.end());
-          break;
-        }
-        continue;
-      }
-      // The fragment is placed either way; a ledger that cannot record the
-      // credit is reported with the peer rather than dropped.
-      auto credited = d_.ledger->Record(peer.id, core::LedgerDirection::kTheyStoreForUs,
-                                        table.tessera, i, table.plan.shard_size);
-      std::lock_guard lock(mu);
-      if (!credited.ok() && failures) {
-        failures->push_back({peer, {}, "placed, but not credited: " + credited.error().ToString()});
-      }
-      auto& e = acked[peer.id];
-      e.holder = peer.id;
-      e.address = peer.address;
-      e.indices.push_back(i);
-      e.last_attested_ms = std::nullopt;
-    }
-    if (!failed.empty()) {
-      std::lock_guard lock(mu);
-      if (failures) failures->push_back({peer, failed, last_error});
-      retry.insert(retry.end(), failed.begin(), failed.end());
-    }
-  };
-  ParallelFor(work.size(), config_.max_concurrent_transfers,
-              [&](std::size_t w) { push_one(work[w].first, work[w].second); });
-
-  // Retry what failed on spare peers, one fragment list per spare.
-  if (!retry.empty() && !spares.empty()) {
-    std::sort(retry.begin(), retry.end());
-    retry.erase(std::unique(retry.begin(), retry.end()), retry.end());
-    std::vector<std::pair<core::PeerInfo, std::vector<uint32_t>>> second;
-    if (table.plan.tier == core::Tier::kSmall) {
-      // Every copy of fragment 0 that failed goes to one more spare holder.
-      const std::size_t lost = work.size() - std::min(work.size(), acked.size());
-      for (std::size_t s = 0; s < spares.size() && second.size() < lost; ++s) {
-        second.push_back({spares[s], {0}});
-      }
-    } else {
-      for (std::size_t r = 0; r < retry.size(); ++r) {
-        auto& slot = r < spares.size() ? second.emplace_back(spares[r], std::vector<uint32_t>{})
-                                       : second[r % spares.size()];
-        slot.second.push_back(retry[r]);
-      }
-    }
-    ParallelFor(second.size(), config_.max_concurrent_transfers,
-                [&](std::size_t w) { push_one(second[w].first, second[w].second); });
-  }
-  std::vector<core::PlacementEntry> out;
-  for (auto& [_, e] : acked) {
-    std::sort(e.indices.begin(), e.indices.end());
-    out.push_back(std::move(e));
+// Every unit of a plan: fragment 0 once per small-tier copy, else each index.
+std::vector<uint32_t> AllUnits(const Redundancy& r) {
+  std::vector<uint32_t> out;
+  for (uint32_t i = 0; i < r.fragments; ++i) {
+    for (uint32_t c = 0; c < r.copies; ++c) out.push_back(i);
   }
   return out;
 }
+
+}  // namespace
+
+// ---- refusals ---------------------------------------------------------------------
+
+void ReplicationService::NoteRefusal(const core::NodeId& peer, const core::Error& why) {
+  (void)why;
+  std::lock_guard lock(mu_);
+  refusing_until_[peer] =
+      d_.clock->NowUnixMs() + static_cast<int64_t>(config_.refusal_memory_secs) * 1000;
+}
+
+void ReplicationService::NoteAccepted(const core::NodeId& peer) {
+  std::lock_guard lock(mu_);
+  refusing_until_.erase(peer);
+}
+
+std::vector<core::NodeId> ReplicationService::RefusingPeers() {
+  std::lock_guard lock(mu_);
+  const int64_t now = d_.clock->NowUnixMs();
+  std::vector<core::NodeId> out;
+  for (auto it = refusing_until_.begin(); it != refusing_until_.end();) {
+    if (it->second <= now) {
+      it = refusing_until_.erase(it);
+    } else {
+      out.push_back(it->first);
+      ++it;
+    }
+  }
+  return out;
+}
+
+// ---- placing copies ------------------------------------------------------------------
+
+ReplicationService::Placed ReplicationService::PlaceCopies(
+    const SignedPlan& plan, Staged& staged, const std::vector<uint32_t>& rebuild,
+    const std::vector<core::HolderView>& current, std::vector<PeerFailure>* failures) {
+  const auto& table = plan.table;
+  const core::NodeId key = core::KeyFor(table.tessera);
+  const bool own = plan.owner_id() == d_.self->node_id();
+  const Redundancy red = RedundancyOf(table.plan);
+  Placed placed;
+  std::vector<core::HolderView> view = current;
+  std::vector<uint32_t> remaining = rebuild;
+  std::vector<core::NodeId> excluded = RefusingPeers();
+  excluded.push_back(d_.self->node_id());
+  std::mutex mu;
+  for (int round = 0; round < kPlacementRounds && !remaining.empty(); ++round) {
+    const int64_t now = d_.clock->NowUnixMs();
+    // Ask for more peers than copies: subnet caps, current holders and
+    // exclusions thin the list.
+    const std::size_t ask = (remaining.size() + view.size() + excluded.size()) * 2 + 8;
+    auto found = d_.dht->FindPeers(key, std::max<std::size_t>(ask, 20));
+    if (!found.ok()) {
+      if (failures) {
+        PeerFailure f;  // no one peer: the lookup itself failed
+        f.indices = remaining;
+        f.error = "finding peers: " + found.error().ToString();
+        failures->push_back(std::move(f));
+      }
+      break;
+    }
+    std::vector<PlacementCandidate> cands;
+    for (const auto& p : *found) {
+      int64_t balance = 0;
+      if (own) {  // only the owner's ledger speaks of its own exchanges
+        auto bal = d_.ledger->Balance(p.id);
+        balance = bal.ok() ? bal->balance : 0;
+      }
+      cands.push_back({p, balance, core::XorDistance(p.id, key)});
+    }
+    PlacementChoice choice = ChoosePlacement(red, remaining, std::move(cands), view, excluded,
+                                             config_.max_per_subnet, now, config_.policy);
+    if (choice.work.empty()) break;
+    std::vector<uint32_t> retry;
+    auto push_one = [&](const core::PeerInfo& peer, const std::vector<uint32_t>& indices) {
+      std::vector<uint32_t> failed;
+      std::string last_error;
+      for (std::size_t j = 0; j < indices.size(); ++j) {
+        const uint32_t i = indices[j];
+        core::FragmentEnvelope env;
+        env.id = table.IdOf(i);
+        env.table = table;
+        env.owner_public_key = plan.owner;
+        env.plan_signature.assign(plan.signature.begin(), plan.signature.end());
+        auto src = staged.Open(i);
+        Result<core::ReplicateAck> ack = src.ok() ? d_.dht->ReplicateFragment(peer, env, **src)
+                                                  : Result<core::ReplicateAck>(src.error());
+        if (ack.ok() && ack->holder != peer.id) {
+          ack = MakeError(ErrorCode::kProtocol, "acknowledgement from another node");
+        }
+        if (ack.ok() && std::find(ack->held_indices.begin(), ack->held_indices.end(), i) ==
+                            ack->held_indices.end()) {
+          ack = MakeError(ErrorCode::kProtocol, "peer acknowledged without holding the fragment");
+        }
+        if (!ack.ok()) {
+          failed.push_back(i);
+          last_error = ack.error().ToString();
+          if (IsTransportFailure(ack.error().code)) {
+            // The peer is gone: do not wait for the rest, hand them on.
+            failed.insert(failed.end(), indices.begin() + static_cast<long>(j) + 1, indices.end());
+            break;
+          }
+          if (ack.error().code != ErrorCode::kProtocol) {
+            // It answered no (space, deficit, ...): not chosen again for a while.
+            NoteRefusal(peer.id, ack.error());
+          }
+          continue;
+        }
+        NoteAccepted(peer.id);
+        // The copy is placed either way; a ledger that cannot record the
+        // credit is reported with the peer rather than dropped.
+        Result<bool> credited = true;
+        if (own) {
+          credited = d_.ledger->Record(peer.id, core::LedgerDirection::kTheyStoreForUs,
+                                       table.tessera, i, table.plan.shard_size);
+        }
+        std::lock_guard lock(mu);
+        if (!credited.ok() && failures) {
+          failures->push_back(
+              {peer, {}, "placed, but not credited: " + credited.error().ToString()});
+        }
+        auto it = std::find_if(placed.acked.begin(), placed.acked.end(),
+                               [&](const auto& e) { return e.holder == peer.id; });
+        if (it == placed.acked.end()) {
+          placed.acked.push_back({peer.id, peer.address, {}, std::nullopt});
+          it = placed.acked.end() - 1;
+        }
+        it->indices.push_back(i);
+        AddCopies(view, {peer.id, peer.address, {i}, std::nullopt}, d_.clock->NowUnixMs());
+        placed.bytes_sent += table.plan.shard_size;
+      }
+      if (!failed.empty()) {
+        std::lock_guard lock(mu);
+        if (failures) failures->push_back({peer, failed, last_error});
+        retry.insert(retry.end(), failed.begin(), failed.end());
+        // A peer that refused or failed takes no more of this placement.
+        excluded.push_back(peer.id);
+      }
+    };
+    ParallelFor(choice.work.size(), config_.max_concurrent_transfers,
+                [&](std::size_t w) { push_one(choice.work[w].first, choice.work[w].second); });
+    // Copies the choice could not place at all (no holder without that index).
+    std::multiset<uint32_t> assigned;
+    for (const auto& [peer, idx] : choice.work) assigned.insert(idx.begin(), idx.end());
+    std::multiset<uint32_t> wanted(remaining.begin(), remaining.end());
+    for (uint32_t i : assigned) {
+      auto it = wanted.find(i);
+      if (it != wanted.end()) wanted.erase(it);
+    }
+    remaining.assign(wanted.begin(), wanted.end());
+    remaining.insert(remaining.end(), retry.begin(), retry.end());
+    std::sort(remaining.begin(), remaining.end());
+    if (retry.empty()) break;  // what is left found no place this round; another would not either
+  }
+  for (auto& e : placed.acked) std::sort(e.indices.begin(), e.indices.end());
+  std::sort(placed.acked.begin(), placed.acked.end(),
+            [](const auto& a, const auto& b) { return a.holder < b.holder; });
+  return placed;
+}
+
+// ---- records and claims ------------------------------------------------------------
 
 Result<std::size_t> ReplicationService::PublishHolderRecord(
     const SignedPlan& plan, const std::vector<core::PlacementEntry>& holders) {
@@ -130,10 +205,46 @@ Result<std::size_t> ReplicationService::PublishHolderRecord(
   const core::NodeId key = core::KeyFor(plan.table.tessera);
   std::vector<uint8_t> bytes = rec.Encode();
   if (d_.seal_record) {
-    ASSIGN_OR_RETURN(bytes, d_.seal_record(key, bytes));
+    ASSIGN_OR_RETURN(bytes, d_.seal_record(key, kHolderRecordType, bytes));
   }
   return d_.dht->PutRecord(key, bytes);
 }
+
+Result<void> ReplicationService::RefreshClaim(const SignedPlan& plan, bool force) {
+  const core::ContentHash& tessera = plan.table.tessera;
+  ASSIGN_OR_RETURN(auto mine, d_.fragments->List(tessera));
+  std::vector<uint32_t> held;
+  for (const auto& f : mine) {
+    if (f.id.index < plan.table.checksums.size() &&
+        f.id.checksum == plan.table.checksums[f.id.index]) {
+      held.push_back(f.id.index);
+    }
+  }
+  ASSIGN_OR_RETURN(auto stored, d_.plans->GetMaintenance(tessera));
+  core::MaintenanceClock m = stored.value_or(core::MaintenanceClock{});
+  if (!force && m.claim_published && m.claimed == held) return core::Ok();
+  if (held.empty() && !m.claim_published && m.claimed.empty()) return core::Ok();
+  auto claim = HolderClaim::Sign(plan, d_.self_address, held,
+                                 static_cast<uint64_t>(d_.clock->NowUnixMs()), *d_.self);
+  const core::NodeId key = core::KeyFor(tessera);
+  std::vector<uint8_t> bytes = claim.Encode();
+  Result<std::size_t> put = [&]() -> Result<std::size_t> {
+    if (d_.seal_record) {
+      ASSIGN_OR_RETURN(bytes, d_.seal_record(key, kHolderClaimType, bytes));
+    }
+    return d_.dht->PutRecord(key, bytes);
+  }();
+  m.claimed = held;
+  m.claim_published = put.ok();
+  TRY(d_.plans->SetMaintenance(tessera, m));
+  if (!put.ok()) {
+    return MakeError(put.error().code, "holder claim for " + tessera.Short() +
+                                           "… not published: " + put.error().message);
+  }
+  return core::Ok();
+}
+
+// ---- owner push -------------------------------------------------------------------
 
 Result<ReplicationReport> ReplicationService::ReplicateTessera(const core::ContentHash& tessera) {
   ASSIGN_OR_RETURN(auto staged, StageFromPayload(tessera, std::nullopt));
@@ -144,30 +255,34 @@ Result<ReplicationReport> ReplicationService::ReplicateTessera(const core::Conte
   ReplicationReport report;
   report.tessera = tessera;
   report.plan = plan.table.plan;
-  const std::size_t want = WantedHolders(plan.table.plan);
-  // Primary holders plus as many spares again for retries.
-  ASSIGN_OR_RETURN(auto chosen, Candidates(tessera, want * 2, {}, {}));
-  if (chosen.empty()) {
+  const Redundancy red = RedundancyOf(plan.table.plan);
+  const std::vector<uint32_t> units = AllUnits(red);
+  report.units_wanted = red.units();
+  // A re-publish keeps the holders we already track.
+  ASSIGN_OR_RETURN(std::vector<core::HolderView> current, d_.plans->GetHolders(tessera));
+  const Assessment before = Assess(red, current, {}, d_.clock->NowUnixMs(), config_.policy);
+  const std::vector<uint32_t> rebuild = current.empty() ? units : before.rebuild;
+  Placed placed = PlaceCopies(plan, *staged, rebuild, current, &report.failures);
+  if (placed.acked.empty() && current.empty()) {
+    const bool alone = report.failures.empty();
     return MakeError(ErrorCode::kUnavailable,
-                     "no peer to replicate to: the node knows no other node (is it bootstrapped?)");
+                     alone ? "no peer to replicate to: the node knows no other node (is it "
+                             "bootstrapped?)"
+                           : "no peer acknowledged any fragment of " + tessera.Short() + "… (" +
+                                 std::to_string(report.failures.size()) +
+                                 " failed, first: " + report.failures[0].error + ")");
   }
-  std::vector<core::PeerInfo> primary(
-      chosen.begin(), chosen.begin() + static_cast<long>(std::min(want, chosen.size())));
-  std::vector<core::PeerInfo> spares(chosen.begin() + static_cast<long>(primary.size()),
-                                     chosen.end());
-  auto assignment = AssignFragments(plan.table.plan, primary.size());
-  std::vector<std::pair<core::PeerInfo, std::vector<uint32_t>>> work;
-  for (std::size_t h = 0; h < primary.size(); ++h) work.push_back({primary[h], assignment[h]});
-  report.holders = Push(plan, *staged, std::move(work), std::move(spares), &report.failures);
-  if (report.holders.empty()) {
-    return MakeError(
-        ErrorCode::kUnavailable,
-        "no peer acknowledged any fragment of " + tessera.Short() + "… (" +
-            std::to_string(report.failures.size()) + " failed" +
-            (report.failures.empty() ? std::string() : ", first: " + report.failures[0].error) +
-            ")");
-  }
-  TRY(d_.plans->SetPlacement(tessera, report.holders));
+  const int64_t now = d_.clock->NowUnixMs();
+  std::vector<core::HolderView> view = current;
+  for (const auto& e : placed.acked) AddCopies(view, e, now);
+  TRY(d_.plans->SetHolders(tessera, view));
+  core::MaintenanceClock m;
+  m.last_checked_ms = now;
+  TRY(d_.plans->SetMaintenance(tessera, m));
+  report.holders = CountedPlacement(view, now, config_.policy);
+  const Assessment after = Assess(red, view, {}, now, config_.policy);
+  report.units_placed = after.counted_units;
+  report.missing = after.rebuild;
   auto stored = PublishHolderRecord(plan, report.holders);
   report.holder_records_stored = stored.ok() ? *stored : 0;
   return report;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "crypto/blake3_hasher.h"
 #include "replication/byte_codec.h"
 
 namespace tesseras::replication {
@@ -14,6 +15,7 @@ using core::Result;
 
 constexpr char kPlanMagic[8] = {'T', 'S', 'P', 'L', 'A', 'N', '0', '1'};
 constexpr char kHolderMagic[8] = {'T', 'S', 'H', 'O', 'L', 'D', '0', '1'};
+constexpr char kClaimMagic[8] = {'T', 'S', 'C', 'L', 'A', 'I', 'M', '1'};
 // An attestation for a request that named no indices (all held) keeps the
 // first layout; one for a request that named indices signs them too.
 constexpr char kAttestMagic[8] = {'T', 'S', 'A', 'T', 'T', 'S', '0', '1'};
@@ -191,6 +193,84 @@ Result<void> HolderRecord::Verify() const {
   }
   if (!crypto::VerifySignature(plan.owner, SignedBytes(), signature)) {
     return MakeError(ErrorCode::kCorrupt, "holder record has an invalid owner signature");
+  }
+  return core::Ok();
+}
+
+// ---- HolderClaim ------------------------------------------------------------------
+
+core::ContentHash PlanDigest(const SignedPlan& plan) { return crypto::Blake3(plan.Encode()); }
+
+bool LooksLikeHolderClaim(std::span<const uint8_t> bytes) {
+  return bytes.size() >= 8 && std::equal(bytes.begin(), bytes.begin() + 8,
+                                         reinterpret_cast<const uint8_t*>(kClaimMagic));
+}
+
+std::vector<uint8_t> HolderClaim::SignedBytes() const {
+  ByteWriter w;
+  Magic(w, kClaimMagic);
+  auto plan_bytes = plan.Encode();
+  w.U32(static_cast<uint32_t>(plan_bytes.size()));
+  w.Bytes(plan_bytes);
+  w.Bytes(holder_key);
+  w.U8(static_cast<uint8_t>(address.size()));
+  w.Bytes(std::span(reinterpret_cast<const uint8_t*>(address.data()), address.size()));
+  w.U16(static_cast<uint16_t>(indices.size()));
+  for (uint32_t i : indices) w.U16(static_cast<uint16_t>(i));
+  w.U64(claimed_at_ms);
+  return std::move(w.out());
+}
+
+std::vector<uint8_t> HolderClaim::Encode() const {
+  auto out = SignedBytes();
+  out.insert(out.end(), signature.begin(), signature.end());
+  return out;
+}
+
+HolderClaim HolderClaim::Sign(SignedPlan plan, std::string address, std::vector<uint32_t> indices,
+                              uint64_t claimed_at_ms, const crypto::Identity& holder) {
+  HolderClaim c;
+  c.plan = std::move(plan);
+  c.holder_key = holder.public_key();
+  c.address = std::move(address);
+  c.indices = std::move(indices);
+  c.claimed_at_ms = claimed_at_ms;
+  c.signature = holder.Sign(c.SignedBytes());
+  return c;
+}
+
+Result<HolderClaim> HolderClaim::Decode(std::span<const uint8_t> bytes) {
+  ByteReader r(bytes, "holder claim");
+  TRY(ExpectMagic(r, kClaimMagic));
+  HolderClaim c;
+  uint32_t plan_len = TRY(r.U32());
+  auto plan_bytes = TRY(r.Bytes(plan_len));
+  c.plan = TRY(SignedPlan::Decode(plan_bytes));
+  c.holder_key = TRY(r.Array<32>());
+  uint8_t alen = TRY(r.U8());
+  if (alen > kMaxAddressBytes) return r.Malformed("address too long");
+  auto a = TRY(r.Bytes(alen));
+  c.address.assign(a.begin(), a.end());
+  uint16_t n = TRY(r.U16());
+  if (n > c.plan.table.plan.total_shards()) return r.Malformed("too many indices");
+  for (uint16_t j = 0; j < n; ++j) c.indices.push_back(TRY(r.U16()));
+  c.claimed_at_ms = TRY(r.U64());
+  c.signature = TRY(r.Array<64>());
+  if (!r.done()) return r.Malformed("trailing bytes");
+  return c;
+}
+
+Result<void> HolderClaim::Verify(bool plan_verified) const {
+  if (!plan_verified) TRY(plan.Verify());
+  const uint32_t n = plan.table.plan.total_shards();
+  for (std::size_t j = 0; j < indices.size(); ++j) {
+    if (indices[j] >= n || (j > 0 && indices[j] <= indices[j - 1])) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "holder claim indices must be ascending and below " + std::to_string(n));
+    }
+  }
+  if (!crypto::VerifySignature(holder_key, SignedBytes(), signature)) {
+    return MakeError(ErrorCode::kCorrupt, "holder claim has an invalid holder signature");
   }
   return core::Ok();
 }

@@ -64,6 +64,46 @@ struct HolderRecord {
   core::Result<void> Verify() const;  // both signatures, indices inside the plan
 };
 
+// The DHT record types that carry the objects above (docs/PROTOCOL.md §8):
+// the owner's holder record, and a holder's own claim.
+inline constexpr uint32_t kHolderRecordType = 1;
+inline constexpr uint32_t kHolderClaimType = 2;
+
+// BLAKE3 of a signed plan's encoding: names one owner's plan of a tessera, so
+// that claims about different plans for the same hash never mix.
+core::ContentHash PlanDigest(const SignedPlan& plan);
+
+// A holder's own statement of what it keeps of a tessera, signed by the holder
+// and published at the DHT nodes closest to the tessera hash. It carries the
+// owner's signed plan, so that the tessera can be found, audited, repaired and
+// restored once the owner's machine and its holder record are gone. A claim
+// says where to look, never that the bytes are there: maintainers count a
+// claimed copy only once it has proven possession, and restorers check every
+// byte against the plan. Claims from different holders coexist; a reader keeps
+// each holder's newest (`claimed_at_ms`). An empty index list withdraws it.
+struct HolderClaim {
+  SignedPlan plan;
+  crypto::PublicKey holder_key{};
+  std::string address;            // where the holder listens, "ip:port" or "[ipv6]:port"
+  std::vector<uint32_t> indices;  // strictly ascending, each < k + m
+  uint64_t claimed_at_ms = 0;     // holder's clock
+  crypto::Signature signature{};  // by holder_key over everything before it
+
+  static HolderClaim Sign(SignedPlan plan, std::string address, std::vector<uint32_t> indices,
+                          uint64_t claimed_at_ms, const crypto::Identity& holder);
+  std::vector<uint8_t> SignedBytes() const;
+  std::vector<uint8_t> Encode() const;
+  static core::Result<HolderClaim> Decode(std::span<const uint8_t> bytes);
+  // Both signatures, the address length, indices ascending and inside the plan.
+  // `plan_verified`: the caller has verified this very plan already (many
+  // claims carry the same plan), so only the claim's own signature is checked.
+  core::Result<void> Verify(bool plan_verified = false) const;
+  core::NodeId holder() const { return crypto::NodeIdFromPublicKey(holder_key); }
+};
+
+// Whether encoded bytes are a holder record or a holder claim (by magic).
+bool LooksLikeHolderClaim(std::span<const uint8_t> bytes);
+
 // One sampled leaf of a fragment's proof tree, with its path to the root.
 struct LeafSample {
   uint64_t leaf_index = 0;

@@ -1,3 +1,12 @@
+// Maintenance: this node's share of looking after a tessera (docs/REPLICATION.md,
+// "Maintenance"). For one tessera, MaintainTessera:
+//   check      CheckTesseraHealth (audit, record, assess) when due or forced
+//   mend       fetch or rebuild our own copies that are bad or gone
+//   claim      republish our holder claim if what we hold changed
+//   decide     our maintainer rank and the policy's ShouldAct
+//   repair     RepairMissing: within the budget, stage from the payload or k
+//              fragments, rebuild, place the copies, remember them, publish
+// and RunRepairPass does that for every tessera, repairing in policy order.
 #include <algorithm>
 #include <set>
 
@@ -57,19 +66,156 @@ Result<void> ReplicationService::MendLocal(const SignedPlan& plan, uint32_t inde
   return d_.fragments->Store(table.IdOf(index), table.plan.shard_size, *src, origin, true);
 }
 
-Result<RepairReport> ReplicationService::RepairTessera(const core::ContentHash& tessera) {
+namespace {
+
+// The next state of a pass summary from one tessera's report.
+void Tally(PassSummary& s, const RepairReport& r) {
+  if (r.action != "not_due") ++s.checked;
+  if (r.action == "repaired") ++s.repaired;
+  if (r.action == "waiting") ++s.waiting;
+  if (r.action == "deferred") ++s.deferred;
+  if (r.action == "failed") ++s.failed;
+  s.bytes_fetched += r.bytes_fetched;
+  s.bytes_sent += r.bytes_sent;
+}
+
+}  // namespace
+
+void ReplicationService::RepairMissing(const SignedPlan& plan, const HealthReport& health,
+                                       RepairReport& rep) {
+  const core::ContentHash& tessera = plan.table.tessera;
+  const Redundancy red = RedundancyOf(plan.table.plan);
+  const bool payload_here = d_.blobs->Open(tessera).ok();
+  // 1. The budget: repair traffic per rolling day (maintenance_policy.h).
+  const uint64_t cost = RepairCost(red, health.rebuild.size(), payload_here);
+  {
+    std::lock_guard lock(mu_);
+    if (!budget_.TrySpend(cost, d_.clock->NowUnixMs())) {
+      rep.action = "deferred";
+      rep.problems.push_back(
+          "repair budget spent for now: " + std::to_string(cost) + " bytes needed, " +
+          std::to_string(budget_.available(d_.clock->NowUnixMs())) +
+          " available (repair_bytes_per_day " + std::to_string(budget_.capacity()) + ")");
+      return;
+    }
+  }
+  // 2. Stage: re-encode the payload, or fetch any k proven copies and rebuild.
+  auto got_tracked = d_.plans->GetHolders(tessera);
+  if (!got_tracked.ok()) {
+    rep.action = "failed";
+    rep.problems.push_back(got_tracked.error().ToString());
+    return;
+  }
+  std::vector<core::HolderView> tracked = std::move(*got_tracked);
+  const int64_t now = d_.clock->NowUnixMs();
+  std::vector<PeerFailure> failures;
+  std::unique_ptr<Staged> staged;
+  if (payload_here) {
+    auto from_payload = StageFromPayload(tessera, plan);
+    if (from_payload.ok()) staged = std::move(*from_payload);
+  }
+  if (!staged) {
+    auto fetched =
+        StageFromNetwork(plan, CountedPlacement(tracked, now, config_.policy, true), &failures);
+    if (!fetched.ok()) {
+      rep.action = "failed";
+      rep.problems.push_back("cannot regenerate: " + fetched.error().message);
+      return;
+    }
+    staged = std::move(*fetched);
+    rep.bytes_fetched = staged->fetched_bytes;
+    auto rebuilt = RebuildMissing(*staged, health.rebuild);
+    if (!rebuilt.ok()) {
+      rep.action = "failed";
+      rep.problems.push_back("cannot regenerate: " + rebuilt.error().message);
+      return;
+    }
+  }
+  // 3. Place: targets from the policy, refusals and failures sent elsewhere.
+  Placed placed = PlaceCopies(plan, *staged, health.rebuild, tracked, &failures);
+  rep.bytes_sent = placed.bytes_sent;
+  metrics_->repair_received.Inc(rep.bytes_fetched);
+  metrics_->repair_sent.Inc(rep.bytes_sent);
+  {
+    std::lock_guard lock(mu_);
+    const uint64_t spent = rep.bytes_fetched + rep.bytes_sent;
+    if (spent > cost) budget_.Charge(spent - cost, d_.clock->NowUnixMs());
+  }
+  for (const auto& f : failures) {
+    rep.problems.push_back((f.peer.id == core::NodeId{} ? std::string("placement")
+                                                        : "peer " + f.peer.id.Short() + "…") +
+                           " failed: " + f.error);
+  }
+  // 4. Remember where they went; the owner republishes its holder record, the
+  // new holders publish their own claims.
+  const int64_t after = d_.clock->NowUnixMs();
+  for (const auto& e : placed.acked) {
+    AddCopies(tracked, e, after);
+    rep.new_holders.push_back(e);
+    rep.regenerated.insert(rep.regenerated.end(), e.indices.begin(), e.indices.end());
+  }
+  std::sort(rep.regenerated.begin(), rep.regenerated.end());
+  rep.regenerated.erase(std::unique(rep.regenerated.begin(), rep.regenerated.end()),
+                        rep.regenerated.end());
+  auto kept = d_.plans->SetHolders(tessera, tracked);
+  if (!kept.ok()) rep.problems.push_back("placement not recorded: " + kept.error().message);
+  if (plan.owner_id() == d_.self->node_id()) {
+    auto stored = PublishHolderRecord(plan, CountedPlacement(tracked, after, config_.policy));
+    if (!stored.ok()) {
+      rep.problems.push_back("holder record not published: " + stored.error().message);
+    }
+  }
+  const std::size_t wanted = health.rebuild.size();
+  std::size_t got = 0;
+  for (const auto& e : placed.acked) got += e.indices.size();
+  rep.action = got > 0 ? "repaired" : "failed";
+  if (got < wanted) {
+    rep.problems.push_back("placed " + std::to_string(got) + " of " + std::to_string(wanted) +
+                           (red.copies > 1 ? " copies" : " fragments") +
+                           " (no further eligible holder)");
+  }
+}
+
+Result<RepairReport> ReplicationService::MaintainTessera(const core::ContentHash& tessera,
+                                                         bool forced, bool act) {
   ASSIGN_OR_RETURN(SignedPlan plan, LoadPlan(tessera));
   RepairReport rep;
   rep.tessera = tessera;
+  const int64_t now = d_.clock->NowUnixMs();
+  // Due? Our rank from what we track; the check below refines it.
+  ASSIGN_OR_RETURN(auto tracked, d_.plans->GetHolders(tessera));
+  ASSIGN_OR_RETURN(auto mine, d_.fragments->List(tessera));
+  ASSIGN_OR_RETURN(auto stored_clock, d_.plans->GetMaintenance(tessera));
+  const core::MaintenanceClock clock = stored_clock.value_or(core::MaintenanceClock{});
+  std::vector<core::HolderView> ranked = tracked;
+  if (!mine.empty() || !clock.claimed.empty()) {
+    core::HolderView me{d_.self->node_id(), "", {}};
+    for (const auto& f : mine) me.copies.push_back(AfterPush(f.id.index, now));
+    for (uint32_t i : clock.claimed) me.copies.push_back(AfterPush(i, now));
+    ranked.push_back(std::move(me));
+  }
+  const auto rank = MaintainerRank(d_.self->node_id(), plan.owner_id(), core::KeyFor(tessera),
+                                   ranked, now, config_.policy);
+  if (!rank) {
+    rep.action = "not_maintainer";
+    return rep;
+  }
+  if (!ShouldCheck(*rank, clock, now, forced, config_.policy)) {
+    rep.action = "not_due";
+    (void)RefreshClaim(plan);
+    return rep;
+  }
+  // Check.
   ASSIGN_OR_RETURN(rep.before, CheckTesseraHealth(tessera));
-  const auto& health = rep.before;
-  std::vector<core::PlacementEntry> placement;
-  for (const auto& h : health.holders) placement.push_back(h.entry);
-
-  // Corrupt local fragments: fetch or rebuild a correct copy.
+  const HealthReport& health = rep.before;
+  // Mend our own copies: every holder does, whatever its rank.
+  const auto sources = [&] {
+    auto t = d_.plans->GetHolders(tessera);
+    return CountedPlacement(t.ok() ? *t : tracked, d_.clock->NowUnixMs(), config_.policy, true);
+  }();
   for (uint32_t idx : health.corrupt_local) {
     std::string problem;
-    auto r = MendLocal(plan, idx, placement, &problem);
+    auto r = MendLocal(plan, idx, sources, &problem);
     if (r.ok()) {
       rep.mended_local.push_back(idx);
     } else {
@@ -77,165 +223,103 @@ Result<RepairReport> ReplicationService::RepairTessera(const core::ContentHash& 
                              r.error().message);
     }
   }
-  if (health.deficit == 0 || health.state == HealthState::kLocal) return rep;
-  if (!health.own) {
-    rep.problems.push_back("only the owner places new holders (deficit " +
-                           std::to_string(health.deficit) + ")");
+  // Our claim must stay findable: published again when the DHT lost it.
+  const bool holding = !mine.empty() || !health.corrupt_local.empty();
+  if (auto claimed = RefreshClaim(plan, holding && !health.own_claim_found); !claimed.ok()) {
+    rep.problems.push_back(claimed.error().message);
+  }
+  if (!health.maintainer_rank) {
+    rep.action = "not_maintainer";
     return rep;
   }
-
-  // Live holders keep what they proved; the rest is re-created and placed anew.
-  const auto& table = plan.table;
-  const uint32_t n = table.plan.total_shards();
-  std::vector<core::PlacementEntry> live;
-  std::vector<core::PeerInfo> live_peers;
-  std::set<uint32_t> proven;
-  for (const auto& h : health.holders) {
-    if (h.proven.empty()) {
-      // Un-count what it no longer holds for us.
-      for (uint32_t i : h.entry.indices) {
-        (void)d_.ledger->Forget(h.entry.holder, core::LedgerDirection::kTheyStoreForUs, tessera, i);
-      }
-      continue;
-    }
-    core::PlacementEntry e = h.entry;
-    e.indices = h.proven;
-    live.push_back(e);
-    live_peers.push_back(PeerOf(e));
-    proven.insert(h.proven.begin(), h.proven.end());
-  }
-  std::vector<uint32_t> missing;
-  std::size_t want = 0;
-  if (table.plan.tier == core::Tier::kSmall) {
-    want = health.deficit;
-  } else {
-    for (uint32_t i = 0; i < n; ++i)
-      if (!proven.count(i)) missing.push_back(i);
-    want = missing.size();
-  }
-  std::vector<PeerFailure> failures;
-  std::unique_ptr<Staged> staged;
-  auto from_payload = StageFromPayload(tessera, plan);
-  if (from_payload.ok()) {
-    staged = std::move(*from_payload);
-  } else {
-    auto fetched = StageFromNetwork(plan, live, &failures);
-    if (!fetched.ok()) {
-      rep.problems.push_back("cannot regenerate: " + fetched.error().message);
-      return rep;
-    }
-    staged = std::move(*fetched);
-    // Rebuild what is missing from the k fragments we have.
-    std::vector<std::unique_ptr<FileSource>> files;
-    std::vector<FragmentInput> inputs;
-    std::vector<uint32_t> wanted;
-    for (uint32_t i = 0; i < n; ++i) {
-      if (staged->present[i]) {
-        auto f = staged->Open(i);
-        if (!f.ok()) continue;
-        inputs.push_back({i, f->get()});
-        files.push_back(std::move(*f));
-      } else {
-        wanted.push_back(i);
-      }
-    }
-    std::vector<std::unique_ptr<FileSink>> owned;
-    std::vector<core::ByteSink*> sinks;
-    for (uint32_t i : wanted) {
-      ASSIGN_OR_RETURN(auto s, FileSink::Create(staged->PathOf(i), false));
-      sinks.push_back(s.get());
-      owned.push_back(std::move(s));
-    }
-    auto rebuilt = RebuildFragments(table, inputs, wanted, sinks);
-    if (!rebuilt.ok()) {
-      rep.problems.push_back("cannot regenerate: " + rebuilt.error().message);
-      return rep;
-    }
-    for (uint32_t i : wanted) staged->present[i] = true;
-  }
-  auto fresh = Candidates(tessera, want * 2, live_peers, live_peers);
-  if (fresh.ok() && fresh->size() < want && table.plan.tier != core::Tier::kSmall) {
-    // A small network: no new node is eligible for some fragments, so live
-    // holders take them (fewest fragments first). Redundancy comes back; holder
-    // diversity is what the network allows (see docs/REPLICATION.md).
-    std::vector<core::PlacementEntry> by_load = live;
-    std::stable_sort(by_load.begin(), by_load.end(), [](const auto& a, const auto& b) {
-      return a.indices.size() < b.indices.size();
-    });
-    for (const auto& e : by_load) {
-      if (fresh->size() >= want) break;
-      fresh->push_back(PeerOf(e));
-    }
-  }
-  if (!fresh.ok() || fresh->empty()) {
-    rep.problems.push_back("no eligible new holder for " + std::to_string(want) +
-                           (table.plan.tier == core::Tier::kSmall ? " copies" : " fragments"));
+  if (health.trigger == RepairTrigger::kNone || health.state == HealthState::kLocal) return rep;
+  // Decide.
+  core::MaintenanceClock seen = clock;
+  seen.need_since_ms = health.need_since_ms.value_or(now);
+  if (!ShouldAct(*health.maintainer_rank, seen, d_.clock->NowUnixMs(), config_.policy)) {
+    rep.action = "waiting";
+    rep.problems.push_back(
+        "maintainer rank " + std::to_string(*health.maintainer_rank) +
+        ": the ones before us have the turn until the need has lasted " +
+        std::to_string(*health.maintainer_rank * config_.policy.takeover_delay_ms / 1000) + " s");
     return rep;
   }
-  std::vector<core::PeerInfo> primary(
-      fresh->begin(), fresh->begin() + static_cast<long>(std::min(want, fresh->size())));
-  std::vector<core::PeerInfo> spares(fresh->begin() + static_cast<long>(primary.size()),
-                                     fresh->end());
-  std::vector<std::pair<core::PeerInfo, std::vector<uint32_t>>> work;
-  if (table.plan.tier == core::Tier::kSmall) {
-    for (const auto& p : primary) work.push_back({p, {0}});
-  } else {
-    for (std::size_t m = 0; m < missing.size(); ++m) {
-      if (m < primary.size()) work.push_back({primary[m], {}});
-      work[m % primary.size()].second.push_back(missing[m]);
-    }
+  if (!act) {
+    rep.action = "queued";
+    return rep;
   }
-  auto placed = Push(plan, *staged, std::move(work), std::move(spares), &failures);
-  for (const auto& f : failures) {
-    rep.problems.push_back("peer " + f.peer.id.Short() + "… failed: " + f.error);
-  }
-  for (const auto& e : placed) {
-    rep.new_holders.push_back(e);
-    rep.regenerated.insert(rep.regenerated.end(), e.indices.begin(), e.indices.end());
-    auto same =
-        std::find_if(live.begin(), live.end(), [&](const auto& l) { return l.holder == e.holder; });
-    if (same == live.end()) {
-      live.push_back(e);
-    } else {
-      same->indices.insert(same->indices.end(), e.indices.begin(), e.indices.end());
-      std::sort(same->indices.begin(), same->indices.end());
-    }
-  }
-  std::sort(rep.regenerated.begin(), rep.regenerated.end());
-  rep.regenerated.erase(std::unique(rep.regenerated.begin(), rep.regenerated.end()),
-                        rep.regenerated.end());
-  TRY(d_.plans->SetPlacement(tessera, live));
-  auto stored = PublishHolderRecord(plan, live);
-  if (!stored.ok())
-    rep.problems.push_back("holder record not published: " + stored.error().message);
+  RepairMissing(plan, health, rep);
   return rep;
 }
 
-Result<std::vector<RepairReport>> ReplicationService::RunRepairPass() {
+Result<RepairReport> ReplicationService::RepairTessera(const core::ContentHash& tessera) {
+  return MaintainTessera(tessera, /*forced=*/true, /*act=*/true);
+}
+
+Result<std::vector<RepairReport>> ReplicationService::RunRepairPass(bool forced) {
   ASSIGN_OR_RETURN(auto plans, d_.plans->ListPlans());
-  // Own tesseras first; then others' by the owner's balance with us (deficit last).
-  std::vector<std::pair<int64_t, core::ContentHash>> order;
-  for (const auto& p : plans) {
-    int64_t key = INT64_MAX;
-    if (p.owner != d_.self->node_id()) {
-      auto bal = d_.ledger->Balance(p.owner);
-      key = bal.ok() ? bal->balance : 0;
-    }
-    order.push_back({key, p.tessera});
-  }
-  std::stable_sort(order.begin(), order.end(),
-                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  PassSummary summary;
+  summary.started_ms = d_.clock->NowUnixMs();
+  auto progress = [&](std::string phase, std::size_t done, std::size_t total,
+                      std::optional<core::ContentHash> current) {
+    std::lock_guard lock(mu_);
+    pass_.running = true;
+    pass_.started_ms = summary.started_ms;
+    pass_.phase = std::move(phase);
+    pass_.done = done;
+    pass_.total = total;
+    pass_.current = current;
+  };
+  // 1. Check what is due (everything when forced) and mend our own copies.
   std::vector<RepairReport> out;
-  for (const auto& [_, t] : order) {
-    auto r = RepairTessera(t);
+  for (std::size_t i = 0; i < plans.size(); ++i) {
+    const core::ContentHash& t = plans[i].tessera;
+    progress("checking", i, plans.size(), t);
+    auto r = MaintainTessera(t, forced, /*act=*/false);
     if (r.ok()) {
       out.push_back(std::move(*r));
     } else {
       RepairReport failed;
       failed.tessera = t;
+      failed.action = "failed";
       failed.problems.push_back(r.error().ToString());
       out.push_back(std::move(failed));
     }
+  }
+  // 2. Repair in the policy's order: least margin first, owners in deficit last.
+  std::vector<QueueItem> queue;
+  for (const auto& r : out) {
+    if (r.action != "queued") continue;
+    bool deficit = false;
+    if (!r.before.own) {
+      auto plan = LoadPlan(r.tessera);
+      auto bal = plan.ok() ? d_.ledger->Balance(plan->owner_id())
+                           : Result<core::LedgerEntry>(plan.error());
+      deficit = bal.ok() && bal->balance < 0;
+    }
+    queue.push_back({r.tessera, r.before.margin, deficit, r.before.own});
+  }
+  OrderRepairQueue(queue);
+  for (std::size_t q = 0; q < queue.size(); ++q) {
+    progress("repairing", q, queue.size(), queue[q].tessera);
+    auto it = std::find_if(out.begin(), out.end(),
+                           [&](const RepairReport& r) { return r.tessera == queue[q].tessera; });
+    auto plan = LoadPlan(it->tessera);
+    if (!plan.ok()) {
+      it->action = "failed";
+      it->problems.push_back(plan.error().ToString());
+      continue;
+    }
+    RepairMissing(*plan, it->before, *it);
+  }
+  for (const auto& r : out) Tally(summary, r);
+  summary.finished_ms = d_.clock->NowUnixMs();
+  metrics_->passes.Inc();
+  {
+    std::lock_guard lock(mu_);
+    pass_ = PassStatus{};
+    history_.push_back(summary);
+    while (history_.size() > kPassHistory) history_.pop_front();
   }
   return out;
 }

@@ -22,9 +22,11 @@ void RepairLoop::Start() {
   thread_ = std::thread([this] { Run(); });
 }
 
-Result<std::vector<RepairReport>> RepairLoop::RunNow() {
+Result<std::vector<RepairReport>> RepairLoop::RunNow() { return RunPass(/*forced=*/true); }
+
+Result<std::vector<RepairReport>> RepairLoop::RunPass(bool forced) {
   std::lock_guard pass(pass_mu_);
-  auto r = service_.RunRepairPass();
+  auto r = service_.RunRepairPass(forced);
   ++passes_;
   return r;
 }
@@ -48,7 +50,7 @@ void RepairLoop::Run() {
       std::unique_lock lock(mu_);
       if (cv_.wait_for(lock, wait, [this] { return stop_; })) return;
     }
-    auto r = RunNow();
+    auto r = RunPass(/*forced=*/false);
     if (!r.ok()) {
       log_("repair pass failed: " + r.error().ToString());
       continue;

@@ -32,7 +32,33 @@ uint32_t ReplicationReport::fragments_placed() const {
 }
 
 ReplicationService::ReplicationService(ReplicationDeps deps, ReplicationConfig config)
-    : d_(deps), config_(std::move(config)) {}
+    : d_(deps), config_(std::move(config)) {
+  if (!d_.metrics) {
+    own_metrics_ = std::make_unique<core::MetricsRegistry>();
+    d_.metrics = own_metrics_.get();
+  }
+  metrics_ = std::make_unique<Metrics>(*d_.metrics);
+  budget_ = RepairBudget(config_.policy, d_.clock->NowUnixMs());
+}
+
+ReplicationService::~ReplicationService() = default;
+
+void ReplicationService::CountRefusal(std::string_view reason) {
+  d_.metrics
+      ->GetCounter("tesseras_refusals_total", "Requests and fragments refused, by reason",
+                   {{"reason", std::string(reason)}})
+      .Inc();
+}
+
+PassStatus ReplicationService::pass_status() const {
+  std::lock_guard lock(mu_);
+  return pass_;
+}
+
+std::vector<PassSummary> ReplicationService::pass_history() const {
+  std::lock_guard lock(mu_);
+  return {history_.begin(), history_.end()};
+}
 
 Result<SignedPlan> ReplicationService::LoadPlan(const core::ContentHash& tessera) {
   ASSIGN_OR_RETURN(auto bytes, d_.plans->GetPlan(tessera));

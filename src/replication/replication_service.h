@@ -8,7 +8,10 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include "core/fragment.h"
+#include "core/metrics.h"
 #include "core/ports/blob_store.h"
 #include "core/ports/clock.h"
 #include "core/ports/dht_port.h"
@@ -25,22 +29,26 @@
 #include "crypto/identity.h"
 #include "replication/attestation.h"
 #include "replication/config.h"
+#include "replication/maintenance_policy.h"
 #include "replication/records.h"
 
 namespace tesseras::replication {
 
 struct ReplicationDeps {
   const crypto::Identity* self = nullptr;
+  std::string self_address;  // where peers reach us ("ip:port"), named in our holder claims
   core::DhtPort* dht = nullptr;
   core::FragmentStore* fragments = nullptr;
   core::ReciprocityLedger* ledger = nullptr;
   core::BlobStore* blobs = nullptr;  // the owner's payloads, keyed by tessera hash
   core::PlanStore* plans = nullptr;
   core::Clock* clock = nullptr;
-  // How a holder record is framed for the DHT and read back. The real DHT wraps
-  // values in its own signed record (dht::Record); left empty, the holder
-  // record's bytes are stored as they are (the in-process simulator).
-  std::function<core::Result<std::vector<uint8_t>>(const core::NodeId& key,
+  core::MetricsRegistry* metrics = nullptr;  // null: a registry of the service's own
+  // How a holder record or claim is framed for the DHT and read back. The real
+  // DHT wraps values in its own signed record (dht::Record) of the given type
+  // (kHolderRecordType, kHolderClaimType); left empty, the bytes are stored as
+  // they are (the in-process test network).
+  std::function<core::Result<std::vector<uint8_t>>(const core::NodeId& key, uint32_t type,
                                                    const std::vector<uint8_t>& value)>
       seal_record;
   std::function<core::Result<std::vector<uint8_t>>(const std::vector<uint8_t>& record)> open_record;
@@ -58,7 +66,14 @@ struct ReplicationReport {
   std::vector<core::PlacementEntry> holders;  // what was acknowledged
   std::vector<PeerFailure> failures;          // per peer, including ones retried elsewhere
   std::size_t holder_records_stored = 0;      // DHT nodes that accepted the holder record
+  // Copies wanted (7 for small, one per fragment coded) and placed; the
+  // fragments (or, small tier, copies) that found no holder.
+  uint32_t units_wanted = 0;
+  uint32_t units_placed = 0;
+  std::vector<uint32_t> missing;
   uint32_t fragments_placed() const;
+  // Every copy placed: full redundancy.
+  bool complete() const { return units_placed >= units_wanted; }
 };
 
 enum class HealthState { kLocal, kHealthy, kDegraded, kLost };
@@ -67,32 +82,73 @@ std::string_view HealthStateName(HealthState s);
 enum class HealthOutcome { kHealthy, kNeedsReplication, kCorruptLocal };
 
 struct HolderHealth {
+  // indices: the copies tracked for it; last_attested_ms: when one was last proven.
   core::PlacementEntry entry;
   bool answered = false;         // gave a valid attestation (for at least one batch)
   bool reachable = false;        // answered, or at least answered a ping ("data lost" vs "down")
-  std::vector<uint32_t> proven;  // sorted; only indices it was asked for
-  std::string error;             // the first problem met, if any
+  std::vector<uint32_t> proven;  // sorted; proven by this check
+  std::vector<uint32_t> lost;    // copies counted lost: denied, or silent past the grace
+  std::optional<int64_t> suspect_since;  // silent, still within the grace, since then
+  std::string error;                     // the first problem met, if any
 };
 
 struct HealthReport {
   core::ContentHash tessera;
   core::FragmentPlan plan;
   HealthOutcome outcome = HealthOutcome::kHealthy;
-  uint32_t deficit = 0;                 // fragments (or small-tier copies) to re-create
+  uint32_t deficit = 0;                 // copies a repair would place now
   std::vector<uint32_t> corrupt_local;  // indices assigned to us whose bytes are bad or gone
   HealthState state = HealthState::kLocal;
-  uint32_t fragments_verified = 0;  // distinct fragments proven held (small: holders)
+  uint32_t fragments_verified = 0;  // distinct fragments proven held
+  uint32_t fragments_counted = 0;   // ... proven, or on a holder suspect within its grace
+  uint32_t copies_verified = 0;     // copies proven, up to the copies wanted (7 small, else n)
+  uint32_t copies_counted = 0;      // copies proven or suspect, up to the copies wanted
+  int32_t margin = 0;               // losses still survivable (maintenance_policy.h)
+  RepairTrigger trigger = RepairTrigger::kNone;
+  std::vector<uint32_t> rebuild;  // what a repair would place (maintenance_policy.h)
   std::vector<HolderHealth> holders;
-  bool own = false;  // we are the owner
+  bool own = false;                         // we are the owner
+  std::optional<uint32_t> maintainer_rank;  // 0 owner, 1.. holders; none: not ours to repair
+  std::optional<int64_t> need_since_ms;     // repair needed, as we saw it, since then
+  bool own_claim_found = false;             // the DHT returned our own holder claim
 };
 
 struct RepairReport {
   core::ContentHash tessera;
   HealthReport before;
+  // What this node did about it: "none" (nothing needed), "repaired",
+  // "waiting" (a maintainer ranked before us has the turn), "deferred" (the
+  // repair budget is spent for now), "not_maintainer", "not_due" (not checked
+  // in this pass), "failed".
+  std::string action = "none";
   std::vector<uint32_t> regenerated;              // fragments re-created and placed
   std::vector<core::PlacementEntry> new_holders;  // where they went
   std::vector<uint32_t> mended_local;             // local fragments replaced
+  uint64_t bytes_fetched = 0;                     // repair traffic in
+  uint64_t bytes_sent = 0;                        // repair traffic out
   std::vector<std::string> problems;              // what could not be done, and why
+};
+
+// What the maintenance pass is doing, for `tes node` and the dashboard.
+struct PassStatus {
+  bool running = false;
+  int64_t started_ms = 0;
+  std::size_t total = 0;  // tesseras in this pass
+  std::size_t done = 0;
+  std::string phase;  // "checking" or "repairing"
+  std::optional<core::ContentHash> current;
+};
+
+struct PassSummary {
+  int64_t started_ms = 0;
+  int64_t finished_ms = 0;
+  std::size_t checked = 0;
+  std::size_t repaired = 0;
+  std::size_t waiting = 0;
+  std::size_t deferred = 0;
+  std::size_t failed = 0;
+  uint64_t bytes_fetched = 0;
+  uint64_t bytes_sent = 0;
 };
 
 struct FetchReport {
@@ -101,11 +157,24 @@ struct FetchReport {
   core::NodeId owner;
   std::vector<uint32_t> used;
   std::vector<PeerFailure> failures;
+  // Plans tried before the one that restored (a claim whose bytes did not
+  // decode to the tessera hash costs one attempt), and why each failed.
+  std::vector<std::string> rejected_plans;
+};
+
+// A plan for a tessera found in the DHT (or kept here), with who is said to
+// hold its fragments: the owner's record and the holders' claims for it.
+struct PlanCandidate {
+  SignedPlan plan;
+  std::vector<core::PlacementEntry> holders;
+  std::size_t claimants = 0;  // distinct holders naming it
+  bool local = false;         // the plan we keep
 };
 
 class ReplicationService {
  public:
   ReplicationService(ReplicationDeps deps, ReplicationConfig config);
+  ~ReplicationService();
 
   // Encodes the payload stored in the blob store under `tessera`, signs the
   // plan, places fragments on distinct, subnet-diverse peers, collects acks,
@@ -150,60 +219,124 @@ class ReplicationService {
   // Returns the signed plan and holder record we would give a restorer.
   core::Result<SignedPlan> GetPlan(const core::ContentHash& tessera);
 
+  // Audits the holders we track or find for a tessera (own or held), records
+  // what each copy showed (its history) and assesses it with the maintenance
+  // policy. Any node that knows the plan can ask.
   core::Result<HealthReport> CheckTesseraHealth(const core::ContentHash& tessera);
+  // This node's share of the maintenance of one tessera, now: check it, mend
+  // local copies, and repair if the policy says we are the maintainer to act.
   core::Result<RepairReport> RepairTessera(const core::ContentHash& tessera);
-  // Every known tessera: own first, then those held for others (peers in deficit last).
-  core::Result<std::vector<RepairReport>> RunRepairPass();
+  // Every known tessera that is due (all of them when `forced`), checked, then
+  // repaired in the policy's order (least margin first, owners in deficit
+  // last) within the repair budget.
+  core::Result<std::vector<RepairReport>> RunRepairPass(bool forced = true);
+
+  PassStatus pass_status() const;
+  // The last passes, newest last (at most kPassHistory).
+  std::vector<PassSummary> pass_history() const;
+  static constexpr std::size_t kPassHistory = 16;
 
   // Restores a payload by hash from the network into `out` (any node can).
+  // Plans are tried in FindPlans' order, at most kMaxRestorePlans of them; a
+  // plan counts only if its bytes decode to the tessera hash, and `out` is
+  // finished only then.
   core::Result<FetchReport> FetchTessera(const core::ContentHash& tessera,
                                          core::RandomAccessSink& out);
+  static constexpr std::size_t kMaxRestorePlans = 8;
+
+  // Every plan the DHT offers for a tessera (and ours), in the order a restore
+  // tries them: ours first, then by the number of distinct holders naming
+  // them. Claims of different owners never exclude each other: verification
+  // decides (docs/SECURITY.md). kNotFound if none.
+  core::Result<std::vector<PlanCandidate>> FindPlans(const core::ContentHash& tessera);
+  core::Result<SignedPlan> FindPlan(const core::ContentHash& tessera);
 
   const ReplicationConfig& config() const { return config_; }
 
  private:
-  struct Staged;  // fragments encoded or fetched into the scratch dir
+  struct Staged;   // fragments encoded or fetched into the scratch dir
+  struct View;     // the holders of a tessera as this node knows them
+  struct Audit;    // what one check saw
+  struct Metrics;  // counters in the metrics registry
+  struct Placed;   // copies placed by PlaceCopies
+  // Re-creates the fragments in `wanted` that `staged` lacks from the ones it
+  // has (any k), into the staging directory.
+  static core::Result<void> RebuildMissing(Staged& staged, const std::vector<uint32_t>& wanted);
   core::Result<SignedPlan> LoadPlan(const core::ContentHash& tessera);
   core::Result<std::unique_ptr<Staged>> StageFromPayload(const core::ContentHash& tessera,
                                                          std::optional<SignedPlan> plan);
   core::Result<std::unique_ptr<Staged>> StageFromNetwork(
       const SignedPlan& plan, const std::vector<core::PlacementEntry>& holders,
       std::vector<PeerFailure>* failures);
-  core::Result<std::vector<core::PeerInfo>> Candidates(const core::ContentHash& tessera,
-                                                       std::size_t want,
-                                                       const std::vector<core::PeerInfo>& exclude,
-                                                       const std::vector<core::PeerInfo>& existing);
-  // Pushes fragment lists to holders with bounded concurrency; failed fragments
-  // are retried on `spares`. Returns the acknowledged placement.
-  std::vector<core::PlacementEntry> Push(
-      const SignedPlan& plan, Staged& staged,
-      std::vector<std::pair<core::PeerInfo, std::vector<uint32_t>>> work,
-      std::vector<core::PeerInfo> spares, std::vector<PeerFailure>* failures);
+  // Places `rebuild` copies over rounds: targets from the policy, refusals and
+  // failures retried on other peers, refusing peers remembered.
+  Placed PlaceCopies(const SignedPlan& plan, Staged& staged, const std::vector<uint32_t>& rebuild,
+                     const std::vector<core::HolderView>& current,
+                     std::vector<PeerFailure>* failures);
   core::Result<std::size_t> PublishHolderRecord(const SignedPlan& plan,
                                                 const std::vector<core::PlacementEntry>& holders);
+  // Publishes (or withdraws, when we hold nothing) our claim for a tessera if
+  // what we hold differs from what we last claimed, or `force`d (the DHT no
+  // longer returned it: the nodes that stored it are gone).
+  core::Result<void> RefreshClaim(const SignedPlan& plan, bool force = false);
   core::Result<HolderRecord> LookupHolderRecord(const core::ContentHash& tessera);
+  // Owner records and claims found in the DHT: all of them, or for one plan.
+  struct Records;
+  struct Found;
+  Records ReadRecords(const core::ContentHash& tessera);
+  Found FindHolders(const SignedPlan& plan);
   core::Result<void> MendLocal(const SignedPlan& plan, uint32_t index,
                                const std::vector<core::PlacementEntry>& holders,
                                std::string* problem);
 
+  // Health, step by step (health.cc).
+  core::Result<View> GatherHolders(const SignedPlan& plan);
+  Audit AuditHolders(const SignedPlan& plan, const View& view);
+  void RecordAudit(const SignedPlan& plan, View& view, const Audit& audit, HealthReport& r);
+  // Repair, step by step (repair.cc).
+  core::Result<RepairReport> MaintainTessera(const core::ContentHash& tessera, bool forced,
+                                             bool act);
+  void RepairMissing(const SignedPlan& plan, const HealthReport& health, RepairReport& rep);
+
+  // Peers that refused a fragment for lack of space (or any refusal), and
+  // until when they are not chosen again; an acknowledgement clears it.
+  void NoteRefusal(const core::NodeId& peer, const core::Error& why);
+  void NoteAccepted(const core::NodeId& peer);
+  std::vector<core::NodeId> RefusingPeers();
+  void CountRefusal(std::string_view reason);
+  // An attestation request from `requester`: remember it if it comes from a
+  // maintainer ranked before us.
+  void NoteAudit(const core::PeerInfo& requester, const SignedPlan& plan);
+
   ReplicationDeps d_;
   ReplicationConfig config_;
+  std::unique_ptr<core::MetricsRegistry> own_metrics_;  // when the deps bring none
+  std::unique_ptr<Metrics> metrics_;
+  RepairBudget budget_;
+
+  mutable std::mutex mu_;  // guards the members below (not budget_: one pass at a time)
+  std::map<core::NodeId, int64_t> refusing_until_;
+  PassStatus pass_;
+  std::deque<PassSummary> history_;
 };
 
-// Runs RunRepairPass every interval + uniform jitter, or at once when
-// triggered; stops promptly. A failing pass is logged and the loop carries on.
+// Runs RunRepairPass (the tesseras that are due) every interval + uniform
+// jitter, or a forced pass (all of them) at once when triggered; stops
+// promptly. A failing pass is logged and the loop carries on.
 class RepairLoop {
  public:
   RepairLoop(ReplicationService& service, std::function<void(const std::string&)> log);
   ~RepairLoop();
   void Start();
-  // Runs a pass as soon as possible; returns after it finished.
+  // Runs a pass as soon as possible (every tessera, not only those due);
+  // returns after it finished.
   core::Result<std::vector<RepairReport>> RunNow();
   void Stop();
   uint64_t passes() const { return passes_.load(); }
 
  private:
   void Run();
+  core::Result<std::vector<RepairReport>> RunPass(bool forced);
   ReplicationService& service_;
   std::function<void(const std::string&)> log_;
   std::mutex mu_;       // guards stop_ and the wait

@@ -170,6 +170,7 @@ TEST_F(ReplicationTest, RestoreFromANodeThatNeverSawIt) {
 }
 
 TEST_F(ReplicationTest, LosingParityHoldersStillRestoresAndRepairRestoresRedundancy) {
+  config_.policy.holder_grace_ms = 0;  // the eager policy: an absent holder is lost at once
   auto nodes = MakeNodes(34);
   auto payload = RandomBytes(6 * core::kMiB, 7);
   auto hash = AddPayload(*nodes[0], payload);
@@ -201,7 +202,8 @@ TEST_F(ReplicationTest, LosingParityHoldersStillRestoresAndRepairRestoresRedunda
 }
 
 TEST_F(ReplicationTest, RepairInASmallNetworkUsesTheLiveHolders) {
-  auto nodes = MakeNodes(13);  // owner + 12 peers: 24 fragments, 2 per holder
+  config_.policy.holder_grace_ms = 0;  // the eager policy: an absent holder is lost at once
+  auto nodes = MakeNodes(13);          // owner + 12 peers: 24 fragments, 2 per holder
   auto payload = RandomBytes(5 * core::kMiB, 15);
   auto hash = AddPayload(*nodes[0], payload);
   auto report = *nodes[0]->service->ReplicateTessera(hash);
@@ -216,6 +218,7 @@ TEST_F(ReplicationTest, RepairInASmallNetworkUsesTheLiveHolders) {
 }
 
 TEST_F(ReplicationTest, MoreThanParityLostIsLost) {
+  config_.policy.holder_grace_ms = 0;  // the eager policy: an absent holder is lost at once
   auto nodes = MakeNodes(30);
   auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 8));
   auto report = *nodes[0]->service->ReplicateTessera(hash);
@@ -501,7 +504,7 @@ TEST_F(ReplicationTest, AckFromAnotherNodeIsNotCounted) {
   ASSERT_TRUE(blobs.Put(hash, payload.size(), src).ok());
   core::PeerInfo peer{crypto::Identity::Generate(0)->node_id(), "127.0.5.1:7700"};
   EXPECT_CALL(dht, FindPeers(::testing::_, ::testing::_))
-      .WillOnce(::testing::Return(std::vector<core::PeerInfo>{peer}));
+      .WillRepeatedly(::testing::Return(std::vector<core::PeerInfo>{peer}));
   EXPECT_CALL(dht, ReplicateFragment(::testing::_, ::testing::_, ::testing::_))
       .WillRepeatedly([&](const core::PeerInfo&, const core::FragmentEnvelope& env,
                           core::RandomAccessSource&) -> core::Result<core::ReplicateAck> {

@@ -11,9 +11,10 @@ using core::MakeError;
 using core::Result;
 
 Result<core::Attestation> ReplicationService::HandleAttestationRequest(
-    const core::PeerInfo&, const core::ContentHash& tessera, const Challenge& challenge,
+    const core::PeerInfo& requester, const core::ContentHash& tessera, const Challenge& challenge,
     const std::vector<uint32_t>& indices) {
   ASSIGN_OR_RETURN(SignedPlan plan, LoadPlan(tessera));
+  NoteAudit(requester, plan);
   ASSIGN_OR_RETURN(auto mine, d_.fragments->List(tessera));
   std::sort(mine.begin(), mine.end(),
             [](const auto& x, const auto& y) { return x.id.index < y.id.index; });
@@ -33,6 +34,36 @@ Result<core::Attestation> ReplicationService::HandleAttestationRequest(
   }
   return MakeAttestation(*d_.self, plan, challenge, indices, d_.clock->NowUnixMs(), held,
                          config_.audit_samples);
+}
+
+void ReplicationService::NoteAudit(const core::PeerInfo& requester, const SignedPlan& plan) {
+  // Audits from the owner, or from a holder ranked before us, mean someone
+  // before us looks after the tessera (MaintenanceClock::last_audited_by_peer_ms).
+  const core::ContentHash& tessera = plan.table.tessera;
+  bool before_us = requester.id == plan.owner_id();
+  const int64_t now = d_.clock->NowUnixMs();
+  if (!before_us) {
+    auto tracked = d_.plans->GetHolders(tessera);
+    if (!tracked.ok()) return;
+    std::vector<core::HolderView> holders = *tracked;
+    auto mine = d_.fragments->List(tessera);
+    if (mine.ok() && !mine->empty()) {
+      core::HolderView me{d_.self->node_id(), "", {}};
+      for (const auto& f : *mine) me.copies.push_back(AfterPush(f.id.index, now));
+      holders.push_back(std::move(me));
+    }
+    const core::NodeId key = core::KeyFor(tessera);
+    auto theirs = MaintainerRank(requester.id, plan.owner_id(), key, holders, now, config_.policy);
+    auto ours =
+        MaintainerRank(d_.self->node_id(), plan.owner_id(), key, holders, now, config_.policy);
+    before_us = theirs && (!ours || *theirs < *ours);
+  }
+  if (!before_us) return;
+  auto m = d_.plans->GetMaintenance(tessera);
+  if (!m.ok()) return;
+  core::MaintenanceClock clock = m->value_or(core::MaintenanceClock{});
+  clock.last_audited_by_peer_ms = now;
+  (void)d_.plans->SetMaintenance(tessera, clock);
 }
 
 Result<void> ReplicationService::ServeFragment(const core::PeerInfo&,

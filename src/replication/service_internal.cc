@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <thread>
@@ -73,6 +74,68 @@ Result<fs::path> MakeScratch(const fs::path& base, const core::ContentHash& tess
 ReplicationService::Staged::~Staged() {
   std::error_code ec;
   if (!dir.empty()) fs::remove_all(dir, ec);
+}
+
+ReplicationService::Metrics::Metrics(core::MetricsRegistry& r)
+    : registry(r),
+      attest_ok(r.GetCounter("tesseras_attestations_total",
+                             "Attestation batches asked of holders, by result",
+                             {{"result", "ok"}})),
+      attest_failed(r.GetCounter("tesseras_attestations_total",
+                                 "Attestation batches asked of holders, by result",
+                                 {{"result", "failed"}})),
+      attest_unanswered(r.GetCounter("tesseras_attestations_total",
+                                     "Attestation batches asked of holders, by result",
+                                     {{"result", "unanswered"}})),
+      passes(r.GetCounter("tesseras_repair_passes_total", "Maintenance passes run")),
+      repair_sent(r.GetCounter("tesseras_repair_bytes_total",
+                               "Fragment bytes moved by repairs, by direction",
+                               {{"direction", "sent"}})),
+      repair_received(r.GetCounter("tesseras_repair_bytes_total",
+                                   "Fragment bytes moved by repairs, by direction",
+                                   {{"direction", "received"}})) {}
+
+std::vector<core::PlacementEntry> CountedPlacement(const std::vector<core::HolderView>& holders,
+                                                   int64_t now_ms, const MaintenancePolicyConfig& c,
+                                                   bool proven_only) {
+  std::vector<core::PlacementEntry> out;
+  for (const auto& h : holders) {
+    core::PlacementEntry e{h.holder, h.address, {}, std::nullopt};
+    for (const auto& copy : h.copies) {
+      const auto st = StandingOf(copy, now_ms, c);
+      if (st != CopyStanding::kProven && (proven_only || st != CopyStanding::kSuspect)) continue;
+      e.indices.push_back(copy.index);
+      if (copy.last_proven_ms) {
+        e.last_attested_ms = std::max(e.last_attested_ms.value_or(0), *copy.last_proven_ms);
+      }
+    }
+    if (!e.indices.empty()) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+void AddCopies(std::vector<core::HolderView>& holders, const core::PlacementEntry& acked,
+               int64_t now_ms) {
+  auto it = std::find_if(holders.begin(), holders.end(),
+                         [&](const core::HolderView& h) { return h.holder == acked.holder; });
+  if (it == holders.end()) {
+    holders.push_back({acked.holder, acked.address, {}});
+    it = holders.end() - 1;
+  }
+  it->address = acked.address;
+  for (uint32_t i : acked.indices) {
+    auto c = std::find_if(it->copies.begin(), it->copies.end(),
+                          [&](const core::CopyHistory& x) { return x.index == i; });
+    if (c == it->copies.end()) {
+      it->copies.push_back(AfterPush(i, now_ms));
+    } else {
+      *c = AfterAudit(*c, CopyObservation::kProven, now_ms);
+    }
+  }
+  std::sort(it->copies.begin(), it->copies.end(),
+            [](const auto& a, const auto& b) { return a.index < b.index; });
+  std::sort(holders.begin(), holders.end(),
+            [](const auto& a, const auto& b) { return a.holder < b.holder; });
 }
 
 }  // namespace tesseras::replication

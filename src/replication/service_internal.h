@@ -4,8 +4,10 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "core/bytes.h"
@@ -13,6 +15,7 @@
 #include "core/ports/plan_store.h"
 #include "crypto/blake3_hasher.h"
 #include "replication/file_io.h"
+#include "replication/maintenance_policy.h"
 #include "replication/records.h"
 #include "replication/replication_service.h"
 
@@ -55,6 +58,7 @@ struct ReplicationService::Staged {
   std::filesystem::path dir;
   core::FragmentTable table;
   std::vector<bool> present;
+  uint64_t fetched_bytes = 0;  // bytes that came over the network to stage them
 
   ~Staged();
   std::filesystem::path PathOf(uint32_t i) const { return dir / ShardFileName(i); }
@@ -62,5 +66,76 @@ struct ReplicationService::Staged {
     return FileSource::Open(PathOf(i));
   }
 };
+
+// The holders of a tessera as this node knows them: those it tracks (with
+// each copy's history), merged with what the DHT says (the owner's record and
+// holders' claims), and the copies this node keeps itself.
+struct ReplicationService::View {
+  std::vector<core::HolderView> holders;  // never this node; ordered by holder id
+  std::vector<uint32_t> local;            // indices we keep whose bytes verified now
+  std::vector<uint32_t> corrupt_local;    // ours by placement or claim, but bad or gone
+  bool published = false;                 // placed at some time (holders known or local copies)
+  bool stored = false;                    // the plan is in our plan store (we look after it)
+  bool own_claim_found = false;           // the DHT returned our own claim
+};
+
+// What one check saw of each holder, in the order of View::holders.
+struct ReplicationService::Audit {
+  struct Holder {
+    std::map<uint32_t, CopyObservation> seen;  // copies asked for; absent = not asked
+    std::vector<uint32_t> proven;
+    bool answered = false;
+    bool reachable = false;
+    std::string error;
+  };
+  std::vector<Holder> holders;
+};
+
+// What the DHT holds for a tessera, valid records only: per plan (by digest)
+// the owner's newest holder record, and per plan and holder the newest claim.
+// Plans that cannot be the tessera's (a small tier whose fragment does not
+// hash to the tessera) are left out.
+struct ReplicationService::Records {
+  std::map<core::ContentHash, HolderRecord> owner_records;
+  std::map<std::pair<core::ContentHash, core::NodeId>, HolderClaim> claims;
+  std::string problem;   // why the last unusable record was unusable
+  bool reached = false;  // the DHT answered
+};
+
+// The owner's newest valid holder record for one plan and the newest valid
+// claim of each holder for the same plan.
+struct ReplicationService::Found {
+  std::optional<HolderRecord> owner_record;
+  std::vector<HolderClaim> claims;
+  std::string problem;
+};
+
+// A small tessera's one fragment is the payload itself, so its checksum must
+// be the tessera hash: a plan that says otherwise cannot be the tessera's.
+bool CanBeTheTessera(const SignedPlan& plan, const core::ContentHash& tessera);
+
+struct ReplicationService::Placed {
+  std::vector<core::PlacementEntry> acked;  // per holder, the indices it acknowledged
+  uint64_t bytes_sent = 0;
+};
+
+struct ReplicationService::Metrics {
+  explicit Metrics(core::MetricsRegistry& r);
+  core::MetricsRegistry& registry;
+  core::Counter& attest_ok;
+  core::Counter& attest_failed;
+  core::Counter& attest_unanswered;
+  core::Counter& passes;
+  core::Counter& repair_sent;
+  core::Counter& repair_received;
+};
+
+// Converts between placements (who holds what) and tracked holder views: the
+// copies that count (proven or suspect), or only the proven ones.
+std::vector<core::PlacementEntry> CountedPlacement(const std::vector<core::HolderView>& holders,
+                                                   int64_t now_ms, const MaintenancePolicyConfig& c,
+                                                   bool proven_only = false);
+void AddCopies(std::vector<core::HolderView>& holders, const core::PlacementEntry& acked,
+               int64_t now_ms);
 
 }  // namespace tesseras::replication

@@ -1,7 +1,9 @@
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "replication/fragment_codec.h"
 #include "replication/replication_service.h"
@@ -88,34 +90,44 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
       if (ok && (*sink)->Finish().ok()) staged->present[f.id.index] = true;
     }
   }
-  std::atomic<uint32_t> have{
-      static_cast<uint32_t>(std::count(staged->present.begin(), staged->present.end(), true))};
+  // Exactly k fragments are wanted: a fetch starts only while fewer than k are
+  // held or in flight, and a failed one frees its slot for the next source.
+  uint32_t have =
+      static_cast<uint32_t>(std::count(staged->present.begin(), staged->present.end(), true));
+  uint32_t claimed = have;  // held + in flight
   std::mutex mu;
+  std::condition_variable cv;
   ParallelFor(order.size(), config_.max_concurrent_transfers, [&](std::size_t oi) {
     const uint32_t index = order[oi];
-    if (have.load() >= k) return;
-    {
-      std::lock_guard lock(mu);
-      if (staged->present[index]) return;
-    }
     for (const auto& peer : sources[index]) {
-      if (have.load() >= k) return;
+      {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return have >= k || claimed < k; });
+        if (have >= k || staged->present[index]) return;
+        ++claimed;
+      }
       auto file = FileSink::Create(staged->PathOf(index), /*durable=*/false);
-      if (!file.ok()) return;
-      CheckedSink checked(**file, table.checksums[index], table.plan.shard_size);
-      auto r = d_.dht->FetchFragment(peer, table.tessera, index, checked);
-      if (r.ok()) r = checked.Finish();
+      Result<void> r = file.ok() ? Result<void>(core::Ok()) : Result<void>(file.error());
+      std::optional<CheckedSink> checked;
       if (r.ok()) {
-        std::lock_guard lock(mu);
-        staged->present[index] = true;
-        ++have;
-        return;
+        checked.emplace(**file, table.checksums[index], table.plan.shard_size);
+        r = d_.dht->FetchFragment(peer, table.tessera, index, *checked);
+        if (r.ok()) r = checked->Finish();
       }
       std::lock_guard lock(mu);
+      if (r.ok()) {
+        staged->present[index] = true;
+        staged->fetched_bytes += table.plan.shard_size;
+        ++have;
+        cv.notify_all();
+        return;
+      }
+      --claimed;
+      cv.notify_all();
       if (failures) failures->push_back({peer, {index}, r.error().ToString()});
     }
   });
-  if (have.load() < k) {
+  if (have < k) {
     std::string detail;
     if (failures && !failures->empty()) {
       detail = " (" + std::to_string(failures->size()) +
@@ -123,12 +135,43 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
     } else if (sources.empty()) {
       detail = " (no holder is known)";
     }
-    return MakeError(ErrorCode::kInsufficientShards,
-                     "could fetch only " + std::to_string(have.load()) + " of the " +
-                         std::to_string(k) + " fragments needed to rebuild tessera " +
-                         table.tessera.Short() + "…" + detail);
+    return MakeError(ErrorCode::kInsufficientShards, "could fetch only " + std::to_string(have) +
+                                                         " of the " + std::to_string(k) +
+                                                         " fragments needed to rebuild tessera " +
+                                                         table.tessera.Short() + "…" + detail);
   }
   return staged;
+}
+
+Result<void> ReplicationService::RebuildMissing(Staged& staged,
+                                                const std::vector<uint32_t>& wanted) {
+  const auto& table = staged.table;
+  std::vector<uint32_t> todo;
+  for (uint32_t i : wanted) {
+    if (i < staged.present.size() && !staged.present[i] &&
+        std::find(todo.begin(), todo.end(), i) == todo.end()) {
+      todo.push_back(i);
+    }
+  }
+  if (todo.empty()) return core::Ok();
+  std::vector<std::unique_ptr<FileSource>> files;
+  std::vector<FragmentInput> inputs;
+  for (uint32_t i = 0; i < table.plan.total_shards(); ++i) {
+    if (!staged.present[i]) continue;
+    ASSIGN_OR_RETURN(auto f, staged.Open(i));
+    inputs.push_back({i, f.get()});
+    files.push_back(std::move(f));
+  }
+  std::vector<std::unique_ptr<FileSink>> owned;
+  std::vector<core::ByteSink*> sinks;
+  for (uint32_t i : todo) {
+    ASSIGN_OR_RETURN(auto s, FileSink::Create(staged.PathOf(i), /*durable=*/false));
+    sinks.push_back(s.get());
+    owned.push_back(std::move(s));
+  }
+  TRY(RebuildFragments(table, inputs, todo, sinks));
+  for (uint32_t i : todo) staged.present[i] = true;
+  return core::Ok();
 }
 
 }  // namespace tesseras::replication

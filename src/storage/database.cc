@@ -81,7 +81,11 @@ Statement& Statement::Bind(int index, int64_t value) {
 
 Statement& Statement::Bind(int index, std::span<const uint8_t> blob) {
   // SQLITE_TRANSIENT: SQLite copies the bytes, so the caller's buffer may go away.
-  NoteBindError(sqlite3_bind_blob64(stmt_, index, blob.data(), blob.size(), SQLITE_TRANSIENT));
+  // An empty span may have a null data(), which SQLite would bind as NULL: an
+  // empty blob stays an empty blob.
+  static constexpr uint8_t kNone = 0;
+  const uint8_t* data = blob.data() != nullptr ? blob.data() : &kNone;
+  NoteBindError(sqlite3_bind_blob64(stmt_, index, data, blob.size(), SQLITE_TRANSIENT));
   return *this;
 }
 

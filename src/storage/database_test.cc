@@ -201,6 +201,43 @@ TEST(MigrationTest, Migration003ReplacesPlanTablesAndKeepsFragments) {
   EXPECT_EQ(count("SELECT COUNT(*) FROM placements"), 0);
 }
 
+// Migration 004: placements keep each copy's history; the maintenance clock.
+TEST(MigrationTest, Migration004KeepsPlacementsAndAddsTheirHistory) {
+  TempDir dir;
+  {
+    DatabaseOptions upto3;
+    upto3.migrations = FirstN(3);
+    ASSERT_OK_AND_ASSIGN(auto db, Database::OpenInDataDir(dir.path(), upto3));
+    auto lock = db->Lock();
+    ASSERT_OK(db->Exec("INSERT INTO signed_plans VALUES (zeroblob(32), zeroblob(32), x'01', 1)"));
+    ASSERT_OK(db->Exec("INSERT INTO placements VALUES (zeroblob(32), zeroblob(32), 'a:1', 4, 77)"));
+  }
+  DatabaseOptions upto4;
+  upto4.migrations = FirstN(4);
+  ASSERT_OK_AND_ASSIGN(auto db, Database::OpenInDataDir(dir.path(), upto4));
+  auto lock = db->Lock();
+  auto s = db->Prepare(
+      "SELECT idx, last_proven_ms, first_failure_ms, consecutive_failures, denied FROM placements");
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(*s->Step());
+  EXPECT_EQ(s->ColumnInt64(0), 4);
+  EXPECT_EQ(s->ColumnInt64(1), 77);  // last_attested_ms became last_proven_ms
+  EXPECT_TRUE(s->ColumnIsNull(2));
+  EXPECT_EQ(s->ColumnInt64(3), 0);
+  EXPECT_EQ(s->ColumnInt64(4), 0);
+  s->Reset();
+  EXPECT_FALSE(db->Exec("UPDATE placements SET denied = 2").ok());
+  ASSERT_OK(
+      db->Exec("INSERT INTO maintenance (tessera, last_checked_ms) VALUES (zeroblob(32), 1)"));
+  EXPECT_FALSE(
+      db->Exec("INSERT INTO maintenance (tessera) VALUES (randomblob(32))").ok());  // needs a plan
+  ASSERT_OK(db->Exec("DELETE FROM signed_plans"));
+  auto c = db->Prepare("SELECT COUNT(*) FROM maintenance");
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(*c->Step());
+  EXPECT_EQ(c->ColumnInt64(0), 0);
+}
+
 TEST(MigrationTest, EachMigrationRunsOnce) {
   TempDir dir;
   for (int i = 0; i < 3; ++i) {

@@ -62,70 +62,130 @@ Result<std::vector<core::PlanInfo>> SqlitePlanStore::ListPlans() {
   return out;
 }
 
-Result<void> SqlitePlanStore::SetPlacement(const core::ContentHash& tessera,
-                                           const std::vector<core::PlacementEntry>& holders) {
-  auto lock = db_->Lock();
-  // The placement of an acknowledged transfer must survive a crash: FULL.
-  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_, Durability::kSynced));
-  {
-    ASSIGN_OR_RETURN(auto s, db_->Prepare("SELECT 1 FROM signed_plans WHERE tessera = ?"));
-    s.Bind(1, tessera);
-    if (!TRY(s.Step())) {
-      return MakeError(ErrorCode::kNotFound, "no plan for tessera " + tessera.ToHex());
-    }
+namespace {
+
+Result<void> RequirePlan(Database& db, const core::ContentHash& tessera) {
+  ASSIGN_OR_RETURN(auto s, db.Cached("SELECT 1 FROM signed_plans WHERE tessera = ?"));
+  s->Bind(1, tessera);
+  if (!TRY(s->Step())) {
+    return MakeError(ErrorCode::kNotFound, "no plan for tessera " + tessera.ToHex());
   }
-  ASSIGN_OR_RETURN(auto del, db_->Prepare("DELETE FROM placements WHERE tessera = ?"));
-  del.Bind(1, tessera);
-  TRY(del.Run());
+  return core::Ok();
+}
+
+void BindOptional(Statement& s, int col, const std::optional<int64_t>& v) {
+  if (v) {
+    s.Bind(col, *v);
+  } else {
+    s.BindNull(col);
+  }
+}
+
+std::optional<int64_t> OptionalColumn(const Statement& s, int col) {
+  if (s.ColumnIsNull(col)) return std::nullopt;
+  return s.ColumnInt64(col);
+}
+
+}  // namespace
+
+Result<std::vector<core::HolderView>> SqlitePlanStore::GetHolders(
+    const core::ContentHash& tessera) {
+  auto lock = db_->Lock();
+  ASSIGN_OR_RETURN(auto s, db_->Cached("SELECT holder, address, idx, last_proven_ms, "
+                                       "first_failure_ms, consecutive_failures, denied FROM "
+                                       "placements WHERE tessera = ? ORDER BY holder, idx"));
+  s->Bind(1, tessera);
+  std::vector<core::HolderView> out;
+  while (TRY(s->Step())) {
+    ASSIGN_OR_RETURN(core::NodeId holder, s->ColumnId<core::NodeIdTag>(0));
+    if (out.empty() || out.back().holder != holder) {
+      core::HolderView h;
+      h.holder = holder;
+      h.address = s->ColumnText(1);
+      out.push_back(std::move(h));
+    }
+    core::CopyHistory c;
+    c.index = static_cast<uint32_t>(s->ColumnInt64(2));
+    c.last_proven_ms = OptionalColumn(*s, 3);
+    c.first_failure_ms = OptionalColumn(*s, 4);
+    c.consecutive_failures = static_cast<uint32_t>(s->ColumnInt64(5));
+    c.denied = s->ColumnInt64(6) != 0;
+    out.back().copies.push_back(c);
+  }
+  return out;
+}
+
+Result<void> SqlitePlanStore::SetHolders(const core::ContentHash& tessera,
+                                         const std::vector<core::HolderView>& holders) {
+  auto lock = db_->Lock();
+  // The placement of an acknowledged transfer must survive a power cut: FULL.
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_, Durability::kSynced));
+  TRY(RequirePlan(*db_, tessera));
+  {
+    ASSIGN_OR_RETURN(auto del, db_->Cached("DELETE FROM placements WHERE tessera = ?"));
+    del->Bind(1, tessera);
+    TRY(del->Run());
+  }
   for (const auto& h : holders) {
-    for (uint32_t idx : h.indices) {
-      ASSIGN_OR_RETURN(auto ins, db_->Prepare("INSERT INTO placements (tessera, holder, address, "
-                                              "idx, last_attested_ms) VALUES (?, ?, ?, ?, ?)"));
-      ins.Bind(1, tessera).Bind(2, h.holder).Bind(3, std::string_view(h.address));
-      ins.Bind(4, static_cast<int64_t>(idx));
-      if (h.last_attested_ms) {
-        ins.Bind(5, *h.last_attested_ms);
-      } else {
-        ins.BindNull(5);
-      }
-      TRY(ins.Run());
+    for (const auto& c : h.copies) {
+      ASSIGN_OR_RETURN(auto ins,
+                       db_->Cached("INSERT INTO placements (tessera, holder, address, idx, "
+                                   "last_proven_ms, first_failure_ms, consecutive_failures, "
+                                   "denied) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+      ins->Bind(1, tessera).Bind(2, h.holder).Bind(3, std::string_view(h.address));
+      ins->Bind(4, static_cast<int64_t>(c.index));
+      BindOptional(*ins, 5, c.last_proven_ms);
+      BindOptional(*ins, 6, c.first_failure_ms);
+      ins->Bind(7, static_cast<int64_t>(c.consecutive_failures)).Bind(8, int64_t{c.denied});
+      TRY(ins->Run());
     }
   }
   return tx.Commit();
 }
 
-Result<std::vector<core::PlacementEntry>> SqlitePlanStore::GetPlacement(
+Result<std::optional<core::MaintenanceClock>> SqlitePlanStore::GetMaintenance(
     const core::ContentHash& tessera) {
   auto lock = db_->Lock();
-  ASSIGN_OR_RETURN(auto s, db_->Prepare("SELECT holder, address, idx, last_attested_ms FROM "
-                                        "placements WHERE tessera = ? ORDER BY holder, idx"));
-  s.Bind(1, tessera);
-  std::vector<core::PlacementEntry> out;
-  while (TRY(s.Step())) {
-    ASSIGN_OR_RETURN(core::NodeId holder, s.ColumnId<core::NodeIdTag>(0));
-    if (out.empty() || out.back().holder != holder) {
-      core::PlacementEntry e;
-      e.holder = holder;
-      e.address = s.ColumnText(1);
-      out.push_back(std::move(e));
-    }
-    auto& e = out.back();
-    e.indices.push_back(static_cast<uint32_t>(s.ColumnInt64(2)));
-    if (!s.ColumnIsNull(3)) {
-      int64_t t = s.ColumnInt64(3);
-      e.last_attested_ms = std::max(e.last_attested_ms.value_or(t), t);
-    }
+  ASSIGN_OR_RETURN(auto s, db_->Cached("SELECT last_checked_ms, last_audited_by_peer_ms, "
+                                       "need_since_ms, claimed, claim_published FROM "
+                                       "maintenance WHERE tessera = ?"));
+  s->Bind(1, tessera);
+  if (!TRY(s->Step())) return std::optional<core::MaintenanceClock>();
+  core::MaintenanceClock m;
+  m.last_checked_ms = OptionalColumn(*s, 0);
+  m.last_audited_by_peer_ms = OptionalColumn(*s, 1);
+  m.need_since_ms = OptionalColumn(*s, 2);
+  auto claimed = s->ColumnBlob(3);
+  for (std::size_t i = 0; i + 1 < claimed.size(); i += 2) {
+    m.claimed.push_back(uint32_t{claimed[i]} | (uint32_t{claimed[i + 1]} << 8));
   }
-  return out;
+  m.claim_published = s->ColumnInt64(4) != 0;
+  return std::optional<core::MaintenanceClock>(std::move(m));
 }
 
-Result<void> SqlitePlanStore::MarkAttested(const core::ContentHash& tessera,
-                                           const core::NodeId& holder, int64_t when_ms) {
+Result<void> SqlitePlanStore::SetMaintenance(const core::ContentHash& tessera,
+                                             const core::MaintenanceClock& m) {
   auto lock = db_->Lock();
-  ASSIGN_OR_RETURN(auto s, db_->Prepare("UPDATE placements SET last_attested_ms = ? "
-                                        "WHERE tessera = ? AND holder = ?"));
-  s.Bind(1, when_ms).Bind(2, tessera).Bind(3, holder);
-  return s.Run();
+  TRY(RequirePlan(*db_, tessera));
+  std::vector<uint8_t> claimed;
+  for (uint32_t i : m.claimed) {
+    claimed.push_back(static_cast<uint8_t>(i & 0xff));
+    claimed.push_back(static_cast<uint8_t>(i >> 8));
+  }
+  ASSIGN_OR_RETURN(auto s,
+                   db_->Cached("INSERT INTO maintenance (tessera, last_checked_ms, "
+                               "last_audited_by_peer_ms, need_since_ms, claimed, "
+                               "claim_published) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tessera) "
+                               "DO UPDATE SET last_checked_ms = excluded.last_checked_ms, "
+                               "last_audited_by_peer_ms = excluded.last_audited_by_peer_ms, "
+                               "need_since_ms = excluded.need_since_ms, claimed = "
+                               "excluded.claimed, claim_published = excluded.claim_published"));
+  s->Bind(1, tessera);
+  BindOptional(*s, 2, m.last_checked_ms);
+  BindOptional(*s, 3, m.last_audited_by_peer_ms);
+  BindOptional(*s, 4, m.need_since_ms);
+  s->Bind(5, std::span<const uint8_t>(claimed)).Bind(6, int64_t{m.claim_published});
+  return s->Run();
 }
 
 }  // namespace tesseras::storage

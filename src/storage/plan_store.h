@@ -1,5 +1,6 @@
-// SqlitePlanStore: core::PlanStore in the node's database (tables of
-// migration 003). Blocking and thread-safe; call it from a worker thread.
+// SqlitePlanStore: core::PlanStore in the node's database (tables
+// signed_plans, placements and maintenance of migrations 003 and 004). Blocking and thread-safe;
+// call it from a worker thread.
 #pragma once
 
 #include <memory>
@@ -20,12 +21,13 @@ class SqlitePlanStore final : public core::PlanStore {
   core::Result<std::optional<std::vector<uint8_t>>> GetPlan(
       const core::ContentHash& tessera) override;
   core::Result<std::vector<core::PlanInfo>> ListPlans() override;
-  core::Result<void> SetPlacement(const core::ContentHash& tessera,
-                                  const std::vector<core::PlacementEntry>& holders) override;
-  core::Result<std::vector<core::PlacementEntry>> GetPlacement(
+  core::Result<std::vector<core::HolderView>> GetHolders(const core::ContentHash& tessera) override;
+  core::Result<void> SetHolders(const core::ContentHash& tessera,
+                                const std::vector<core::HolderView>& holders) override;
+  core::Result<std::optional<core::MaintenanceClock>> GetMaintenance(
       const core::ContentHash& tessera) override;
-  core::Result<void> MarkAttested(const core::ContentHash& tessera, const core::NodeId& holder,
-                                  int64_t when_ms) override;
+  core::Result<void> SetMaintenance(const core::ContentHash& tessera,
+                                    const core::MaintenanceClock& clock) override;
 
  private:
   std::shared_ptr<Database> db_;

@@ -65,21 +65,41 @@ TEST_F(PlanStoreTest, PlansSurviveReopenAndKeepTheirOwner) {
   EXPECT_EQ(list[0].owner, N(1));
 }
 
-TEST_F(PlanStoreTest, PlacementRoundTripAndAttestation) {
+TEST_F(PlanStoreTest, HoldersRoundTripWithTheirHistory) {
   ASSERT_TRUE(store_->PutPlan(H(1), N(1), std::vector<uint8_t>{1}).ok());
-  std::vector<core::PlacementEntry> p = {{N(5), "127.0.5.1:7700", {0, 12}, std::nullopt},
-                                         {N(6), "127.0.6.1:7700", {3}, std::nullopt}};
-  ASSERT_TRUE(store_->SetPlacement(H(1), p).ok());
-  EXPECT_EQ(*store_->GetPlacement(H(1)), p);
-  ASSERT_TRUE(store_->MarkAttested(H(1), N(6), 1234).ok());
-  auto got = *store_->GetPlacement(H(1));
-  EXPECT_EQ(got[1].last_attested_ms, 1234);
-  EXPECT_FALSE(got[0].last_attested_ms.has_value());
-  // Replacing the placement drops what is no longer listed.
-  ASSERT_TRUE(store_->SetPlacement(H(1), {p[1]}).ok());
-  EXPECT_EQ(store_->GetPlacement(H(1))->size(), 1u);
-  // No plan, no placement.
-  EXPECT_EQ(store_->SetPlacement(H(7), p).error().code, core::ErrorCode::kNotFound);
+  core::CopyHistory proven{0, 1000, std::nullopt, 0, false};
+  core::CopyHistory suspect{12, 900, 1500, 3, false};
+  core::CopyHistory denied{3, std::nullopt, std::nullopt, 0, true};
+  std::vector<core::HolderView> h = {{N(5), "127.0.5.1:7700", {proven, suspect}},
+                                     {N(6), "127.0.6.1:7700", {denied}}};
+  ASSERT_TRUE(store_->SetHolders(H(1), h).ok());
+  EXPECT_EQ(*store_->GetHolders(H(1)), h);
+  // Survives a reopen.
+  store_.reset();
+  store_ = std::make_unique<SqlitePlanStore>(db_);
+  EXPECT_EQ(*store_->GetHolders(H(1)), h);
+  // Replacing drops what is no longer listed.
+  ASSERT_TRUE(store_->SetHolders(H(1), {h[1]}).ok());
+  EXPECT_EQ(store_->GetHolders(H(1))->size(), 1u);
+  EXPECT_TRUE(store_->GetHolders(H(9))->empty());
+  // No plan, no holders.
+  EXPECT_EQ(store_->SetHolders(H(7), h).error().code, core::ErrorCode::kNotFound);
+}
+
+TEST_F(PlanStoreTest, MaintenanceClockRoundTripAndGoesWithThePlan) {
+  ASSERT_TRUE(store_->PutPlan(H(2), N(1), std::vector<uint8_t>{1}).ok());
+  EXPECT_FALSE(store_->GetMaintenance(H(2))->has_value());
+  core::MaintenanceClock m;
+  m.last_checked_ms = 10;
+  m.need_since_ms = 5;
+  m.claimed = {0, 7, 300};
+  m.claim_published = true;
+  ASSERT_TRUE(store_->SetMaintenance(H(2), m).ok());
+  EXPECT_EQ(**store_->GetMaintenance(H(2)), m);
+  core::MaintenanceClock empty;  // empty claim list: an empty blob, not NULL
+  ASSERT_TRUE(store_->SetMaintenance(H(2), empty).ok());
+  EXPECT_EQ(**store_->GetMaintenance(H(2)), empty);
+  EXPECT_EQ(store_->SetMaintenance(H(8), m).error().code, core::ErrorCode::kNotFound);
 }
 
 }  // namespace

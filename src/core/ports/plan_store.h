@@ -1,11 +1,15 @@
 // PlanStore port: the signed plans this node knows (its own tesseras and those it
-// holds fragments of) and, for its own, the current placement.
+// holds fragments of) and, for every tessera it looks after, the holders it
+// tracks with the history of each copy, and its maintenance clock.
 //
 // Contract
 // - Blocking; call from a worker thread. Thread-safe.
 // - Plans are opaque here (the replication layer encodes and verifies them);
 //   the store enforces only ownership: a tessera's plan can be replaced by a
 //   plan from the same owner, never by another owner's (kPermissionDenied).
+// - Holders and the maintenance clock exist only beside a plan (kNotFound
+//   otherwise) and go with it. SetHolders replaces the whole list atomically
+//   and durably (an acknowledged placement must survive a power cut).
 #pragma once
 
 #include <optional>
@@ -15,10 +19,12 @@
 #include <vector>
 
 #include "core/ids.h"
+#include "core/maintenance.h"
 #include "core/result.h"
 
 namespace tesseras::core {
 
+// Who keeps which fragments (a holder record's entry, a push's result).
 struct PlacementEntry {
   NodeId holder;
   std::string address;
@@ -40,12 +46,15 @@ class PlanStore {
   // nullopt when no plan is known for the tessera.
   virtual Result<std::optional<std::vector<uint8_t>>> GetPlan(const ContentHash& tessera) = 0;
   virtual Result<std::vector<PlanInfo>> ListPlans() = 0;
-  // Replaces the whole placement of a tessera.
-  virtual Result<void> SetPlacement(const ContentHash& tessera,
-                                    const std::vector<PlacementEntry>& holders) = 0;
-  virtual Result<std::vector<PlacementEntry>> GetPlacement(const ContentHash& tessera) = 0;
-  virtual Result<void> MarkAttested(const ContentHash& tessera, const NodeId& holder,
-                                    int64_t when_ms) = 0;
+  // The holders tracked for a tessera, ordered by holder id, copies by index;
+  // empty when none are.
+  virtual Result<std::vector<HolderView>> GetHolders(const ContentHash& tessera) = 0;
+  virtual Result<void> SetHolders(const ContentHash& tessera,
+                                  const std::vector<HolderView>& holders) = 0;
+  // nullopt when the tessera was never looked after.
+  virtual Result<std::optional<MaintenanceClock>> GetMaintenance(const ContentHash& tessera) = 0;
+  virtual Result<void> SetMaintenance(const ContentHash& tessera,
+                                      const MaintenanceClock& clock) = 0;
 };
 
 }  // namespace tesseras::core

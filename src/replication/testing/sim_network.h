@@ -87,6 +87,7 @@ class SimNetwork {
     if (customize) customize(*node);
     ReplicationDeps deps;
     deps.self = &node->identity;
+    deps.self_address = node->address;
     deps.dht = node->dht.get();
     deps.fragments = node->fragment_port;
     deps.ledger = node->ledger_port;
@@ -124,6 +125,37 @@ class SimNetwork {
   }
   std::vector<std::unique_ptr<SimNode>>& nodes() { return nodes_; }
   std::atomic<uint64_t> messages{0};
+
+  // What a DHT's periodic republish does: every record held by an online
+  // node moves to (is copied to) the 20 online nodes now closest to its key,
+  // so records outlive the nodes that first stored them.
+  void Republish() {
+    std::map<core::NodeId, std::set<std::vector<uint8_t>>> all;
+    for (SimNode* n : Online(core::NodeId{})) {
+      std::lock_guard lock(n->records_mu);
+      for (const auto& [key, list] : n->records) all[key].insert(list.begin(), list.end());
+    }
+    for (const auto& [key, list] : all) {
+      for (SimNode* n : Closest(key, 20, core::NodeId{})) {
+        std::lock_guard lock(n->records_mu);
+        auto& mine = n->records[key];
+        for (const auto& r : list) {
+          if (std::find(mine.begin(), mine.end(), r) == mine.end()) mine.push_back(r);
+        }
+      }
+    }
+  }
+  // Drops, everywhere, the records `doomed` says (e.g. one publisher's, as if
+  // they expired after it left for good).
+  void ForgetRecords(const std::function<bool(const std::vector<uint8_t>&)>& doomed) {
+    std::lock_guard lock(mu_);
+    for (auto& n : nodes_) {
+      std::lock_guard rlock(n->records_mu);
+      for (auto& [key, list] : n->records) {
+        list.erase(std::remove_if(list.begin(), list.end(), doomed), list.end());
+      }
+    }
+  }
 
  private:
   core::Clock& clock_;
@@ -198,7 +230,8 @@ inline core::Result<std::size_t> SimDht::PutRecord(const core::NodeId& key,
   for (SimNode* n : targets) {
     ++net_.messages;
     std::lock_guard lock(n->records_mu);
-    n->records[key].push_back(record);
+    auto& list = n->records[key];
+    if (std::find(list.begin(), list.end(), record) == list.end()) list.push_back(record);
     ++stored;
   }
   if (stored == 0) return core::MakeError(core::ErrorCode::kUnavailable, "no node took the record");
@@ -211,7 +244,10 @@ inline core::Result<std::vector<std::vector<uint8_t>>> SimDht::GetRecords(const 
     ++net_.messages;
     std::lock_guard lock(n->records_mu);
     auto it = n->records.find(key);
-    if (it != n->records.end()) out.insert(out.end(), it->second.begin(), it->second.end());
+    if (it == n->records.end()) continue;
+    for (const auto& r : it->second) {  // like a lookup: each distinct record once
+      if (std::find(out.begin(), out.end(), r) == out.end()) out.push_back(r);
+    }
   }
   if (out.empty()) return core::MakeError(core::ErrorCode::kNotFound, "no record for the key");
   return out;

@@ -1,0 +1,435 @@
+// The maintenance policy as the whole service runs it: many ReplicationServices
+// over the in-process network (testing/sim_network.h) on one manual clock.
+// Sleepers, returning holders, batch repair, owners who leave for good, two
+// maintainers at once, refusals, the repair budget.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "crypto/blake3_hasher.h"
+#include "replication/placement.h"
+#include "replication/replication_service.h"
+#include "replication/testing/sim_network.h"
+
+namespace tesseras::replication {
+namespace {
+
+using ::testing::IsEmpty;
+using testing::SimNetwork;
+using testing::SimNode;
+
+constexpr int64_t kHour = 3600 * 1000;
+
+std::vector<uint8_t> RandomBytes(std::size_t n, uint32_t seed) {
+  std::vector<uint8_t> v(n);
+  std::mt19937 rng(seed);
+  for (auto& b : v) b = static_cast<uint8_t>(rng());
+  return v;
+}
+
+class MaintenanceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    scratch_ = std::filesystem::temp_directory_path() /
+               ("tesseras-maint-" + std::to_string(::getpid()) + "-" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(scratch_);
+    config_.scratch_dir = scratch_;
+  }
+  void TearDown() override { std::filesystem::remove_all(scratch_); }
+
+  std::vector<SimNode*> MakeNodes(std::size_t count, uint64_t capacity = UINT64_MAX) {
+    std::vector<SimNode*> out;
+    for (std::size_t i = 0; i < count; ++i) {
+      out.push_back(
+          &net_.AddNode("127.0." + std::to_string(next_subnet_++) + ".1:7700", config_, capacity));
+    }
+    return out;
+  }
+
+  core::ContentHash AddPayload(SimNode& owner, const std::vector<uint8_t>& payload) {
+    auto hash = crypto::Blake3(payload);
+    core::MemorySource src(payload);
+    EXPECT_TRUE(owner.blobs.Put(hash, payload.size(), src).ok());
+    return hash;
+  }
+
+  // Online nodes that hold fragment `index` of `hash` with the right bytes.
+  std::vector<SimNode*> HoldersOf(const core::ContentHash& hash, uint32_t index) {
+    std::vector<SimNode*> out;
+    for (auto& n : net_.nodes()) {
+      if (!n->online) continue;
+      auto f = n->fragments.Get(hash, index);
+      if (f.ok() && n->fragments.Verify(hash, index).ok()) out.push_back(n.get());
+    }
+    return out;
+  }
+
+  uint64_t TheyStoreForUs(SimNode& owner) {
+    uint64_t total = 0;
+    for (const auto& e : *owner.ledger.All()) total += e.bytes_they_store_for_us;
+    return total;
+  }
+
+  std::vector<SimNode*> HolderNodes(const ReplicationReport& report) {
+    std::vector<SimNode*> out;
+    for (const auto& h : report.holders) out.push_back(net_.Find(h.holder));
+    return out;
+  }
+
+  std::size_t Regenerated(const std::vector<RepairReport>& pass) {
+    std::size_t n = 0;
+    for (const auto& r : pass) n += r.regenerated.size();
+    return n;
+  }
+
+  std::filesystem::path scratch_;
+  ReplicationConfig config_;
+  core::ManualClock clock_;
+  SimNetwork net_{clock_};
+  int next_subnet_ = 1;
+};
+
+// A third of the holders sleep through a pass: within the grace nothing is
+// re-created, nothing is sent, the ledger does not move; awake again, they
+// prove on the next pass.
+TEST_F(MaintenanceTest, SleepersWithinTheGraceCostNothing) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  auto nodes = MakeNodes(30);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 1));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  ASSERT_EQ(report.holders.size(), 24u);
+  const uint64_t credit = TheyStoreForUs(*nodes[0]);
+  auto holders = HolderNodes(report);
+  for (int i = 0; i < 8; ++i) holders[i]->online = false;
+
+  clock_.Advance(24 * kHour);
+  auto pass = *nodes[0]->service->RunRepairPass();
+  ASSERT_EQ(pass.size(), 1u);
+  EXPECT_EQ(pass[0].action, "none");
+  EXPECT_EQ(Regenerated(pass), 0u);
+  EXPECT_EQ(pass[0].bytes_sent + pass[0].bytes_fetched, 0u);
+  EXPECT_EQ(pass[0].before.fragments_verified, 16u);
+  EXPECT_EQ(pass[0].before.fragments_counted, 24u);
+  EXPECT_EQ(pass[0].before.state, HealthState::kDegraded);
+  int suspects = 0;
+  for (const auto& h : pass[0].before.holders) suspects += h.suspect_since.has_value();
+  EXPECT_EQ(suspects, 8);
+  EXPECT_EQ(TheyStoreForUs(*nodes[0]), credit);
+
+  for (int i = 0; i < 8; ++i) holders[i]->online = true;
+  clock_.Advance(24 * kHour);
+  auto health = *nodes[0]->service->CheckTesseraHealth(hash);
+  EXPECT_EQ(health.state, HealthState::kHealthy);
+  EXPECT_EQ(health.fragments_verified, 24u);
+  for (const auto& h : health.holders) EXPECT_FALSE(h.suspect_since.has_value());
+  EXPECT_EQ(TheyStoreForUs(*nodes[0]), credit);
+}
+
+// The same sleep with the eager policy (grace 0) re-creates every fragment of
+// the sleepers: the traffic the grace saves.
+TEST_F(MaintenanceTest, TheEagerPolicyReCreatesWhatSleepersKeep) {
+  config_.policy.holder_grace_ms = 0;
+  config_.policy.repair_threshold = 1.0;
+  auto nodes = MakeNodes(40);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 2));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  auto holders = HolderNodes(report);
+  for (int i = 0; i < 8; ++i) holders[i]->online = false;
+  auto pass = *nodes[0]->service->RunRepairPass();
+  EXPECT_EQ(Regenerated(pass), 8u);
+  EXPECT_EQ(pass[0].bytes_sent, 8 * report.plan.shard_size);
+}
+
+// Past the grace the copies are lost and re-created; the sleeper, back, proves
+// again and counts again (up to the cap), and its credit comes back.
+TEST_F(MaintenanceTest, ReturningHolderCountsAgainAndRegainsItsCredit) {
+  config_.policy.holder_grace_ms = kHour;
+  auto nodes = MakeNodes(40);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 3));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  auto holders = HolderNodes(report);
+  SimNode* sleeper = holders[0];
+  const uint32_t index = report.holders[0].indices[0];
+  const core::NodeId sleeper_id = sleeper->identity.node_id();
+  sleeper->online = false;
+  ASSERT_TRUE(nodes[0]->service->RunRepairPass().ok());  // first failure: suspect
+  clock_.Advance(2 * kHour);
+  auto pass = *nodes[0]->service->RunRepairPass();  // past the grace: lost, re-created
+  EXPECT_EQ(pass[0].regenerated, std::vector<uint32_t>{index});
+  EXPECT_EQ(nodes[0]->ledger.Balance(sleeper_id)->bytes_they_store_for_us, 0u);
+  EXPECT_EQ(HoldersOf(hash, index).size(), 1u);
+
+  sleeper->online = true;
+  clock_.Advance(kHour);
+  auto health = *nodes[0]->service->CheckTesseraHealth(hash);
+  EXPECT_EQ(health.state, HealthState::kHealthy);
+  EXPECT_EQ(HoldersOf(hash, index).size(), 2u);  // both copies kept: the cap is 2
+  EXPECT_EQ(nodes[0]->ledger.Balance(sleeper_id)->bytes_they_store_for_us, report.plan.shard_size);
+  bool counted = false;
+  for (const auto& h : health.holders) {
+    if (h.entry.holder == sleeper_id) counted = !h.proven.empty() && h.lost.empty();
+  }
+  EXPECT_TRUE(counted);
+}
+
+// Holders that answer but no longer have their fragment lose it at once; below
+// the threshold everything not proven is rebuilt in one batch, the suspects'
+// fragments included.
+TEST_F(MaintenanceTest, BelowTheThresholdOneBatchRebuildsEverythingNotProven) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  auto nodes = MakeNodes(40);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 4));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  auto holders = HolderNodes(report);
+  std::set<uint32_t> expected;
+  for (int i = 0; i < 5; ++i) {  // five say "gone" (denied: lost at once)
+    const uint32_t idx = report.holders[i].indices[0];
+    ASSERT_TRUE(holders[i]->fragments.Delete(hash, idx).ok());
+    expected.insert(idx);
+  }
+  for (int i = 5; i < 7; ++i) {  // two sleep (suspect: still counted)
+    holders[i]->online = false;
+    expected.insert(report.holders[i].indices[0]);
+  }
+  auto pass = *nodes[0]->service->RunRepairPass();
+  EXPECT_EQ(pass[0].before.fragments_counted, 19u);
+  EXPECT_EQ(pass[0].before.trigger, RepairTrigger::kBelowThreshold);
+  EXPECT_EQ(std::set<uint32_t>(pass[0].regenerated.begin(), pass[0].regenerated.end()), expected);
+  // One batch: the payload was encoded once, seven fragments went out.
+  EXPECT_EQ(pass[0].bytes_sent, 7 * report.plan.shard_size);
+}
+
+// Above the threshold only what is known lost is re-created, and at once.
+TEST_F(MaintenanceTest, AKnownLostCopyIsReCreatedAtOnceWithoutWaitingForTheThreshold) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  auto nodes = MakeNodes(40);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 5));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  auto holders = HolderNodes(report);
+  const uint32_t idx = report.holders[0].indices[0];
+  ASSERT_TRUE(holders[0]->fragments.Delete(hash, idx).ok());
+  holders[1]->online = false;  // suspect: left alone
+  auto pass = *nodes[0]->service->RunRepairPass();
+  EXPECT_EQ(pass[0].before.trigger, RepairTrigger::kLostCopies);
+  EXPECT_EQ(pass[0].regenerated, std::vector<uint32_t>{idx});
+}
+
+// The owner publishes and is gone for good (machine and data). Three times a
+// different third of the holders dies (never more than the parity at once);
+// the holders repair without it, and a fresh node restores bit-exactly
+// although no original holder and no owner is left.
+TEST_F(MaintenanceTest, HoldersCarryOnWhenTheOwnerIsGone) {
+  config_.policy.holder_grace_ms = kHour;
+  config_.policy.takeover_delay_ms = 0;
+  auto nodes = MakeNodes(60);
+  auto payload = RandomBytes(5 * core::kMiB + 17, 6);
+  auto hash = AddPayload(*nodes[0], payload);
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  ASSERT_EQ(report.holders.size(), 24u);
+  std::set<core::NodeId> original;
+  for (const auto& h : report.holders) original.insert(h.holder);
+  nodes[0]->online = false;  // the owner's machine is gone
+  const core::NodeId owner_id = nodes[0]->identity.node_id();
+  // Its holder record expires with it: only the holders' own claims remain.
+  net_.ForgetRecords([](const std::vector<uint8_t>& r) { return !LooksLikeHolderClaim(r); });
+
+  for (int round = 0; round < 3; ++round) {
+    // Kill 8 of the current holders, originals first.
+    std::vector<SimNode*> current;
+    for (auto& n : net_.nodes()) {
+      if (!n->online) continue;
+      auto held = n->fragments.List(hash);
+      if (held.ok() && !held->empty()) current.push_back(n.get());
+    }
+    std::stable_partition(current.begin(), current.end(),
+                          [&](SimNode* n) { return original.count(n->identity.node_id()) > 0; });
+    ASSERT_GE(current.size(), 8u) << "round " << round;
+    for (int i = 0; i < 8; ++i) current[i]->online = false;
+    net_.Republish();
+    // Every live node that looks after it runs its pass (audit, then past the
+    // grace, repair).
+    for (int pass = 0; pass < 2; ++pass) {
+      for (auto& n : net_.nodes()) {
+        if (n->online) {
+          ASSERT_TRUE(n->service->RunRepairPass().ok());
+        }
+      }
+      clock_.Advance(2 * kHour);
+    }
+    net_.Republish();
+    for (auto& n : net_.nodes()) {
+      if (n->online) {
+        ASSERT_TRUE(n->service->RunRepairPass().ok());
+      }
+    }
+    for (uint32_t i = 0; i < 24; ++i) {
+      EXPECT_GE(HoldersOf(hash, i).size(), 1u) << "round " << round << " fragment " << i;
+      EXPECT_LE(HoldersOf(hash, i).size(), 2u) << "round " << round << " fragment " << i;
+    }
+    // Any live holder sees it healthy.
+    SimNode* someone = HoldersOf(hash, 0).front();
+    auto health = someone->service->CheckTesseraHealth(hash);
+    ASSERT_TRUE(health.ok()) << health.error().ToString();
+    EXPECT_EQ(health->state, HealthState::kHealthy) << "round " << round;
+  }
+  // No original holder is left.
+  for (const auto& id : original) EXPECT_FALSE(net_.Find(id)->online);
+  SimNode& fresh = net_.AddNode("127.0.250.1:7700", config_);
+  core::MemorySink out;
+  auto fetched = fresh.service->FetchTessera(hash, static_cast<core::RandomAccessSink&>(out));
+  ASSERT_TRUE(fetched.ok()) << fetched.error().ToString();
+  EXPECT_EQ(out.bytes(), payload);
+  EXPECT_EQ(fetched->owner, owner_id);
+}
+
+// Two maintainers repair the same tessera at the same moment: placement is
+// deterministic and re-pushes are "already held", so no fragment ends up with
+// more copies than the cap.
+TEST_F(MaintenanceTest, TwoMaintainersAtOnceDoNotDuplicateBeyondTheCap) {
+  config_.policy.holder_grace_ms = 0;
+  config_.policy.takeover_delay_ms = 0;
+  auto nodes = MakeNodes(60);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 7));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  nodes[0]->online = false;
+  auto holders = HolderNodes(report);
+  for (int i = 0; i < 6; ++i) holders[i]->online = false;
+  SimNode* a = holders[10];
+  SimNode* b = holders[11];
+  core::Result<RepairReport> ra = core::MakeError(core::ErrorCode::kInternal, "not run");
+  core::Result<RepairReport> rb = ra;
+  std::thread ta([&] { ra = a->service->RepairTessera(hash); });
+  std::thread tb([&] { rb = b->service->RepairTessera(hash); });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(ra.ok()) << ra.error().ToString();
+  ASSERT_TRUE(rb.ok()) << rb.error().ToString();
+  std::size_t placed = ra->regenerated.size() + rb->regenerated.size();
+  EXPECT_GE(placed, 6u);
+  for (uint32_t i = 0; i < 24; ++i) {
+    const auto n = HoldersOf(hash, i).size();
+    EXPECT_GE(n, 1u) << "fragment " << i;
+    EXPECT_LE(n, 2u) << "fragment " << i;
+  }
+}
+
+// A holder ranked after the first one waits for the takeover delay before
+// repairing; the first acts at once (owner gone).
+TEST_F(MaintenanceTest, HoldersTakeTurnsByRank) {
+  config_.policy.holder_grace_ms = 0;
+  config_.policy.takeover_delay_ms = 10 * kHour;
+  auto nodes = MakeNodes(40);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 8));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  nodes[0]->online = false;
+  auto holders = HolderNodes(report);
+  holders[0]->online = false;
+  // Rank by distance to the key among the live holders.
+  std::vector<SimNode*> live(holders.begin() + 1, holders.end());
+  std::sort(live.begin(), live.end(), [&](SimNode* x, SimNode* y) {
+    return core::XorDistance(x->identity.node_id(), core::KeyFor(hash)) <
+           core::XorDistance(y->identity.node_id(), core::KeyFor(hash));
+  });
+  auto second = *live[1]->service->RepairTessera(hash);
+  EXPECT_EQ(second.before.maintainer_rank, 2u);
+  EXPECT_EQ(second.action, "waiting");
+  clock_.Advance(20 * kHour);
+  auto later = *live[1]->service->RepairTessera(hash);
+  EXPECT_EQ(later.action, "repaired");
+  EXPECT_EQ(later.regenerated.size(), 1u);
+}
+
+// A refusal for space sends the fragment elsewhere, and the full node is not
+// chosen again until it accepts something.
+TEST_F(MaintenanceTest, ARefusingNodeIsNotChosenAgain) {
+  auto nodes = MakeNodes(10);              // owner + 9 peers: 24 fragments, 2 or 3 each
+  nodes[3]->fragments.set_capacity(1000);  // nearly full
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 9));
+  auto report = nodes[0]->service->ReplicateTessera(hash);
+  ASSERT_TRUE(report.ok()) << report.error().ToString();
+  EXPECT_TRUE(report->complete());
+  EXPECT_EQ(report->fragments_placed(), 24u);
+  for (const auto& h : report->holders) EXPECT_NE(h.holder, nodes[3]->identity.node_id());
+  int refusals = 0;
+  for (const auto& f : report->failures) refusals += f.peer.id == nodes[3]->identity.node_id();
+  EXPECT_EQ(refusals, 1);
+  // A second tessera soon after: the full node is not even asked.
+  auto second = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 10));
+  auto again = *nodes[0]->service->ReplicateTessera(second);
+  EXPECT_TRUE(again.complete());
+  for (const auto& f : again.failures) EXPECT_NE(f.peer.id, nodes[3]->identity.node_id());
+}
+
+// A publish that cannot reach full redundancy says so.
+TEST_F(MaintenanceTest, APublishBelowFullRedundancySaysWhatIsMissing) {
+  auto nodes = MakeNodes(3);
+  auto hash = AddPayload(*nodes[0], RandomBytes(100'000, 11));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  EXPECT_FALSE(report.complete());
+  EXPECT_EQ(report.units_wanted, 7u);
+  EXPECT_EQ(report.units_placed, 2u);
+  EXPECT_EQ(report.missing, std::vector<uint32_t>(5, 0));
+}
+
+// The repair budget: a repair that does not fit waits, and goes once the
+// bucket has refilled.
+TEST_F(MaintenanceTest, TheRepairBudgetDefersAndLaterAllows) {
+  config_.policy.holder_grace_ms = 0;
+  auto nodes = MakeNodes(40);
+  auto payload = RandomBytes(5 * core::kMiB, 12);
+  auto hash = AddPayload(*nodes[0], payload);
+  const uint64_t shard = core::PlanForSize(payload.size())->shard_size;
+  // Room for two fragments a day.
+  config_.policy.repair_bytes_per_day = 2 * shard;
+  SimNode& owner = net_.AddNode("127.0.240.1:7700", config_);
+  core::MemorySource src(payload);
+  ASSERT_TRUE(owner.blobs.Put(hash, payload.size(), src).ok());
+  auto report = *owner.service->ReplicateTessera(hash);
+  auto holders = HolderNodes(report);
+  for (int i = 0; i < 2; ++i) holders[i]->online = false;
+  auto first = *owner.service->RunRepairPass();
+  EXPECT_EQ(first[0].action, "repaired");
+  for (int i = 2; i < 4; ++i) holders[i]->online = false;
+  auto second = *owner.service->RunRepairPass();
+  EXPECT_EQ(second[0].action, "deferred");
+  EXPECT_THAT(second[0].regenerated, IsEmpty());
+  clock_.Advance(24 * kHour);
+  auto third = *owner.service->RunRepairPass();
+  EXPECT_EQ(third[0].action, "repaired");
+  EXPECT_EQ(third[0].regenerated.size(), 2u);
+}
+
+// New holders placed by a maintainer other than the owner are findable from
+// their own claims: a stranger sees them in the plan's holders.
+TEST_F(MaintenanceTest, NewHoldersAreFindableFromTheirClaims) {
+  config_.policy.holder_grace_ms = 0;
+  config_.policy.takeover_delay_ms = 0;
+  auto nodes = MakeNodes(40);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 13));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  nodes[0]->online = false;
+  auto holders = HolderNodes(report);
+  holders[0]->online = false;
+  auto repaired = *holders[5]->service->RepairTessera(hash);
+  ASSERT_EQ(repaired.new_holders.size(), 1u);
+  const core::NodeId fresh = repaired.new_holders[0].holder;
+  SimNode& stranger = net_.AddNode("127.0.230.1:7700", config_);
+  auto plans = *stranger.service->FindPlans(hash);
+  ASSERT_EQ(plans.size(), 1u);
+  bool listed = false;
+  for (const auto& h : plans[0].holders) listed = listed || h.holder == fresh;
+  EXPECT_TRUE(listed);
+  // And a status check from the stranger works without the owner.
+  auto health = stranger.service->CheckTesseraHealth(hash);
+  ASSERT_TRUE(health.ok()) << health.error().ToString();
+  EXPECT_EQ(health->state, HealthState::kHealthy);
+}
+
+}  // namespace
+}  // namespace tesseras::replication
