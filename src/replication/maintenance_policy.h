@@ -159,6 +159,21 @@ Assessment Assess(const Redundancy& r, std::span<const HolderView> holders,
                   std::span<const uint32_t> local, int64_t now_ms,
                   const MaintenancePolicyConfig& c);
 
+// Working space of Assess; what it holds between calls means nothing.
+struct AssessScratch {
+  std::vector<uint32_t> proven, counted_n, start, fill;
+  std::vector<std::pair<bool, uint32_t>> counted;  // (suspect, holder), grouped by index
+  std::vector<std::pair<bool, uint32_t>> keep;
+  std::vector<uint8_t> standing;
+};
+// The same assessment, written into `out` (whose vectors are reused) with
+// `scratch` as working space: a caller that assesses many tesseras in a row
+// (the simulator) allocates nothing once both are warm. Assess above is this
+// with fresh ones.
+void Assess(const Redundancy& r, std::span<const HolderView> holders,
+            std::span<const uint32_t> local, int64_t now_ms, const MaintenancePolicyConfig& c,
+            AssessScratch& scratch, Assessment& out);
+
 // ---- placement --------------------------------------------------------------
 
 struct PlacementCandidate {
