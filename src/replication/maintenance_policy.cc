@@ -5,6 +5,7 @@
 #include <limits>
 #include <map>
 #include <tuple>
+#include <unordered_set>
 
 #include "replication/placement.h"
 
@@ -294,11 +295,10 @@ PlacementChoice ChoosePlacement(const Redundancy& r, std::span<const uint32_t> r
     return std::find(excluded.begin(), excluded.end(), id) != excluded.end() || load_of.count(id);
   };
   std::vector<Candidate> fresh;
+  std::unordered_set<core::NodeId, core::IdHash> offered;  // the first offer of a peer counts
   for (auto& cand : candidates) {
     if (is_excluded(cand.peer.id)) continue;
-    bool dup = false;
-    for (const auto& f : fresh) dup = dup || f.peer.id == cand.peer.id;
-    if (dup) continue;
+    if (!offered.insert(cand.peer.id).second) continue;
     fresh.push_back({cand.peer, cand.balance, cand.distance});
   }
   const std::size_t want = rebuild.size();

@@ -276,6 +276,22 @@ std::vector<PlacementCandidate> Peers(int count, int per_subnet, uint8_t first =
   return out;
 }
 
+TEST_F(PolicyTest, APeerOfferedTwiceCountsOnceWithItsFirstOffer) {
+  auto r = Medium();
+  auto cands = Peers(6, 1);
+  auto again = cands[5];      // the farthest peer...
+  again.balance = 1'000'000;  // ...offered again with a balance that would rank it first
+  cands.push_back(again);
+  cands.insert(cands.begin() + 2, cands[1]);
+  std::vector<uint32_t> rebuild = {0, 1, 2, 3, 4, 5, 6};
+  auto choice = ChoosePlacement(r, rebuild, cands, {}, {}, 2, now(), cfg_);
+  EXPECT_EQ(choice.distinct_new_holders, 6u);
+  std::set<core::NodeId> targets;
+  for (const auto& [peer, idx] : choice.work) targets.insert(peer.id);
+  EXPECT_EQ(targets.size(), 6u);
+  EXPECT_EQ(choice.work.front().first.id, Id(100));  // its first offer (balance 0) counts
+}
+
 TEST_F(PolicyTest, FirstPlacementReachesOneHolderPerFragment) {
   auto r = RedundancyOf(*core::PlanForSize(300 * core::kMiB));  // 72 fragments
   std::vector<uint32_t> all;
