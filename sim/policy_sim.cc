@@ -144,9 +144,10 @@ void World::Calibrate(int64_t t) {
     for (std::size_t i = 0; i < T.record.size() && i < p.view.size(); ++i) {
       const Slot& s = T.record[i];
       if (s.node == p.node) {
-        if (s.stored) in.holders.push_back({1, 1});
+        if (s.claimed) in.holders.push_back({1, 1});
         continue;
       }
+      if (!p.view[i].tracked) continue;
       const auto st = replication::StandingOf(ToCopy(p.view[i], s.index), MsAt(t), cfg_);
       if (st == replication::CopyStanding::kProven || st == replication::CopyStanding::kSuspect) {
         in.holders.push_back({p.view[i].asked, p.view[i].answered});
@@ -233,7 +234,7 @@ void World::Finish() {
     if (!lost[tid]) {
       std::vector<uint8_t> tracked(r.fragments, 0);
       for (const Slot& s : T.record) {
-        if (nodes_[s.node].alive && s.stored) tracked[s.index] = 1;
+        if (s.claimed) tracked[s.index] = 1;
       }
       if (static_cast<uint32_t>(std::count(tracked.begin(), tracked.end(), 1)) < r.data &&
           !nodes_[T.owner].alive) {

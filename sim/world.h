@@ -55,40 +55,46 @@ struct Hist {
   uint8_t denied = 0;
   uint8_t last_obs = kObsNone;  // what the last audit of this view saw
   uint16_t asked = 0, answered = 0;
+  uint8_t tracked = 0;  // the view keeps this copy (else it only knows the claim, if any)
 };
 replication::CopyHistory ToCopy(const Hist& h, uint32_t index);
 void StoreCopy(const replication::CopyHistory& c, Hist& h);
 
-// A copy the record lists.
+// A copy somebody knows of: claimed by its holder (a claim lives while the
+// holder is in the network and keeps the bytes), or still tracked by some
+// maintainer's view after its claim ended. Sorted by holder id, then index,
+// as tesd lists holders.
 struct Slot {
   uint32_t node = kNoNode;
   uint16_t index = 0;
-  uint8_t stored = 1;  // ground truth: the bytes are on that machine (cleared by a disk failure)
-  uint32_t part = 0;   // the holder's participant entry for this tessera
+  uint8_t claimed = 1;
+  uint32_t part = kNoNode;  // the holder's participant entry, while claimed
 };
 
 // A node's part in one tessera: the owner, or a holder the record lists.
 struct Part {
+  // Hot: what the pass and the audits of others read and write, in one cache line.
   uint32_t node = kNoNode;
   uint32_t tessera = 0;
-  bool used = false;
+  uint32_t gen = 0;  // bumped when the entry is reused (stale heap entries)
   // MaintenanceClock, in seconds.
   int32_t audited = kNever;  // last_audited_by_peer_ms
   int32_t checked = kNever;  // last_checked_ms
   int32_t need = kNever;     // need_since_ms
-  int64_t due = 0;           // holders: evaluated at the first pass at or after this
-  uint32_t pos = 0;          // index in the holder's Node::parts
+  int64_t heap_due = std::numeric_limits<int64_t>::max();  // due of its live heap entry
+  // MaintainerRank, cached while the record and the view's standings hold.
+  uint32_t rank = 0;
+  int64_t rank_valid_until_ms = 0;
+  bool used = false;
+  bool rank_known = false;
+  bool is_maintainer = false;
   bool has_view = false;
   bool dirty = true;  // the record or the local copies changed since the last assessment
+  uint32_t pos = 0;   // index in the holder's Node::parts
+  // Cold.
   std::vector<Hist> view;
   replication::Assessment last;  // the last assessment
   int64_t last_valid_until_ms = std::numeric_limits<int64_t>::min();
-  // MaintainerRank, cached while the record and the view's standings hold.
-  uint32_t rank = 0;
-  bool rank_known = false;
-  bool is_maintainer = false;
-  uint32_t rank_version = 0;
-  int64_t rank_valid_until_ms = 0;
   replication::MaintenanceClock Clock() const;
 };
 
@@ -132,6 +138,14 @@ struct Node {
   Rng churn, pass, disk;
   std::vector<uint32_t> owned;  // tesseras it published
   std::vector<uint32_t> parts;  // its holder Parts
+  // When each holder Part may next want to check: a min-heap of
+  // (due, part, gen); an entry is live while its due equals the Part's heap_due.
+  struct Due {
+    int64_t due;
+    uint32_t pid, gen;
+    bool operator>(const Due& o) const { return due > o.due; }
+  };
+  std::vector<Due> due_heap;
   std::vector<std::pair<uint32_t, uint16_t>> held;         // ground truth: (tessera, index)
   std::vector<std::pair<uint32_t, uint16_t>> oracle_held;  // the oracle's copies here
   // What it observed as a maintainer (durability estimates).
@@ -206,18 +220,23 @@ class World {
   enum class CheckKind { kOwner, kQuiet, kWatch };
   void Check(uint32_t pid, int64_t t, CheckKind kind);
   std::optional<uint32_t> Rank(uint32_t pid, int64_t t);
+  void RankFromView(uint32_t pid, int64_t t);
   void Evaluate(uint32_t pid, int64_t t);
+  void SetDue(uint32_t pid, int64_t due);
+  void Reschedule(uint32_t pid, int64_t t);
+  void CollectSlot(uint32_t tessera, std::size_t i);
+  std::size_t SlotOf(const Tessera& t, uint32_t node, uint16_t index) const;
   void Repair(uint32_t pid, int64_t t, CheckKind kind);
   void Land(const Landing& l, int64_t t);
   void ApplyDrops(uint32_t pid, int64_t t);
   void RemoveSlot(uint32_t tessera, std::size_t i);
+  void Unclaim(uint32_t tessera, uint32_t node, uint16_t index);
   uint32_t NewPart(uint32_t tessera, uint32_t node, int64_t t, bool holder);
   void FreePart(uint32_t pid);
   void MarkDirty(uint32_t tessera);
-  void UpdateDue(Part& p);
   bool RanksBefore(uint32_t a, uint32_t b, const Tessera& t) const;
-  // Fills holders_ (and holder_nodes_) with `pid`'s view of the record,
-  // without its own copies (those go to local_) unless include_self.
+  // Fills holders_ (and holder_nodes_) with the copies `pid`'s view tracks,
+  // without its own (those go to local_) unless include_self.
   void BuildView(uint32_t pid, int64_t t, bool include_self);
 
   void Schedule(int64_t t, EventType type, uint32_t a = 0, uint32_t b = 0);
@@ -234,6 +253,10 @@ class World {
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
 
   std::vector<Node> nodes_;
+  // Hot per-node state for the audit loops, apart from the bulky Node.
+  std::vector<uint8_t> up_;
+  std::vector<core::NodeId> ids_;
+  std::vector<std::string> addrs_;
   std::vector<Tessera> tesseras_;
   std::vector<Part> parts_;
   std::vector<uint32_t> free_parts_;
@@ -256,6 +279,7 @@ class World {
   std::unordered_map<uint64_t, LedgerEntry> ledger_;
 
   // Scratch reused by every check.
+  replication::AssessScratch assess_scratch_;
   std::vector<replication::HolderView> holders_;
   std::size_t holders_n_ = 0;
   std::vector<uint32_t> holder_nodes_;

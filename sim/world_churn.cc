@@ -89,6 +89,9 @@ uint32_t World::AddNode(int64_t t, bool initial, Rng& chooser) {
   const NodeClass& cls = s_.classes[node.node_class];
   node.dies = t + std::max<int64_t>(1, std::llround(cls.lifetime.Sample(node.churn)));
   subnet_nodes_[node.subnet].push_back(n);
+  up_.push_back(0);
+  ids_.push_back(node.id);
+  addrs_.push_back(node.address);
   by_id_.insert(std::lower_bound(by_id_.begin(), by_id_.end(), std::make_pair(node.prefix, n)),
                 {node.prefix, n});
   alive_pos_.push_back(static_cast<uint32_t>(alive_.size()));
@@ -152,6 +155,7 @@ void World::RecomputeUp(uint32_t n, int64_t t) {
   const bool up = node.alive && node.self_up && subnet_dark_[node.subnet] == 0;
   if (up == node.up) return;
   node.up = up;
+  up_[n] = up;
   if (up) {
     ++nodes_up_;
     if (node.pass_pending) {
@@ -170,6 +174,7 @@ void World::Depart(uint32_t n, int64_t t) {
   ++report_.departures;
   if (node.up) {
     node.up = false;
+    up_[n] = 0;
     --nodes_up_;
   }
   ++node.epoch;
@@ -181,10 +186,27 @@ void World::Depart(uint32_t n, int64_t t) {
   alive_[pos] = alive_.back();
   alive_pos_[alive_[pos]] = pos;
   alive_.pop_back();
-  // Its fragments leave with it.
-  auto held = std::move(node.held);
-  node.held.clear();
-  for (const auto& [tid, index] : held) PhysicalRemove(tid, index, t);
+  // Its fragments leave with it, and its claims expire.
+  auto held = std::move(nodes_[n].held);
+  nodes_[n].held.clear();
+  for (const auto& [tid, index] : held) {
+    Unclaim(tid, n, index);
+    PhysicalRemove(tid, index, t);
+  }
+  // It looks after nothing any more; copies only it still tracked are
+  // known to nobody.
+  std::vector<uint32_t> touched;
+  while (!nodes_[n].parts.empty()) {
+    const uint32_t pid = nodes_[n].parts.back();
+    touched.push_back(parts_[pid].tessera);
+    FreePart(pid);
+  }
+  for (uint32_t tid : touched) {
+    auto& rec = tesseras_[tid].record;
+    for (std::size_t i = rec.size(); i-- > 0;) {
+      if (!rec[i].claimed) CollectSlot(tid, i);
+    }
+  }
   OracleReplace(n, t);
   if (node.owner) {
     ++report_.owner_departures;
@@ -201,9 +223,7 @@ void World::DiskFailure(uint32_t n, int64_t t) {
   auto held = std::move(node.held);
   node.held.clear();
   for (const auto& [tid, index] : held) {
-    for (auto& slot : tesseras_[tid].record) {
-      if (slot.node == n && slot.index == index) slot.stored = 0;
-    }
+    Unclaim(tid, n, index);
     PhysicalRemove(tid, index, t);
     MarkDirty(tid);
   }
@@ -344,14 +364,22 @@ std::vector<uint32_t> World::ClosestOnline(const core::NodeId& key, std::size_t 
     auto e = std::upper_bound(by_id_.begin(), by_id_.end(), std::make_pair(hi, kNoNode));
     out.clear();
     for (auto it = b; it != e; ++it) {
-      if (it->second != exclude && nodes_[it->second].up) out.push_back(it->second);
+      if (it->second != exclude && up_[it->second]) out.push_back(it->second);
     }
     if (out.size() >= count || depth == 0) break;
   }
-  std::sort(out.begin(), out.end(), [&](uint32_t a, uint32_t b) {
-    return core::XorDistance(nodes_[a].id, key) < core::XorDistance(nodes_[b].id, key);
+  // XOR order: by the first 8 bytes of the distance, then all 32.
+  std::vector<std::pair<uint64_t, uint32_t>> by_distance;
+  by_distance.reserve(out.size());
+  for (uint32_t n : out) by_distance.push_back({nodes_[n].prefix ^ kp, n});
+  std::sort(by_distance.begin(), by_distance.end(), [&](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first < b.first;
+    return core::XorDistance(ids_[a.second], key) < core::XorDistance(ids_[b.second], key);
   });
-  if (out.size() > count) out.resize(count);
+  out.clear();
+  for (std::size_t i = 0; i < by_distance.size() && i < count; ++i) {
+    out.push_back(by_distance[i].second);
+  }
   return out;
 }
 
