@@ -1,7 +1,6 @@
-// The full-stack mode: the real ReplicationService of every node, with its
+// The full-stack mode (the real ReplicationService of every node, with its
 // real attestation and coding, on in-memory stores over a simulated network
-// and a virtual clock, to check that the policy-level simulator's results
-// are what the whole stack does (docs/SIMULATION.md, "Full-stack mode").
+// and a virtual clock) is not built; docs/SIMULATION.md, "Full-stack mode".
 #pragma once
 
 #include "core/result.h"
@@ -11,8 +10,9 @@
 
 namespace tesseras::sim {
 
-// Runs the scenario's [fullstack] scale (nodes, tesseras, years) with the
-// same churn model as the policy-level simulator.
+// Not built: always returns an Unimplemented error that says so (the
+// intended mode would run the scenario's [fullstack] scale on the same churn
+// model as the policy-level simulator).
 core::Result<RunReport> RunFullStack(const Scenario& scenario, const RunOptions& options);
 
 }  // namespace tesseras::sim

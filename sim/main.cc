@@ -56,9 +56,10 @@ void PrintSummary(const tesseras::sim::RunReport& r) {
 
 int Main(int argc, char** argv) {
   using namespace tesseras;
-  CLI::App app{"tesseras-sim: churn over years against the real maintenance policy "
-               "(docs/SIMULATION.md)",
-               "tesseras-sim"};
+  CLI::App app{
+      "tesseras-sim: churn over years against the real maintenance policy "
+      "(docs/SIMULATION.md)",
+      "tesseras-sim"};
   std::string scenario_path, csv_dir;
   bool json = false, both = false, eager_only = false, full_stack = false, verify = false;
   std::vector<std::string> sets;
@@ -108,10 +109,11 @@ int Main(int argc, char** argv) {
   std::vector<core::Result<sim::RunReport>> results(
       runs.size(), core::MakeError(core::ErrorCode::kInternal, "not run"));
   if (full_stack) {
-    for (std::size_t i = 0; i < runs.size(); ++i) results[i] = sim::RunFullStack(*scenario, runs[i]);
+    for (std::size_t i = 0; i < runs.size(); ++i)
+      results[i] = sim::RunFullStack(*scenario, runs[i]);
   } else {
-    auto costs = sim::MeasureWireCosts(sim::WorkloadSizes(scenario->workload),
-                                       scenario->pass.audit_samples);
+    auto costs =
+        sim::MeasureWireCosts(sim::WorkloadSizes(scenario->workload), scenario->pass.audit_samples);
     if (!costs.ok()) {
       std::fprintf(stderr, "tesseras-sim: measuring wire costs: %s\n",
                    costs.error().message.c_str());

@@ -1,10 +1,9 @@
 #include "sim/report.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 namespace tesseras::sim {
 namespace {
@@ -47,6 +46,7 @@ json RunJson(const RunReport& r, bool run_stats) {
   j["repair_bytes"] = Bytes(r.repair_bytes, r.node_days);
   j["audit_bytes"] = Bytes(r.audit_bytes, r.node_days);
   j["record_bytes"] = Bytes(r.record_bytes, r.node_days);
+  j["repair_debt_bytes"] = r.repair_debt_bytes;
   j["publish_bytes"] = r.publish_bytes;
   j["connection_handshake_bytes"] = r.connection_handshake_bytes;
   j["oracle"] = {{"repair_bytes", Bytes(r.oracle_repair_bytes, r.node_days)},
@@ -88,14 +88,14 @@ json RunJson(const RunReport& r, bool run_stats) {
                  {"outages", r.outages}};
   json cal = json::array();
   for (const auto& c : r.calibration) {
-    cal.push_back({{"predicted_lo", c.predicted_lo},
-                   {"predicted_hi", c.predicted_hi},
-                   {"tesseras", c.tesseras},
-                   {"mean_predicted", c.mean_predicted},
-                   {"lost", c.lost},
-                   {"observed",
-                    c.tesseras ? static_cast<double>(c.lost) / static_cast<double>(c.tesseras)
-                               : 0.0}});
+    cal.push_back(
+        {{"predicted_lo", c.predicted_lo},
+         {"predicted_hi", c.predicted_hi},
+         {"tesseras", c.tesseras},
+         {"mean_predicted", c.mean_predicted},
+         {"lost", c.lost},
+         {"observed",
+          c.tesseras ? static_cast<double>(c.lost) / static_cast<double>(c.tesseras) : 0.0}});
   }
   j["calibration"] = cal;
   j["invariants"] = {{"held", r.violations.empty()}, {"violations", r.violations}};
@@ -150,8 +150,8 @@ core::Result<void> WriteDailyCsv(const std::vector<RunReport>& runs, const std::
     for (const auto& d : r.days) {
       out << d.day << ',' << d.nodes_alive << ',' << d.nodes_up << ',' << d.repair_bytes << ','
           << d.audit_bytes << ',' << d.oracle_bytes << ',' << d.min_margin_seen << ','
-          << d.min_durable_margin << ',' << d.below_threshold << ',' << d.lost << ','
-          << d.repairs << '\n';
+          << d.min_durable_margin << ',' << d.below_threshold << ',' << d.lost << ',' << d.repairs
+          << '\n';
     }
     if (!out) return core::MakeError(core::ErrorCode::kIo, "writing " + path + " failed");
   }

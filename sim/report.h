@@ -62,11 +62,14 @@ struct RunReport {
   double below_threshold_p99_hours = 0;
   double below_threshold_tessera_days = 0;
 
-  uint64_t repair_bytes = 0;  // fetched + pushed fragments, with their frames
-  uint64_t audit_bytes = 0;   // attestation exchanges
-  uint64_t record_bytes = 0;  // holder records stored at DHT nodes after repairs
+  uint64_t repair_bytes = 0;                // fetched + pushed fragments, with their frames
+  uint64_t audit_bytes = 0;                 // attestation exchanges
+  uint64_t record_bytes = 0;                // holder records stored at DHT nodes after repairs
   uint64_t connection_handshake_bytes = 0;  // one TLS handshake + Hellos (per connection)
   uint64_t oracle_repair_bytes = 0;
+  // What the policy would still send at the end to bring every surviving
+  // tessera back to full redundancy, by the oracle's cost rule.
+  uint64_t repair_debt_bytes = 0;
   // Per tier (small, medium, large): fetched and pushed repair bytes, and the oracle's.
   std::array<uint64_t, 3> fetch_bytes_by_tier{}, push_bytes_by_tier{}, oracle_bytes_by_tier{};
   std::array<uint64_t, 3> copies_by_tier{}, oracle_copies_by_tier{};

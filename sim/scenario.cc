@@ -109,7 +109,8 @@ class Reader {
     }
     ASSIGN_OR_RETURN(double days, r.Number("mean_days", 0, 1e6, -1));
     ASSIGN_OR_RETURN(double hours, r.Number("mean_hours", 0, 1e7, -1));
-    if ((days < 0) == (hours < 0)) return Bad(*n, key, "needs exactly one of mean_days, mean_hours");
+    if ((days < 0) == (hours < 0))
+      return Bad(*n, key, "needs exactly one of mean_days, mean_hours");
     d.mean_secs = days >= 0 ? days * kDay : hours * kHour;
     if (d.mean_secs < 1) return Bad(*n, key, "mean must be at least one second");
     ASSIGN_OR_RETURN(d.shape, r.Number("shape", 0.1, 20, 1));

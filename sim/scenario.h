@@ -93,9 +93,9 @@ struct Scenario {
   double calibration_day = 90;    // when the durability estimates are made
   std::vector<NodeClass> classes;
   Workload workload;
-  double owner_share = 0.2;               // initial nodes that publish the tesseras
+  double owner_share = 0.2;                 // initial nodes that publish the tesseras
   std::optional<Distribution> owner_leave;  // owners stop running their node
-  double outages_per_subnet_year = 0;     // a whole /24 goes dark
+  double outages_per_subnet_year = 0;       // a whole /24 goes dark
   Distribution outage_duration{Distribution::Kind::kFixed, 86400, 1};
   double disk_failures_per_node_year = 0;  // all fragments gone, node stays
   replication::MaintenancePolicyConfig policy;

@@ -67,9 +67,9 @@ TEST(ScenarioTest, BadInputNamesTheFileLineAndKey) {
 }
 
 TEST(ScenarioTest, OverridesGoThroughTheSameChecks) {
-  auto s = ParseScenario(kMinimal, "t.toml",
-                         {"policy.holder_grace_hours=168", "scenario.nodes = 300",
-                          "policy.repair_threshold=0.75"});
+  auto s = ParseScenario(
+      kMinimal, "t.toml",
+      {"policy.holder_grace_hours=168", "scenario.nodes = 300", "policy.repair_threshold=0.75"});
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ(s->policy.holder_grace_ms, 168ll * 3600 * 1000);
   EXPECT_EQ(s->policy.repair_threshold, 0.75);

@@ -19,7 +19,7 @@ const WireCosts& CostsFor(const Scenario& s) {
   return *costs;
 }
 
-RunReport Simulate(const Scenario& s, bool eager, bool verify = true) {
+RunReport Simulate(const Scenario& s, bool eager, bool verify = false) {
   RunOptions o;
   o.policy_name = eager ? "eager" : "configured";
   o.policy = eager ? EagerOf(s.policy) : s.policy;
@@ -61,11 +61,11 @@ TEST(WireCostsTest, SizesComeFromTheRealEncoders) {
 }
 
 TEST(PolicySimTest, SameSeedSameReport) {
-  const Scenario s = Small();
+  const Scenario s = Small({"scenario.years=0.15"});
   const RunReport a = Simulate(s, false);
   const RunReport b = Simulate(s, false);
   EXPECT_EQ(ToJson(a, /*include_run_stats=*/false), ToJson(b, false));
-  Scenario other = Small({"scenario.seed=8"});
+  Scenario other = Small({"scenario.seed=8", "scenario.years=0.1"});
   EXPECT_NE(ToJson(Simulate(other, false), false), ToJson(a, false));
 }
 
@@ -81,17 +81,41 @@ TEST(PolicySimTest, InvariantsHoldForBothPolicies) {
     // Something happened: the churn reached the maintenance code.
     EXPECT_GT(r.departures, 20u);
     EXPECT_GT(r.owner_departures, 10u);
-    EXPECT_GT(r.disk_failures, 5u);
+    EXPECT_GE(r.disk_failures, 3u);
     EXPECT_GT(r.outages, 5u);
     EXPECT_GT(r.repairs, 50u) << r.policy;
-    EXPECT_GT(r.checks_owner, 10000u);
+    EXPECT_GT(r.checks_owner, 1000u);
     EXPECT_GT(r.checks_watch, 100u);
     EXPECT_GT(r.checks_quiet, 100u);
     EXPECT_GT(r.oracle_repair_bytes, 0u);
     EXPECT_LE(r.oracle_repair_bytes, r.repair_bytes) << r.policy;
     EXPECT_GT(r.audit_bytes, 0u);
-    EXPECT_EQ(r.days.size(), 365u);
+    EXPECT_EQ(r.days.size(), static_cast<std::size_t>(s.years * 365));
     EXPECT_FALSE(r.calibration.empty());
+  }
+}
+
+TEST(PolicySimTest, ShortcutsChangeNothing) {
+  // The verify mode recomputes every rank, re-assesses at every check and
+  // evaluates every holder at every pass, and records a violation when a
+  // reused assessment differs from a fresh one; the fast mode must reach
+  // exactly the same outcome.
+  const Scenario s = Small({"scenario.years=0.12"});
+  for (bool eager : {true, false}) {
+    const RunReport fast = Simulate(s, eager, /*verify=*/false);
+    const RunReport slow = Simulate(s, eager, /*verify=*/true);
+    EXPECT_THAT(slow.violations, ::testing::IsEmpty());
+    EXPECT_EQ(fast.repair_bytes, slow.repair_bytes);
+    EXPECT_EQ(fast.audit_bytes, slow.audit_bytes);
+    EXPECT_EQ(fast.checks_owner, slow.checks_owner);
+    EXPECT_EQ(fast.checks_quiet, slow.checks_quiet);
+    EXPECT_EQ(fast.checks_watch, slow.checks_watch);
+    EXPECT_EQ(fast.repairs, slow.repairs);
+    EXPECT_EQ(fast.copies_created, slow.copies_created);
+    EXPECT_EQ(fast.forgotten, slow.forgotten);
+    EXPECT_EQ(fast.lost.size(), slow.lost.size());
+    EXPECT_LT(fast.rank_computations, slow.rank_computations);
+    EXPECT_GT(fast.assessments_reused, 0u);
   }
 }
 
@@ -101,6 +125,34 @@ TEST(PolicySimTest, GraceSavesTrafficOverEager) {
   const RunReport lazy = Simulate(s, false, false);
   EXPECT_LT(lazy.repair_bytes, eager.repair_bytes);
   EXPECT_LT(lazy.traffic_vs_oracle, eager.traffic_vs_oracle);
+}
+
+TEST(PolicySimTest, ShippedScenariosRunAtASmallScale) {
+  // The full scale (10,000 nodes, 100,000 tesseras, ten years) is a
+  // benchmark (docs/SIMULATION.md); the suite runs every shipped scenario's
+  // churn model on a small network for a few simulated months.
+  for (const char* name : {"datacenter", "home", "laptops", "blackout"}) {
+    auto s = LoadScenario(std::string(TESSERAS_SIM_DIR) + "/scenarios/" + name + ".toml",
+                          {"scenario.nodes=100", "scenario.tesseras=200", "scenario.years=0.12",
+                           "scenario.calibration_day=10"});
+    ASSERT_TRUE(s.ok()) << name << ": " << s.error().message;
+    const WireCosts costs = *MeasureWireCosts(WorkloadSizes(s->workload), s->pass.audit_samples);
+    for (bool eager : {true, false}) {
+      RunOptions o;
+      o.policy_name = eager ? "eager" : "configured";
+      o.policy = eager ? EagerOf(s->policy) : s->policy;
+      auto r = RunPolicySimulation(*s, costs, o);
+      ASSERT_TRUE(r.ok()) << name << ": " << r.error().message;
+      EXPECT_THAT(r->violations, ::testing::IsEmpty()) << name << " " << o.policy_name;
+      EXPECT_EQ(r->scenario, name);
+      EXPECT_GT(r->audit_bytes, 0u) << name;
+      EXPECT_GT(r->checks_owner, 0u) << name;
+      // On a short run a lazy policy may still owe copies at the end.
+      EXPECT_LE(r->oracle_repair_bytes, r->repair_bytes + r->repair_debt_bytes)
+          << name << " " << o.policy_name;
+      EXPECT_GT(r->node_days, 100 * 0.12 * 365 * 0.9) << name;
+    }
+  }
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ using core::Result;
 
 constexpr uint64_t kTlsRecordPlaintext = 16384;
 constexpr uint64_t kTlsRecordOverhead = 5 + 1 + 16;  // header, inner content type, AEAD tag
-constexpr uint64_t kRequestId = 1000;               // a two-byte varint, as after a few requests
+constexpr uint64_t kRequestId = 1000;                // a two-byte varint, as after a few requests
 constexpr int64_t kTimestampMs = 1'700'000'000'000;
 constexpr uint32_t kInitialCredit = 8;  // docs/PROTOCOL.md section 6
 constexpr uint32_t kCreditBatch = 4;
@@ -159,12 +159,7 @@ Result<SizeClass> Measure(uint64_t payload, int samples, const crypto::Identity&
   replication::Challenge challenge{};
   for (auto& b : challenge) b = static_cast<uint8_t>(rng.Next());
   auto request = [&](std::vector<uint32_t> indices) -> Result<uint64_t> {
-    wire::Envelope env;
-    auto* r = env.mutable_attest_request();
-    r->set_tessera(Bytes(table.tessera.bytes));
-    r->set_challenge(Bytes(challenge));
-    for (uint32_t i : indices) r->add_indices(i);
-    return FrameBytes(std::move(env));
+    return AttestRequestFrameBytes(table.tessera, challenge, indices);
   };
   // The sampled leaves depend on the challenge (the last leaf of a fragment
   // may be short, and paths differ in length): an answer's size is the mean
@@ -173,20 +168,18 @@ Result<SizeClass> Measure(uint64_t payload, int samples, const crypto::Identity&
     std::vector<replication::HeldFragment> held;
     core::MemorySource reader(bytes);
     if (with_proof) held.push_back({0, &reader});
-    ASSIGN_OR_RETURN(core::Attestation att, replication::MakeAttestation(holder, plan, ch, {0},
-                                                                         kTimestampMs, held,
-                                                                         samples));
+    ASSIGN_OR_RETURN(
+        core::Attestation att,
+        replication::MakeAttestation(holder, plan, ch, {0}, kTimestampMs, held, samples));
     if (with_proof) {
-      ASSIGN_OR_RETURN(auto check, replication::VerifyAttestation(att, holder.node_id(), plan, ch,
-                                                                  {0}, kTimestampMs,
-                                                                  10 * 60 * 1000, samples));
+      ASSIGN_OR_RETURN(auto check,
+                       replication::VerifyAttestation(att, holder.node_id(), plan, ch, {0},
+                                                      kTimestampMs, 10 * 60 * 1000, samples));
       if (check.proven.size() != 1) {
         return MakeError(ErrorCode::kInternal, "the sizing attestation does not verify");
       }
     }
-    wire::Envelope env;
-    dht::ToWire(att, env.mutable_attest_response());
-    return FrameBytes(std::move(env));
+    return AttestResponseFrameBytes(att);
   };
   auto answer = [&](bool with_proof) -> Result<uint64_t> {
     if (!with_proof) return answer_once(false, challenge);
@@ -215,27 +208,10 @@ Result<SizeClass> Measure(uint64_t payload, int samples, const crypto::Identity&
   fe.table = table;
   std::copy(plan.owner.begin(), plan.owner.end(), fe.owner_public_key.begin());
   fe.plan_signature.assign(plan.signature.begin(), plan.signature.end());
-  wire::Envelope replicate;
-  dht::ToWire(fe, replicate.mutable_replicate()->mutable_envelope());
-  ASSIGN_OR_RETURN(uint64_t replicate_bytes, FrameBytes(std::move(replicate)));
-  wire::Envelope ack;
-  dht::ToWire(core::ReplicateAck{table.tessera, holder.node_id(), {0}}, ack.mutable_replicate_ack());
-  ASSIGN_OR_RETURN(uint64_t ack_bytes, FrameBytes(std::move(ack)));
-  const uint64_t chunks = (shard + net::kMaxChunkBytes - 1) / net::kMaxChunkBytes;
-  ASSIGN_OR_RETURN(uint64_t chunk_frames, ChunkFrames(shard));
-  ASSIGN_OR_RETURN(uint64_t credits, CreditBytes(chunks));
-  c.push_bytes = WithTlsRecords(replicate_bytes + chunk_frames + shard) +
-                 WithTlsRecords(credits + ack_bytes);
-  c.push_held_bytes = WithTlsRecords(replicate_bytes) + WithTlsRecords(ack_bytes);
-  wire::Envelope fetch;
-  fetch.mutable_fetch_fragment()->set_tessera(Bytes(table.tessera.bytes));
-  fetch.mutable_fetch_fragment()->set_index(0);
-  ASSIGN_OR_RETURN(uint64_t fetch_req, FrameBytes(std::move(fetch)));
-  wire::Envelope header;
-  header.mutable_fragment_header()->set_size(shard);
-  ASSIGN_OR_RETURN(uint64_t header_bytes, FrameBytes(std::move(header)));
-  c.fetch_bytes = WithTlsRecords(fetch_req + credits) +
-                  WithTlsRecords(header_bytes + chunk_frames + shard);
+  ASSIGN_OR_RETURN(c.push_bytes, PushWireBytes(fe, {table.tessera, holder.node_id(), {0}}, false));
+  ASSIGN_OR_RETURN(c.push_held_bytes,
+                   PushWireBytes(fe, {table.tessera, holder.node_id(), {0}}, true));
+  ASSIGN_OR_RETURN(c.fetch_bytes, FetchWireBytes(table.tessera, 0, shard));
 
   // A holder record listing one holder per unit, sealed as the DHT stores it.
   std::vector<replication::HolderEntry> entries;
@@ -248,20 +224,72 @@ Result<SizeClass> Measure(uint64_t payload, int samples, const crypto::Identity&
   }
   const auto record =
       replication::HolderRecord::Sign(plan, kTimestampMs, std::move(entries), owner);
-  ASSIGN_OR_RETURN(auto sealed, dht::Record::Sign(owner, dht::kHolderRecord,
-                                                  core::KeyFor(table.tessera), record.Encode(),
-                                                  kTimestampMs + 86400000));
-  wire::Envelope store;
-  store.mutable_store()->set_record(Bytes(sealed.Encode()));
-  ASSIGN_OR_RETURN(uint64_t store_bytes, FrameBytes(std::move(store)));
-  wire::Envelope stored;
-  stored.mutable_stored();
-  ASSIGN_OR_RETURN(uint64_t stored_bytes, FrameBytes(std::move(stored)));
-  c.record_store_bytes = WithTlsRecords(store_bytes) + WithTlsRecords(stored_bytes);
+  ASSIGN_OR_RETURN(auto sealed,
+                   dht::Record::Sign(owner, dht::kHolderRecord, core::KeyFor(table.tessera),
+                                     record.Encode(), kTimestampMs + 86400000));
+  ASSIGN_OR_RETURN(c.record_store_bytes, RecordStoreWireBytes(sealed.Encode()));
   return c;
 }
 
 }  // namespace
+
+Result<uint64_t> AttestRequestFrameBytes(const core::ContentHash& tessera,
+                                         const std::array<uint8_t, 32>& challenge,
+                                         const std::vector<uint32_t>& indices) {
+  wire::Envelope env;
+  auto* r = env.mutable_attest_request();
+  r->set_tessera(Bytes(tessera.bytes));
+  r->set_challenge(Bytes(challenge));
+  for (uint32_t i : indices) r->add_indices(i);
+  return FrameBytes(std::move(env));
+}
+
+Result<uint64_t> AttestResponseFrameBytes(const core::Attestation& answer) {
+  wire::Envelope env;
+  dht::ToWire(answer, env.mutable_attest_response());
+  return FrameBytes(std::move(env));
+}
+
+Result<uint64_t> PushWireBytes(const core::FragmentEnvelope& envelope,
+                               const core::ReplicateAck& ack, bool already_held) {
+  const uint64_t shard = envelope.table.plan.shard_size;
+  wire::Envelope replicate;
+  dht::ToWire(envelope, replicate.mutable_replicate()->mutable_envelope());
+  ASSIGN_OR_RETURN(uint64_t replicate_bytes, FrameBytes(std::move(replicate)));
+  wire::Envelope answer;
+  dht::ToWire(ack, answer.mutable_replicate_ack());
+  ASSIGN_OR_RETURN(uint64_t ack_bytes, FrameBytes(std::move(answer)));
+  if (already_held) return WithTlsRecords(replicate_bytes) + WithTlsRecords(ack_bytes);
+  const uint64_t chunks = (shard + net::kMaxChunkBytes - 1) / net::kMaxChunkBytes;
+  ASSIGN_OR_RETURN(uint64_t chunk_frames, ChunkFrames(shard));
+  ASSIGN_OR_RETURN(uint64_t credits, CreditBytes(chunks));
+  return WithTlsRecords(replicate_bytes + chunk_frames + shard) +
+         WithTlsRecords(credits + ack_bytes);
+}
+
+Result<uint64_t> FetchWireBytes(const core::ContentHash& tessera, uint32_t index, uint64_t size) {
+  wire::Envelope fetch;
+  fetch.mutable_fetch_fragment()->set_tessera(Bytes(tessera.bytes));
+  fetch.mutable_fetch_fragment()->set_index(index);
+  ASSIGN_OR_RETURN(uint64_t fetch_req, FrameBytes(std::move(fetch)));
+  wire::Envelope header;
+  header.mutable_fragment_header()->set_size(size);
+  ASSIGN_OR_RETURN(uint64_t header_bytes, FrameBytes(std::move(header)));
+  const uint64_t chunks = (size + net::kMaxChunkBytes - 1) / net::kMaxChunkBytes;
+  ASSIGN_OR_RETURN(uint64_t chunk_frames, ChunkFrames(size));
+  ASSIGN_OR_RETURN(uint64_t credits, CreditBytes(chunks));
+  return WithTlsRecords(fetch_req + credits) + WithTlsRecords(header_bytes + chunk_frames + size);
+}
+
+Result<uint64_t> RecordStoreWireBytes(std::span<const uint8_t> sealed_record) {
+  wire::Envelope store;
+  store.mutable_store()->set_record(Bytes(sealed_record));
+  ASSIGN_OR_RETURN(uint64_t store_bytes, FrameBytes(std::move(store)));
+  wire::Envelope stored;
+  stored.mutable_stored();
+  ASSIGN_OR_RETURN(uint64_t stored_bytes, FrameBytes(std::move(stored)));
+  return WithTlsRecords(store_bytes) + WithTlsRecords(stored_bytes);
+}
 
 uint64_t WithTlsRecords(uint64_t bytes) {
   const uint64_t records = (bytes + kTlsRecordPlaintext - 1) / kTlsRecordPlaintext;

@@ -17,9 +17,12 @@
 // Not counted: TCP/IP headers and DHT lookups (reported as counts instead).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <span>
 #include <vector>
 
+#include "core/fragment.h"
 #include "core/result.h"
 #include "core/tier.h"
 #include "replication/maintenance_policy.h"
@@ -65,5 +68,21 @@ core::Result<WireCosts> MeasureWireCosts(const std::vector<uint64_t>& sizes, int
 
 // TLS 1.3 framing around `bytes` of application data sent in one direction.
 uint64_t WithTlsRecords(uint64_t bytes);
+
+// The frames of single messages and exchanges, from the real encoders (the
+// full-stack mode counts what the services really send with these).
+core::Result<uint64_t> AttestRequestFrameBytes(const core::ContentHash& tessera,
+                                               const std::array<uint8_t, 32>& challenge,
+                                               const std::vector<uint32_t>& indices);
+core::Result<uint64_t> AttestResponseFrameBytes(const core::Attestation& answer);
+// A push of one fragment, both directions, TLS records included; only the
+// Replicate and its acknowledgement when the receiver already holds it.
+core::Result<uint64_t> PushWireBytes(const core::FragmentEnvelope& envelope,
+                                     const core::ReplicateAck& ack, bool already_held);
+// A fetch of one fragment of `size` bytes, both directions, TLS records included.
+core::Result<uint64_t> FetchWireBytes(const core::ContentHash& tessera, uint32_t index,
+                                      uint64_t size);
+// A DHT Store of one sealed record and its Stored answer.
+core::Result<uint64_t> RecordStoreWireBytes(std::span<const uint8_t> sealed_record);
 
 }  // namespace tesseras::sim

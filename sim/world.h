@@ -78,9 +78,9 @@ struct Part {
   uint32_t tessera = 0;
   uint32_t gen = 0;  // bumped when the entry is reused (stale heap entries)
   // MaintenanceClock, in seconds.
-  int32_t audited = kNever;  // last_audited_by_peer_ms
-  int32_t checked = kNever;  // last_checked_ms
-  int32_t need = kNever;     // need_since_ms
+  int32_t audited = kNever;                                // last_audited_by_peer_ms
+  int32_t checked = kNever;                                // last_checked_ms
+  int32_t need = kNever;                                   // need_since_ms
   int64_t heap_due = std::numeric_limits<int64_t>::max();  // due of its live heap entry
   // MaintainerRank, cached while the record and the view's standings hold.
   uint32_t rank = 0;
@@ -181,10 +181,29 @@ struct Landing {
   uint32_t target_epoch = 0, maintainer_epoch = 0;
 };
 
+// Told of every change of the churn, for a driver that maintains its own
+// nodes on the same churn (the full-stack mode).
+class ChurnObserver {
+ public:
+  virtual ~ChurnObserver() = default;
+  virtual void OnArrive(uint32_t node, int64_t t) = 0;  // before its first up/down
+  virtual void OnUp(uint32_t node, bool up, int64_t t) = 0;
+  virtual void OnDepart(uint32_t node, int64_t t) = 0;  // after OnUp(false)
+  virtual void OnDiskFailure(uint32_t node, int64_t t) = 0;
+  virtual void OnPass(uint32_t node, int64_t t) = 0;  // the node's maintenance pass is due
+  virtual void OnDay(int64_t t) = 0;
+};
+
 class World {
  public:
   World(const Scenario& s, const WireCosts& costs, replication::MaintenancePolicyConfig policy,
         bool verify_cache, bool daily_series);
+
+  void set_observer(ChurnObserver* o) { observer_ = o; }
+  const Node& node(uint32_t n) const { return nodes_[n]; }
+  const std::vector<uint32_t>& owners() const { return owners_; }
+  const std::vector<uint32_t>& alive() const { return alive_; }
+  int64_t end() const { return end_; }
 
   void Setup();
   void Run();
@@ -207,8 +226,7 @@ class World {
   void UpdateDurable(uint32_t tessera, uint32_t before, int64_t t);
   void CheckLost(uint32_t tessera, int64_t t);
   void OracleReplace(uint32_t n, int64_t t);
-  std::vector<uint32_t> ClosestOnline(const core::NodeId& key, std::size_t count,
-                                      uint32_t exclude);
+  std::vector<uint32_t> ClosestOnline(const core::NodeId& key, std::size_t count, uint32_t exclude);
   void Credit(uint32_t holder, uint32_t owner, uint64_t bytes, int sign);
   int64_t Balance(uint32_t of, uint32_t with) const;
   void DayTick(int64_t t);
@@ -245,6 +263,7 @@ class World {
 
   const Scenario& s_;
   const WireCosts& costs_;
+  ChurnObserver* observer_ = nullptr;
   replication::MaintenancePolicyConfig cfg_;
   bool verify_cache_;
   bool daily_series_;

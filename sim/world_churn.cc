@@ -22,11 +22,10 @@ replication::CopyHistory ToCopy(const Hist& h, uint32_t index) {
 }
 
 void StoreCopy(const replication::CopyHistory& c, Hist& h) {
-  h.last_proven = c.last_proven_ms ? static_cast<int32_t>((*c.last_proven_ms - kBaseMs) / 1000)
-                                   : kNever;
-  h.first_failure = c.first_failure_ms
-                        ? static_cast<int32_t>((*c.first_failure_ms - kBaseMs) / 1000)
-                        : kNever;
+  h.last_proven =
+      c.last_proven_ms ? static_cast<int32_t>((*c.last_proven_ms - kBaseMs) / 1000) : kNever;
+  h.first_failure =
+      c.first_failure_ms ? static_cast<int32_t>((*c.first_failure_ms - kBaseMs) / 1000) : kNever;
   h.failures = static_cast<uint16_t>(std::min<uint32_t>(c.consecutive_failures, 65535));
   h.denied = c.denied;
 }
@@ -39,8 +38,8 @@ replication::MaintenanceClock Part::Clock() const {
   return m;
 }
 
-World::World(const Scenario& s, const WireCosts& costs,
-             replication::MaintenancePolicyConfig policy, bool verify_cache, bool daily_series)
+World::World(const Scenario& s, const WireCosts& costs, replication::MaintenancePolicyConfig policy,
+             bool verify_cache, bool daily_series)
     : s_(s),
       costs_(costs),
       cfg_(policy),
@@ -92,6 +91,7 @@ uint32_t World::AddNode(int64_t t, bool initial, Rng& chooser) {
   up_.push_back(0);
   ids_.push_back(node.id);
   addrs_.push_back(node.address);
+  if (observer_) observer_->OnArrive(n, t);
   by_id_.insert(std::lower_bound(by_id_.begin(), by_id_.end(), std::make_pair(node.prefix, n)),
                 {node.prefix, n});
   alive_pos_.push_back(static_cast<uint32_t>(alive_.size()));
@@ -156,6 +156,7 @@ void World::RecomputeUp(uint32_t n, int64_t t) {
   if (up == node.up) return;
   node.up = up;
   up_[n] = up;
+  if (observer_) observer_->OnUp(n, up, t);
   if (up) {
     ++nodes_up_;
     if (node.pass_pending) {
@@ -176,6 +177,7 @@ void World::Depart(uint32_t n, int64_t t) {
     node.up = false;
     up_[n] = 0;
     --nodes_up_;
+    if (observer_) observer_->OnUp(n, false, t);
   }
   ++node.epoch;
   node.alive = false;
@@ -186,6 +188,7 @@ void World::Depart(uint32_t n, int64_t t) {
   alive_[pos] = alive_.back();
   alive_pos_[alive_[pos]] = pos;
   alive_.pop_back();
+  if (observer_) observer_->OnDepart(n, t);
   // Its fragments leave with it, and its claims expire.
   auto held = std::move(nodes_[n].held);
   nodes_[n].held.clear();
@@ -200,6 +203,17 @@ void World::Depart(uint32_t n, int64_t t) {
     const uint32_t pid = nodes_[n].parts.back();
     touched.push_back(parts_[pid].tessera);
     FreePart(pid);
+  }
+  // An owner's view of what it published leaves with it too (its Part stays
+  // as parts[0], empty, so that the layout of every tessera is the same).
+  if (node.owner) {
+    for (uint32_t tid : node.owned) {
+      Part& op = parts_[tesseras_[tid].parts[0]];
+      op.view.clear();
+      op.has_view = false;
+      op.rank_known = false;
+      touched.push_back(tid);
+    }
   }
   for (uint32_t tid : touched) {
     auto& rec = tesseras_[tid].record;
@@ -220,6 +234,7 @@ void World::DiskFailure(uint32_t n, int64_t t) {
   Node& node = nodes_[n];
   if (!node.alive) return;
   ++report_.disk_failures;
+  if (observer_) observer_->OnDiskFailure(n, t);
   auto held = std::move(node.held);
   node.held.clear();
   for (const auto& [tid, index] : held) {
@@ -351,7 +366,8 @@ std::vector<uint32_t> World::ClosestOnline(const core::NodeId& key, std::size_t 
   // The XOR-closest nodes share the longest prefix with the key: widen an
   // aligned block around it until it holds enough online nodes.
   int depth = 0;
-  const double up = std::max(0.05, static_cast<double>(nodes_up_) / std::max<size_t>(1, by_id_.size()));
+  const double up =
+      std::max(0.05, static_cast<double>(nodes_up_) / std::max<size_t>(1, by_id_.size()));
   const double want = 2.0 * static_cast<double>(count + 1) / up;
   while (depth < 60 && static_cast<double>(by_id_.size()) / std::ldexp(1.0, depth + 1) >= want) {
     ++depth;
@@ -406,9 +422,8 @@ void World::DayTick(int64_t t) {
   day_.day = static_cast<uint32_t>(t / kDaySecs);
   day_.nodes_alive = static_cast<uint32_t>(alive_.size());
   day_.nodes_up = nodes_up_;
-  day_.min_margin_seen = day_min_margin_seen_ == std::numeric_limits<int32_t>::max()
-                             ? 0
-                             : day_min_margin_seen_;
+  day_.min_margin_seen =
+      day_min_margin_seen_ == std::numeric_limits<int32_t>::max() ? 0 : day_min_margin_seen_;
   day_.min_durable_margin = 0;
   for (std::size_t i = 0; i < margin_count_.size(); ++i) {
     if (margin_count_[i]) {
@@ -420,6 +435,7 @@ void World::DayTick(int64_t t) {
   day_.below_threshold = static_cast<uint32_t>(below_now_);
   report_.below_threshold_tessera_days += static_cast<double>(below_now_);
   day_.lost = static_cast<uint32_t>(report_.lost.size());
+  if (observer_) observer_->OnDay(t);
   if (daily_series_ && t > 0) report_.days.push_back(day_);
   if (std::getenv("TESSERAS_SIM_TRACE")) {
     std::size_t slots = 0, parts = 0;

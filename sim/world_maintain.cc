@@ -273,14 +273,14 @@ void World::Pass(uint32_t n, int64_t t) {
       if (p.heap_due <= t || p.checked == t) continue;  // due, or checked in this pass
       const Tessera& T = tesseras_[p.tessera];
       BuildView(pid, t, /*include_self=*/true);
-      const auto rank = replication::MaintainerRank(
-          ids_[p.node], ids_[T.owner], T.key, std::span(holders_.data(), holders_n_), MsAt(t), cfg_);
+      const auto rank =
+          replication::MaintainerRank(ids_[p.node], ids_[T.owner], T.key,
+                                      std::span(holders_.data(), holders_n_), MsAt(t), cfg_);
       if (rank && replication::ShouldCheck(*rank, p.Clock(), MsAt(t), false, cfg_)) {
-        Violation("holder " + std::to_string(p.node) + " of tessera " +
-                  std::to_string(p.tessera) + " should check at day " +
-                  std::to_string(t / kDaySecs) + " but was not due (t " + std::to_string(t) +
-                  ", due " + std::to_string(p.heap_due) + ", rank " + std::to_string(*rank) +
-                  ", audited " + std::to_string(p.audited) + ", checked " +
+        Violation("holder " + std::to_string(p.node) + " of tessera " + std::to_string(p.tessera) +
+                  " should check at day " + std::to_string(t / kDaySecs) + " but was not due (t " +
+                  std::to_string(t) + ", due " + std::to_string(p.heap_due) + ", rank " +
+                  std::to_string(*rank) + ", audited " + std::to_string(p.audited) + ", checked " +
                   std::to_string(p.checked) + ")");
       }
     }
@@ -364,7 +364,7 @@ void World::Check(uint32_t pid, int64_t t, CheckKind kind) {
       changed = true;
     }
     const uint8_t obs = !up_[s.node] ? kObsUnanswered : s.claimed ? kObsProven : kObsDenied;
-    const CopyObservation co = obs == kObsProven  ? CopyObservation::kProven
+    const CopyObservation co = obs == kObsProven   ? CopyObservation::kProven
                                : obs == kObsDenied ? CopyObservation::kDenied
                                                    : CopyObservation::kUnanswered;
     StoreCopy(replication::AfterAudit(ToCopy(h, s.index), co, now), h);
@@ -399,20 +399,20 @@ void World::Check(uint32_t pid, int64_t t, CheckKind kind) {
     ++report_.assessments_reused;
   } else {
     BuildView(pid, t, /*include_self=*/false);
-    const bool could_reuse = !changed && now < p.last_valid_until_ms && p.last.surplus.empty() &&
-                             p.last.forget.empty();
+    const bool could_reuse =
+        !changed && now < p.last_valid_until_ms && p.last.surplus.empty() && p.last.forget.empty();
     if (verify_cache_ && could_reuse) {
       const Assessment before = p.last;
-      replication::Assess(cls.redundancy, std::span(holders_.data(), holders_n_), local_, now,
-                          cfg_, assess_scratch_, p.last);
+      replication::Assess(cls.redundancy, std::span(holders_.data(), holders_n_), local_, now, cfg_,
+                          assess_scratch_, p.last);
       if (!SameAssessment(before, p.last)) {
         Violation("cached assessment of tessera " + std::to_string(tid) + " by node " +
                   std::to_string(self) + " differs from a fresh one at day " +
                   std::to_string(t / kDaySecs));
       }
     } else {
-      replication::Assess(cls.redundancy, std::span(holders_.data(), holders_n_), local_, now,
-                          cfg_, assess_scratch_, p.last);
+      replication::Assess(cls.redundancy, std::span(holders_.data(), holders_n_), local_, now, cfg_,
+                          assess_scratch_, p.last);
     }
     ++report_.assessments;
     p.last_valid_until_ms = std::min(p.last.next_change_ms.value_or(INT64_MAX),
@@ -516,8 +516,7 @@ void World::Repair(uint32_t pid, int64_t t, CheckKind kind) {
     std::vector<std::size_t> order;
     for (std::size_t i = 0; i < T.record.size() && i < p.view.size(); ++i) {
       const Hist& h = p.view[i];
-      if (T.record[i].node != self && h.tracked && h.last_obs == kObsProven &&
-          h.last_proven == t) {
+      if (T.record[i].node != self && h.tracked && h.last_obs == kObsProven && h.last_proven == t) {
         order.push_back(i);
       }
     }
@@ -557,8 +556,8 @@ void World::Repair(uint32_t pid, int64_t t, CheckKind kind) {
   }
   const std::vector<core::NodeId> excluded = {ids_[self]};
   const auto choice = replication::ChoosePlacement(r, rebuild, std::move(cands),
-                                                   std::span(holders_.data(), holders_n_),
-                                                   excluded, s_.pass.max_per_subnet, now, cfg_);
+                                                   std::span(holders_.data(), holders_n_), excluded,
+                                                   s_.pass.max_per_subnet, now, cfg_);
   // Invariants of what was chosen: no copy of an index twice on one holder,
   // no subnet above the cap among the counted holders and the new ones.
   std::unordered_map<std::string, uint32_t> per_subnet;
@@ -607,8 +606,8 @@ void World::Repair(uint32_t pid, int64_t t, CheckKind kind) {
     const bool fresh = std::none_of(counted.begin(), counted.end(),
                                     [&](const auto& c) { return c.first == peer.id; });
     if (fresh && ++per_subnet[replication::SubnetKey(peer.address)] > s_.pass.max_per_subnet) {
-      Violation("placement put more than max_per_subnet holders of tessera " +
-                std::to_string(tid) + " in one /24");
+      Violation("placement put more than max_per_subnet holders of tessera " + std::to_string(tid) +
+                " in one /24");
     }
     for (const uint32_t idx : indices) {
       if (std::count(indices.begin(), indices.end(), idx) > 1 ||
@@ -617,8 +616,9 @@ void World::Repair(uint32_t pid, int64_t t, CheckKind kind) {
         Violation("placement put a second copy of fragment " + std::to_string(idx) +
                   " of tessera " + std::to_string(tid) + " on one holder");
       }
-      const bool held = std::any_of(nodes_[target].held.begin(), nodes_[target].held.end(),
-                                    [&](const auto& h) { return h.first == tid && h.second == idx; });
+      const bool held =
+          std::any_of(nodes_[target].held.begin(), nodes_[target].held.end(),
+                      [&](const auto& h) { return h.first == tid && h.second == idx; });
       const uint64_t b = held ? cls.push_held_bytes : cls.push_bytes;
       const double begin = std::max(fetch_done, me.uplink_free);
       const double dur = static_cast<double>(b) / s_.classes[me.node_class].upload_bytes_per_sec;
@@ -634,8 +634,8 @@ void World::Repair(uint32_t pid, int64_t t, CheckKind kind) {
         lid = static_cast<uint32_t>(landings_.size());
         landings_.emplace_back();
       }
-      landings_[lid] = Landing{tid,      target, self, pid, static_cast<uint16_t>(idx),
-                               nodes_[target].epoch, me.epoch};
+      landings_[lid] = Landing{
+          tid, target, self, pid, static_cast<uint16_t>(idx), nodes_[target].epoch, me.epoch};
       Schedule(std::max<int64_t>(t + 1, static_cast<int64_t>(std::ceil(land))), EventType::kLanding,
                lid);
       ++scheduled;
@@ -650,7 +650,7 @@ void World::Repair(uint32_t pid, int64_t t, CheckKind kind) {
      : kind == CheckKind::kQuiet ? report_.repairs_by_quiet
                                  : report_.repairs_by_watch);
   ++(p.last.trigger == replication::RepairTrigger::kBelowThreshold ? report_.repairs_below_threshold
-                                                                  : report_.repairs_lost_copies);
+                                                                   : report_.repairs_lost_copies);
   ++day_.repairs;
   report_.repair_bytes += bytes;
   day_.repair_bytes += bytes;
@@ -741,7 +741,7 @@ void World::PublishAll() {
     for (auto& b : T.hash.bytes) b = static_cast<uint8_t>(workload_.Next());
     T.key = core::KeyFor(T.hash);
     const double u = workload_.Uniform();
-    const auto& tier = u < w.small_share                     ? small
+    const auto& tier = u < w.small_share                    ? small
                        : u < w.small_share + w.medium_share ? medium
                                                             : large;
     T.size_class = static_cast<uint8_t>(tier[workload_.Below(tier.size())]);
@@ -759,7 +759,8 @@ void World::PublishAll() {
     const std::vector<uint32_t> near =
         ClosestOnline(T.key, std::max<std::size_t>(2 * all.size() + 8, 20), T.owner);
     std::vector<replication::PlacementCandidate> cands;
-    for (uint32_t c : near) cands.push_back({{ids_[c], addrs_[c]}, 0, core::XorDistance(ids_[c], T.key)});
+    for (uint32_t c : near)
+      cands.push_back({{ids_[c], addrs_[c]}, 0, core::XorDistance(ids_[c], T.key)});
     const auto choice = replication::ChoosePlacement(r, all, std::move(cands), {},
                                                      std::vector<core::NodeId>{ids_[T.owner]},
                                                      s_.pass.max_per_subnet, MsAt(0), cfg_);
