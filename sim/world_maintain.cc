@@ -598,13 +598,14 @@ void World::Repair(uint32_t pid, int64_t t, CheckKind kind) {
   }
   uint32_t scheduled = 0;
   for (const auto& [peer, indices] : choice.work) {
-    const uint32_t target = node_of(peer.id);
+    const core::NodeId& peer_id = peer.id;  // clang 14 lambdas cannot capture a binding
+    const uint32_t target = node_of(peer_id);
     if (target == kNoNode) {
       Violation("placement chose a peer that was not offered");
       continue;
     }
     const bool fresh = std::none_of(counted.begin(), counted.end(),
-                                    [&](const auto& c) { return c.first == peer.id; });
+                                    [&](const auto& c) { return c.first == peer_id; });
     if (fresh && ++per_subnet[replication::SubnetKey(peer.address)] > s_.pass.max_per_subnet) {
       Violation("placement put more than max_per_subnet holders of tessera " + std::to_string(tid) +
                 " in one /24");
@@ -612,7 +613,7 @@ void World::Repair(uint32_t pid, int64_t t, CheckKind kind) {
     for (const uint32_t idx : indices) {
       if (std::count(indices.begin(), indices.end(), idx) > 1 ||
           std::any_of(counted.begin(), counted.end(),
-                      [&](const auto& c) { return c.first == peer.id && c.second == idx; })) {
+                      [&](const auto& c) { return c.first == peer_id && c.second == idx; })) {
         Violation("placement put a second copy of fragment " + std::to_string(idx) +
                   " of tessera " + std::to_string(tid) + " on one holder");
       }
