@@ -151,6 +151,12 @@ TEST(PolicySimTest, ShippedScenariosRunAtASmallScale) {
       EXPECT_LE(r->oracle_repair_bytes, r->repair_bytes + r->repair_debt_bytes)
           << name << " " << o.policy_name;
       EXPECT_GT(r->node_days, 100 * 0.12 * 365 * 0.9) << name;
+      // Every tessera was placed at the start, even where the machines are
+      // off at midnight (laptops), so the oracle has copies to lose and
+      // re-create.
+      EXPECT_GT(r->publish_bytes, 0u) << name;
+      EXPECT_GT(r->departures, 0u) << name;
+      EXPECT_GT(r->oracle_copies, 0u) << name << " " << o.policy_name;
     }
   }
 }

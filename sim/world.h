@@ -226,7 +226,10 @@ class World {
   void UpdateDurable(uint32_t tessera, uint32_t before, int64_t t);
   void CheckLost(uint32_t tessera, int64_t t);
   void OracleReplace(uint32_t n, int64_t t);
-  std::vector<uint32_t> ClosestOnline(const core::NodeId& key, std::size_t count, uint32_t exclude);
+  // The `count` nodes XOR-closest to `key` that are up (or, with
+  // online_only false, merely in the network), `exclude` left out.
+  std::vector<uint32_t> ClosestOnline(const core::NodeId& key, std::size_t count, uint32_t exclude,
+                                      bool online_only = true);
   void Credit(uint32_t holder, uint32_t owner, uint64_t bytes, int sign);
   int64_t Balance(uint32_t of, uint32_t with) const;
   void DayTick(int64_t t);

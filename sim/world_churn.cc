@@ -360,14 +360,16 @@ void World::OracleReplace(uint32_t n, int64_t t) {
 }
 
 std::vector<uint32_t> World::ClosestOnline(const core::NodeId& key, std::size_t count,
-                                           uint32_t exclude) {
+                                           uint32_t exclude, bool online_only) {
   uint64_t kp = 0;
   for (int i = 0; i < 8; ++i) kp = (kp << 8) | key.bytes[i];
   // The XOR-closest nodes share the longest prefix with the key: widen an
   // aligned block around it until it holds enough online nodes.
   int depth = 0;
   const double up =
-      std::max(0.05, static_cast<double>(nodes_up_) / std::max<size_t>(1, by_id_.size()));
+      online_only
+          ? std::max(0.05, static_cast<double>(nodes_up_) / std::max<size_t>(1, by_id_.size()))
+          : 1.0;
   const double want = 2.0 * static_cast<double>(count + 1) / up;
   while (depth < 60 && static_cast<double>(by_id_.size()) / std::ldexp(1.0, depth + 1) >= want) {
     ++depth;
@@ -380,7 +382,7 @@ std::vector<uint32_t> World::ClosestOnline(const core::NodeId& key, std::size_t 
     auto e = std::upper_bound(by_id_.begin(), by_id_.end(), std::make_pair(hi, kNoNode));
     out.clear();
     for (auto it = b; it != e; ++it) {
-      if (it->second != exclude && up_[it->second]) out.push_back(it->second);
+      if (it->second != exclude && (up_[it->second] || !online_only)) out.push_back(it->second);
     }
     if (out.size() >= count || depth == 0) break;
   }

@@ -757,8 +757,13 @@ void World::PublishAll() {
     for (uint32_t i = 0; i < r.fragments; ++i) {
       for (uint32_t k = 0; k < r.copies; ++k) all.push_back(i);
     }
-    const std::vector<uint32_t> near =
-        ClosestOnline(T.key, std::max<std::size_t>(2 * all.size() + 8, 20), T.owner);
+    // Placed on the closest machines that are up, as tesd's first push does;
+    // where too few are up to place every unit (at time 0, midnight, diurnal
+    // machines are off) the tesseras count as published during the day: every
+    // machine in the network is a candidate.
+    const std::size_t ask = std::max<std::size_t>(2 * all.size() + 8, 20);
+    std::vector<uint32_t> near = ClosestOnline(T.key, ask, T.owner);
+    if (near.size() < all.size()) near = ClosestOnline(T.key, ask, T.owner, /*online_only=*/false);
     std::vector<replication::PlacementCandidate> cands;
     for (uint32_t c : near)
       cands.push_back({{ids_[c], addrs_[c]}, 0, core::XorDistance(ids_[c], T.key)});
