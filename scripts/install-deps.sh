@@ -19,6 +19,7 @@ PACKAGES=(
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl procps psmisc jq
+  python3                 # bench/*.py, sim/plot_days.py
   # the dashboard's browser test: Debian's Chromium, its driver, Selenium for
   # Debian's /usr/bin/python3
   chromium chromium-driver python3-selenium

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <tuple>
+#include <unordered_set>
 
 #include "replication/placement.h"
 
@@ -139,59 +141,104 @@ std::string_view RepairTriggerName(RepairTrigger t) {
 Assessment Assess(const Redundancy& r, std::span<const HolderView> holders,
                   std::span<const uint32_t> local, int64_t now_ms,
                   const MaintenancePolicyConfig& c) {
+  AssessScratch scratch;
   Assessment a;
+  Assess(r, holders, local, now_ms, c, scratch, a);
+  return a;
+}
+
+void Assess(const Redundancy& r, std::span<const HolderView> holders,
+            std::span<const uint32_t> local, int64_t now_ms, const MaintenancePolicyConfig& c,
+            AssessScratch& s, Assessment& a) {
+  a.proven_fragments = a.counted_fragments = a.proven_units = a.counted_units = 0;
+  a.margin = 0;
+  a.state = Recoverability::kLost;
+  a.trigger = RepairTrigger::kNone;
+  a.rebuild.clear();
+  a.surplus.clear();
+  a.forget.clear();
+  a.next_change_ms.reset();
+  a.next_forget_ms.reset();
   const uint32_t n = r.fragments;
   const uint32_t max_copies = r.MaxCopies(c);
-  // Counted copies per index, to pick the surplus from.
-  struct Counted {
-    bool suspect;
-    std::size_t holder;
-  };
-  std::vector<std::vector<Counted>> counted(n);
-  std::vector<uint32_t> proven(n, 0);
+  s.proven.assign(n, 0);
   for (uint32_t i : local) {
-    if (i < n) ++proven[i];
+    if (i < n) ++s.proven[i];
   }
+  // Pass 1: each copy's standing; lost ones to forget; how many are counted
+  // per index.
+  s.standing.clear();
+  s.start.assign(n + 1, 0);
   for (std::size_t h = 0; h < holders.size(); ++h) {
     for (const auto& copy : holders[h].copies) {
       if (copy.index >= n) continue;
-      const CopyStanding s = StandingOf(copy, now_ms, c);
-      if (s == CopyStanding::kLost) {
+      const CopyStanding st = StandingOf(copy, now_ms, c);
+      s.standing.push_back(static_cast<uint8_t>(st));
+      if (st == CopyStanding::kLost) {
         const int64_t since = copy.first_failure_ms.value_or(copy.last_proven_ms.value_or(0));
         if (copy.denied || now_ms - since >= c.forget_lost_after_ms) {
           a.forget.push_back({holders[h].holder, copy.index});
+        } else {
+          const int64_t forget_at = since + c.forget_lost_after_ms;
+          if (!a.next_forget_ms || forget_at < *a.next_forget_ms) a.next_forget_ms = forget_at;
         }
         continue;
       }
-      if (!IsCounted(s)) continue;
-      if (s == CopyStanding::kSuspect) {
+      if (!IsCounted(st)) continue;
+      if (st == CopyStanding::kSuspect) {
         const int64_t lost_at = *copy.first_failure_ms + c.holder_grace_ms;
         if (!a.next_change_ms || lost_at < *a.next_change_ms) a.next_change_ms = lost_at;
       }
-      counted[copy.index].push_back({s == CopyStanding::kSuspect, h});
+      ++s.start[copy.index + 1];
+    }
+  }
+  // Pass 2: the counted copies grouped by index, each group in holder order.
+  for (uint32_t i = 0; i < n; ++i) s.start[i + 1] += s.start[i];
+  s.fill.assign(s.start.begin(), s.start.end() - 1);
+  s.counted.resize(s.start[n]);
+  std::size_t k = 0;
+  for (std::size_t h = 0; h < holders.size(); ++h) {
+    for (const auto& copy : holders[h].copies) {
+      if (copy.index >= n) continue;
+      const auto st = static_cast<CopyStanding>(s.standing[k++]);
+      if (!IsCounted(st)) continue;
+      s.counted[s.fill[copy.index]++] = {st == CopyStanding::kSuspect, static_cast<uint32_t>(h)};
     }
   }
   // Over the cap: proven copies are kept before suspect ones, and among equals
   // the holders listed first (the earlier placements).
-  std::vector<uint32_t> counted_n(n, 0);
+  s.counted_n.assign(n, 0);
   for (uint32_t i = 0; i < n; ++i) {
-    auto& list = counted[i];
-    const uint32_t room = max_copies > proven[i] ? max_copies - proven[i] : 0;
-    if (list.size() > room) {
-      std::stable_sort(list.begin(), list.end(),
-                       [](const Counted& x, const Counted& y) { return x.suspect < y.suspect; });
-      for (std::size_t j = room; j < list.size(); ++j) {
-        a.surplus.push_back({holders[list[j].holder].holder, i});
+    const uint32_t begin = s.start[i], size = s.start[i + 1] - s.start[i];
+    const uint32_t room = max_copies > s.proven[i] ? max_copies - s.proven[i] : 0;
+    s.keep.assign(s.counted.begin() + begin, s.counted.begin() + begin + size);
+    if (size > room) {
+      // A stable partition: proven ones first, each part in holder order.
+      std::size_t w = begin;
+      for (const auto& e : s.keep) {
+        if (!e.first) s.counted[w++] = e;
       }
-      list.resize(room);
+      for (const auto& e : s.keep) {
+        if (e.first) s.counted[w++] = e;
+      }
+      s.keep.assign(s.counted.begin() + begin, s.counted.begin() + begin + size);
+      for (std::size_t j = room; j < size; ++j) {
+        a.surplus.push_back({holders[s.keep[j].second].holder, i});
+      }
+      s.keep.resize(room);
     }
-    for (const auto& cc : list) {
-      if (!cc.suspect) ++proven[i];
+    uint32_t suspects = 0;
+    for (const auto& e : s.keep) {
+      if (e.first) {
+        ++suspects;
+      } else {
+        ++s.proven[i];
+      }
     }
-    counted_n[i] =
-        proven[i] + static_cast<uint32_t>(std::count_if(
-                        list.begin(), list.end(), [](const Counted& x) { return x.suspect; }));
+    s.counted_n[i] = s.proven[i] + suspects;
   }
+  const auto& proven = s.proven;
+  const auto& counted_n = s.counted_n;
   for (uint32_t i = 0; i < n; ++i) {
     a.proven_fragments += proven[i] > 0;
     a.counted_fragments += counted_n[i] > 0;
@@ -209,17 +256,16 @@ Assessment Assess(const Redundancy& r, std::span<const HolderView> holders,
   if (measure < threshold) {
     a.trigger = RepairTrigger::kBelowThreshold;
     for (uint32_t i = 0; i < n; ++i) {
-      for (uint32_t k = std::min(proven[i], r.copies); k < r.copies; ++k) a.rebuild.push_back(i);
+      for (uint32_t j = std::min(proven[i], r.copies); j < r.copies; ++j) a.rebuild.push_back(i);
     }
   } else {
     for (uint32_t i = 0; i < n; ++i) {
-      for (uint32_t k = std::min(counted_n[i], r.copies); k < r.copies; ++k) a.rebuild.push_back(i);
+      for (uint32_t j = std::min(counted_n[i], r.copies); j < r.copies; ++j) a.rebuild.push_back(i);
     }
     if (!a.rebuild.empty()) a.trigger = RepairTrigger::kLostCopies;
   }
   std::sort(a.surplus.begin(), a.surplus.end());
   std::sort(a.forget.begin(), a.forget.end());
-  return a;
 }
 
 // ---- placement ----------------------------------------------------------------
@@ -253,11 +299,10 @@ PlacementChoice ChoosePlacement(const Redundancy& r, std::span<const uint32_t> r
     return std::find(excluded.begin(), excluded.end(), id) != excluded.end() || load_of.count(id);
   };
   std::vector<Candidate> fresh;
+  std::unordered_set<core::NodeId, core::IdHash> offered;  // the first offer of a peer counts
   for (auto& cand : candidates) {
     if (is_excluded(cand.peer.id)) continue;
-    bool dup = false;
-    for (const auto& f : fresh) dup = dup || f.peer.id == cand.peer.id;
-    if (dup) continue;
+    if (!offered.insert(cand.peer.id).second) continue;
     fresh.push_back({cand.peer, cand.balance, cand.distance});
   }
   const std::size_t want = rebuild.size();
@@ -318,19 +363,29 @@ std::optional<uint32_t> MaintainerRank(const core::NodeId& self, const core::Nod
                                        const core::NodeId& key, std::span<const HolderView> holders,
                                        int64_t now_ms, const MaintenancePolicyConfig& c) {
   if (self == owner) return 0;
-  std::vector<core::NodeId> ids;
+  // Our rank is one more than the number of distinct holders that keep a
+  // copy and are closer to the key than we are (distinct ids have distinct
+  // distances): one pass, no sort of the whole list.
+  const core::NodeId mine = core::XorDistance(self, key);
+  std::vector<core::NodeId> closer;
+  bool listed = false;
   for (const auto& h : holders) {
     if (h.holder == owner) continue;
     const bool keeps = std::any_of(h.copies.begin(), h.copies.end(), [&](const CopyHistory& x) {
       return StandingOf(x, now_ms, c) != CopyStanding::kLost;
     });
-    if (keeps && std::find(ids.begin(), ids.end(), h.holder) == ids.end()) ids.push_back(h.holder);
+    if (!keeps) continue;
+    if (h.holder == self) {
+      listed = true;
+      continue;
+    }
+    core::NodeId d = core::XorDistance(h.holder, key);
+    if (d < mine) closer.push_back(d);
   }
-  if (std::find(ids.begin(), ids.end(), self) == ids.end()) return std::nullopt;
-  std::sort(ids.begin(), ids.end(), [&](const core::NodeId& a, const core::NodeId& b) {
-    return core::XorDistance(a, key) < core::XorDistance(b, key);
-  });
-  return static_cast<uint32_t>(std::find(ids.begin(), ids.end(), self) - ids.begin()) + 1;
+  if (!listed) return std::nullopt;
+  std::sort(closer.begin(), closer.end());
+  closer.erase(std::unique(closer.begin(), closer.end()), closer.end());
+  return static_cast<uint32_t>(closer.size()) + 1;
 }
 
 bool ShouldCheck(uint32_t rank, const MaintenanceClock& m, int64_t now_ms, bool forced,
@@ -340,6 +395,15 @@ bool ShouldCheck(uint32_t rank, const MaintenanceClock& m, int64_t now_ms, bool 
   const bool quiet = !m.last_audited_by_peer_ms || now_ms - *m.last_audited_by_peer_ms >= quiet_for;
   const bool watch = !m.last_checked_ms || now_ms - *m.last_checked_ms >= c.watch_interval_ms;
   return quiet || watch;
+}
+
+int64_t NextCheckDueMs(uint32_t rank, const MaintenanceClock& m, const MaintenancePolicyConfig& c) {
+  constexpr int64_t kAlways = std::numeric_limits<int64_t>::min();
+  if (rank == 0 || !m.last_audited_by_peer_ms || !m.last_checked_ms) return kAlways;
+  const int64_t quiet_at =
+      *m.last_audited_by_peer_ms + static_cast<int64_t>(rank) * c.takeover_delay_ms;
+  const int64_t watch_at = *m.last_checked_ms + c.watch_interval_ms;
+  return std::min(quiet_at, watch_at);
 }
 
 bool ShouldAct(uint32_t rank, const MaintenanceClock& m, int64_t now_ms,

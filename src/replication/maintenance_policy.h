@@ -142,6 +142,10 @@ struct Assessment {
   // The earliest time a suspect copy becomes lost (the assessment may change
   // then without any new audit); nullopt if none is suspect.
   std::optional<int64_t> next_change_ms;
+  // The earliest time a copy that is lost now (and not denied) will be listed
+  // in `forget`; nullopt if there is none. With next_change_ms it bounds how
+  // long this assessment stays what Assess would answer without new audits.
+  std::optional<int64_t> next_forget_ms;
 
   bool needs_repair() const { return trigger != RepairTrigger::kNone; }
   std::size_t bytes_to_place(const Redundancy& r) const {
@@ -154,6 +158,21 @@ struct Assessment {
 Assessment Assess(const Redundancy& r, std::span<const HolderView> holders,
                   std::span<const uint32_t> local, int64_t now_ms,
                   const MaintenancePolicyConfig& c);
+
+// Working space of Assess; what it holds between calls means nothing.
+struct AssessScratch {
+  std::vector<uint32_t> proven, counted_n, start, fill;
+  std::vector<std::pair<bool, uint32_t>> counted;  // (suspect, holder), grouped by index
+  std::vector<std::pair<bool, uint32_t>> keep;
+  std::vector<uint8_t> standing;
+};
+// The same assessment, written into `out` (whose vectors are reused) with
+// `scratch` as working space: a caller that assesses many tesseras in a row
+// (the simulator) allocates nothing once both are warm. Assess above is this
+// with fresh ones.
+void Assess(const Redundancy& r, std::span<const HolderView> holders,
+            std::span<const uint32_t> local, int64_t now_ms, const MaintenancePolicyConfig& c,
+            AssessScratch& scratch, Assessment& out);
 
 // ---- placement --------------------------------------------------------------
 
@@ -201,6 +220,11 @@ std::optional<uint32_t> MaintainerRank(const core::NodeId& self, const core::Nod
 // watch interval. `forced` (tes repair) checks regardless.
 bool ShouldCheck(uint32_t rank, const MaintenanceClock& m, int64_t now_ms, bool forced,
                  const MaintenancePolicyConfig& c);
+// The earliest time at which ShouldCheck(rank, m, t, /*forced=*/false, c) is
+// true while `m` stays as it is (it is then true at every later time); the
+// smallest int64_t when it is true at any time. A caller that only knows a
+// lower bound of its rank gets a time no later than the true one.
+int64_t NextCheckDueMs(uint32_t rank, const MaintenanceClock& m, const MaintenancePolicyConfig& c);
 // Whether a maintainer of `rank` should repair a need it has seen since
 // m.need_since_ms: the owner at once, a holder after rank × takeover delay.
 bool ShouldAct(uint32_t rank, const MaintenanceClock& m, int64_t now_ms,

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <map>
 #include <set>
 
@@ -251,6 +252,33 @@ TEST_F(PolicyTest, LostCopiesAreForgottenAfterAWhile) {
               ElementsAre(std::make_pair(holders[1].holder, 1u)));
 }
 
+TEST_F(PolicyTest, NextForgetIsWhenTheEarliestLostCopyWillBeForgotten) {
+  cfg_.holder_grace_ms = kHour;
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  EXPECT_FALSE(Assess(r, holders, {}, now(), cfg_).next_forget_ms.has_value());
+  const int64_t first = now();
+  Miss(holders[1], first);
+  clock_.Advance(kHour / 2);
+  Miss(holders[2], now());
+  // Suspect copies are not lost yet: nothing to forget.
+  EXPECT_FALSE(Assess(r, holders, {}, now(), cfg_).next_forget_ms.has_value());
+  clock_.Advance(2 * kHour);
+  Assessment a = Assess(r, holders, {}, now(), cfg_);
+  ASSERT_TRUE(a.next_forget_ms.has_value());
+  EXPECT_EQ(*a.next_forget_ms, first + cfg_.forget_lost_after_ms);
+  // Exactly then the first one is forgotten and the second one is next.
+  clock_.Advance(*a.next_forget_ms - now() - 1);
+  EXPECT_THAT(Assess(r, holders, {}, now(), cfg_).forget, IsEmpty());
+  clock_.Advance(1);
+  Assessment b = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_THAT(b.forget, ElementsAre(std::make_pair(holders[1].holder, 1u)));
+  EXPECT_EQ(b.next_forget_ms, first + kHour / 2 + cfg_.forget_lost_after_ms);
+  // A denied copy is forgotten at once and never waits.
+  holders[3].copies[0] = AfterAudit(holders[3].copies[0], CopyObservation::kDenied, now());
+  EXPECT_EQ(Assess(r, holders, {}, now(), cfg_).next_forget_ms, b.next_forget_ms);
+}
+
 // ---- placement ----------------------------------------------------------------
 
 std::vector<PlacementCandidate> Peers(int count, int per_subnet, uint8_t first = 100) {
@@ -263,6 +291,22 @@ std::vector<PlacementCandidate> Peers(int count, int per_subnet, uint8_t first =
     out.push_back({p, 0, core::XorDistance(p.id, key)});
   }
   return out;
+}
+
+TEST_F(PolicyTest, APeerOfferedTwiceCountsOnceWithItsFirstOffer) {
+  auto r = Medium();
+  auto cands = Peers(6, 1);
+  auto again = cands[5];      // the farthest peer...
+  again.balance = 1'000'000;  // ...offered again with a balance that would rank it first
+  cands.push_back(again);
+  cands.insert(cands.begin() + 2, cands[1]);
+  std::vector<uint32_t> rebuild = {0, 1, 2, 3, 4, 5, 6};
+  auto choice = ChoosePlacement(r, rebuild, cands, {}, {}, 2, now(), cfg_);
+  EXPECT_EQ(choice.distinct_new_holders, 6u);
+  std::set<core::NodeId> targets;
+  for (const auto& [peer, idx] : choice.work) targets.insert(peer.id);
+  EXPECT_EQ(targets.size(), 6u);
+  EXPECT_EQ(choice.work.front().first.id, Id(100));  // its first offer (balance 0) counts
 }
 
 TEST_F(PolicyTest, FirstPlacementReachesOneHolderPerFragment) {
@@ -385,6 +429,226 @@ TEST_F(PolicyTest, OwnerRanksFirstThenHoldersByDistanceToTheKey) {
   EXPECT_EQ(MaintainerRank(Id(3), Id(250), key, holders, now(), cfg_), 2u);
 }
 
+// The ranking as first written (sort every keeper by distance, find
+// ourselves), kept as the reference for the one-pass version.
+std::optional<uint32_t> ReferenceRank(const core::NodeId& self, const core::NodeId& owner,
+                                      const core::NodeId& key, std::span<const HolderView> holders,
+                                      int64_t now_ms, const MaintenancePolicyConfig& c) {
+  if (self == owner) return 0;
+  std::vector<core::NodeId> ids;
+  for (const auto& h : holders) {
+    if (h.holder == owner) continue;
+    const bool keeps = std::any_of(h.copies.begin(), h.copies.end(), [&](const CopyHistory& x) {
+      return StandingOf(x, now_ms, c) != CopyStanding::kLost;
+    });
+    if (keeps && std::find(ids.begin(), ids.end(), h.holder) == ids.end()) ids.push_back(h.holder);
+  }
+  if (std::find(ids.begin(), ids.end(), self) == ids.end()) return std::nullopt;
+  std::sort(ids.begin(), ids.end(), [&](const core::NodeId& a, const core::NodeId& b) {
+    return core::XorDistance(a, key) < core::XorDistance(b, key);
+  });
+  return static_cast<uint32_t>(std::find(ids.begin(), ids.end(), self) - ids.begin()) + 1;
+}
+
+TEST_F(PolicyTest, RankMatchesTheSortedReferenceOnRandomHolderLists) {
+  uint64_t x = 12345;
+  auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  for (int round = 0; round < 80; ++round) {
+    std::vector<HolderView> holders;
+    const int n = 1 + static_cast<int>(next() % 40);
+    for (int i = 0; i < n; ++i) {
+      HolderView h;
+      h.holder = Id(static_cast<uint8_t>(next() % 60));  // repeats on purpose
+      h.holder.bytes[1] = static_cast<uint8_t>(next() % 3);
+      CopyHistory copy = AfterPush(static_cast<uint32_t>(i), now());
+      if (next() % 4 == 0) copy = AfterAudit(copy, CopyObservation::kDenied, now());
+      h.copies.push_back(copy);
+      holders.push_back(h);
+    }
+    core::NodeId key = Id(static_cast<uint8_t>(next()));
+    key.bytes[1] = static_cast<uint8_t>(next());
+    const core::NodeId owner = holders[next() % holders.size()].holder;
+    for (const auto& self : holders) {
+      EXPECT_EQ(MaintainerRank(self.holder, owner, key, holders, now(), cfg_),
+                ReferenceRank(self.holder, owner, key, holders, now(), cfg_));
+    }
+    EXPECT_EQ(MaintainerRank(Id(200), owner, key, holders, now(), cfg_), std::nullopt);
+  }
+}
+
+// Assess as first written (a vector of counted copies per index, a stable
+// sort for the cap), kept as the reference for the allocation-free version.
+Assessment ReferenceAssess(const Redundancy& r, std::span<const HolderView> holders,
+                           std::span<const uint32_t> local, int64_t now_ms,
+                           const MaintenancePolicyConfig& c) {
+  Assessment a;
+  const uint32_t n = r.fragments;
+  const uint32_t max_copies = r.MaxCopies(c);
+  // Counted copies per index, to pick the surplus from.
+  struct Counted {
+    bool suspect;
+    std::size_t holder;
+  };
+  std::vector<std::vector<Counted>> counted(n);
+  std::vector<uint32_t> proven(n, 0);
+  for (uint32_t i : local) {
+    if (i < n) ++proven[i];
+  }
+  for (std::size_t h = 0; h < holders.size(); ++h) {
+    for (const auto& copy : holders[h].copies) {
+      if (copy.index >= n) continue;
+      const CopyStanding s = StandingOf(copy, now_ms, c);
+      if (s == CopyStanding::kLost) {
+        const int64_t since = copy.first_failure_ms.value_or(copy.last_proven_ms.value_or(0));
+        if (copy.denied || now_ms - since >= c.forget_lost_after_ms) {
+          a.forget.push_back({holders[h].holder, copy.index});
+        } else {
+          const int64_t forget_at = since + c.forget_lost_after_ms;
+          if (!a.next_forget_ms || forget_at < *a.next_forget_ms) a.next_forget_ms = forget_at;
+        }
+        continue;
+      }
+      if (!(s == CopyStanding::kProven || s == CopyStanding::kSuspect)) continue;
+      if (s == CopyStanding::kSuspect) {
+        const int64_t lost_at = *copy.first_failure_ms + c.holder_grace_ms;
+        if (!a.next_change_ms || lost_at < *a.next_change_ms) a.next_change_ms = lost_at;
+      }
+      counted[copy.index].push_back({s == CopyStanding::kSuspect, h});
+    }
+  }
+  // Over the cap: proven copies are kept before suspect ones, and among equals
+  // the holders listed first (the earlier placements).
+  std::vector<uint32_t> counted_n(n, 0);
+  for (uint32_t i = 0; i < n; ++i) {
+    auto& list = counted[i];
+    const uint32_t room = max_copies > proven[i] ? max_copies - proven[i] : 0;
+    if (list.size() > room) {
+      std::stable_sort(list.begin(), list.end(),
+                       [](const Counted& x, const Counted& y) { return x.suspect < y.suspect; });
+      for (std::size_t j = room; j < list.size(); ++j) {
+        a.surplus.push_back({holders[list[j].holder].holder, i});
+      }
+      list.resize(room);
+    }
+    for (const auto& cc : list) {
+      if (!cc.suspect) ++proven[i];
+    }
+    counted_n[i] =
+        proven[i] + static_cast<uint32_t>(std::count_if(
+                        list.begin(), list.end(), [](const Counted& x) { return x.suspect; }));
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    a.proven_fragments += proven[i] > 0;
+    a.counted_fragments += counted_n[i] > 0;
+    a.proven_units += std::min(proven[i], r.copies);
+    a.counted_units += std::min(counted_n[i], r.copies);
+  }
+  const bool small = r.copies > 1;
+  a.margin = small ? static_cast<int32_t>(counted_n.empty() ? 0 : counted_n[0]) - 1
+                   : static_cast<int32_t>(a.counted_fragments) - static_cast<int32_t>(r.data);
+  a.state = a.margin < 0                  ? Recoverability::kLost
+            : a.proven_units == r.units() ? Recoverability::kHealthy
+                                          : Recoverability::kDegraded;
+  const uint32_t threshold = r.RepairThreshold(c);
+  const uint32_t measure = small ? a.counted_units : a.counted_fragments;
+  if (measure < threshold) {
+    a.trigger = RepairTrigger::kBelowThreshold;
+    for (uint32_t i = 0; i < n; ++i) {
+      for (uint32_t k = std::min(proven[i], r.copies); k < r.copies; ++k) a.rebuild.push_back(i);
+    }
+  } else {
+    for (uint32_t i = 0; i < n; ++i) {
+      for (uint32_t k = std::min(counted_n[i], r.copies); k < r.copies; ++k) a.rebuild.push_back(i);
+    }
+    if (!a.rebuild.empty()) a.trigger = RepairTrigger::kLostCopies;
+  }
+  std::sort(a.surplus.begin(), a.surplus.end());
+  std::sort(a.forget.begin(), a.forget.end());
+  return a;
+}
+
+TEST_F(PolicyTest, AssessMatchesTheReferenceOnRandomViews) {
+  uint64_t x = 987654321;
+  auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  const Redundancy tiers[] = {Small(), Medium(), RedundancyOf(*core::PlanForSize(300 * core::kMiB)),
+                              RedundancyOf(*core::MakePlan(core::Tier::kMedium, 5 << 20, 4, 2))};
+  AssessScratch scratch;
+  Assessment reused;
+  cfg_.holder_grace_ms = 10 * kHour;
+  cfg_.forget_lost_after_ms = 40 * kHour;
+  int with_surplus = 0, with_forget = 0, below = 0;
+  for (int round = 0; round < 400; ++round) {
+    const Redundancy& r = tiers[round % 4];
+    std::vector<HolderView> holders;
+    const int n = static_cast<int>(next() % (r.units() + 12));
+    for (int h = 0; h < n; ++h) {
+      HolderView v;
+      v.holder = Id(static_cast<uint8_t>(h + 1));
+      const int copies = 1 + static_cast<int>(next() % 3);
+      for (int c = 0; c < copies; ++c) {
+        CopyHistory copy;
+        copy.index = static_cast<uint32_t>(next() % (r.fragments + 1));  // sometimes out of range
+        switch (next() % 6) {
+          case 0:  // unverified
+            break;
+          case 1:  // proven
+            copy = AfterPush(copy.index, now() - static_cast<int64_t>(next() % 100) * kHour);
+            break;
+          case 2:  // denied
+            copy = AfterAudit(AfterPush(copy.index, now() - 50 * kHour), CopyObservation::kDenied,
+                              now() - static_cast<int64_t>(next() % 3) * kHour);
+            break;
+          default:  // failing for some hours: suspect, lost or to be forgotten
+            copy =
+                AfterAudit(AfterPush(copy.index, now() - 200 * kHour), CopyObservation::kUnanswered,
+                           now() - static_cast<int64_t>(next() % 60) * kHour);
+            break;
+        }
+        v.copies.push_back(copy);
+      }
+      std::sort(v.copies.begin(), v.copies.end(),
+                [](const auto& a, const auto& b) { return a.index < b.index; });
+      holders.push_back(v);
+    }
+    std::vector<uint32_t> local;
+    if (next() % 3 == 0) local.push_back(static_cast<uint32_t>(next() % r.fragments));
+    const Assessment want = ReferenceAssess(r, holders, local, now(), cfg_);
+    Assess(r, holders, local, now(), cfg_, scratch, reused);
+    for (const Assessment* got : {&reused}) {
+      EXPECT_EQ(got->proven_fragments, want.proven_fragments);
+      EXPECT_EQ(got->counted_fragments, want.counted_fragments);
+      EXPECT_EQ(got->proven_units, want.proven_units);
+      EXPECT_EQ(got->counted_units, want.counted_units);
+      EXPECT_EQ(got->margin, want.margin);
+      EXPECT_EQ(got->state, want.state);
+      EXPECT_EQ(got->trigger, want.trigger);
+      EXPECT_EQ(got->rebuild, want.rebuild);
+      EXPECT_EQ(got->surplus, want.surplus);
+      EXPECT_EQ(got->forget, want.forget);
+      EXPECT_EQ(got->next_change_ms, want.next_change_ms);
+      EXPECT_EQ(got->next_forget_ms, want.next_forget_ms);
+    }
+    EXPECT_EQ(Assess(r, holders, local, now(), cfg_).rebuild, want.rebuild);
+    with_surplus += !want.surplus.empty();
+    with_forget += !want.forget.empty();
+    below += want.trigger == RepairTrigger::kBelowThreshold;
+  }
+  // The random views reach every branch.
+  EXPECT_GT(with_surplus, 20);
+  EXPECT_GT(with_forget, 20);
+  EXPECT_GT(below, 20);
+}
+
 TEST_F(PolicyTest, HoldersStepInWhenTheMaintainersBeforeThemGoQuiet) {
   MaintenanceClock m;
   m.last_checked_ms = now();
@@ -404,6 +668,31 @@ TEST_F(PolicyTest, HoldersStepInWhenTheMaintainersBeforeThemGoQuiet) {
   clock_.Advance(cfg_.watch_interval_ms);
   w.last_audited_by_peer_ms = now();
   EXPECT_TRUE(ShouldCheck(3, w, now(), false, cfg_));
+}
+
+TEST_F(PolicyTest, NextCheckDueIsTheFirstTimeShouldCheckHolds) {
+  EXPECT_EQ(NextCheckDueMs(0, {}, cfg_), std::numeric_limits<int64_t>::min());
+  MaintenanceClock fresh;  // never checked: due at once
+  fresh.last_audited_by_peer_ms = now();
+  EXPECT_EQ(NextCheckDueMs(2, fresh, cfg_), std::numeric_limits<int64_t>::min());
+  EXPECT_TRUE(ShouldCheck(2, fresh, now(), false, cfg_));
+  for (uint32_t rank : {1u, 2u, 5u, 40u}) {
+    for (int64_t audited_ago : {int64_t{0}, 3 * kHour, 100 * kHour, 900 * kHour}) {
+      MaintenanceClock m;
+      m.last_checked_ms = now() - 10 * kHour;
+      m.last_audited_by_peer_ms = now() - audited_ago;
+      const int64_t due = NextCheckDueMs(rank, m, cfg_);
+      if (due > now()) {
+        EXPECT_FALSE(ShouldCheck(rank, m, due - 1, false, cfg_));
+      }
+      EXPECT_TRUE(ShouldCheck(rank, m, due, false, cfg_)) << rank << " " << audited_ago;
+      EXPECT_TRUE(ShouldCheck(rank, m, due + 7 * kHour, false, cfg_));
+      // A lower rank is never due later.
+      if (rank > 1) {
+        EXPECT_LE(NextCheckDueMs(rank - 1, m, cfg_), due);
+      }
+    }
+  }
 }
 
 TEST_F(PolicyTest, HoldersActOnANeedThatLasted) {

@@ -1,0 +1,113 @@
+// What one simulated run found, and how it is written out (JSON, CSV).
+// docs/SIMULATION.md, "Output", defines every field.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/result.h"
+
+namespace tesseras::sim {
+
+struct LostTessera {
+  uint32_t tessera = 0;  // index in the workload
+  std::string hash;      // hex of its (simulated) content hash
+  std::string tier;
+  double day = 0;  // when fewer than k fragments were left on machines still in the network
+};
+
+// Durability estimates made at the calibration day against what happened after.
+struct CalibrationRow {
+  double predicted_lo = 0, predicted_hi = 0;  // bucket of predicted P(lost)
+  uint64_t tesseras = 0;
+  double mean_predicted = 0;
+  uint64_t lost = 0;  // of those, lost after the calibration day
+};
+
+struct DaySample {
+  uint32_t day = 0;
+  uint32_t nodes_alive = 0;
+  uint32_t nodes_up = 0;
+  uint64_t repair_bytes = 0;  // during this day
+  uint64_t audit_bytes = 0;
+  uint64_t oracle_bytes = 0;
+  int32_t min_margin_seen = 0;     // lowest margin an acting maintainer assessed today
+  int32_t min_durable_margin = 0;  // lowest ground-truth margin at the end of the day
+  uint32_t below_threshold = 0;    // tesseras whose durable count is below the threshold
+  uint32_t lost = 0;               // cumulative
+  uint64_t repairs = 0;            // repairs started today
+};
+
+struct RunReport {
+  std::string scenario;
+  std::string mode = "policy";  // "policy" or "full-stack"
+  std::string policy;           // "eager" or "configured"
+  uint64_t seed = 0;
+  double years = 0;
+  uint32_t nodes = 0;
+  uint32_t tesseras = 0;
+  std::vector<std::pair<std::string, double>> knobs;
+
+  std::vector<LostTessera> lost;
+  // Tesseras whose fragments still exist but which no maintainer tracks
+  // k of at the end (nobody could restore them from the holder records).
+  uint64_t untracked = 0;
+  int32_t min_margin_seen = 0;
+  int32_t min_durable_margin = 0;
+  uint64_t below_threshold_episodes = 0;
+  double below_threshold_p50_hours = 0;
+  double below_threshold_p99_hours = 0;
+  double below_threshold_tessera_days = 0;
+
+  uint64_t repair_bytes = 0;                // fetched + pushed fragments, with their frames
+  uint64_t audit_bytes = 0;                 // attestation exchanges
+  uint64_t record_bytes = 0;                // holder records stored at DHT nodes after repairs
+  uint64_t connection_handshake_bytes = 0;  // one TLS handshake + Hellos (per connection)
+  uint64_t oracle_repair_bytes = 0;
+  // What the policy would still send at the end to bring every surviving
+  // tessera back to full redundancy, by the oracle's cost rule.
+  uint64_t repair_debt_bytes = 0;
+  // Per tier (small, medium, large): fetched and pushed repair bytes, and the oracle's.
+  std::array<uint64_t, 3> fetch_bytes_by_tier{}, push_bytes_by_tier{}, oracle_bytes_by_tier{};
+  std::array<uint64_t, 3> copies_by_tier{}, oracle_copies_by_tier{};
+  uint64_t publish_bytes = 0;  // the first placement at time 0, not counted as repair
+  double node_days = 0;        // Σ days each node was in the network
+  double traffic_vs_oracle = 0;
+
+  uint64_t checks_owner = 0, checks_quiet = 0, checks_watch = 0;
+  uint64_t assessments = 0, assessments_reused = 0;
+  uint64_t repairs = 0, copies_created = 0, copies_already_held = 0, transfers_failed = 0;
+  uint64_t budget_deferred = 0, repairs_without_sources = 0, lookups = 0, connections = 0;
+  uint64_t oracle_copies = 0;
+  // Repairs started, by the kind of check that found the need (owner, quiet
+  // takeover, watch) and by trigger (copies known lost, below the threshold).
+  uint64_t repairs_by_owner = 0, repairs_by_quiet = 0, repairs_by_watch = 0;
+  uint64_t repairs_lost_copies = 0, repairs_below_threshold = 0;
+  uint64_t departures = 0, disk_failures = 0, outages = 0, owner_departures = 0;
+  uint64_t surplus_dropped = 0, forgotten = 0;
+
+  std::vector<CalibrationRow> calibration;
+  std::vector<DaySample> days;
+  std::vector<std::string> violations;  // invariants that failed (empty when all held)
+
+  double wall_seconds = 0;
+  uint64_t peak_rss_bytes = 0;
+  uint64_t events = 0;
+  uint64_t evaluations = 0, rank_computations = 0;
+};
+
+// The JSON document of one run (sorted keys, deterministic apart from the
+// "run" object with wall time and memory).
+std::string ToJson(const RunReport& r, bool include_run_stats = true);
+// Several runs side by side: {"runs": {...}, "comparison": {...}}.
+std::string ToJson(const std::vector<RunReport>& runs, bool include_run_stats = true);
+// Writes DIR/<policy>-days.csv for every run.
+core::Result<void> WriteDailyCsv(const std::vector<RunReport>& runs, const std::string& dir);
+
+// The process's peak resident set so far (VmHWM), in bytes.
+uint64_t PeakRssBytes();
+
+}  // namespace tesseras::sim

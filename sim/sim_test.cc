@@ -1,0 +1,165 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "sim/policy_sim.h"
+#include "sim/scenario.h"
+#include "sim/wire_costs.h"
+
+namespace tesseras::sim {
+namespace {
+
+Scenario Small(std::vector<std::string> overrides = {}) {
+  auto s = LoadScenario(std::string(TESSERAS_SIM_DIR) + "/testdata/small.toml", overrides);
+  EXPECT_TRUE(s.ok()) << s.error().message;
+  return *s;
+}
+
+const WireCosts& CostsFor(const Scenario& s) {
+  static auto* costs = new WireCosts(*MeasureWireCosts(WorkloadSizes(s.workload), 2));
+  return *costs;
+}
+
+RunReport Simulate(const Scenario& s, bool eager, bool verify = false) {
+  RunOptions o;
+  o.policy_name = eager ? "eager" : "configured";
+  o.policy = eager ? EagerOf(s.policy) : s.policy;
+  o.verify_cache = verify;
+  o.daily_series = true;
+  auto r = RunPolicySimulation(s, CostsFor(s), o);
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  return *r;
+}
+
+TEST(WireCostsTest, SizesComeFromTheRealEncoders) {
+  auto c = MeasureWireCosts({1 << 20, 16ull << 20, 256ull << 20}, 2);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_EQ(c->classes.size(), 3u);
+  // A TLS 1.3 handshake with two Ed25519 certificates: about a kilobyte or two.
+  EXPECT_GT(c->tls_handshake_bytes, 500u);
+  EXPECT_LT(c->tls_handshake_bytes, 4000u);
+  for (const auto& k : c->classes) {
+    const uint64_t shard = k.plan.shard_size;
+    // A push carries the fragment, its chunk frames and a Replicate with the plan.
+    EXPECT_GT(k.push_bytes, shard);
+    EXPECT_LT(k.push_bytes, shard + shard / 50 + 20000) << k.payload_bytes;
+    EXPECT_GT(k.fetch_bytes, shard);
+    EXPECT_LT(k.push_held_bytes, 20000u);
+    // One proof with 2 samples is two 16 KiB leaves and their paths (at most
+    // 33,608 bytes, docs/ATTESTATION.md); small fragments have shorter leaves.
+    EXPECT_LE(k.attest_response_per_proof, 33608u);
+    EXPECT_GT(k.attest_response_bytes, k.attest_response_per_proof);
+    EXPECT_EQ(k.attest_batch, 31u);
+    EXPECT_EQ(k.AuditBytes(31) < k.AuditBytes(32), true);  // a 32nd index takes a second batch
+    EXPECT_LT(k.record_store_bytes, 17u * 1024 + 100);
+  }
+  EXPECT_EQ(c->classes[0].redundancy.units(), 7u);
+  EXPECT_EQ(c->classes[1].redundancy.units(), 24u);
+  EXPECT_EQ(c->classes[2].redundancy.units(), 72u);
+  // Leaves are whole 16 KiB from 16 KiB fragments on: the per-proof cost is
+  // then the same for every larger tier apart from longer paths.
+  EXPECT_GT(c->classes[2].attest_response_per_proof, c->classes[1].attest_response_per_proof);
+}
+
+TEST(PolicySimTest, SameSeedSameReport) {
+  const Scenario s = Small({"scenario.years=0.15"});
+  const RunReport a = Simulate(s, false);
+  const RunReport b = Simulate(s, false);
+  EXPECT_EQ(ToJson(a, /*include_run_stats=*/false), ToJson(b, false));
+  Scenario other = Small({"scenario.seed=8", "scenario.years=0.1"});
+  EXPECT_NE(ToJson(Simulate(other, false), false), ToJson(a, false));
+}
+
+TEST(PolicySimTest, InvariantsHoldForBothPolicies) {
+  const Scenario s = Small();
+  for (bool eager : {true, false}) {
+    const RunReport r = Simulate(s, eager);
+    // No fragment placed twice on one holder, no /24 above the cap, the
+    // ledgers sum to zero, no tessera counted lost while k fragments exist,
+    // the cache of assessments always agreed with a fresh one: every check
+    // records a violation here when it fails.
+    EXPECT_THAT(r.violations, ::testing::IsEmpty()) << r.policy;
+    // Something happened: the churn reached the maintenance code.
+    EXPECT_GT(r.departures, 20u);
+    EXPECT_GT(r.owner_departures, 10u);
+    EXPECT_GE(r.disk_failures, 3u);
+    EXPECT_GT(r.outages, 5u);
+    EXPECT_GT(r.repairs, 50u) << r.policy;
+    EXPECT_GT(r.checks_owner, 1000u);
+    EXPECT_GT(r.checks_watch, 100u);
+    EXPECT_GT(r.checks_quiet, 100u);
+    EXPECT_GT(r.oracle_repair_bytes, 0u);
+    EXPECT_LE(r.oracle_repair_bytes, r.repair_bytes) << r.policy;
+    EXPECT_GT(r.audit_bytes, 0u);
+    EXPECT_EQ(r.days.size(), static_cast<std::size_t>(s.years * 365));
+    EXPECT_FALSE(r.calibration.empty());
+  }
+}
+
+TEST(PolicySimTest, ShortcutsChangeNothing) {
+  // The verify mode recomputes every rank, re-assesses at every check and
+  // evaluates every holder at every pass, and records a violation when a
+  // reused assessment differs from a fresh one; the fast mode must reach
+  // exactly the same outcome.
+  const Scenario s = Small({"scenario.years=0.12"});
+  for (bool eager : {true, false}) {
+    const RunReport fast = Simulate(s, eager, /*verify=*/false);
+    const RunReport slow = Simulate(s, eager, /*verify=*/true);
+    EXPECT_THAT(slow.violations, ::testing::IsEmpty());
+    EXPECT_EQ(fast.repair_bytes, slow.repair_bytes);
+    EXPECT_EQ(fast.audit_bytes, slow.audit_bytes);
+    EXPECT_EQ(fast.checks_owner, slow.checks_owner);
+    EXPECT_EQ(fast.checks_quiet, slow.checks_quiet);
+    EXPECT_EQ(fast.checks_watch, slow.checks_watch);
+    EXPECT_EQ(fast.repairs, slow.repairs);
+    EXPECT_EQ(fast.copies_created, slow.copies_created);
+    EXPECT_EQ(fast.forgotten, slow.forgotten);
+    EXPECT_EQ(fast.lost.size(), slow.lost.size());
+    EXPECT_LT(fast.rank_computations, slow.rank_computations);
+    EXPECT_GT(fast.assessments_reused, 0u);
+  }
+}
+
+TEST(PolicySimTest, GraceSavesTrafficOverEager) {
+  const Scenario s = Small();
+  const RunReport eager = Simulate(s, true, false);
+  const RunReport lazy = Simulate(s, false, false);
+  EXPECT_LT(lazy.repair_bytes, eager.repair_bytes);
+  EXPECT_LT(lazy.traffic_vs_oracle, eager.traffic_vs_oracle);
+}
+
+TEST(PolicySimTest, ShippedScenariosRunAtASmallScale) {
+  // The full scale (10,000 nodes, 100,000 tesseras, ten years) is a
+  // benchmark (docs/SIMULATION.md); the suite runs every shipped scenario's
+  // churn model on a small network for a few simulated months.
+  for (const char* name : {"datacenter", "home", "laptops", "blackout"}) {
+    auto s = LoadScenario(std::string(TESSERAS_SIM_DIR) + "/scenarios/" + name + ".toml",
+                          {"scenario.nodes=100", "scenario.tesseras=200", "scenario.years=0.12",
+                           "scenario.calibration_day=10"});
+    ASSERT_TRUE(s.ok()) << name << ": " << s.error().message;
+    const WireCosts costs = *MeasureWireCosts(WorkloadSizes(s->workload), s->pass.audit_samples);
+    for (bool eager : {true, false}) {
+      RunOptions o;
+      o.policy_name = eager ? "eager" : "configured";
+      o.policy = eager ? EagerOf(s->policy) : s->policy;
+      auto r = RunPolicySimulation(*s, costs, o);
+      ASSERT_TRUE(r.ok()) << name << ": " << r.error().message;
+      EXPECT_THAT(r->violations, ::testing::IsEmpty()) << name << " " << o.policy_name;
+      EXPECT_EQ(r->scenario, name);
+      EXPECT_GT(r->audit_bytes, 0u) << name;
+      EXPECT_GT(r->checks_owner, 0u) << name;
+      // On a short run a lazy policy may still owe copies at the end.
+      EXPECT_LE(r->oracle_repair_bytes, r->repair_bytes + r->repair_debt_bytes)
+          << name << " " << o.policy_name;
+      EXPECT_GT(r->node_days, 100 * 0.12 * 365 * 0.9) << name;
+      // Every tessera was placed at the start, even where the machines are
+      // off at midnight (laptops), so the oracle has copies to lose and
+      // re-create.
+      EXPECT_GT(r->publish_bytes, 0u) << name;
+      EXPECT_GT(r->departures, 0u) << name;
+      EXPECT_GT(r->oracle_copies, 0u) << name << " " << o.policy_name;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tesseras::sim
