@@ -261,7 +261,14 @@ TEST_F(DaemonNetworkTest, CreatePublishStatusFetchRepairVerifyLedger) {
   EXPECT_EQ(st.at("fragments_verified"), 1);
   ASSERT_EQ(st.at("holders").size(), 7u);
   EXPECT_EQ(st.at("holders").at(0).at("fragments"), Json::array({0}));
+  // The durability estimate from the 7 copies just proven.
+  const Json& d = st.at("durability");
+  EXPECT_EQ(d.at("units_counted"), 7);
+  EXPECT_EQ(d.at("horizon_years"), 10);
+  EXPECT_GT(d.at("p_lost").get<double>(), 0.0);
+  EXPECT_LT(d.at("p_lost").get<double>(), 0.5);
   EXPECT_THAT(Tes({"status", hash}, &dir1_).out, HasSubstr("healthy"));
+  EXPECT_THAT(Tes({"status", hash}, &dir1_).out, HasSubstr("chance of loss within 10 years"));
 
   // The owner's ledger credits what the holders store for it.
   Json ledger = Json::parse(Tes({"--json", "ledger"}, &dir1_).out);

@@ -236,11 +236,27 @@ void RenderStatus(const Json& status, std::ostream& out) {
                                    Text(status, "state"), Count(status, "fragments_verified"),
                                    Count(status, "fragments_total"), Count(status, "data_shards"));
   const Json& holders = ArrayField(status, "holders");
-  PrintTable(out, {{"tessera", Text(status, "hash")},
-                   {"tier", fmt::format("{} ({})", Text(status, "tier"), code)},
-                   {"size", Bytes(status, "size")},
-                   {"state", health},
-                   {"holders", std::to_string(holders.size())}});
+  std::vector<std::vector<std::string>> facts = {
+      {"tessera", Text(status, "hash")},
+      {"tier", fmt::format("{} ({})", Text(status, "tier"), code)},
+      {"size", Bytes(status, "size")},
+      {"state", health},
+      {"holders", std::to_string(holders.size())}};
+  if (const Json* d = Find(status, "durability"); d != nullptr && d->is_object()) {
+    const Json* p = Find(*d, "p_lost");
+    const Json* a = Find(*d, "availability");
+    const Json* l = Find(*d, "departures_per_year");
+    if (p != nullptr && p->is_number() && a != nullptr && a->is_number() && l != nullptr &&
+        l->is_number()) {
+      facts.push_back(
+          {"risk", fmt::format("{:.2g} chance of loss within {} years (an estimate: holders "
+                               "answer {:.0f} % of audits, each leaves at {:.2f} a year; "
+                               "SIMULATION.md)",
+                               p->get<double>(), Count(*d, "horizon_years"), 100 * a->get<double>(),
+                               l->get<double>())});
+    }
+  }
+  PrintTable(out, facts);
   if (holders.empty()) return;
   out << "\n";
   // FRAGMENTS is how many the holder keeps, INDICES which ones.

@@ -165,6 +165,16 @@ TEST(RenderTest, Status) {
   EXPECT_THAT(text, HasSubstr("dddddddddddddddd  127.0.2.1:7700  1          3"));
   EXPECT_THAT(text, HasSubstr("2023-11-14 22:13:20 UTC"));
   EXPECT_THAT(text, HasSubstr("never"));
+  EXPECT_THAT(text, Not(HasSubstr("risk")));  // a daemon that sent no estimate
+
+  status["durability"] = {{"horizon_years", 10},
+                          {"p_lost", 0.000123},
+                          {"availability", 0.85},
+                          {"departures_per_year", 0.5}};
+  text = Render(RenderStatus, status);
+  EXPECT_THAT(text, HasSubstr("tier     medium"));
+  EXPECT_THAT(text, HasSubstr("risk     0.00012 chance of loss within 10 years"));
+  EXPECT_THAT(text, HasSubstr("answer 85 % of audits, each leaves at 0.50 a year"));
 }
 
 TEST(RenderTest, Fetch) {

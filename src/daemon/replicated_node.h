@@ -100,6 +100,11 @@ Json HealthSummaryJson(const replication::HealthReport& h, int64_t checked_at_ms
 // the most crowded first.
 Json SubnetSpreadJson(const replication::HealthReport& h);
 
+// {"horizon_years", "p_lost", "availability", "departures_per_year",
+//  "repair_delay_hours", "units_counted", "method"}: the durability estimate
+// in GET /v1/tesseras/{hash}/status.
+Json DurabilityJson(const replication::DurabilityEstimate& e, int horizon_years);
+
 // The background scrub's position and last full cycle (GET /v1/node "scrub").
 Json ScrubStatusJson(const storage::ScrubStatus& s);
 

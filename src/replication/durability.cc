@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <optional>
 
 namespace tesseras::replication {
 namespace {
@@ -112,6 +114,45 @@ DurabilityEstimate EstimateDurability(const DurabilityInput& in, const Maintenan
   for (int i = 0; i < n; ++i) sum = Multiply(sum, sum, s);
   e.p_lost = std::clamp(sum[state(e.units) * s + 0], 0.0, 1.0);
   return e;
+}
+
+DurabilityInput ObservedDurabilityInput(const std::vector<core::HolderView>& holders,
+                                        const Redundancy& redundancy, int64_t now_ms,
+                                        const MaintenancePolicyConfig& c) {
+  constexpr double kMsPerYear = kHoursPerYear * 3600 * 1000;
+  DurabilityInput in;
+  in.redundancy = redundancy;
+  const bool small = redundancy.copies > 1;
+  std::map<uint32_t, HolderObservation> by_index;  // coded: one unit per index
+  for (const auto& h : holders) {
+    bool any_counted = false;
+    std::optional<int64_t> first_seen;
+    for (const auto& copy : h.copies) {
+      if (copy.first_seen_ms && (!first_seen || *copy.first_seen_ms < *first_seen)) {
+        first_seen = copy.first_seen_ms;
+      }
+      const CopyStanding st = StandingOf(copy, now_ms, c);
+      if (st != CopyStanding::kProven && st != CopyStanding::kSuspect) continue;
+      any_counted = true;
+      HolderObservation o{copy.audits, std::min(copy.answered, copy.audits)};
+      if (small) {
+        in.holders.push_back(o);
+        continue;
+      }
+      auto [it, fresh] = by_index.emplace(copy.index, o);
+      if (!fresh && o.audits_asked > it->second.audits_asked) it->second = o;
+    }
+    bool all_lost = !h.copies.empty();
+    for (const auto& copy : h.copies) {
+      all_lost = all_lost && StandingOf(copy, now_ms, c) == CopyStanding::kLost;
+    }
+    if (all_lost && !any_counted) in.departures_seen += 1;
+    if (first_seen && *first_seen < now_ms) {
+      in.holder_years_watched += static_cast<double>(now_ms - *first_seen) / kMsPerYear;
+    }
+  }
+  for (const auto& [index, o] : by_index) in.holders.push_back(o);
+  return in;
 }
 
 }  // namespace tesseras::replication

@@ -69,4 +69,18 @@ struct DurabilityEstimate {
 DurabilityEstimate EstimateDurability(const DurabilityInput& in, const MaintenancePolicyConfig& c,
                                       const DurabilityPrior& prior = {});
 
+// The input from what one node remembers of a tessera's holders (the copies'
+// histories, core/maintenance.h), at `now_ms`:
+// - one observation per unit still counted (a fragment index, or for the
+//   small tier a copy, whose copy is proven or suspect within the grace), with
+//   that copy's audits asked and answered (the best-observed copy of an index
+//   held twice);
+// - departures: holders all of whose copies are lost (denied, or silent past
+//   the grace), over holder-years watched: for every holder, the time since
+//   its first copy was first seen.
+// payload_at_hand, pass_interval_hours and horizon_years are left to the caller.
+DurabilityInput ObservedDurabilityInput(const std::vector<core::HolderView>& holders,
+                                        const Redundancy& redundancy, int64_t now_ms,
+                                        const MaintenancePolicyConfig& c);
+
 }  // namespace tesseras::replication

@@ -138,3 +138,48 @@ TEST(DurabilityTest, EdgesAndThePrior) {
 
 }  // namespace
 }  // namespace tesseras::replication
+
+namespace tesseras::replication {
+namespace {
+
+// What a node remembers of the holders becomes the estimate's input: counted
+// copies with their audits, departed holders over the time watched.
+TEST(ObservedDurabilityInputTest, CountsCopiesDeparturesAndWatchedTime) {
+  MaintenancePolicyConfig c;
+  c.holder_grace_ms = 3600 * 1000;
+  const int64_t year = static_cast<int64_t>(24 * 365) * 3600 * 1000;
+  const int64_t now = 2 * year;
+  auto copy = [](uint32_t index, int64_t seen, uint32_t audits, uint32_t answered) {
+    core::CopyHistory h;
+    h.index = index;
+    h.first_seen_ms = seen;
+    h.last_proven_ms = seen;
+    h.audits = audits;
+    h.answered = answered;
+    return h;
+  };
+  std::vector<core::HolderView> holders(4);
+  holders[0].copies = {copy(0, 0, 10, 9), copy(1, 0, 4, 4)};  // two counted indices
+  holders[1].copies = {copy(1, year, 12, 12)};                // index 1 again, better observed
+  holders[2].copies = {copy(2, year, 5, 5)};
+  holders[2].copies[0].first_failure_ms = year + 1000;  // silent past the grace: lost
+  holders[2].copies[0].consecutive_failures = 3;
+  holders[3].copies = {copy(3, now - 1000, 1, 1)};
+  holders[3].copies[0].denied = true;  // said it no longer has it
+  const DurabilityInput in = ObservedDurabilityInput(holders, Code(2, 4), now, c);
+  ASSERT_EQ(in.holders.size(), 2u);  // indices 0 and 1; 2 and 3 are lost
+  EXPECT_EQ(in.holders[0].audits_asked, 10u);
+  EXPECT_EQ(in.holders[0].audits_answered, 9u);
+  EXPECT_EQ(in.holders[1].audits_asked, 12u);  // the better-observed copy of index 1
+  EXPECT_DOUBLE_EQ(in.departures_seen, 2);     // holders 2 and 3
+  // Watched: 2 years, 1, 1 and ~0.
+  EXPECT_NEAR(in.holder_years_watched, 4.0, 1e-6);
+  // With all four counted again, the tessera is safer than with two of k = 2.
+  holders[2].copies[0].first_failure_ms.reset();
+  holders[3].copies[0].denied = false;
+  const auto all = EstimateDurability(ObservedDurabilityInput(holders, Code(2, 4), now, c), c);
+  EXPECT_LT(all.p_lost, EstimateDurability(in, c).p_lost);
+}
+
+}  // namespace
+}  // namespace tesseras::replication

@@ -30,6 +30,7 @@
 #include "crypto/identity.h"
 #include "replication/attestation.h"
 #include "replication/config.h"
+#include "replication/durability.h"
 #include "replication/maintenance_policy.h"
 #include "replication/records.h"
 
@@ -247,6 +248,13 @@ class ReplicationService {
   // The last passes, newest last (at most kPassHistory).
   std::vector<PassSummary> pass_history() const;
   static constexpr std::size_t kPassHistory = 16;
+
+  // The chance that `tessera` is lost within `horizon_years`, from what this
+  // node remembers of its holders (their answers to our audits, departures)
+  // and the policy in force (replication/durability.h; the method is in
+  // docs/SIMULATION.md, "Durability estimate"). kNotFound without a plan here.
+  core::Result<DurabilityEstimate> EstimateDurabilityOf(const core::ContentHash& tessera,
+                                                        double horizon_years = 10);
 
   // Restores a payload by hash from the network into `out` (any node can).
   // Plans are tried in FindPlans' order, at most kMaxRestorePlans of them; a
