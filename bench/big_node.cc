@@ -1,8 +1,7 @@
 // big_node: a node's data dir filled with synthetic but valid content, and
 // what holding it costs, measured in process. bench/big_node.py drives it
 // (with tesd for start-up, SIGKILL and `tes repair`); the method and the
-// figures are in docs/PERFORMANCE.md, "A node that holds a hundred thousand
-// tesseras".
+// figures are in docs/PERFORMANCE.md, "Big nodes (bench/big_node)".
 //
 //   big_node fill  --data-dir D --tesseras N --peers P [--threads T]
 //       N tesseras, each with a plan signed by its owner (one of P throwaway
@@ -50,8 +49,8 @@
 #include "crypto/blake3_hasher.h"
 #include "crypto/identity.h"
 #include "dht/dht_port_adapter.h"
-#include "dht/record.h"
 #include "replication/attestation.h"
+#include "replication/dht_records.h"
 #include "replication/proof_tree.h"
 #include "replication/records.h"
 #include "replication/replication_service.h"
@@ -573,11 +572,9 @@ int Probe(const Args& a) {
     dht::DhtPortAdapter port(*rt);
     CountingDht dht(port);
     deps.dht = &dht;
-    deps.open_record =
-        [](const std::vector<uint8_t>& sealed) -> core::Result<std::vector<uint8_t>> {
-      ASSIGN_OR_RETURN(auto rec, dht::Record::ParseVerified(sealed));
-      return rec.value;
-    };
+    // Records sealed and opened as tesd does (a claim left unsealed would be
+    // refused by every peer and published again by every pass).
+    replication::UseDhtRecords(deps, self, clock, 24ll * 3600 * 1000);
     replication::ReplicationConfig rc;
     rc.scratch_dir = dir / "tmp-probe";
     fs::create_directories(rc.scratch_dir);
