@@ -23,6 +23,13 @@ class MemoryPlanStore final : public core::PlanStore {
     plans_[tessera] = {owner, std::vector<uint8_t>(encoded.begin(), encoded.end())};
     return core::Ok();
   }
+  core::Result<void> DeletePlan(const core::ContentHash& tessera) override {
+    std::lock_guard lock(mu_);
+    plans_.erase(tessera);
+    holders_.erase(tessera);
+    maintenance_.erase(tessera);
+    return core::Ok();
+  }
   core::Result<std::optional<std::vector<uint8_t>>> GetPlan(
       const core::ContentHash& tessera) override {
     std::lock_guard lock(mu_);

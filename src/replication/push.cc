@@ -253,7 +253,28 @@ Result<ReplicationReport> ReplicationService::ReplicateTessera(const core::Conte
   ASSIGN_OR_RETURN(auto staged, StageFromPayload(tessera, std::nullopt));
   SignedPlan plan = SignedPlan::Sign(staged->table, *d_.self);
   auto encoded = plan.Encode();
-  TRY(d_.plans->PutPlan(tessera, d_.self->node_id(), encoded));
+  auto put = d_.plans->PutPlan(tessera, d_.self->node_id(), encoded);
+  if (!put.ok() && put.error().code == ErrorCode::kPermissionDenied) {
+    // Another owner's plan for our hash was stored here before we published:
+    // our payload hashes to the tessera, so that plan is a squat. Its
+    // fragments go with it, then ours is kept.
+    CountRefusal("squat");
+    std::optional<core::NodeId> squatter;
+    if (auto stored = d_.plans->GetPlan(tessera); stored.ok() && *stored) {
+      if (auto other = SignedPlan::Decode(**stored); other.ok()) squatter = other->owner_id();
+    }
+    ASSIGN_OR_RETURN(auto squatted, d_.fragments->List(tessera));
+    for (const auto& f : squatted) {
+      TRY(d_.fragments->Delete(tessera, f.id.index));
+      if (squatter) {
+        (void)d_.ledger->Forget(*squatter, core::LedgerDirection::kWeStoreForThem, tessera,
+                                f.id.index);
+      }
+    }
+    TRY(d_.plans->DeletePlan(tessera));
+    put = d_.plans->PutPlan(tessera, d_.self->node_id(), encoded);
+  }
+  TRY(put);
 
   ReplicationReport report;
   report.tessera = tessera;

@@ -231,10 +231,12 @@ TEST_F(ReplicationTest, RestoreSkipsAForgedPlanForTheSameHash) {
   EXPECT_THAT(r->rejected_plans[0], ::testing::HasSubstr(attacker.identity.node_id().Short()));
 }
 
-// Squatting: before the owner publishes, an attacker sends its own tiny plan
-// for the owner's hash to the 12 nodes closest to it. They refuse the owner's
-// fragments ("belongs to another owner"); the owner places them on the next
-// candidates and still reaches full redundancy, and a fresh node restores.
+// Squatting: before the owner publishes, an attacker sends its own plan for
+// the owner's hash to the 12 nodes closest to it and to the owner's node. The
+// owner's node drops it when it publishes (its payload proves which plan is
+// right); the others refuse the owner's fragments ("belongs to another
+// owner"), and the owner places them on the next candidates, still reaching
+// full redundancy; a fresh node restores.
 TEST_F(ReplicationTest, SquattedNodesDoNotKeepTheOwnerFromFullRedundancy) {
   auto nodes = MakeNodes(40);
   auto payload = RandomBytes(5 * core::kMiB, 63);
@@ -252,6 +254,7 @@ TEST_F(ReplicationTest, SquattedNodesDoNotKeepTheOwnerFromFullRedundancy) {
   auto signed_plan = SignedPlan::Sign(table, attacker.identity);
   auto closest = attacker.dht->FindPeers(core::KeyFor(hash), 12);
   ASSERT_TRUE(closest.ok());
+  closest->push_back(nodes[0]->peer());  // the owner's own node too, before it publishes
   std::set<core::NodeId> squatted;
   for (const auto& peer : *closest) {
     core::FragmentEnvelope env;
@@ -263,9 +266,17 @@ TEST_F(ReplicationTest, SquattedNodesDoNotKeepTheOwnerFromFullRedundancy) {
     if (attacker.dht->ReplicateFragment(peer, env, bytes).ok()) squatted.insert(peer.id);
   }
   ASSERT_GE(squatted.size(), 10u);
+  ASSERT_TRUE(squatted.count(nodes[0]->identity.node_id()));
+  squatted.erase(nodes[0]->identity.node_id());
+  ASSERT_TRUE(nodes[0]->fragments.Get(hash, 0).ok());  // the squatter's fragment, at the owner
+  // The owner's payload proves its own plan: the squatter's plan and fragment go.
   AddPayload(*nodes[0], payload);
   auto report = nodes[0]->service->ReplicateTessera(hash);
   ASSERT_TRUE(report.ok()) << report.error().ToString();
+  EXPECT_FALSE(nodes[0]->fragments.Get(hash, 0).ok());
+  EXPECT_EQ(SignedPlan::Decode(**nodes[0]->plans.GetPlan(hash))->owner_id(),
+            nodes[0]->identity.node_id());
+  EXPECT_EQ(nodes[0]->ledger.Balance(attacker.identity.node_id())->bytes_stored_for_them, 0u);
   EXPECT_TRUE(report->complete());
   EXPECT_EQ(report->fragments_placed(), 24u);
   EXPECT_EQ(report->holders.size(), 24u);

@@ -39,6 +39,14 @@ Result<void> SqlitePlanStore::PutPlan(const core::ContentHash& tessera, const co
   return tx.Commit();
 }
 
+Result<void> SqlitePlanStore::DeletePlan(const core::ContentHash& tessera) {
+  auto lock = db_->Lock();
+  // Placements and the maintenance clock go with it (ON DELETE CASCADE).
+  ASSIGN_OR_RETURN(auto s, db_->Prepare("DELETE FROM signed_plans WHERE tessera = ?"));
+  s.Bind(1, tessera);
+  return s.Run();
+}
+
 Result<std::optional<std::vector<uint8_t>>> SqlitePlanStore::GetPlan(
     const core::ContentHash& tessera) {
   auto lock = db_->Lock();

@@ -18,6 +18,7 @@ class SqlitePlanStore final : public core::PlanStore {
 
   core::Result<void> PutPlan(const core::ContentHash& tessera, const core::NodeId& owner,
                              std::span<const uint8_t> encoded) override;
+  core::Result<void> DeletePlan(const core::ContentHash& tessera) override;
   core::Result<std::optional<std::vector<uint8_t>>> GetPlan(
       const core::ContentHash& tessera) override;
   core::Result<std::vector<core::PlanInfo>> ListPlans() override;

@@ -86,6 +86,24 @@ TEST_F(PlanStoreTest, HoldersRoundTripWithTheirHistory) {
   EXPECT_EQ(store_->SetHolders(H(7), h).error().code, core::ErrorCode::kNotFound);
 }
 
+TEST_F(PlanStoreTest, DeletePlanTakesItsHoldersAndClockAndFreesTheHash) {
+  ASSERT_TRUE(store_->PutPlan(H(3), N(1), std::vector<uint8_t>{1}).ok());
+  core::HolderView h{N(5), "127.0.5.1:7700", {core::CopyHistory{}}};
+  ASSERT_TRUE(store_->SetHolders(H(3), {h}).ok());
+  core::MaintenanceClock m;
+  m.last_checked_ms = 10;
+  ASSERT_TRUE(store_->SetMaintenance(H(3), m).ok());
+  // Another owner may not replace it, but once deleted the hash is free.
+  EXPECT_EQ(store_->PutPlan(H(3), N(2), std::vector<uint8_t>{2}).error().code,
+            core::ErrorCode::kPermissionDenied);
+  ASSERT_TRUE(store_->DeletePlan(H(3)).ok());
+  EXPECT_FALSE(*store_->GetPlan(H(3)));
+  EXPECT_TRUE(store_->GetHolders(H(3))->empty());
+  EXPECT_EQ(*store_->GetMaintenance(H(3)), core::MaintenanceClock{});
+  ASSERT_TRUE(store_->PutPlan(H(3), N(2), std::vector<uint8_t>{2}).ok());
+  EXPECT_TRUE(store_->DeletePlan(H(9)).ok());  // none: Ok
+}
+
 TEST_F(PlanStoreTest, MaintenanceClockRoundTripAndGoesWithThePlan) {
   ASSERT_TRUE(store_->PutPlan(H(2), N(1), std::vector<uint8_t>{1}).ok());
   EXPECT_EQ(*store_->GetMaintenance(H(2)), core::MaintenanceClock{});

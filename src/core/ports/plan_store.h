@@ -6,7 +6,9 @@
 // - Blocking; call from a worker thread. Thread-safe.
 // - Plans are opaque here (the replication layer encodes and verifies them);
 //   the store enforces only ownership: a tessera's plan can be replaced by a
-//   plan from the same owner, never by another owner's (kPermissionDenied).
+//   plan from the same owner, never by another owner's (kPermissionDenied);
+//   DeletePlan removes it (the owner's node does, when its payload proves a
+//   stored plan of another owner a squat).
 // - Holders and the maintenance clock exist only beside a plan (kNotFound
 //   otherwise) and go with it. SetHolders replaces the whole list atomically
 //   and durably (an acknowledged placement must survive a power cut).
@@ -43,6 +45,10 @@ class PlanStore {
   virtual ~PlanStore() = default;
   virtual Result<void> PutPlan(const ContentHash& tessera, const NodeId& owner,
                                std::span<const uint8_t> encoded) = 0;
+  // Removes the tessera's plan with its holders and maintenance clock; Ok if
+  // there is none. For an owner holding the payload, which proves its own plan
+  // right and a stored one of another owner a squat.
+  virtual Result<void> DeletePlan(const ContentHash& tessera) = 0;
   // nullopt when no plan is known for the tessera.
   virtual Result<std::optional<std::vector<uint8_t>>> GetPlan(const ContentHash& tessera) = 0;
   // Every plan, in tessera order. The answer grows with every plan known:
