@@ -350,7 +350,10 @@ void ReplicationService::RecordAudit(const SignedPlan& plan, View& view, const A
   // is not.
   const bool own = plan.owner_id() == d_.self->node_id();
   auto drop = [&](const std::vector<std::pair<core::NodeId, uint32_t>>& list) {
-    for (const auto& [holder, index] : list) {
+    for (const auto& entry : list) {
+      // Named outside the lambda: clang 14 cannot capture a structured binding.
+      const core::NodeId& holder = entry.first;
+      const uint32_t index = entry.second;
       for (auto& h : view.holders) {
         if (h.holder != holder) continue;
         h.copies.erase(std::remove_if(h.copies.begin(), h.copies.end(),

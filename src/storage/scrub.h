@@ -165,7 +165,6 @@ class Scrubber {
 
   std::mutex run_mu_;        // one Step at a time
   std::deque<Due> pending_;  // the next keys of the cycle (at most one batch)
-  bool exhausted_ = false;   // the index has nothing more for this cycle
 
   mutable std::mutex mu_;  // status_, the cursor, stop_
   std::condition_variable cv_;
