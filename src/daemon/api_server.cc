@@ -200,10 +200,12 @@ asio::awaitable<void> ApiServer::AcceptLoop(Acceptor& acceptor, bool http) {
   }
 }
 
-asio::awaitable<ApiServer::Reply> ApiServer::RunOnPool(std::function<Reply()> work) {
+asio::awaitable<ApiServer::Reply> ApiServer::RunOnPool(const std::function<Reply()>& work) {
   // The task is a named variable, not a temporary inside the co_await
-  // expression: g++ 12 destroys such temporaries twice (GCC PR 99576).
-  auto task = [work = std::move(work)]() -> asio::awaitable<Reply> { co_return work(); };
+  // expression: g++ 12 destroys such temporaries twice (GCC PR 99576). For
+  // the same reason callers pass a named function, by reference (it lives in
+  // their frame until this returns).
+  auto task = [work]() -> asio::awaitable<Reply> { co_return work(); };
   Reply reply = co_await asio::co_spawn(pool_.get_executor(), task, use_awaitable);
   co_return reply;
 }
@@ -271,7 +273,7 @@ asio::awaitable<ApiServer::Reply> ApiServer::Answer(const Request& req, bool htt
       co_return reply;
     }
     auto render = render_metrics_;
-    co_return co_await RunOnPool([render] {
+    const std::function<Reply()> work = [render] {
       Reply reply;
       reply.content_type = std::string(kMetricsContentType);
       try {
@@ -282,15 +284,20 @@ asio::awaitable<ApiServer::Reply> ApiServer::Answer(const Request& req, bool htt
         reply.body = fmt::format("cannot render metrics: {}\n", e.what());
       }
       return reply;
-    });
+    };
+    Reply reply = co_await RunOnPool(work);
+    co_return reply;
   }
 
   RoutedRequest routed = Route(method, target, req.body());
   if (routed.reply) co_return json_reply(*routed.reply);
   NodeOperations* ops = &operations_;
   auto op = std::make_shared<const BoundOperation>(std::move(routed.operation));
-  co_return co_await RunOnPool(
-      [ops, op, json_reply] { return json_reply(ReplyFor(RunOperation(*op, *ops))); });
+  const std::function<Reply()> work = [ops, op, json_reply] {
+    return json_reply(ReplyFor(RunOperation(*op, *ops)));
+  };
+  Reply reply = co_await RunOnPool(work);
+  co_return reply;
 }
 
 template <typename Socket>

@@ -77,7 +77,7 @@ class ApiServer {
   // The reply to one request; `http` applies the HTTP listener's policy.
   template <typename Request>
   boost::asio::awaitable<Reply> Answer(const Request& req, bool http);
-  boost::asio::awaitable<Reply> RunOnPool(std::function<Reply()> work);
+  boost::asio::awaitable<Reply> RunOnPool(const std::function<Reply()>& work);
   void SessionEnded(const std::shared_ptr<Session>& session);
 
   boost::asio::any_io_executor io_;
