@@ -466,6 +466,20 @@ TEST_F(MetricsNetworkTest, GaugesMoveWithAPublish) {
   EXPECT_EQ(Metric(after, "tesseras_tesseras{state=\"local\"}"), 0);
   EXPECT_EQ(Metric(after, "tesseras_tesseras{state=\"healthy\"}"), 1);
   EXPECT_EQ(Metric(after, "tesseras_fragments_held"), 0);  // the owner keeps the payload
+  // The counters moved: 24 fragments sent and timed, attestations asked by
+  // the status check, received on the holders' side.
+  const double sent_before =
+      std::max(0.0, Metric(before, "tesseras_transfer_duration_seconds_count{direction=\"out\"}"));
+  EXPECT_GE(
+      Metric(after, "tesseras_transfer_duration_seconds_count{direction=\"out\"}") - sent_before,
+      24);
+  EXPECT_GT(Metric(after, "tesseras_attestations_total{result=\"ok\"}"),
+            std::max(0.0, Metric(before, "tesseras_attestations_total{result=\"ok\"}")));
+  double received = 0;
+  for (int n = 2; n <= kNodes; ++n) {
+    received += Metric(Scrape(n), "tesseras_transfer_duration_seconds_count{direction=\"in\"}");
+  }
+  EXPECT_GE(received, 24);
 }
 
 }  // namespace
