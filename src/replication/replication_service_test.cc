@@ -30,6 +30,37 @@ std::vector<uint8_t> RandomBytes(std::size_t n, uint32_t seed) {
   return v;
 }
 
+// A tessera encoded by hand, as an owner (or an attacker labelling other
+// bytes with someone's hash) sends it: the fragments' bytes and the table.
+struct HandEncoded {
+  std::vector<core::MemorySink> fragments;
+  core::FragmentTable table;
+};
+
+HandEncoded EncodeByHand(const std::vector<uint8_t>& payload, const core::ContentHash& label) {
+  HandEncoded out;
+  auto plan = *core::PlanForSize(payload.size());
+  out.fragments.resize(plan.total_shards());
+  std::vector<core::ByteSink*> ptrs;
+  for (auto& sk : out.fragments) ptrs.push_back(&sk);
+  core::MemorySource src(payload);
+  CodecOptions opt;
+  opt.compute_proof_roots = true;
+  out.table = *EncodeTessera(label, plan, src, ptrs, opt);
+  return out;
+}
+
+// The envelope of fragment i of `table` under `signed_plan`.
+core::FragmentEnvelope EnvelopeOf(const core::FragmentTable& table, const SignedPlan& signed_plan,
+                                  uint32_t i) {
+  core::FragmentEnvelope env;
+  env.id = table.IdOf(i);
+  env.table = table;
+  env.owner_public_key = signed_plan.owner;
+  env.plan_signature.assign(signed_plan.signature.begin(), signed_plan.signature.end());
+  return env;
+}
+
 class ReplicationTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -179,27 +210,17 @@ TEST_F(ReplicationTest, RestoreSkipsAForgedPlanForTheSameHash) {
   auto hash = AddPayload(*nodes[0], payload);
   ASSERT_TRUE(nodes[0]->service->ReplicateTessera(hash).ok());
   SimNode& attacker = *nodes[39];
-  auto junk = RandomBytes(5 * core::kMiB, 62);
-  core::MemorySource junk_src(junk);
-  auto plan = *core::PlanForSize(junk.size());
-  std::vector<core::MemorySink> sinks(plan.total_shards());
-  std::vector<core::ByteSink*> ptrs;
-  for (auto& sk : sinks) ptrs.push_back(&sk);
-  CodecOptions opt;
-  opt.compute_proof_roots = true;
-  auto table = *EncodeTessera(hash, plan, junk_src, ptrs, opt);  // junk, labelled `hash`
+  const HandEncoded junk = EncodeByHand(RandomBytes(5 * core::kMiB, 62), hash);  // labelled `hash`
+  const auto& table = junk.table;
+  const auto& sinks = junk.fragments;
   auto signed_plan = SignedPlan::Sign(table, attacker.identity);
   std::size_t placed = 0;
   bool refused_other_owner = false;
   for (std::size_t n = 1; n < 39; ++n) {
-    const uint32_t i = static_cast<uint32_t>(n % plan.total_shards());
-    core::FragmentEnvelope env;
-    env.id = table.IdOf(i);
-    env.table = table;
-    env.owner_public_key = signed_plan.owner;
-    env.plan_signature.assign(signed_plan.signature.begin(), signed_plan.signature.end());
+    const uint32_t i = static_cast<uint32_t>(n % table.plan.total_shards());
     core::MemorySource bytes(sinks[i].bytes());
-    auto ack = attacker.dht->ReplicateFragment(nodes[n]->peer(), env, bytes);
+    auto ack =
+        attacker.dht->ReplicateFragment(nodes[n]->peer(), EnvelopeOf(table, signed_plan, i), bytes);
     if (ack.ok()) {
       ++placed;
     } else {
@@ -214,13 +235,10 @@ TEST_F(ReplicationTest, RestoreSkipsAForgedPlanForTheSameHash) {
   // it therefore tries first.
   SimNode& stranger = net_.AddNode("127.0.202.1:7700", config_);
   {
-    core::FragmentEnvelope env;
-    env.id = table.IdOf(0);
-    env.table = table;
-    env.owner_public_key = signed_plan.owner;
-    env.plan_signature.assign(signed_plan.signature.begin(), signed_plan.signature.end());
     core::MemorySource bytes(sinks[0].bytes());
-    ASSERT_TRUE(attacker.dht->ReplicateFragment(stranger.peer(), env, bytes).ok());
+    ASSERT_TRUE(
+        attacker.dht->ReplicateFragment(stranger.peer(), EnvelopeOf(table, signed_plan, 0), bytes)
+            .ok());
   }
   core::MemorySink out;
   auto r = stranger.service->FetchTessera(hash, static_cast<core::RandomAccessSink&>(out));
@@ -242,28 +260,18 @@ TEST_F(ReplicationTest, SquattedNodesDoNotKeepTheOwnerFromFullRedundancy) {
   auto payload = RandomBytes(5 * core::kMiB, 63);
   const auto hash = crypto::Blake3(payload);
   SimNode& attacker = *nodes[39];
-  auto plan = *core::PlanForSize(4 * core::kMiB + 1);  // a Medium plan of junk
-  std::vector<uint8_t> medium_junk(4 * core::kMiB + 1, 0x5a);
-  core::MemorySource medium_src(medium_junk);
-  std::vector<core::MemorySink> sinks(plan.total_shards());
-  std::vector<core::ByteSink*> ptrs;
-  for (auto& sk : sinks) ptrs.push_back(&sk);
-  CodecOptions opt;
-  opt.compute_proof_roots = true;
-  auto table = *EncodeTessera(hash, plan, medium_src, ptrs, opt);
-  auto signed_plan = SignedPlan::Sign(table, attacker.identity);
+  // A Medium plan of junk, labelled with the owner's hash.
+  const HandEncoded junk = EncodeByHand(std::vector<uint8_t>(4 * core::kMiB + 1, 0x5a), hash);
+  auto signed_plan = SignedPlan::Sign(junk.table, attacker.identity);
   auto closest = attacker.dht->FindPeers(core::KeyFor(hash), 12);
   ASSERT_TRUE(closest.ok());
   closest->push_back(nodes[0]->peer());  // the owner's own node too, before it publishes
   std::set<core::NodeId> squatted;
   for (const auto& peer : *closest) {
-    core::FragmentEnvelope env;
-    env.id = table.IdOf(0);
-    env.table = table;
-    env.owner_public_key = signed_plan.owner;
-    env.plan_signature.assign(signed_plan.signature.begin(), signed_plan.signature.end());
-    core::MemorySource bytes(sinks[0].bytes());
-    if (attacker.dht->ReplicateFragment(peer, env, bytes).ok()) squatted.insert(peer.id);
+    core::MemorySource bytes(junk.fragments[0].bytes());
+    if (attacker.dht->ReplicateFragment(peer, EnvelopeOf(junk.table, signed_plan, 0), bytes).ok()) {
+      squatted.insert(peer.id);
+    }
   }
   ASSERT_GE(squatted.size(), 10u);
   ASSERT_TRUE(squatted.count(nodes[0]->identity.node_id()));
@@ -503,23 +511,11 @@ TEST_F(ReplicationTest, ReceiveRefusesWhatItMust) {
   SimNode& owner = *nodes[0];
   SimNode& holder = *nodes[1];
   auto payload = RandomBytes(5 * core::kMiB, 11);
-  auto plan = *core::PlanForSize(payload.size());
-  std::vector<core::MemorySink> sinks(plan.total_shards());
-  std::vector<core::ByteSink*> ptrs;
-  for (auto& s : sinks) ptrs.push_back(&s);
-  core::MemorySource src(payload);
-  CodecOptions opt;
-  opt.compute_proof_roots = true;
-  auto table = *EncodeTessera(crypto::Blake3(payload), plan, src, ptrs, opt);
+  const HandEncoded encoded = EncodeByHand(payload, crypto::Blake3(payload));
+  const auto& table = encoded.table;
+  const auto& sinks = encoded.fragments;
   auto signed_plan = SignedPlan::Sign(table, owner.identity);
-  auto envelope = [&](uint32_t i) {
-    core::FragmentEnvelope env;
-    env.id = table.IdOf(i);
-    env.table = table;
-    env.owner_public_key = signed_plan.owner;
-    env.plan_signature.assign(signed_plan.signature.begin(), signed_plan.signature.end());
-    return env;
-  };
+  auto envelope = [&](uint32_t i) { return EnvelopeOf(table, signed_plan, i); };
   auto receive = [&](const core::FragmentEnvelope& env, const std::vector<uint8_t>& bytes,
                      SimNode& from) {
     core::MemorySource b(bytes);
@@ -566,23 +562,12 @@ TEST_F(ReplicationTest, ReceiveChecksProofRootsAgainstTheBytes) {
   SimNode& owner = *nodes[0];
   SimNode& holder = *nodes[1];
   auto payload = RandomBytes(5 * core::kMiB, 13);
-  auto plan = *core::PlanForSize(payload.size());
-  std::vector<core::MemorySink> sinks(plan.total_shards());
-  std::vector<core::ByteSink*> ptrs;
-  for (auto& s : sinks) ptrs.push_back(&s);
-  core::MemorySource src(payload);
-  CodecOptions opt;
-  opt.compute_proof_roots = true;
-  const auto table = *EncodeTessera(crypto::Blake3(payload), plan, src, ptrs, opt);
+  const HandEncoded encoded = EncodeByHand(payload, crypto::Blake3(payload));
+  const auto& table = encoded.table;
   auto send = [&](const core::FragmentTable& t, uint32_t i) {
-    auto signed_plan = SignedPlan::Sign(t, owner.identity);
-    core::FragmentEnvelope env;
-    env.id = t.IdOf(i);
-    env.table = t;
-    env.owner_public_key = signed_plan.owner;
-    env.plan_signature.assign(signed_plan.signature.begin(), signed_plan.signature.end());
-    core::MemorySource b(sinks[i].bytes());
-    return holder.service->ReceiveFragment(owner.peer(), env, b);
+    core::MemorySource b(encoded.fragments[i].bytes());
+    return holder.service->ReceiveFragment(
+        owner.peer(), EnvelopeOf(t, SignedPlan::Sign(t, owner.identity), i), b);
   };
   // Signed by the owner, right checksum, wrong proof root: refused, nothing kept.
   auto lying = table;
