@@ -26,6 +26,7 @@
 
 #include "crypto/blake3_hasher.h"
 #include "replication/replication_service.h"
+#include "replication/testing/random_bytes.h"
 #include "replication/testing/sim_network.h"
 
 namespace tesseras::replication {
@@ -37,12 +38,7 @@ using testing::SimNode;
 
 constexpr int64_t kHour = 3600 * 1000;
 
-std::vector<uint8_t> RandomBytes(std::size_t n, uint32_t seed) {
-  std::vector<uint8_t> v(n);
-  std::mt19937 rng(seed);
-  for (auto& b : v) b = static_cast<uint8_t>(rng());
-  return v;
-}
+using testing::RandomBytes;
 
 struct Net {
   explicit Net(ReplicationConfig cfg, int nodes, const std::filesystem::path& scratch)

@@ -11,6 +11,7 @@
 #include "crypto/blake3_hasher.h"
 #include "crypto/testing/subsets.h"
 #include "replication/file_io.h"
+#include "replication/testing/random_bytes.h"
 
 namespace tesseras::replication {
 namespace {
@@ -20,12 +21,7 @@ using core::FragmentPlan;
 using core::FragmentTable;
 using core::Tier;
 
-std::vector<uint8_t> RandomBytes(std::size_t n, uint32_t seed) {
-  std::vector<uint8_t> v(n);
-  std::mt19937 rng(seed);
-  for (auto& b : v) b = static_cast<uint8_t>(rng());
-  return v;
-}
+using testing::RandomBytes;
 
 struct Encoded {
   FragmentTable table;

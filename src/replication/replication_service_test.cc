@@ -14,6 +14,7 @@
 #include "crypto/blake3_hasher.h"
 #include "replication/fragment_codec.h"
 #include "replication/placement.h"
+#include "replication/testing/random_bytes.h"
 #include "replication/testing/sim_network.h"
 
 namespace tesseras::replication {
@@ -23,12 +24,7 @@ using core::ErrorCode;
 using testing::SimNetwork;
 using testing::SimNode;
 
-std::vector<uint8_t> RandomBytes(std::size_t n, uint32_t seed) {
-  std::vector<uint8_t> v(n);
-  std::mt19937 rng(seed);
-  for (auto& b : v) b = static_cast<uint8_t>(rng());
-  return v;
-}
+using testing::RandomBytes;
 
 // A tessera encoded by hand, as an owner (or an attacker labelling other
 // bytes with someone's hash) sends it: the fragments' bytes and the table.
