@@ -71,7 +71,7 @@ int Main(int argc, char** argv) {
   app.add_flag("--policy", both, "run the eager policy and the configured one side by side");
   app.add_flag("--eager", eager_only, "run only the eager policy");
   app.add_flag("--full-stack", full_stack,
-               "run the real ReplicationService on in-memory stores ([fullstack] scale)");
+               "run the real ReplicationService of every node beside the policy-level run");
   app.add_option("--set", sets, "override a key, e.g. --set policy.holder_grace_hours=168");
   app.add_flag("--verify-cache", verify,
                "re-assess at every check and fail if a reused assessment differs");
@@ -108,9 +108,19 @@ int Main(int argc, char** argv) {
   }
   std::vector<core::Result<sim::RunReport>> results(
       runs.size(), core::MakeError(core::ErrorCode::kInternal, "not run"));
+  std::vector<sim::RunReport> reports;
   if (full_stack) {
-    for (std::size_t i = 0; i < runs.size(); ++i)
-      results[i] = sim::RunFullStack(*scenario, runs[i]);
+    // Each run is the policy-level simulation and the real services on the
+    // same churn; one after the other (the services use both cores).
+    for (const auto& o : runs) {
+      auto pair = sim::RunFullStack(*scenario, o);
+      if (!pair.ok()) {
+        std::fprintf(stderr, "tesseras-sim: %s\n", pair.error().ToString().c_str());
+        return kExitFailed;
+      }
+      for (auto& r : *pair) reports.push_back(std::move(r));
+    }
+    results.clear();
   } else {
     auto costs =
         sim::MeasureWireCosts(sim::WorkloadSizes(scenario->workload), scenario->pass.audit_samples);
@@ -130,7 +140,6 @@ int Main(int argc, char** argv) {
       for (std::size_t i = 0; i < runs.size(); ++i) run(i);
     }
   }
-  std::vector<sim::RunReport> reports;
   for (auto& r : results) {
     if (!r.ok()) {
       std::fprintf(stderr, "tesseras-sim: %s\n", r.error().ToString().c_str());

@@ -35,6 +35,14 @@ json RunJson(const RunReport& r, bool run_stats) {
   }
   j["tesseras_lost"] = {{"count", r.lost.size()}, {"which", which}};
   j["untracked"] = r.untracked;
+  if (r.mode == "full-stack") {
+    j["full_stack"] = {{"restored_at_end", r.restored_at_end},
+                       {"restore_bytes", r.restore_bytes},
+                       {"maintenance_passes", r.passes_run},
+                       {"publish_incomplete", r.publish_incomplete},
+                       {"subnet_cap_exceeded", r.subnet_cap_exceeded},
+                       {"max_holders_in_one_subnet", r.max_holders_in_one_subnet}};
+  }
   j["traffic_vs_oracle"] = Finite(r.traffic_vs_oracle);
   j["min_margin_seen"] = r.min_margin_seen;
   j["min_durable_margin"] = r.min_durable_margin;

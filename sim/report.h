@@ -89,6 +89,17 @@ struct RunReport {
   uint64_t departures = 0, disk_failures = 0, outages = 0, owner_departures = 0;
   uint64_t surplus_dropped = 0, forgotten = 0;
 
+  // The full-stack mode only: tesseras a node joining at the end restored
+  // bit-exact through the real restore path, the bytes that cost, the
+  // maintenance passes the real services ran, and first placements that fell
+  // short of full redundancy.
+  uint64_t restored_at_end = 0, restore_bytes = 0, passes_run = 0, publish_incomplete = 0;
+  // Physical holders per /24 at the daily census: the most seen for one
+  // tessera, and the tesseras that ever had more than max_per_subnet (each
+  // maintainer keeps the cap among the holders it counts; see
+  // docs/SIMULATION.md, "Full-stack mode").
+  uint64_t subnet_cap_exceeded = 0, max_holders_in_one_subnet = 0;
+
   std::vector<CalibrationRow> calibration;
   std::vector<DaySample> days;
   std::vector<std::string> violations;  // invariants that failed (empty when all held)

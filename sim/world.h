@@ -204,6 +204,9 @@ class World {
   const std::vector<uint32_t>& owners() const { return owners_; }
   const std::vector<uint32_t>& alive() const { return alive_; }
   int64_t end() const { return end_; }
+  uint32_t tessera_count() const { return static_cast<uint32_t>(tesseras_.size()); }
+  const Tessera& tessera(uint32_t t) const { return tesseras_[t]; }
+  const SizeClass& size_class_of(uint32_t t) const { return ClassOf(tesseras_[t]); }
 
   void Setup();
   void Run();
