@@ -148,7 +148,11 @@ core::Result<void> Node::OpenStorage() {
   fo.clock = clock_;
   ASSIGN_OR_RETURN(fragments_, storage::FsFragmentStore::Open(db_, dir, fo));
   const auto& rec = fragments_->recovery_report();
-  if (!rec.clean()) spdlog::warn("storage: recovery on open: {}", rec.ToString());
+  if (!rec.clean()) {
+    spdlog::warn("storage: recovery on open: {}", rec.ToString());
+  } else if (rec.moved_dirs > 0) {
+    spdlog::info("storage: {}", rec.ToString());
+  }
   ledger_ = std::make_unique<storage::SqliteReciprocityLedger>(db_, clock_);
   storage::FsBlobStoreOptions bo;
   bo.min_free_bytes = config_.replication.min_free_space_bytes;
