@@ -229,6 +229,7 @@ core::Result<void> Node::StartReplication() {
   cfg.min_fragment_charge_bytes = rc.min_fragment_charge_bytes;
   cfg.max_per_subnet = rc.max_per_subnet;
   cfg.refusal_memory_secs = rc.refusal_memory_secs;
+  cfg.trust_verified_secs = rc.trust_verified_secs;
   auto& policy = cfg.policy;
   policy.holder_grace_ms = static_cast<int64_t>(rc.holder_grace_secs) * 1000;
   policy.repair_threshold = rc.repair_threshold_percent / 100.0;

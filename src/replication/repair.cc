@@ -207,8 +207,13 @@ Result<RepairReport> ReplicationService::MaintainTessera(const core::ContentHash
     (void)RefreshClaim(plan);
     return rep;
   }
-  // Check.
-  ASSIGN_OR_RETURN(rep.before, CheckTesseraHealth(tessera));
+  // Check. A due check trusts a recent verification of our own copies (the
+  // scrub's); a forced one re-hashes them.
+  const int64_t trust_ms = forced ? 0
+                                  : static_cast<int64_t>(std::min<uint64_t>(
+                                        config_.trust_verified_secs, INT64_MAX / 1000)) *
+                                        1000;
+  ASSIGN_OR_RETURN(rep.before, CheckTesseraHealth(tessera, trust_ms));
   const HealthReport& health = rep.before;
   // Mend our own copies: every holder does, whatever its rank.
   const auto sources = [&] {
