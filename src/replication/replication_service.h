@@ -247,6 +247,9 @@ class ReplicationService {
   core::Result<std::vector<RepairReport>> RunRepairPass(bool forced = true);
   static constexpr std::size_t kMaxPassReports = 1000;
   static constexpr std::size_t kMaxPassRepairs = 10000;
+  // Plans read from the plan store per query during a pass (a page at a time,
+  // never all of them).
+  static constexpr std::size_t kPassPlanPage = 512;
 
   PassStatus pass_status() const;
   // The last passes, newest last (at most kPassHistory).
