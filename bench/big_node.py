@@ -23,8 +23,9 @@ figures as JSON on the last line. docs/PERFORMANCE.md has the method and a run.
                     [--dir DIR] [--keep] [--check]
 
 --check asserts what must hold at any size (the suite runs it at 1,000 with
-the debug build): the filled data dir is valid, tesd answers within a second
-of start and of restart after SIGKILL, an audit reads no whole fragment and
+the debug build): the filled data dir is valid, no directory in it holds more
+than 300 + n/200 entries (the fragments are sharded by tessera prefix), tesd
+answers within a second of start and of restart after SIGKILL, an audit reads no whole fragment and
 its answers verify, and every query answers in well under a millisecond.
 """
 import argparse
@@ -139,6 +140,21 @@ def disk_usage(path):
     return allocated, apparent
 
 
+def largest_directory(path):
+    """(entries, path) of the directory under path that holds the most entries."""
+    best = (0, path)
+    for root, dirs, files in os.walk(path):
+        best = max(best, (len(dirs) + len(files), root))
+    return best
+
+
+def max_directory_entries(n):
+    """What --check allows in one directory of a data dir holding n tesseras:
+    fragments/ has 256 prefix directories and its own 3 entries, a prefix
+    directory about n/256 tessera directories (the flat layout had n in one)."""
+    return 300 + n // 200
+
+
 def tesd_figures(tesd, r, args):
     r["ready_after_start_s"] = tesd.start()
     node = tesd.tes("node")
@@ -175,6 +191,10 @@ def measure(args, n, base):
     r["fill_seconds"] = fill["seconds"]
     r["fragments"] = fill["fragments"]
     r["fragment_bytes"] = fill["fragment_bytes"]
+    r["largest_dir_entries"], largest = largest_directory(data)
+    if args.check and r["largest_dir_entries"] > max_directory_entries(n):
+        raise Failure(f"{largest} holds {r['largest_dir_entries']} entries "
+                      f"(at most {max_directory_entries(n)} at {n} tesseras)")
     if args.check:
         check = run_json([big_node, "check", "--data-dir", data], timeout=600)
         if not check["reconcile_clean"] or check["sample_failed"] or check["fragments"] != fill["fragments"]:
@@ -253,6 +273,7 @@ FIGURES = [
      "flat"),
     ("scrub / plain read", lambda r: r["probe"]["scrub"]["scrub_over_read"], "flat"),
     ("Reconcile walk (s)", lambda r: r["probe"]["scrub"]["reconcile_seconds"], "linear"),
+    ("largest directory (entries)", lambda r: r["largest_dir_entries"], "sublinear"),
 ]
 # The queries `big_node probe` times (its "queries" object).
 QUERIES = ["fragment_get", "fragments_of_tessera", "fragments_page_100", "total_bytes",
