@@ -16,6 +16,9 @@ For each size, in one run:
      pass over a real DHT of the node and a few peers (time, DHT messages,
      bytes read, peak RSS);
   6. data dir overhead: bytes on disk beyond the fragments' bytes.
+Then (not with --check) 400 tesseras of Medium fragments (256-320 KiB, 16-20
+proof leaves each): scrub against plain read, three times, and bytes read per
+audit answer, to set beside the small fragments' figure.
 Then a table of every figure with its growth from size to size, and the
 figures as JSON on the last line. docs/PERFORMANCE.md has the method and a run.
 
@@ -299,8 +302,13 @@ def medium_scrub(args, base):
     run_json([big_node, "fill", "--data-dir", data, "--tesseras", "400", "--peers", "100",
               "--medium-every", "1", "--own-every", "0"], timeout=600)
     runs = [run_json([big_node, "scrub", "--data-dir", data], timeout=600) for _ in range(3)]
+    # Audits of the same fragments (16-20 leaves each, against 1 for most of
+    # the sizes' fragments): bytes read per answer should not follow the size.
+    probe = run_json([big_node, "probe", "--data-dir", data, "--audits", str(args.audits),
+                      "--queries", "100", "--dht-peers", str(DHT_PEERS), "--net", str(PROBE_NET)],
+                     timeout=1800)
     shutil.rmtree(data)
-    return runs
+    return runs, probe["audits"], probe["bytes_held"] / max(1, probe["fragments"])
 
 
 def table(results):
@@ -337,11 +345,12 @@ def main():
     os.makedirs(base, exist_ok=True)
     results = []
     medium = []
+    medium_audits = None
     try:
         for n in [int(s) for s in args.sizes.split(",")]:
             results.append(measure(args, n, base))
         if not args.check:
-            medium = medium_scrub(args, base)
+            medium, medium_audits, medium_size = medium_scrub(args, base)
     except Failure as e:
         print(f"big_node: {e}", file=sys.stderr)
         return 1
@@ -352,7 +361,15 @@ def main():
     for m in medium:
         print(f"scrub of 400 Medium fragments ({m['bytes'] / 1e6:.0f} MB): {m['mb_per_s']:.0f} MB/s, "
               f"plain read {m['plain_read_mb_per_s']:.0f} MB/s, ratio {m['scrub_over_read']:.2f}")
-    print(json.dumps({"sizes": results, "medium_scrub": medium}))
+    if medium_audits:
+        small = results[-1]
+        print(f"audits of Medium fragments (mean {medium_size / 1024:.0f} KiB): "
+              f"{medium_audits['bytes_read_per_answer']:.0f} bytes read per answer, "
+              f"{medium_audits['answers_per_second']:.0f} answers/s, "
+              f"{medium_audits['whole_fragment_reads']} whole reads; at {small['tesseras']:,} "
+              f"tesseras (mean {small['fragment_bytes'] / max(1, small['fragments']) / 1024:.1f} KiB): "
+              f"{small['probe']['audits']['bytes_read_per_answer']:.0f}")
+    print(json.dumps({"sizes": results, "medium_scrub": medium, "medium_audits": medium_audits}))
     return 0
 
 
