@@ -225,6 +225,8 @@ Result<Scrubber::StepResult> Scrubber::Step(uint64_t max_bytes, bool force_cycle
     // Every fragment is verified but the walk has not reached the end: the
     // cycle ends when it does. Each entry is charged as a small fragment.
     progress->bytes += walked * kScrubMinChargeBytes;
+    std::lock_guard<std::mutex> state(mu_);
+    cv_.notify_all();
     TRY(Save());
     return StepResult::kVerified;
   }

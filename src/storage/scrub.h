@@ -174,7 +174,7 @@ class Scrubber {
   std::mutex run_mu_;        // one Step at a time
   std::deque<Due> pending_;  // the next keys of the cycle (at most one batch)
 
-  mutable std::mutex mu_;  // status_, the cursor, stop_
+  mutable std::mutex mu_;  // status_, the cursors, stop_
   std::condition_variable cv_;
   ScrubStatus status_;
   core::ContentHash cursor_tessera_;
