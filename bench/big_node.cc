@@ -617,6 +617,7 @@ int Probe(const Args& a) {
                                                {"dht_messages", lookup_rpcs + dht.direct.load()},
                                                {"bytes_read", counting.bytes_read()},
                                                {"whole_fragment_reads", counting.whole_checks()},
+                                               {"trusted_checks", counting.trusted_checks()},
                                                {"rss_before_kib", rss_before},
                                                {"peak_rss_kib", peak},
                                                {"reports", kinds}};

@@ -16,6 +16,9 @@ For each size, in one run:
      pass over a real DHT of the node and a few peers (time, DHT messages,
      bytes read, peak RSS);
   6. data dir overhead: bytes on disk beyond the fragments' bytes.
+Then (not with --check) 400 tesseras of Medium fragments (256-320 KiB, 16-20
+proof leaves each): scrub against plain read, three times, and bytes read per
+audit answer, to set beside the small fragments' figure.
 Then a table of every figure with its growth from size to size, and the
 figures as JSON on the last line. docs/PERFORMANCE.md has the method and a run.
 
@@ -23,8 +26,9 @@ figures as JSON on the last line. docs/PERFORMANCE.md has the method and a run.
                     [--dir DIR] [--keep] [--check]
 
 --check asserts what must hold at any size (the suite runs it at 1,000 with
-the debug build): the filled data dir is valid, tesd answers within a second
-of start and of restart after SIGKILL, an audit reads no whole fragment and
+the debug build): the filled data dir is valid, no directory in it holds more
+than 300 + n/200 entries (the fragments are sharded by tessera prefix), tesd
+answers within a second of start and of restart after SIGKILL, an audit reads no whole fragment and
 its answers verify, and every query answers in well under a millisecond.
 """
 import argparse
@@ -139,6 +143,21 @@ def disk_usage(path):
     return allocated, apparent
 
 
+def largest_directory(path):
+    """(entries, path) of the directory under path that holds the most entries."""
+    best = (0, path)
+    for root, dirs, files in os.walk(path):
+        best = max(best, (len(dirs) + len(files), root))
+    return best
+
+
+def max_directory_entries(n):
+    """What --check allows in one directory of a data dir holding n tesseras:
+    fragments/ has 256 prefix directories and its own 3 entries, a prefix
+    directory about n/256 tessera directories (the flat layout had n in one)."""
+    return 300 + n // 200
+
+
 def tesd_figures(tesd, r, args):
     r["ready_after_start_s"] = tesd.start()
     node = tesd.tes("node")
@@ -175,6 +194,10 @@ def measure(args, n, base):
     r["fill_seconds"] = fill["seconds"]
     r["fragments"] = fill["fragments"]
     r["fragment_bytes"] = fill["fragment_bytes"]
+    r["largest_dir_entries"], largest = largest_directory(data)
+    if args.check and r["largest_dir_entries"] > max_directory_entries(n):
+        raise Failure(f"{largest} holds {r['largest_dir_entries']} entries "
+                      f"(at most {max_directory_entries(n)} at {n} tesseras)")
     if args.check:
         check = run_json([big_node, "check", "--data-dir", data], timeout=600)
         if not check["reconcile_clean"] or check["sample_failed"] or check["fragments"] != fill["fragments"]:
@@ -253,6 +276,7 @@ FIGURES = [
      "flat"),
     ("scrub / plain read", lambda r: r["probe"]["scrub"]["scrub_over_read"], "flat"),
     ("Reconcile walk (s)", lambda r: r["probe"]["scrub"]["reconcile_seconds"], "linear"),
+    ("largest directory (entries)", lambda r: r["largest_dir_entries"], "sublinear"),
 ]
 # The queries `big_node probe` times (its "queries" object).
 QUERIES = ["fragment_get", "fragments_of_tessera", "fragments_page_100", "total_bytes",
@@ -278,8 +302,13 @@ def medium_scrub(args, base):
     run_json([big_node, "fill", "--data-dir", data, "--tesseras", "400", "--peers", "100",
               "--medium-every", "1", "--own-every", "0"], timeout=600)
     runs = [run_json([big_node, "scrub", "--data-dir", data], timeout=600) for _ in range(3)]
+    # Audits of the same fragments (16-20 leaves each, against 1 for most of
+    # the sizes' fragments): bytes read per answer should not follow the size.
+    probe = run_json([big_node, "probe", "--data-dir", data, "--audits", str(args.audits),
+                      "--queries", "100", "--dht-peers", str(DHT_PEERS), "--net", str(PROBE_NET)],
+                     timeout=1800)
     shutil.rmtree(data)
-    return runs
+    return runs, probe["audits"], probe["bytes_held"] / max(1, probe["fragments"])
 
 
 def table(results):
@@ -316,11 +345,12 @@ def main():
     os.makedirs(base, exist_ok=True)
     results = []
     medium = []
+    medium_audits = None
     try:
         for n in [int(s) for s in args.sizes.split(",")]:
             results.append(measure(args, n, base))
         if not args.check:
-            medium = medium_scrub(args, base)
+            medium, medium_audits, medium_size = medium_scrub(args, base)
     except Failure as e:
         print(f"big_node: {e}", file=sys.stderr)
         return 1
@@ -331,7 +361,15 @@ def main():
     for m in medium:
         print(f"scrub of 400 Medium fragments ({m['bytes'] / 1e6:.0f} MB): {m['mb_per_s']:.0f} MB/s, "
               f"plain read {m['plain_read_mb_per_s']:.0f} MB/s, ratio {m['scrub_over_read']:.2f}")
-    print(json.dumps({"sizes": results, "medium_scrub": medium}))
+    if medium_audits:
+        small = results[-1]
+        print(f"audits of Medium fragments (mean {medium_size / 1024:.0f} KiB): "
+              f"{medium_audits['bytes_read_per_answer']:.0f} bytes read per answer, "
+              f"{medium_audits['answers_per_second']:.0f} answers/s, "
+              f"{medium_audits['whole_fragment_reads']} whole reads; at {small['tesseras']:,} "
+              f"tesseras (mean {small['fragment_bytes'] / max(1, small['fragments']) / 1024:.1f} KiB): "
+              f"{small['probe']['audits']['bytes_read_per_answer']:.0f}")
+    print(json.dumps({"sizes": results, "medium_scrub": medium, "medium_audits": medium_audits}))
     return 0
 
 

@@ -133,7 +133,7 @@ TEST_F(MaintenanceE2eTest, TheDropperIsHealthyAgainAfterOneRepairPass) {
     if (h.at("fragments").size() == 2) dropper = net.NodeOf(h.at("node_id"));
   }
   ASSERT_NE(dropper, 0) << before.dump();
-  fs::remove_all(net.Dir(dropper) / "fragments" / hash);
+  fs::remove_all(net.TesseraDir(dropper, hash));
 
   Json repaired = net.TesJson(1, {"repair"});
   ASSERT_EQ(repaired.at("tesseras").size(), 1u);

@@ -134,6 +134,36 @@ TEST_F(ReplicationStorageTest, SmallIsCopiedWholeToSevenHolders) {
   }
 }
 
+// A due check trusts a recent verification of our own copies (it only checks
+// that the file is there with its size); a forced check, or one past the
+// window, re-hashes them and finds the damage.
+TEST_F(ReplicationStorageTest, ADueCheckTrustsARecentVerificationAForcedOneHashes) {
+  std::vector<SimNode*> nodes;
+  for (int i = 0; i < 26; ++i) nodes.push_back(&AddNode(i));
+  auto hash = Publish(*nodes[0], Random(5 * core::kMiB, 4));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  SimNode* holder = net_.Find(report.holders[3].holder);
+  const uint32_t idx = report.holders[3].indices[0];
+  auto& store = *stores_[holder]->fragments;
+  ASSERT_TRUE(store.Verify(hash, idx).ok());  // what the scrub does
+  const auto path = store.ShardPath(hash, idx);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    f.put('\x77');  // same size, other bytes
+  }
+  const int64_t hour = 3600 * 1000;
+  auto trusted = holder->service->CheckTesseraHealth(hash, /*trust_verified_ms=*/hour);
+  ASSERT_TRUE(trusted.ok()) << trusted.error().ToString();
+  EXPECT_TRUE(trusted->corrupt_local.empty());
+  EXPECT_TRUE(fs::exists(path));  // not read, not quarantined
+  // A forced check hashes: the damage is found, the copy dropped.
+  auto forced = holder->service->CheckTesseraHealth(hash, /*trust_verified_ms=*/0);
+  ASSERT_TRUE(forced.ok()) << forced.error().ToString();
+  EXPECT_EQ(forced->corrupt_local, std::vector<uint32_t>{idx});
+  EXPECT_EQ(store.Get(hash, idx).error().code, core::ErrorCode::kNotFound);
+}
+
 TEST_F(ReplicationStorageTest, TamperedFragmentIsRejectedAndMended) {
   std::vector<SimNode*> nodes;
   for (int i = 0; i < 26; ++i) nodes.push_back(&AddNode(i));

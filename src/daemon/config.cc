@@ -66,6 +66,8 @@ std::vector<ConfigKey> BuildKeys() {
                           "repair traffic (fetched + sent) allowed per rolling day"),
       TESSERAS_CONFIG_KEY(replication, refusal_memory_secs, 0, kYearSecs,
                           "a peer that refused a fragment is not chosen again for this long"),
+      TESSERAS_CONFIG_KEY(replication, trust_verified_secs, 0, kYearSecs,
+                          "a due check re-hashes our own copies verified longer ago than this"),
       TESSERAS_CONFIG_KEY(replication, scrub_bytes_per_day, 0, kMaxInt,
                           "bytes re-read per day to re-verify what is held; 0 turns it off"),
       TESSERAS_CONFIG_KEY(dht, k, 1, 256, "bucket size and number of nodes storing a record"),

@@ -34,6 +34,7 @@ TEST(ConfigTest, DefaultsMatchTheDocumentedValues) {
   EXPECT_EQ(c.replication.per_peer_limit_bytes, 1073741824u);
   EXPECT_EQ(c.replication.max_per_subnet, 2u);
   EXPECT_EQ(c.replication.scrub_bytes_per_day, 34359738368u);
+  EXPECT_EQ(c.replication.trust_verified_secs, 604800u);  // 7 days
   EXPECT_EQ(c.dht.k, 20u);
   EXPECT_EQ(c.dht.alpha, 3u);
   EXPECT_EQ(c.dht.max_failures, 3u);
@@ -254,6 +255,8 @@ TEST(ConfigTest, OutOfRangeValuesAreErrors) {
       {"[replication]\nrepair_interval_secs = 0\n", "replication.repair_interval_secs = 0"},
       {"[replication]\nmin_free_space_bytes = -1\n", "replication.min_free_space_bytes = -1"},
       {"[replication]\nmax_per_subnet = 0\n", "replication.max_per_subnet = 0"},
+      {"[replication]\ntrust_verified_secs = 31536001\n",
+       "replication.trust_verified_secs = 31536001 is out of range [0, 31536000]"},
       {"[dht]\nk = 0\n", "dht.k = 0"},
       {"[dht]\npow_bits = 25\n", "dht.pow_bits = 25 is out of range [0, 24]"},
       {"[network]\nmax_connections = 70000\n", "network.max_connections = 70000"},

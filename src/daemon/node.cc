@@ -148,7 +148,11 @@ core::Result<void> Node::OpenStorage() {
   fo.clock = clock_;
   ASSIGN_OR_RETURN(fragments_, storage::FsFragmentStore::Open(db_, dir, fo));
   const auto& rec = fragments_->recovery_report();
-  if (!rec.clean()) spdlog::warn("storage: recovery on open: {}", rec.ToString());
+  if (!rec.clean()) {
+    spdlog::warn("storage: recovery on open: {}", rec.ToString());
+  } else if (rec.moved_dirs > 0) {
+    spdlog::info("storage: {}", rec.ToString());
+  }
   ledger_ = std::make_unique<storage::SqliteReciprocityLedger>(db_, clock_);
   storage::FsBlobStoreOptions bo;
   bo.min_free_bytes = config_.replication.min_free_space_bytes;
@@ -225,6 +229,7 @@ core::Result<void> Node::StartReplication() {
   cfg.min_fragment_charge_bytes = rc.min_fragment_charge_bytes;
   cfg.max_per_subnet = rc.max_per_subnet;
   cfg.refusal_memory_secs = rc.refusal_memory_secs;
+  cfg.trust_verified_secs = rc.trust_verified_secs;
   auto& policy = cfg.policy;
   policy.holder_grace_ms = static_cast<int64_t>(rc.holder_grace_secs) * 1000;
   policy.repair_threshold = rc.repair_threshold_percent / 100.0;

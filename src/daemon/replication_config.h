@@ -44,6 +44,9 @@ struct ReplicationConfig {
   uint64_t forget_lost_after_secs = 30 * 86400;
   uint64_t repair_bytes_per_day = 16ull << 30;
   uint64_t refusal_memory_secs = 6 * 3600;
+  // A due maintenance check trusts a verification of our own copies this
+  // recent (replication/config.h); 0 always re-hashes them.
+  uint64_t trust_verified_secs = 7 * 86400;
   // Bytes the background scrub re-reads per day to re-verify what is held
   // (storage::kDefaultScrubBytesPerDay); 0 turns it off.
   uint64_t scrub_bytes_per_day = 34359738368;  // 32 GiB

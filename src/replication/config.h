@@ -31,6 +31,11 @@ struct ReplicationConfig {
   // A peer that refused a fragment (no space, deficit, ...) is not chosen as a
   // target again for this long, unless it accepts one in the meantime.
   uint64_t refusal_memory_secs = 6 * 3600;
+  // A due (not forced) maintenance check takes our own copy of a fragment as
+  // held, checking only that its file is there with its size, when it was
+  // verified (by the scrub, `tes verify`, a forced check) less than this ago;
+  // otherwise, and in a forced check, it re-hashes it. 0: always re-hash.
+  uint64_t trust_verified_secs = 7 * 86400;
   // Where fragments are staged while encoding, fetching and rebuilding.
   std::filesystem::path scratch_dir;
 };

@@ -118,7 +118,8 @@ ReplicationService::Found ReplicationService::FindHolders(const SignedPlan& plan
   return found;
 }
 
-Result<ReplicationService::View> ReplicationService::GatherHolders(const SignedPlan& plan) {
+Result<ReplicationService::View> ReplicationService::GatherHolders(const SignedPlan& plan,
+                                                                   int64_t trust_verified_ms) {
   const core::ContentHash& tessera = plan.table.tessera;
   const uint32_t n = plan.table.plan.total_shards();
   const core::NodeId& self = d_.self->node_id();
@@ -179,12 +180,13 @@ Result<ReplicationService::View> ReplicationService::GatherHolders(const SignedP
   std::sort(view.holders.begin(), view.holders.end(),
             [](const auto& a, const auto& b) { return a.holder < b.holder; });
 
-  // The copies we keep: verified now (a fragment whose bytes are bad or gone
-  // is dropped by the store and mended like a missing one).
+  // The copies we keep: verified now, or, within `trust_verified_ms` of their
+  // last verification, checked for presence and size (a fragment whose bytes
+  // are bad or gone is dropped by the store and mended like a missing one).
   ASSIGN_OR_RETURN(auto mine, d_.fragments->List(tessera));
   for (const auto& f : mine) {
     const bool in_plan = f.id.index < n && f.id.checksum == plan.table.checksums[f.id.index];
-    if (in_plan && d_.fragments->Verify(tessera, f.id.index).ok()) {
+    if (in_plan && d_.fragments->CheckHeld(tessera, f.id.index, trust_verified_ms).ok()) {
       view.local.push_back(f.id.index);
     } else {
       view.corrupt_local.push_back(f.id.index);
@@ -408,7 +410,8 @@ void ReplicationService::RecordAudit(const SignedPlan& plan, View& view, const A
   (void)d_.plans->SetMaintenance(tessera, clock);
 }
 
-Result<HealthReport> ReplicationService::CheckTesseraHealth(const core::ContentHash& tessera) {
+Result<HealthReport> ReplicationService::CheckTesseraHealth(const core::ContentHash& tessera,
+                                                            int64_t trust_verified_ms) {
   auto local = LoadPlan(tessera);
   SignedPlan plan;
   if (local.ok()) {
@@ -424,7 +427,7 @@ Result<HealthReport> ReplicationService::CheckTesseraHealth(const core::ContentH
   r.tessera = tessera;
   r.plan = plan.table.plan;
   r.own = plan.owner_id() == d_.self->node_id();
-  ASSIGN_OR_RETURN(View view, GatherHolders(plan));
+  ASSIGN_OR_RETURN(View view, GatherHolders(plan, trust_verified_ms));
   const Audit audit = AuditHolders(plan, view);
   RecordAudit(plan, view, audit, r);
   return r;

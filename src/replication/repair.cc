@@ -207,8 +207,13 @@ Result<RepairReport> ReplicationService::MaintainTessera(const core::ContentHash
     (void)RefreshClaim(plan);
     return rep;
   }
-  // Check.
-  ASSIGN_OR_RETURN(rep.before, CheckTesseraHealth(tessera));
+  // Check. A due check trusts a recent verification of our own copies (the
+  // scrub's); a forced one re-hashes them.
+  const int64_t trust_ms = forced ? 0
+                                  : static_cast<int64_t>(std::min<uint64_t>(
+                                        config_.trust_verified_secs, INT64_MAX / 1000)) *
+                                        1000;
+  ASSIGN_OR_RETURN(rep.before, CheckTesseraHealth(tessera, trust_ms));
   const HealthReport& health = rep.before;
   // Mend our own copies: every holder does, whatever its rank.
   const auto sources = [&] {
@@ -259,18 +264,26 @@ Result<RepairReport> ReplicationService::RepairTessera(const core::ContentHash& 
 }
 
 Result<std::vector<RepairReport>> ReplicationService::RunRepairPass(bool forced) {
-  ASSIGN_OR_RETURN(auto plans, d_.plans->ListPlans());
+  // The plans are walked a page at a time (kPassPlanPage), never held all at
+  // once; a first walk only counts them, for the progress shown.
+  std::size_t total = 0;
+  for (std::optional<core::ContentHash> after;;) {
+    ASSIGN_OR_RETURN(auto page, d_.plans->ListPlansAfter(after, kPassPlanPage));
+    total += page.size();
+    if (page.size() < kPassPlanPage) break;
+    after = page.back().tessera;
+  }
   PassSummary summary;
   summary.started_ms = d_.clock->NowUnixMs();
   summary.forced = forced;
-  auto progress = [&](std::string phase, std::size_t done, std::size_t total,
+  auto progress = [&](std::string phase, std::size_t done, std::size_t of,
                       std::optional<core::ContentHash> current) {
     std::lock_guard lock(mu_);
     pass_.running = true;
     pass_.started_ms = summary.started_ms;
     pass_.phase = std::move(phase);
     pass_.done = done;
-    pass_.total = total;
+    pass_.total = of;
     pass_.current = current;
   };
   // What the pass returns stays bounded: every report while there are few,
@@ -281,7 +294,7 @@ Result<std::vector<RepairReport>> ReplicationService::RunRepairPass(bool forced)
     const bool quiet =
         (r.action == "none" || r.action == "not_due" || r.action == "not_maintainer") &&
         r.problems.empty() && r.mended_local.empty();
-    if (out.size() < kMaxPassReports && (!quiet || plans.size() <= kMaxPassReports)) {
+    if (out.size() < kMaxPassReports && (!quiet || total <= kMaxPassReports)) {
       out.push_back(std::move(r));
     }
   };
@@ -289,25 +302,32 @@ Result<std::vector<RepairReport>> ReplicationService::RunRepairPass(bool forced)
   // remember what needs repair (at most kMaxPassRepairs: the rest waits for
   // the next pass, its need remembered).
   std::vector<RepairReport> queued;
-  for (std::size_t i = 0; i < plans.size(); ++i) {
-    const core::ContentHash& t = plans[i].tessera;
-    progress("checking", i, plans.size(), t);
-    auto r = MaintainTessera(t, forced, /*act=*/false);
-    if (!r.ok()) {
-      RepairReport failed;
-      failed.tessera = t;
-      failed.action = "failed";
-      failed.problems.push_back(r.error().ToString());
-      keep(std::move(failed));
-    } else if (r->action == "queued" && queued.size() < kMaxPassRepairs) {
-      queued.push_back(std::move(*r));
-    } else {
-      if (r->action == "queued") {
-        r->action = "deferred";
-        r->problems.push_back("more repairs than one pass takes; the next pass continues");
+  std::size_t i = 0;
+  std::vector<core::PlanInfo> page;
+  for (std::optional<core::ContentHash> after;; after = page.back().tessera) {
+    ASSIGN_OR_RETURN(page, d_.plans->ListPlansAfter(after, kPassPlanPage));
+    for (const auto& info : page) {
+      const core::ContentHash& t = info.tessera;
+      progress("checking", i, std::max(total, i + 1), t);  // plans added meanwhile
+      ++i;
+      auto r = MaintainTessera(t, forced, /*act=*/false);
+      if (!r.ok()) {
+        RepairReport failed;
+        failed.tessera = t;
+        failed.action = "failed";
+        failed.problems.push_back(r.error().ToString());
+        keep(std::move(failed));
+      } else if (r->action == "queued" && queued.size() < kMaxPassRepairs) {
+        queued.push_back(std::move(*r));
+      } else {
+        if (r->action == "queued") {
+          r->action = "deferred";
+          r->problems.push_back("more repairs than one pass takes; the next pass continues");
+        }
+        keep(std::move(*r));
       }
-      keep(std::move(*r));
     }
+    if (page.size() < kPassPlanPage) break;
   }
   // 2. Repair in the policy's order: least margin first, owners in deficit last.
   std::vector<QueueItem> queue;

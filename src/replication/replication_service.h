@@ -229,8 +229,12 @@ class ReplicationService {
 
   // Audits the holders we track or find for a tessera (own or held), records
   // what each copy showed (its history) and assesses it with the maintenance
-  // policy. Any node that knows the plan can ask.
-  core::Result<HealthReport> CheckTesseraHealth(const core::ContentHash& tessera);
+  // policy. Any node that knows the plan can ask. Our own copies are
+  // re-hashed, unless verified less than `trust_verified_ms` ago (then only
+  // their presence and size are checked; a due maintenance check passes
+  // ReplicationConfig::trust_verified_secs, a forced one 0).
+  core::Result<HealthReport> CheckTesseraHealth(const core::ContentHash& tessera,
+                                                int64_t trust_verified_ms = 0);
   // This node's share of the maintenance of one tessera, now: check it, mend
   // local copies, and repair if the policy says we are the maintainer to act.
   core::Result<RepairReport> RepairTessera(const core::ContentHash& tessera);
@@ -243,6 +247,9 @@ class ReplicationService {
   core::Result<std::vector<RepairReport>> RunRepairPass(bool forced = true);
   static constexpr std::size_t kMaxPassReports = 1000;
   static constexpr std::size_t kMaxPassRepairs = 10000;
+  // Plans read from the plan store per query during a pass (a page at a time,
+  // never all of them).
+  static constexpr std::size_t kPassPlanPage = 512;
 
   PassStatus pass_status() const;
   // The last passes, newest last (at most kPassHistory).
@@ -314,7 +321,7 @@ class ReplicationService {
                                std::string* problem);
 
   // Health, step by step (health.cc).
-  core::Result<View> GatherHolders(const SignedPlan& plan);
+  core::Result<View> GatherHolders(const SignedPlan& plan, int64_t trust_verified_ms);
   Audit AuditHolders(const SignedPlan& plan, const View& view);
   void RecordAudit(const SignedPlan& plan, View& view, const Audit& audit, HealthReport& r);
   // Repair, step by step (repair.cc).

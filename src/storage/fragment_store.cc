@@ -238,16 +238,22 @@ Result<std::unique_ptr<FsFragmentStore>> FsFragmentStore::Open(
     return ErrnoError("flock", lock_path, errno);
   }
   TRY(EnsureDir(store->incoming_));
+  TRY(store->MoveFlatLayout());
   TRY(store->Recover());
   return store;
 }
 
+std::filesystem::path FsFragmentStore::TesseraDir(const ContentHash& tessera) const {
+  const std::string hex = tessera.ToHex();
+  return root_ / hex.substr(0, 2) / hex;
+}
+
 std::filesystem::path FsFragmentStore::ShardPath(const ContentHash& tessera, uint32_t index) const {
-  return root_ / tessera.ToHex() / (Index3(index) + ".shard");
+  return TesseraDir(tessera) / (Index3(index) + ".shard");
 }
 
 std::filesystem::path FsFragmentStore::TreePath(const ContentHash& tessera, uint32_t index) const {
-  return root_ / tessera.ToHex() / (Index3(index) + ".tree");
+  return TesseraDir(tessera) / (Index3(index) + ".tree");
 }
 
 std::string FsFragmentStore::IncomingPrefix(const FragmentId& id) const {

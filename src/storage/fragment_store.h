@@ -1,9 +1,10 @@
 // FsFragmentStore: core::FragmentStore on the local file system, indexed in
 // SQLite (table `fragments`, migration 002; totals and scrub order, 005).
 //
-// Layout (docs/STORAGE.md):
-//   {data_dir}/fragments/{tessera_hex}/{index:03}.shard   the fragment, exactly its bytes
-//   {data_dir}/fragments/{tessera_hex}/{index:03}.tree    its proof tree below the root
+// Layout (docs/STORAGE.md), {pp} being the first two hex digits of {tessera_hex}
+// (at most 256 prefix directories, so that no directory holds every tessera):
+//   {data_dir}/fragments/{pp}/{tessera_hex}/{index:03}.shard   the fragment, exactly its bytes
+//   {data_dir}/fragments/{pp}/{tessera_hex}/{index:03}.tree    its proof tree below the root
 //                                      (crypto/proof_tree.h; none for a one-leaf fragment)
 //   {data_dir}/fragments/.incoming/{tessera_hex}.{index:03}.{checksum_hex}[.tree].{random}.tmp
 //                                      a write or delete in flight (never served)
@@ -18,6 +19,12 @@
 // sender as soon as Store returns. Delete renames the files into .incoming,
 // drops the row, then unlinks them. The tree is a cache: readers check it
 // against the plan's proof root, so it is never fsynced.
+//
+// A data dir of the flat layout before the prefix directories
+// ({data_dir}/fragments/{tessera_hex}/...) is moved to this one when opened,
+// one rename of a tessera directory each (atomic, so a move cut short by a
+// crash is finished by the next open); after that, opening lists only the
+// prefix directories.
 //
 // Recovery when opened looks only at .incoming, so start-up costs what was in
 // flight, never what is held: a temp file whose fragment is indexed with the
@@ -69,7 +76,9 @@ struct FsFragmentStoreOptions {
   // crash can separate, with the step's name ("store-synced": the temp file is
   // on disk, no row yet; "store-committed": the row is, the rename is not;
   // "delete-moved": the file is in .incoming, the row still there;
-  // "delete-dropped": the row is gone, the file not yet). Null in production.
+  // "delete-dropped": the row is gone, the file not yet; "layout-moved": Open
+  // moved one tessera directory of the flat layout under its prefix
+  // directory). Null in production.
   std::function<void(std::string_view step)> crash_point;
 };
 
@@ -86,6 +95,9 @@ struct RecoveryReport {
   std::vector<DroppedRow> dropped_rows;                     // row without a good file
   std::vector<std::filesystem::path> quarantined_files;
   std::vector<std::filesystem::path> unexpected_entries;  // left alone, never served
+  // Tessera directories of the flat layout moved under their prefix directory
+  // (counted, not listed).
+  std::size_t moved_dirs = 0;
   // Proof-tree temp files of interrupted writes and deletes put in place or
   // removed (a cache: counted, not listed).
   std::size_t proof_trees = 0;
@@ -143,7 +155,8 @@ class FsFragmentStore final : public core::FragmentStore {
   core::Result<uint64_t> FragmentCount();
 
   // The full walk that start-up no longer does: every tessera directory, one
-  // at a time, against the index rows of that tessera. Removes files without a
+  // at a time, against the index rows of that tessera (ReconcileSome from the
+  // start until it reaches the end). Removes files without a
   // row (a rename that reached the disk after a power cut lost its commit, or
   // a copy dropped in by hand) and proof trees of the wrong size, quarantines
   // fragment files of the wrong size and drops their rows, removes left-over temp files of the old
@@ -152,10 +165,23 @@ class FsFragmentStore final : public core::FragmentStore {
   // while the store is in use (each fragment under its lock). Returns what it did.
   core::Result<RecoveryReport> Reconcile();
 
+  // One slice of that walk: the next `max_entries` entries (tessera
+  // directories, or anything else found in a prefix directory) after
+  // `*cursor`, in name order ("{pp}/{name}"; empty: the start), with what it
+  // did added to `report`. Advances `*cursor` and returns how many entries it
+  // reached; the walk has reached the end when `*cursor` is empty again. Entries of `fragments/`
+  // itself that are neither a prefix directory nor the store's own are
+  // reported by the slice that starts a walk. Memory: `max_entries` names and
+  // one directory, whatever the store holds.
+  core::Result<std::size_t> ReconcileSome(std::string* cursor, std::size_t max_entries,
+                                          RecoveryReport& report);
+
   const RecoveryReport& recovery_report() const { return report_; }
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path ShardPath(const core::ContentHash& tessera, uint32_t index) const;
   std::filesystem::path TreePath(const core::ContentHash& tessera, uint32_t index) const;
+  // {root}/{pp}/{tessera_hex}: the directory of a tessera's fragments.
+  std::filesystem::path TesseraDir(const core::ContentHash& tessera) const;
 
  private:
   using Key = std::pair<core::ContentHash, uint32_t>;
@@ -165,6 +191,8 @@ class FsFragmentStore final : public core::FragmentStore {
   FsFragmentStore(std::shared_ptr<Database> db, std::filesystem::path root,
                   FsFragmentStoreOptions options);
   core::Result<void> Recover();
+  // Moves tessera directories of the flat layout under their prefix directory.
+  core::Result<void> MoveFlatLayout();
   // Recovery of one .incoming entry.
   core::Result<void> RecoverIncoming(const std::string& name);
   // Reconcile() for one tessera directory.

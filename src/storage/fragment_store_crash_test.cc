@@ -19,7 +19,9 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <vector>
 
+#include "crypto/blake3_hasher.h"
 #include "crypto/proof_tree.h"
 #include "storage/crash_workload.h"
 #include "storage/fragment_store.h"
@@ -282,6 +284,96 @@ TEST(FragmentStoreCrashTest, SigkillAtRandomMomentsLeavesAConsistentStore) {
   std::cout << "kills after: " << summary << "; temp files found " << temp_files_seen
             << ", completed on open " << completed_total << ", removed on open " << removed_total
             << ", acknowledged " << stored_total << "\n";
+}
+
+// Moves every tessera directory of `root` (the prefix layout) back to the flat
+// layout of earlier versions, {root}/{tessera_hex}; returns how many.
+int Flatten(const std::filesystem::path& root) {
+  int moved = 0;
+  std::vector<std::filesystem::path> prefixes;
+  for (const auto& e : std::filesystem::directory_iterator(root)) {
+    if (e.is_directory() && e.path().filename().string().size() == 2) prefixes.push_back(e.path());
+  }
+  for (const auto& prefix : prefixes) {
+    std::vector<std::filesystem::path> dirs;
+    for (const auto& e : std::filesystem::directory_iterator(prefix)) dirs.push_back(e.path());
+    for (const auto& d : dirs) {
+      std::filesystem::rename(d, root / d.filename());
+      ++moved;
+    }
+    std::filesystem::remove(prefix);
+  }
+  return moved;
+}
+
+// A data dir of the flat layout, its move at open killed right after each
+// tessera directory it moves (the child opens, moves one, is killed; the next
+// child moves the next): every fragment is still there and verifies, and the
+// flat layout is gone.
+TEST(FragmentStoreCrashTest, SigkillDuringTheMoveFromTheFlatLayoutLosesNothing) {
+  ASSERT_EQ(::access(ChildPath().c_str(), X_OK), 0) << "missing helper " << ChildPath();
+  constexpr int kTesseras = 12;
+  TempDir dir;
+  std::vector<core::FragmentId> ids;
+  {
+    ASSERT_OK_AND_ASSIGN(auto db, Database::OpenInDataDir(dir.path()));
+    FsFragmentStoreOptions opts;
+    opts.min_free_bytes = 0;
+    ASSERT_OK_AND_ASSIGN(auto store, FsFragmentStore::Open(std::shared_ptr<Database>(std::move(db)),
+                                                           dir.path(), opts));
+    core::NodeId origin;
+    for (int t = 0; t < kTesseras; ++t) {
+      for (uint32_t index = 0; index < 2; ++index) {
+        // Two leaves: a proof tree file beside the bytes.
+        const auto bytes = RandomBytes(20'000 + 100 * t, 1000 + t * 2 + index);
+        core::FragmentId id{crypto::Blake3(RandomBytes(16, 500 + t)), index, 4,
+                            crypto::Blake3(bytes)};
+        core::MemorySource src(bytes);
+        ASSERT_OK(store->Store(id, bytes.size(), src, origin));
+        ids.push_back(id);
+      }
+    }
+  }
+  ASSERT_EQ(Flatten(dir.path() / "fragments"), kTesseras);
+
+  int runs = 0;
+  for (bool opened = false; !opened; ++runs) {
+    ASSERT_LE(runs, kTesseras) << "the move does not progress";
+    Child child(dir.path().string(), /*seed=*/runs + 1);
+    const std::string line = child.NextLine();
+    if (line.starts_with("open ")) {
+      opened = true;  // nothing left to move: this child did not move anything
+    } else {
+      ASSERT_TRUE(line.starts_with("step layout-moved")) << "child said '" << line << "'";
+    }
+    const int status = child.Kill();
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
+  }
+  // One kill per directory, then an open with nothing to move.
+  EXPECT_EQ(runs, kTesseras + 1);
+
+  ASSERT_OK_AND_ASSIGN(auto db, Database::OpenInDataDir(dir.path()));
+  FsFragmentStoreOptions opts;
+  opts.min_free_bytes = 0;
+  ASSERT_OK_AND_ASSIGN(auto store, FsFragmentStore::Open(std::shared_ptr<Database>(std::move(db)),
+                                                         dir.path(), opts));
+  EXPECT_EQ(store->recovery_report().moved_dirs, 0u);
+  for (const auto& id : ids) {
+    ASSERT_OK_AND_ASSIGN(auto got, store->Get(id.tessera, id.index));
+    EXPECT_EQ(got.id, id);
+    EXPECT_OK(store->Verify(id.tessera, id.index));
+    EXPECT_TRUE(std::filesystem::exists(store->TreePath(id.tessera, id.index)));
+    const uint64_t first[] = {0};
+    EXPECT_OK(store->ReadProofPaths(id.tessera, id.index, first));
+  }
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() / "fragments")) {
+    const std::string name = e.path().filename().string();
+    EXPECT_TRUE(name.size() == 2 || name.starts_with(".")) << "left in the flat layout: " << name;
+  }
+  ASSERT_OK_AND_ASSIGN(RecoveryReport walk, store->Reconcile());
+  EXPECT_TRUE(walk.removed_orphan_files.empty() && walk.dropped_rows.empty() &&
+              walk.unexpected_entries.empty())
+      << walk.ToString();
 }
 
 }  // namespace

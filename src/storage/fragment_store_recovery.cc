@@ -1,12 +1,15 @@
 // FsFragmentStore's recovery on open (what was in flight: .incoming) and
-// Reconcile (the full walk, on demand). See fragment_store.h.
+// Reconcile (the walk of everything, in slices), and the move from the flat
+// layout. See fragment_store.h.
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <iterator>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -44,8 +47,8 @@ Result<std::vector<std::string>> Names(const std::filesystem::path& dir) {
   return out;
 }
 
-// Iterates a directory's names one at a time (for the root, which can hold a
-// hundred thousand tessera directories: no list of them is kept).
+// Iterates a directory's names one at a time (a prefix directory holds about
+// 1/256 of the tessera directories: no list of them is kept).
 class DirReader {
  public:
   static Result<DirReader> Open(const std::filesystem::path& dir) {
@@ -91,6 +94,10 @@ std::string RecoveryReport::ToString() const {
   for (const auto& p : quarantined_files) out += "quarantined " + p.string() + "\n";
   for (const auto& p : unexpected_entries) {
     out += "unexpected entry left alone (never served) " + p.string() + "\n";
+  }
+  if (moved_dirs > 0) {
+    out += "moved " + std::to_string(moved_dirs) +
+           " tessera director(ies) of the flat layout under their prefix directory\n";
   }
   if (proof_trees > 0) {
     out += "put in place or removed " + std::to_string(proof_trees) + " proof tree file(s)\n";
@@ -170,40 +177,148 @@ Result<void> FsFragmentStore::RecoverIncoming(const std::string& name) {
   return core::Ok();
 }
 
-Result<RecoveryReport> FsFragmentStore::Reconcile() {
-  RecoveryReport report;
-  ASSIGN_OR_RETURN(DirReader root, DirReader::Open(root_));
-  // The directory gives names in no useful order; taken a batch at a time and
-  // sorted, the index is read in key order within each batch (far fewer pages
-  // than random lookups), with one batch of names in memory.
-  constexpr std::size_t kBatch = 4096;
-  std::vector<std::string> names;
-  for (bool more = true; more;) {
-    names.clear();
-    while (names.size() < kBatch) {
-      auto name = root.Next();
-      if (!name) {
-        more = false;
-        break;
-      }
-      if (*name != kLockFile && *name != kQuarantineDir && *name != kIncomingDir) {
-        names.push_back(std::move(*name));
-      }
-    }
-    std::sort(names.begin(), names.end());
-    for (const auto& name : names) {
-      const std::filesystem::path p = root_ / name;
+Result<void> FsFragmentStore::MoveFlatLayout() {
+  // In the current layout `fragments/` holds at most 256 prefix directories
+  // and the store's own entries, so this reads a few hundred names. Moving
+  // entries while reading the directory may hide others from this reading
+  // (POSIX leaves it open), so it reads again until a reading moves nothing.
+  std::set<std::string> touched;
+  for (bool again = true; again;) {
+    again = false;
+    ASSIGN_OR_RETURN(DirReader root, DirReader::Open(root_));
+    while (auto name = root.Next()) {
+      auto tessera = ContentHash::FromHex(*name);
+      if (!tessera.ok() || tessera->ToHex() != *name) continue;
+      const std::filesystem::path from = root_ / *name;
       struct stat st;
-      if (::lstat(p.c_str(), &st) != 0) continue;  // gone meanwhile
-      auto tessera = ContentHash::FromHex(name);
-      if (!S_ISDIR(st.st_mode) || !tessera.ok()) {
-        report.unexpected_entries.push_back(p);
-        continue;
+      if (::lstat(from.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+      const std::filesystem::path to = TesseraDir(*tessera);
+      TRY(EnsureDir(to.parent_path()));
+      if (::rename(from.c_str(), to.c_str()) != 0) {
+        if (errno != EEXIST && errno != ENOTEMPTY) return ErrnoError("rename into", to, errno);
+        // Both layouts hold this tessera (only a copy by hand does that): each
+        // file the new place lacks is moved; the rest stays, reported by
+        // Reconcile as unexpected.
+        ASSIGN_OR_RETURN(std::vector<std::string> files, Names(from));
+        for (const auto& f : files) {
+          const std::filesystem::path dest = to / f;
+          if (::access(dest.c_str(), F_OK) == 0) continue;
+          if (::rename((from / f).c_str(), dest.c_str()) != 0) {
+            return ErrnoError("rename into", dest, errno);
+          }
+        }
+        TRY(FsyncDir(to));
+        if (::rmdir(from.c_str()) != 0 && errno != ENOTEMPTY && errno != EEXIST) {
+          return ErrnoError("rmdir", from, errno);
+        }
       }
-      TRY(ReconcileDir(*tessera, p, report));
+      touched.insert(to.parent_path().filename().string());
+      ++report_.moved_dirs;
+      CrashPoint("layout-moved");
+      again = true;
     }
   }
+  if (touched.empty()) return core::Ok();
+  for (const auto& prefix : touched) TRY(FsyncDir(root_ / prefix));
+  return FsyncDir(root_);
+}
+
+namespace {
+
+bool IsPrefixName(std::string_view name) {
+  auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+  return name.size() == 2 && hex(name[0]) && hex(name[1]);
+}
+
+std::string PrefixName(int p) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  return {kDigits[p >> 4], kDigits[p & 15]};
+}
+
+int PrefixValue(std::string_view name) {
+  auto v = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  return v(name[0]) * 16 + v(name[1]);
+}
+
+}  // namespace
+
+Result<RecoveryReport> FsFragmentStore::Reconcile() {
+  RecoveryReport report;
+  std::string cursor;
+  // A slice of 4096 names at a time: each is sorted, so the index is read in
+  // key order within it (far fewer pages than random lookups).
+  do {
+    TRY(ReconcileSome(&cursor, 4096, report));
+  } while (!cursor.empty());
   return report;
+}
+
+Result<std::size_t> FsFragmentStore::ReconcileSome(std::string* cursor, std::size_t max_entries,
+                                                   RecoveryReport& report) {
+  max_entries = std::max<std::size_t>(max_entries, 1);
+  std::string after_prefix, after_name;
+  const auto slash = cursor->find('/');
+  if (slash == 2 && IsPrefixName(cursor->substr(0, 2))) {
+    after_prefix = cursor->substr(0, 2);
+    after_name = cursor->substr(3);
+  } else if (!cursor->empty()) {
+    cursor->clear();  // not a position this walk gives: from the start
+  }
+  if (cursor->empty()) {
+    // The start of a walk: what `fragments/` holds besides the prefix
+    // directories (at most 256 of them) and the store's own entries.
+    ASSIGN_OR_RETURN(std::vector<std::string> names, Names(root_));
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) {
+      if (name == kLockFile || name == kQuarantineDir || name == kIncomingDir) continue;
+      const std::filesystem::path p = root_ / name;
+      struct stat st;
+      if (::lstat(p.c_str(), &st) != 0) continue;
+      if (IsPrefixName(name) && S_ISDIR(st.st_mode)) continue;
+      report.unexpected_entries.push_back(p);
+    }
+  }
+  std::size_t done = 0;
+  for (int p = after_prefix.empty() ? 0 : PrefixValue(after_prefix); p < 256; ++p) {
+    const std::string prefix = PrefixName(p);
+    const bool resume = prefix == after_prefix;
+    const std::filesystem::path dir = root_ / prefix;
+    auto reader = DirReader::Open(dir);
+    if (!reader.ok()) {
+      if (reader.error().code == ErrorCode::kNotFound) continue;
+      return std::move(reader).error();
+    }
+    // The smallest names after the cursor, no more than the slice has left:
+    // the directory is read whole, but only those are kept.
+    const std::size_t want = max_entries - done;
+    std::set<std::string> next;
+    while (auto name = reader->Next()) {
+      if (resume && *name <= after_name) continue;
+      if (next.size() < want) {
+        next.insert(std::move(*name));
+      } else if (*name < *next.rbegin()) {
+        next.erase(std::prev(next.end()));
+        next.insert(std::move(*name));
+      }
+    }
+    for (const auto& name : next) {
+      const std::filesystem::path entry = dir / name;
+      struct stat st;
+      *cursor = prefix + "/" + name;
+      ++done;
+      if (::lstat(entry.c_str(), &st) != 0) continue;  // gone meanwhile
+      auto tessera = ContentHash::FromHex(name);
+      if (!S_ISDIR(st.st_mode) || !tessera.ok() || tessera->ToHex() != name ||
+          !name.starts_with(prefix)) {
+        report.unexpected_entries.push_back(entry);
+        continue;
+      }
+      TRY(ReconcileDir(*tessera, entry, report));
+    }
+    if (done >= max_entries) return done;
+  }
+  cursor->clear();
+  return done;
 }
 
 Result<void> FsFragmentStore::ReconcileDir(const ContentHash& tessera,
@@ -260,8 +375,9 @@ Result<void> FsFragmentStore::ReconcileDir(const ContentHash& tessera,
     // Empty (left by deletes): removed unless a Store is about to rename a
     // file into it (it holds dirs_mu_ from creating the directory until then)
     // or already did (ENOTEMPTY).
+    // The prefix directory stays (there are at most 256).
     std::unique_lock<std::shared_mutex> dirs(dirs_mu_);
-    if (::rmdir(dir.c_str()) == 0) TRY(FsyncDir(root_));
+    if (::rmdir(dir.c_str()) == 0) TRY(FsyncDir(dir.parent_path()));
   }
   return core::Ok();
 }

@@ -104,7 +104,7 @@ TEST_F(FragmentStoreTest, StoreReadListDeleteVerify) {
   FragmentId idb = Put(HashOf(2), 0, b);
   FragmentId idc = Put(HashOf(1), 0, c, 1);
 
-  EXPECT_TRUE(std::filesystem::exists(dir_.path() / "fragments" / HashOf(2).ToHex() / "005.shard"));
+  EXPECT_TRUE(std::filesystem::exists(store_->TesseraDir(HashOf(2)) / "005.shard"));
   EXPECT_EQ(ReadAll(HashOf(2), 5, 4096), a);
   EXPECT_EQ(ReadAll(HashOf(2), 0, 7), b);
   EXPECT_TRUE(ReadAll(HashOf(1), 0, 7).empty());
@@ -219,7 +219,7 @@ TEST_F(FragmentStoreTest, FilesGoneBehindTheStoresBackAreNotHeld) {
   FragmentId ida = Put(HashOf(14), 0, a);
   FragmentId idb = Put(HashOf(14), 1, b);
   ASSERT_OK(store_->Verify(HashOf(14), 0));
-  std::filesystem::remove_all(dir_.path() / "fragments" / HashOf(14).ToHex());
+  std::filesystem::remove_all(store_->TesseraDir(HashOf(14)));
 
   // Even a fragment verified a moment ago is not held once its file is gone.
   auto held = store_->CheckHeld(HashOf(14), 0, /*trust_verified_ms=*/3'600'000);
@@ -345,7 +345,7 @@ TEST_F(FragmentStoreTest, RecoveryOnOpenLooksOnlyAtWhatWasInFlight) {
   FragmentId id2 = Put(HashOf(7), 2, good);
   auto other = RandomBytes(6000, 10);
   FragmentId id3{HashOf(7), 3, 24, crypto::Blake3(other)};
-  const auto tdir = dir_.path() / "fragments" / HashOf(7).ToHex();
+  const auto tdir = store_->TesseraDir(HashOf(7));
   const auto incoming = dir_.path() / "fragments" / ".incoming";
   store_.reset();
   auto in_flight = [&](const FragmentId& id, const std::string& random) {
@@ -395,7 +395,7 @@ TEST_F(FragmentStoreTest, ReconcileRepairsAndReports) {
   Put(HashOf(7), 1, good);
   Put(HashOf(7), 2, good);
   Put(HashOf(8), 0, good);
-  const auto tdir = dir_.path() / "fragments" / HashOf(7).ToHex();
+  const auto tdir = store_->TesseraDir(HashOf(7));
   // An old-layout temp file, an orphan file (renamed, never indexed), a row
   // whose file vanished, a file of the wrong size, a stray file, an empty
   // tessera directory, and a stray file at the top.
@@ -425,7 +425,7 @@ TEST_F(FragmentStoreTest, ReconcileRepairsAndReports) {
   EXPECT_FALSE(std::filesystem::exists(tdir / "009.shard"));
   EXPECT_FALSE(std::filesystem::exists(tdir / "002.tree"));  // its row went, and its tree
   EXPECT_TRUE(std::filesystem::exists(tdir / "000.tree"));
-  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "fragments" / HashOf(8).ToHex()));
+  EXPECT_FALSE(std::filesystem::exists(store_->TesseraDir(HashOf(8))));
   EXPECT_EQ(store_->Open(HashOf(7), 2).error().code, ErrorCode::kNotFound);
   EXPECT_OK(store_->Verify(HashOf(7), 0));
   // The missing file's row is left to verification.
@@ -438,6 +438,105 @@ TEST_F(FragmentStoreTest, ReconcileRepairsAndReports) {
               again.removed_orphan_files.empty())
       << again.ToString();
   EXPECT_EQ(again.unexpected_entries.size(), 2u);
+}
+
+// The tessera directories sit under a directory named by the first two hex
+// digits of the tessera, so that no directory holds every tessera.
+TEST_F(FragmentStoreTest, TesseraDirectoriesAreShardedByPrefix) {
+  ContentHash t = HashOf(0xab);
+  t.bytes[1] = 0xcd;
+  Put(t, 3, RandomBytes(100, 1));
+  const std::string hex = t.ToHex();
+  EXPECT_EQ(hex.substr(0, 4), "abcd");
+  EXPECT_EQ(store_->ShardPath(t, 3), dir_.path() / "fragments" / "ab" / hex / "003.shard");
+  EXPECT_TRUE(std::filesystem::exists(store_->ShardPath(t, 3)));
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "fragments" / hex));
+}
+
+// A data dir of the flat layout ({fragments}/{tessera_hex}/...) is moved
+// under the prefix directories when opened; nothing is lost, a tessera found
+// in both layouts keeps both copies' files where they do not clash, and what
+// is not a tessera directory is left alone.
+TEST_F(FragmentStoreTest, TheFlatLayoutIsMovedWhenOpened) {
+  const auto bytes = RandomBytes(20'000, 3);  // two leaves: a tree file too
+  for (uint8_t t = 1; t <= 5; ++t) Put(HashOf(t), 0, bytes);
+  Put(HashOf(5), 1, bytes);
+  const auto root = dir_.path() / "fragments";
+  store_.reset();
+  // Tesseras 1-4 back in the flat layout; 5 in both (fragment 1 flat, 0 not).
+  for (uint8_t t = 1; t <= 4; ++t) {
+    const std::string hex = HashOf(t).ToHex();
+    std::filesystem::rename(root / hex.substr(0, 2) / hex, root / hex);
+    std::filesystem::remove(root / hex.substr(0, 2));
+  }
+  const std::string hex5 = HashOf(5).ToHex();
+  std::filesystem::create_directory(root / hex5);
+  std::filesystem::rename(root / hex5.substr(0, 2) / hex5 / "001.shard", root / hex5 / "001.shard");
+  // Not tessera directories: upper-case hex, a file with a hex name.
+  const std::string upper = "AB" + HashOf(0xab).ToHex().substr(2);
+  std::filesystem::create_directory(root / upper);
+  { std::ofstream(root / HashOf(9).ToHex()) << "x"; }
+
+  Reopen();
+  EXPECT_EQ(store_->recovery_report().moved_dirs, 5u) << store_->recovery_report().ToString();
+  EXPECT_NE(store_->recovery_report().ToString().find("flat layout"), std::string::npos);
+  for (uint8_t t = 1; t <= 5; ++t) {
+    EXPECT_EQ(ReadAll(HashOf(t), 0, 4096), bytes);
+    EXPECT_OK(store_->Verify(HashOf(t), 0));
+    EXPECT_FALSE(std::filesystem::exists(root / HashOf(t).ToHex()));
+    EXPECT_TRUE(std::filesystem::exists(store_->TreePath(HashOf(t), 0)));
+  }
+  EXPECT_OK(store_->Verify(HashOf(5), 1));
+  EXPECT_TRUE(std::filesystem::exists(root / upper));
+  // A second open moves nothing; the walk reports the two strays.
+  Reopen();
+  EXPECT_EQ(store_->recovery_report().moved_dirs, 0u);
+  ASSERT_OK_AND_ASSIGN(RecoveryReport walk, store_->Reconcile());
+  EXPECT_EQ(walk.unexpected_entries.size(), 2u) << walk.ToString();
+  EXPECT_TRUE(walk.removed_orphan_files.empty() && walk.dropped_rows.empty()) << walk.ToString();
+}
+
+// The walk goes a slice at a time from a cursor, in name order, and finds in
+// a later slice what lies beyond the first.
+TEST_F(FragmentStoreTest, ReconcileSomeWalksInSlices) {
+  const auto bytes = RandomBytes(100, 4);
+  std::vector<ContentHash> tesseras;
+  for (int i = 0; i < 40; ++i) {
+    ContentHash t = crypto::Blake3(RandomBytes(8, 100 + i));
+    Put(t, 0, bytes);
+    tesseras.push_back(t);
+  }
+  std::sort(tesseras.begin(), tesseras.end(),
+            [](const ContentHash& a, const ContentHash& b) { return a.ToHex() < b.ToHex(); });
+  // An orphan in the last tessera directory in walk order.
+  const auto last_dir = store_->TesseraDir(tesseras.back());
+  std::filesystem::copy_file(last_dir / "000.shard", last_dir / "007.shard");
+
+  std::string cursor;
+  RecoveryReport rep;
+  ASSERT_OK_AND_ASSIGN(std::size_t n, store_->ReconcileSome(&cursor, 7, rep));
+  EXPECT_EQ(n, 7u);
+  const std::string seventh = tesseras[6].ToHex();
+  EXPECT_EQ(cursor, seventh.substr(0, 2) + "/" + seventh);
+  EXPECT_TRUE(rep.clean()) << rep.ToString();
+  std::size_t slices = 1, reached = n;
+  while (!cursor.empty()) {
+    ASSERT_OK_AND_ASSIGN(n, store_->ReconcileSome(&cursor, 7, rep));
+    EXPECT_LE(n, 7u);
+    reached += n;
+    ++slices;
+  }
+  EXPECT_EQ(reached, 40u);
+  EXPECT_EQ(slices, 6u);  // 7 * 5 = 35, then the last 5
+  ASSERT_EQ(rep.removed_orphan_files.size(), 1u) << rep.ToString();
+  EXPECT_EQ(rep.removed_orphan_files[0], last_dir / "007.shard");
+  // A cursor the walk never gives starts it again.
+  cursor = "garbage";
+  RecoveryReport again;
+  ASSERT_OK_AND_ASSIGN(n, store_->ReconcileSome(&cursor, 100, again));
+  EXPECT_EQ(n, 40u);
+  EXPECT_TRUE(cursor.empty());
+  EXPECT_TRUE(again.clean()) << again.ToString();
 }
 
 // Each fragment's proof tree is kept beside its bytes: the paths come from it

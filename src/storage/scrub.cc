@@ -51,7 +51,8 @@ Result<void> Scrubber::Load() {
                                 "cycle_fragments, cycle_bytes, cycle_fragments_total, "
                                 "cycle_bytes_total, last_cycle_started_ms, last_cycle_finished_ms, "
                                 "last_cycle_fragments, last_cycle_bytes, corrupt_found, "
-                                "missing_found FROM scrub_state WHERE id = 0"));
+                                "missing_found, reconcile_cursor, reconcile_done "
+                                "FROM scrub_state WHERE id = 0"));
   std::lock_guard<std::mutex> state(mu_);
   if (!TRY(s.Step())) return core::Ok();  // never scrubbed: a cycle is due now
   status_.cycle_started_ms = s.ColumnInt64(0);
@@ -68,6 +69,8 @@ Result<void> Scrubber::Load() {
   status_.last_cycle_bytes = static_cast<uint64_t>(s.ColumnInt64(11));
   status_.corrupt_found = static_cast<uint64_t>(s.ColumnInt64(12));
   status_.missing_found = static_cast<uint64_t>(s.ColumnInt64(13));
+  reconcile_cursor_ = s.ColumnText(14);
+  reconcile_done_ = s.ColumnInt64(15) != 0;
   if (status_.cycle_started_ms == 0 && status_.last_cycle_started_ms) {
     status_.next_cycle_ms = *status_.last_cycle_started_ms + options_.min_cycle_ms;
   }
@@ -82,8 +85,9 @@ Result<void> Scrubber::Save() {
           "INSERT INTO scrub_state (id, cycle_started_ms, cursor_ms, cursor_tessera, "
           "cursor_idx, cycle_fragments, cycle_bytes, cycle_fragments_total, "
           "cycle_bytes_total, last_cycle_started_ms, last_cycle_finished_ms, "
-          "last_cycle_fragments, last_cycle_bytes, corrupt_found, missing_found) "
-          "VALUES (0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
+          "last_cycle_fragments, last_cycle_bytes, corrupt_found, missing_found, "
+          "reconcile_cursor, reconcile_done) "
+          "VALUES (0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
           "SET cycle_started_ms = excluded.cycle_started_ms, "
           "cursor_ms = excluded.cursor_ms, cursor_tessera = excluded.cursor_tessera, "
           "cursor_idx = excluded.cursor_idx, cycle_fragments = excluded.cycle_fragments, "
@@ -94,7 +98,9 @@ Result<void> Scrubber::Save() {
           "last_cycle_finished_ms = excluded.last_cycle_finished_ms, "
           "last_cycle_fragments = excluded.last_cycle_fragments, "
           "last_cycle_bytes = excluded.last_cycle_bytes, "
-          "corrupt_found = excluded.corrupt_found, missing_found = excluded.missing_found"));
+          "corrupt_found = excluded.corrupt_found, missing_found = excluded.missing_found, "
+          "reconcile_cursor = excluded.reconcile_cursor, "
+          "reconcile_done = excluded.reconcile_done"));
   const ScrubStatus& st = status_;
   s->Bind(1, st.cycle_started_ms)
       .Bind(2, st.position_ms)
@@ -117,7 +123,9 @@ Result<void> Scrubber::Save() {
   s->Bind(11, static_cast<int64_t>(st.last_cycle_fragments))
       .Bind(12, static_cast<int64_t>(st.last_cycle_bytes))
       .Bind(13, static_cast<int64_t>(st.corrupt_found))
-      .Bind(14, static_cast<int64_t>(st.missing_found));
+      .Bind(14, static_cast<int64_t>(st.missing_found))
+      .Bind(15, reconcile_cursor_)
+      .Bind(16, int64_t{reconcile_done_ ? 1 : 0});
   return s->Run();
 }
 
@@ -126,10 +134,6 @@ void Scrubber::Log(const std::string& line) const {
 }
 
 Result<void> Scrubber::BeginCycle(int64_t now) {
-  // The walk that start-up no longer does, once per cycle (a cycle reads
-  // everything anyway; this only reads directories).
-  ASSIGN_OR_RETURN(RecoveryReport walk, store_.Reconcile());
-  if (!walk.clean()) Log("reconcile: " + walk.ToString());
   ASSIGN_OR_RETURN(uint64_t fragments, store_.FragmentCount());
   ASSIGN_OR_RETURN(uint64_t bytes, store_.TotalBytes());
   std::lock_guard<std::mutex> state(mu_);
@@ -143,7 +147,25 @@ Result<void> Scrubber::BeginCycle(int64_t now) {
   status_.cycle_fragments_total = fragments;
   status_.cycle_bytes_total = bytes;
   pending_.clear();
+  reconcile_cursor_.clear();
+  reconcile_done_ = false;
   return Save();
+}
+
+Result<std::size_t> Scrubber::ReconcileSlice() {
+  std::string cursor;
+  {
+    std::lock_guard<std::mutex> state(mu_);
+    if (reconcile_done_) return std::size_t{0};
+    cursor = reconcile_cursor_;
+  }
+  RecoveryReport found;
+  ASSIGN_OR_RETURN(std::size_t reached, store_.ReconcileSome(&cursor, options_.batch, found));
+  if (!found.clean()) Log("reconcile: " + found.ToString());
+  std::lock_guard<std::mutex> state(mu_);
+  reconcile_cursor_ = cursor;
+  reconcile_done_ = cursor.empty();
+  return reached;
 }
 
 Result<void> Scrubber::Refill() {
@@ -195,7 +217,19 @@ Result<Scrubber::StepResult> Scrubber::Step(uint64_t max_bytes, bool force_cycle
     }
   }
   if (begin) TRY(BeginCycle(now));
+  // A slice of the walk of the fragment directories with each batch, so that
+  // the walk is spread over the cycle like the verification.
+  ASSIGN_OR_RETURN(std::size_t walked, ReconcileSlice());
   if (pending_.empty()) TRY(Refill());
+  if (pending_.empty() && walked > 0) {
+    // Every fragment is verified but the walk has not reached the end: the
+    // cycle ends when it does. Each entry is charged as a small fragment.
+    progress->bytes += walked * kScrubMinChargeBytes;
+    std::lock_guard<std::mutex> state(mu_);
+    cv_.notify_all();
+    TRY(Save());
+    return StepResult::kVerified;
+  }
   if (pending_.empty()) {
     std::lock_guard<std::mutex> state(mu_);
     status_.last_cycle_started_ms = status_.cycle_started_ms;

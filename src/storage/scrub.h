@@ -7,19 +7,23 @@
 // wrote it) is before the moment the cycle began, and runs
 // FsFragmentStore::Verify on it. A corrupt or missing fragment is therefore
 // handled exactly as Verify handles it: quarantined, its row dropped (the
-// holder's repair pass then mends it). Each cycle first runs
-// FsFragmentStore::Reconcile (the walk that finds files without rows). The
-// position (the last fragment reached) and the counters are kept in the
-// database (table scrub_state, migration 005), so a restarted node resumes
-// where it stopped. A new cycle starts no sooner than `min_cycle_ms` after the
-// previous one started, so a node holding less than a day's budget does not
-// read it over and over.
+// holder's repair pass then mends it). Each cycle also walks the fragment
+// directories (FsFragmentStore::ReconcileSome, what finds files without
+// rows), one slice of ScrubOptions::batch entries with each batch, so that
+// neither start-up nor the start of a cycle walks everything; a cycle ends
+// when both its verification and its walk have reached the end. The
+// positions (the last fragment reached, the last directory entry reached) and
+// the counters are kept in the database (table scrub_state, migrations 005
+// and 007), so a restarted node resumes where it stopped. A new cycle starts no sooner than
+// `min_cycle_ms` after the previous one started, so a node holding less than a day's budget does
+// not read it over and over.
 //
 // Pacing: the scrub verifies a batch (at most ScrubOptions::batch fragments
 // and kScrubBatchBytes, or a day's budget if that is less) and then waits what the batch is
 // charged, each fragment max(n, kScrubMinChargeBytes), over bytes_per_day, of a day; the batch's
-// verifications are recorded in one transaction. Memory: one batch of keys, whatever the store
-// holds.
+// verifications are recorded in one transaction. A batch that only walks directories (the
+// verification has reached the end, the walk not yet) is charged kScrubMinChargeBytes per
+// entry. Memory: one batch of keys and one slice of names, whatever the store holds.
 //
 // Threading: Start() runs the scrub on its own thread (blocking disk work;
 // never the network thread). Status() and Stop() may be called from any
@@ -156,6 +160,10 @@ class Scrubber {
   core::Result<StepResult> Step(uint64_t max_bytes, bool force_cycle, Progress* progress);
   core::Result<void> BeginCycle(int64_t now);
   core::Result<void> Refill();  // requires run_mu_
+  // The next slice (ScrubOptions::batch entries) of this cycle's walk of the
+  // fragment directories (FsFragmentStore::ReconcileSome), unless the walk
+  // has reached the end; returns the entries reached. Requires run_mu_.
+  core::Result<std::size_t> ReconcileSlice();
   void Log(const std::string& line) const;
   void Run();
 
@@ -166,11 +174,13 @@ class Scrubber {
   std::mutex run_mu_;        // one Step at a time
   std::deque<Due> pending_;  // the next keys of the cycle (at most one batch)
 
-  mutable std::mutex mu_;  // status_, the cursor, stop_
+  mutable std::mutex mu_;  // status_, the cursors, stop_
   std::condition_variable cv_;
   ScrubStatus status_;
   core::ContentHash cursor_tessera_;
   int64_t cursor_idx_ = -1;
+  std::string reconcile_cursor_;  // "" with reconcile_done_ false: the walk's start
+  bool reconcile_done_ = false;
   bool stop_ = false;
   std::thread thread_;
 };

@@ -183,6 +183,58 @@ TEST_F(ScrubTest, ResumesWhereItStoppedAfterARestart) {
   EXPECT_EQ(st.next_cycle_ms, started + 24 * 3600 * 1000);
 }
 
+// The walk of the fragment directories is spread over the cycle, a slice
+// (ScrubOptions::batch entries) with each batch, resumes after a restart, and
+// the cycle ends only when it has reached the end.
+TEST_F(ScrubTest, TheWalkOfTheDirectoriesGoesASliceWithEachBatch) {
+  ScrubOptions opts;
+  opts.batch = 2;
+  Reopen(opts);
+  for (uint8_t t = 1; t <= 9; ++t) Put(t, 0, 100);
+  // Orphans (files without rows) in the first and the last directory in walk
+  // order (HashOf(1) is "0101...", HashOf(9) "0909...").
+  auto orphan = [&](uint8_t t) { return store_->TesseraDir(HashOf(t)) / "005.shard"; };
+  std::filesystem::copy_file(store_->ShardPath(HashOf(1), 0), orphan(1));
+  std::filesystem::copy_file(store_->ShardPath(HashOf(9), 0), orphan(9));
+  clock_->Advance(1);
+  ASSERT_OK_AND_ASSIGN(auto p, scrub_->RunFor(1));  // one batch, one slice
+  EXPECT_FALSE(p.cycle_finished);
+  EXPECT_FALSE(std::filesystem::exists(orphan(1)));
+  EXPECT_TRUE(std::filesystem::exists(orphan(9)));
+  Reopen(opts);  // the walk's position survives
+  ASSERT_OK_AND_ASSIGN(p, scrub_->RunFor(1));
+  EXPECT_FALSE(p.cycle_finished);
+  EXPECT_TRUE(std::filesystem::exists(orphan(9)));
+  ASSERT_OK_AND_ASSIGN(p, scrub_->RunFor(UINT64_MAX));
+  EXPECT_TRUE(p.cycle_finished);
+  EXPECT_FALSE(std::filesystem::exists(orphan(9)));
+  EXPECT_EQ(scrub_->Status().last_cycle_fragments, 9u);
+  // A walk still going when every fragment is verified: the cycle waits for
+  // it, each batch charged kScrubMinChargeBytes per entry. 9 fragments, one
+  // a batch (RunFor(1)); 39 directories, two a batch.
+  for (uint8_t t = 10; t <= 39; ++t) {
+    std::filesystem::create_directories(store_->TesseraDir(HashOf(t)));
+  }
+  clock_->Advance(25 * 3600 * 1000);
+  std::size_t batches = 0, walk_only = 0;
+  do {
+    ASSERT_OK_AND_ASSIGN(p, scrub_->RunFor(1));
+    ++batches;
+    ASSERT_LT(batches, 40u);
+    if (!p.cycle_finished && p.fragments == 0) {
+      ++walk_only;
+      EXPECT_EQ(p.bytes, (batches == 20 ? 1 : 2) * kScrubMinChargeBytes) << "batch " << batches;
+    }
+  } while (!p.cycle_finished);
+  // 9 that verify and walk 18 entries, 11 that walk the other 21, and the one
+  // that finds the end.
+  EXPECT_EQ(batches, 21u);
+  EXPECT_EQ(walk_only, 11u);
+  for (uint8_t t = 10; t <= 39; ++t) {
+    EXPECT_FALSE(std::filesystem::exists(store_->TesseraDir(HashOf(t))));  // empty: removed
+  }
+}
+
 // The background thread runs a cycle when one is due, then waits for the
 // next; the budget sets its pause; Stop ends it at once.
 TEST_F(ScrubTest, TheBackgroundScrubKeepsToItsBudget) {

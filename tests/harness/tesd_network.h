@@ -146,11 +146,16 @@ class TesdNetwork {
       if (id == node_id) return n;
     return 0;
   }
+  // The directory of `hash`'s fragments on node n's disk (docs/STORAGE.md:
+  // fragments/{first two hex digits}/{hash}).
+  std::filesystem::path TesseraDir(int n, const std::string& hash) const {
+    return Dir(n) / "fragments" / hash.substr(0, 2) / hash;
+  }
   // Shard files of `hash` on node n's disk: index -> path.
   std::map<uint32_t, std::filesystem::path> ShardFiles(int n, const std::string& hash) const {
     std::map<uint32_t, std::filesystem::path> out;
     std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(Dir(n) / "fragments" / hash, ec)) {
+    for (const auto& e : std::filesystem::directory_iterator(TesseraDir(n, hash), ec)) {
       const std::string name = e.path().filename().string();
       if (name.size() == 9 && name.substr(3) == ".shard") {
         out[static_cast<uint32_t>(std::stoul(name.substr(0, 3)))] = e.path();

@@ -1,6 +1,9 @@
 // A core::FragmentStore that forwards to another and counts what passes
 // through: bytes read from opened fragments, bytes of proof-tree hashes read,
-// and whole-fragment checks (Verify, CheckHeld) with the bytes they read. For
+// and whole-fragment checks (Verify, CheckHeld that hashes) with the bytes they
+// read; a CheckHeld that a recent verification lets skip the hash (the row's
+// last_verified_ms within its window, by `clock`) reads no fragment bytes and
+// is counted in trusted_checks() instead. For
 // tests and benchmarks that show what an operation reads (tests/
 // attestation_cost_test.cc, bench/big_node.cc). Thread-safe as the store it
 // wraps; the counters are atomic.
@@ -12,13 +15,19 @@
 #include <span>
 #include <vector>
 
+#include "core/ports/clock.h"
 #include "core/ports/fragment_store.h"
 
 namespace tesseras::storage::testing {
 
 class CountingFragmentStore final : public core::FragmentStore {
  public:
-  explicit CountingFragmentStore(core::FragmentStore& inner) : inner_(inner) {}
+  // `clock` must be the one the inner store stamps verifications with (the
+  // system clock when null).
+  explicit CountingFragmentStore(core::FragmentStore& inner,
+                                 std::shared_ptr<const core::Clock> clock = nullptr)
+      : inner_(inner),
+        clock_(clock ? std::move(clock) : std::make_shared<const core::SystemClock>()) {}
 
   core::Result<void> Store(const core::FragmentId& id, uint64_t size, core::ByteSource& bytes,
                            const core::NodeId& origin, bool replace) override {
@@ -49,10 +58,17 @@ class CountingFragmentStore final : public core::FragmentStore {
     CountWhole(t, index);
     return inner_.Verify(t, index);
   }
-  // Counted as reading the whole fragment, an upper bound (a recent
-  // verification lets it skip the hash).
+  // Counted as reading the whole fragment unless a verification within
+  // `trust` lets it skip the hash (decided as the inner store decides it,
+  // from the row as it is before the call).
   core::Result<void> CheckHeld(const core::ContentHash& t, uint32_t index, int64_t trust) override {
-    CountWhole(t, index);
+    auto row = inner_.Get(t, index);
+    if (row.ok() && trust > 0 && row->last_verified_ms &&
+        clock_->NowUnixMs() - *row->last_verified_ms < trust) {
+      ++trusted_checks_;
+    } else {
+      CountWhole(t, index);
+    }
     return inner_.CheckHeld(t, index, trust);
   }
   core::Result<std::vector<std::vector<core::ContentHash>>> ReadProofPaths(
@@ -67,7 +83,8 @@ class CountingFragmentStore final : public core::FragmentStore {
   // Everything read: opened fragments, tree hashes, whole checks.
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t whole_checks() const { return whole_checks_; }
-  void Reset() { bytes_read_ = whole_checks_ = 0; }
+  uint64_t trusted_checks() const { return trusted_checks_; }
+  void Reset() { bytes_read_ = whole_checks_ = trusted_checks_ = 0; }
 
  private:
   void CountWhole(const core::ContentHash& t, uint32_t index) {
@@ -90,8 +107,10 @@ class CountingFragmentStore final : public core::FragmentStore {
     std::atomic<uint64_t>& counter_;
   };
   core::FragmentStore& inner_;
+  std::shared_ptr<const core::Clock> clock_;
   std::atomic<uint64_t> bytes_read_{0};
   std::atomic<uint64_t> whole_checks_{0};
+  std::atomic<uint64_t> trusted_checks_{0};
 };
 
 }  // namespace tesseras::storage::testing
