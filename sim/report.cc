@@ -82,6 +82,8 @@ json RunJson(const RunReport& r, bool run_stats) {
                  {"connections", r.connections},
                  {"surplus_dropped", r.surplus_dropped},
                  {"forgotten", r.forgotten},
+                 {"listed_copies", r.listed_copies},
+                 {"existing_copies", r.existing_copies},
                  {"departures", r.departures},
                  {"owner_departures", r.owner_departures},
                  {"disk_failures", r.disk_failures},

@@ -88,6 +88,8 @@ struct RunReport {
   uint64_t repairs_lost_copies = 0, repairs_below_threshold = 0;
   uint64_t departures = 0, disk_failures = 0, outages = 0, owner_departures = 0;
   uint64_t surplus_dropped = 0, forgotten = 0;
+  // At the end: copies the records list, and copies on machines in the network.
+  uint64_t listed_copies = 0, existing_copies = 0;
 
   std::vector<CalibrationRow> calibration;
   std::vector<DaySample> days;

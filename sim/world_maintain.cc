@@ -93,6 +93,7 @@ void World::Unclaim(uint32_t tid, uint32_t node, uint16_t index) {
   if (T.record[i].part != kNoNode) parts_[T.record[i].part].rank_known = false;
   T.record[i].claimed = 0;
   T.record[i].part = kNoNode;
+  T.record[i].unclaimed_at = static_cast<int32_t>(now_secs_);
   ++T.record_version;
   CollectSlot(tid, i);
 }
@@ -695,7 +696,7 @@ void World::Land(const Landing& l, int64_t t) {
     slot = 0;
     while (slot < T.record.size() && less(T.record[slot])) ++slot;
     T.record.insert(T.record.begin() + static_cast<std::ptrdiff_t>(slot),
-                    Slot{l.target, l.index, 1, part});
+                    Slot{l.target, l.index, 1, part, 0});
     for (uint32_t pid : T.parts) {
       auto& v = parts_[pid].view;
       if (v.size() >= slot) v.insert(v.begin() + static_cast<std::ptrdiff_t>(slot), Hist{});
@@ -791,7 +792,7 @@ void World::PublishAll() {
       Reschedule(part, 0);
       std::sort(indices.begin(), indices.end());
       for (uint32_t idx : indices) {
-        T.record.push_back(Slot{target, static_cast<uint16_t>(idx), 1, part});
+        T.record.push_back(Slot{target, static_cast<uint16_t>(idx), 1, part, 0});
         PhysicalAdd(tid, target, static_cast<uint16_t>(idx), 0);
         Credit(target, T.owner, r.fragment_bytes, +1);
         Hist h;

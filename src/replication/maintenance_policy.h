@@ -100,7 +100,8 @@ enum class CopyStanding {
   kProven,      // proven by the last audit
   kSuspect,     // unanswered, within grace: still counted
   kLost,        // denied, or unanswered past grace: not counted, re-created
-  kUnverified,  // never proven by us (learnt from a claim or record): not counted yet
+  kUnverified,  // never proven by us (learnt from a claim or record), and not
+                // unanswered for the grace: not counted yet
 };
 CopyStanding StandingOf(const CopyHistory& h, int64_t now_ms, const MaintenancePolicyConfig& c);
 std::string_view CopyStandingName(CopyStanding s);
@@ -139,8 +140,9 @@ struct Assessment {
   // Copies to stop tracking: denied ones at once (the holder said it has
   // them no more), others once lost for forget_lost_after_ms: (holder, index).
   std::vector<std::pair<core::NodeId, uint32_t>> forget;
-  // The earliest time a suspect copy becomes lost (the assessment may change
-  // then without any new audit); nullopt if none is suspect.
+  // The earliest time a suspect copy, or an unverified one whose holder has
+  // not answered, becomes lost (the assessment and the ranks may change then
+  // without any new audit); nullopt if there is none.
   std::optional<int64_t> next_change_ms;
   // The earliest time a copy that is lost now (and not denied) will be listed
   // in `forget`; nullopt if there is none. With next_change_ms it bounds how

@@ -240,6 +240,43 @@ TEST_F(PolicyTest, UnverifiedClaimsAreNotCounted) {
   EXPECT_EQ(StandingOf(holders[0].copies[0], now(), cfg_), CopyStanding::kUnverified);
 }
 
+// A claim of a machine that left is audited, never answers and was never
+// proven: once its holder has been silent for the grace it is lost like any
+// other copy (no longer ranked as a holder) and forgotten after
+// forget_lost_after, instead of staying tracked for ever.
+TEST_F(PolicyTest, AClaimThatNeverAnswersIsLostAfterTheGraceThenForgotten) {
+  cfg_.holder_grace_ms = kHour;
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  HolderView ghost;
+  ghost.holder = Id(0);
+  ghost.address = "127.0.200.1:7700";
+  ghost.copies.push_back(CopyHistory{0, std::nullopt, std::nullopt, 0, false, 0, 0, std::nullopt});
+  Miss(ghost, now());
+  holders.push_back(ghost);
+  const core::NodeId owner = Id(250);
+  const core::NodeId key = Id(0);  // the ghost is the closest holder to the key, then Id(1)
+  const int64_t first_failure = now();
+  // Within the grace: unverified, still ranked before the real holders.
+  const Assessment early = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(StandingOf(holders.back().copies[0], now(), cfg_), CopyStanding::kUnverified);
+  EXPECT_EQ(early.next_change_ms, std::optional<int64_t>(first_failure + kHour));
+  EXPECT_EQ(MaintainerRank(Id(1), owner, key, holders, now(), cfg_), std::optional<uint32_t>(2));
+  clock_.Advance(kHour);
+  Miss(holders.back(), now());
+  EXPECT_EQ(StandingOf(holders.back().copies[0], now(), cfg_), CopyStanding::kLost);
+  EXPECT_EQ(MaintainerRank(Id(1), owner, key, holders, now(), cfg_), std::optional<uint32_t>(1));
+  const Assessment lost = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_THAT(lost.forget, IsEmpty());
+  EXPECT_EQ(lost.next_forget_ms, std::optional<int64_t>(first_failure + cfg_.forget_lost_after_ms));
+  EXPECT_EQ(lost.counted_fragments, 24u);
+  EXPECT_FALSE(lost.needs_repair());
+  clock_.Advance(cfg_.forget_lost_after_ms);
+  Miss(holders.back(), now());
+  EXPECT_THAT(Assess(r, holders, {}, now(), cfg_).forget,
+              ElementsAre(std::make_pair(ghost.holder, 0u)));
+}
+
 TEST_F(PolicyTest, LostCopiesAreForgottenAfterAWhile) {
   cfg_.holder_grace_ms = kHour;
   auto r = Medium();
