@@ -74,6 +74,7 @@ json RunJson(const RunReport& r, bool run_stats) {
                  {"repairs_lost_copies", r.repairs_lost_copies},
                  {"repairs_below_threshold", r.repairs_below_threshold},
                  {"copies_created", r.copies_created},
+                 {"copies_created_redundant", r.copies_created_redundant},
                  {"copies_already_held", r.copies_already_held},
                  {"transfers_failed", r.transfers_failed},
                  {"budget_deferred", r.budget_deferred},

@@ -80,6 +80,9 @@ struct RunReport {
   uint64_t checks_owner = 0, checks_quiet = 0, checks_watch = 0;
   uint64_t assessments = 0, assessments_reused = 0;
   uint64_t repairs = 0, copies_created = 0, copies_already_held = 0, transfers_failed = 0;
+  // Copies created while as many copies of that fragment as wanted still
+  // existed on machines in the network (ground truth, never seen by the policy).
+  uint64_t copies_created_redundant = 0;
   uint64_t budget_deferred = 0, repairs_without_sources = 0, lookups = 0, connections = 0;
   uint64_t oracle_copies = 0;
   // Repairs started, by the kind of check that found the need (owner, quiet

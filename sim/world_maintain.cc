@@ -677,6 +677,8 @@ void World::Land(const Landing& l, int64_t t) {
     ++report_.copies_already_held;
   } else {
     ++report_.copies_created;
+    // Ground truth: the wanted copies of this fragment all still exist.
+    if (T.alive_copies[l.index] >= ClassOf(T).redundancy.copies) ++report_.copies_created_redundant;
     ++report_.copies_by_tier[static_cast<std::size_t>(ClassOf(T).plan.tier)];
     PhysicalAdd(l.tessera, l.target, l.index, t);
     Credit(l.target, T.owner, ClassOf(T).redundancy.fragment_bytes, +1);

@@ -262,7 +262,7 @@ void Assess(const Redundancy& r, std::span<const HolderView> holders,
     for (uint32_t i = 0; i < n; ++i) {
       for (uint32_t j = std::min(proven[i], r.copies); j < r.copies; ++j) a.rebuild.push_back(i);
     }
-  } else {
+  } else if (small || !c.coded_repair_at_threshold) {
     for (uint32_t i = 0; i < n; ++i) {
       for (uint32_t j = std::min(counted_n[i], r.copies); j < r.copies; ++j) a.rebuild.push_back(i);
     }

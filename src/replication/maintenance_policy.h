@@ -46,6 +46,14 @@ struct MaintenancePolicyConfig {
   // Batch repair begins when fewer than k + ceil(threshold × (n − k)) distinct
   // fragments are counted: 20 of 24, 60 of 72, 4 of the 7 small copies.
   double repair_threshold = 0.5;
+  // Coded tiers (Medium, Large) repair only below the threshold: fragments
+  // known lost above it are not re-created at once but wait for the batch, so
+  // that a maintainer without the payload fetches k fragments once for many
+  // new ones, and a holder that returns in the meantime counts again
+  // (Carbonite, NSDI 2006). false: lost copies are re-created at once, k
+  // fragments fetched for each repair. Small copies are re-created at once
+  // either way (any holder has the payload: a push per copy).
+  bool coded_repair_at_threshold = false;
   // Counted copies kept per fragment beyond the copies wanted, as a fraction of
   // them (rounded up): coded fragments keep up to 2 copies, a small tessera up
   // to 11. Returning holders count up to this cap; nothing is placed beyond it.

@@ -171,6 +171,33 @@ TEST_F(PolicyTest, BelowTheThresholdEverythingNotProvenIsRebuiltInOneBatch) {
   EXPECT_EQ(b.margin, 3);
 }
 
+TEST_F(PolicyTest, CodedRepairAtThresholdWaitsForTheBatch) {
+  cfg_.coded_repair_at_threshold = true;
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  // One fragment lost, 23 counted: above the threshold (20), nothing yet.
+  holders[4].copies[0] = AfterAudit(holders[4].copies[0], CopyObservation::kDenied, now());
+  Assessment a = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(a.counted_fragments, 23u);
+  EXPECT_EQ(a.trigger, RepairTrigger::kNone);
+  EXPECT_THAT(a.rebuild, IsEmpty());
+  EXPECT_EQ(a.state, Recoverability::kDegraded);
+  // Four more lost, 19 counted: every fragment not proven in one batch.
+  for (int i = 5; i < 9; ++i) {
+    holders[i].copies[0] = AfterAudit(holders[i].copies[0], CopyObservation::kDenied, now());
+  }
+  Assessment b = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(b.trigger, RepairTrigger::kBelowThreshold);
+  EXPECT_THAT(b.rebuild, ElementsAre(4u, 5u, 6u, 7u, 8u));
+  // Small copies are still re-created at once: any holder has the payload.
+  auto s = Small();
+  auto small = OnePerFragment(s, now());
+  small[0].copies[0] = AfterAudit(small[0].copies[0], CopyObservation::kDenied, now());
+  Assessment c = Assess(s, small, {}, now(), cfg_);
+  EXPECT_EQ(c.trigger, RepairTrigger::kLostCopies);
+  EXPECT_THAT(c.rebuild, ElementsAre(0u));
+}
+
 TEST_F(PolicyTest, ReturningHolderCountsAgainUpToTheCap) {
   cfg_.holder_grace_ms = kHour;
   auto r = Medium();
