@@ -220,17 +220,27 @@ void World::RankFromView(uint32_t pid, int64_t t) {
   const Tessera& T = tesseras_[p.tessera];
   const int64_t now = MsAt(t);
   ++report_.rank_computations;
-  // The last assessment of this view says when its next copy turns lost (a
-  // copy dropped since only makes that later); once that has passed, ask again.
+  // The rank counts the holders closer to the key that keep a copy not
+  // lost; without new audits of this view it changes only when the last
+  // such copy of one of them turns lost (suspect or unanswered past the
+  // grace). Holders farther from the key than this one do not matter.
   p.rank_valid_until_ms = std::numeric_limits<int64_t>::max();
-  if (p.has_view && p.last.next_change_ms) {
-    if (*p.last.next_change_ms > now) {
-      p.rank_valid_until_ms = *p.last.next_change_ms;
-    } else {
-      replication::Assessment a;
-      replication::Assess(ClassOf(T).redundancy, std::span(holders_.data(), holders_n_), local_,
-                          now, cfg_, assess_scratch_, a);
-      if (a.next_change_ms) p.rank_valid_until_ms = *a.next_change_ms;
+  const core::NodeId mine = core::XorDistance(ids_[p.node], T.key);
+  for (std::size_t i = 0; i < holders_n_; ++i) {
+    const HolderView& h = holders_[i];
+    if (h.holder == ids_[T.owner] || !(core::XorDistance(h.holder, T.key) < mine)) continue;
+    int64_t last_lost = std::numeric_limits<int64_t>::min();
+    bool keeps = false;
+    for (const auto& c : h.copies) {
+      if (replication::StandingOf(c, now, cfg_) == replication::CopyStanding::kLost) continue;
+      if (!c.first_failure_ms) {
+        keeps = true;  // proven, or never audited: stays until a new audit
+        break;
+      }
+      last_lost = std::max(last_lost, *c.first_failure_ms + cfg_.holder_grace_ms);
+    }
+    if (!keeps && last_lost != std::numeric_limits<int64_t>::min()) {
+      p.rank_valid_until_ms = std::min(p.rank_valid_until_ms, last_lost);
     }
   }
   // Itself, with the copies it keeps, beside the others.
