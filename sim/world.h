@@ -180,6 +180,7 @@ struct Landing {
   uint32_t tessera = 0, target = kNoNode, maintainer = kNoNode, part = 0;
   uint16_t index = 0;
   uint32_t target_epoch = 0, maintainer_epoch = 0;
+  uint32_t part_gen = 0;  // the pushing participant entry's gen (it may be freed and reused)
 };
 
 // Told of every change of the churn, for a driver that maintains its own

@@ -646,8 +646,9 @@ void World::Repair(uint32_t pid, int64_t t, CheckKind kind) {
         lid = static_cast<uint32_t>(landings_.size());
         landings_.emplace_back();
       }
-      landings_[lid] = Landing{
-          tid, target, self, pid, static_cast<uint16_t>(idx), nodes_[target].epoch, me.epoch};
+      landings_[lid] =
+          Landing{tid,      target, self, pid, static_cast<uint16_t>(idx), nodes_[target].epoch,
+                  me.epoch, p.gen};
       Schedule(std::max<int64_t>(t + 1, static_cast<int64_t>(std::ceil(land))), EventType::kLanding,
                lid);
       ++scheduled;
@@ -725,7 +726,8 @@ void World::Land(const Landing& l, int64_t t) {
     Reschedule(part, t);
   }
   // The pushing maintainer tracks the acknowledged copy as proven.
-  if (parts_[l.part].used && parts_[l.part].tessera == l.tessera) {
+  if (parts_[l.part].used && parts_[l.part].gen == l.part_gen &&
+      parts_[l.part].tessera == l.tessera) {
     Part& p = parts_[l.part];
     if (p.view.size() < T.record.size()) p.view.resize(T.record.size());
     Hist& h = p.view[slot];
