@@ -61,6 +61,7 @@ void World::Run() {
     if (e.t > end_) break;
     queue_.pop();
     ++report_.events;
+    now_secs_ = e.t;
     switch (e.type) {
       case EventType::kToggle: {
         Node& n = nodes_[e.a];
@@ -223,6 +224,24 @@ void World::Finish() {
       Violation("tessera " + std::to_string(tid) + " has " + std::to_string(distinct) +
                 " fragments left but was not counted lost");
     }
+    // A copy whose claim ended (its holder left or lost the bytes) is known
+    // only to the views that still track it; each of them audits it within a
+    // watch interval (plus a pass), calls it lost after the grace and forgets
+    // it forget_lost_after later, at its next check: past that, the record
+    // lists a copy nobody will ever forget.
+    const int64_t stale_after =
+        (cfg_.holder_grace_ms + cfg_.forget_lost_after_ms) / 1000 +
+        2 * (cfg_.watch_interval_ms / 1000 + s_.pass.interval_secs + s_.pass.jitter_secs);
+    for (const Slot& s : T.record) {
+      ++report_.listed_copies;
+      if (s.claimed) continue;
+      if (end_ - s.unclaimed_at > stale_after) {
+        Violation("tessera " + std::to_string(tid) + " still lists a copy of fragment " +
+                  std::to_string(s.index) + " whose claim ended at day " +
+                  std::to_string(s.unclaimed_at / kDaySecs));
+      }
+    }
+    report_.existing_copies += copies[tid];
     for (std::size_t i = 0; i < T.record.size(); ++i) {
       for (std::size_t j = i + 1; j < T.record.size(); ++j) {
         if (T.record[i].node == T.record[j].node && T.record[i].index == T.record[j].index) {
@@ -241,7 +260,6 @@ void World::Finish() {
         ++report_.untracked;
       }
     }
-    (void)copies;
   }
   // The oracle is never behind; a policy with a repair threshold below n may
   // end the run owing copies. What it owes, by the oracle's cost rule, is

@@ -80,6 +80,9 @@ struct RunReport {
   uint64_t checks_owner = 0, checks_quiet = 0, checks_watch = 0;
   uint64_t assessments = 0, assessments_reused = 0;
   uint64_t repairs = 0, copies_created = 0, copies_already_held = 0, transfers_failed = 0;
+  // Copies created while as many copies of that fragment as wanted still
+  // existed on machines in the network (ground truth, never seen by the policy).
+  uint64_t copies_created_redundant = 0;
   uint64_t budget_deferred = 0, repairs_without_sources = 0, lookups = 0, connections = 0;
   uint64_t oracle_copies = 0;
   // Repairs started, by the kind of check that found the need (owner, quiet
@@ -88,6 +91,8 @@ struct RunReport {
   uint64_t repairs_lost_copies = 0, repairs_below_threshold = 0;
   uint64_t departures = 0, disk_failures = 0, outages = 0, owner_departures = 0;
   uint64_t surplus_dropped = 0, forgotten = 0;
+  // At the end: copies the records list, and copies on machines in the network.
+  uint64_t listed_copies = 0, existing_copies = 0;
 
   // The full-stack mode only: tesseras a node joining at the end restored
   // bit-exact through the real restore path, the bytes that cost, the

@@ -347,6 +347,9 @@ Result<Scenario> ParseScenario(std::string_view text, std::string_view source,
     p.holder_grace_ms = std::llround(grace * kHour * kMs);
     ASSIGN_OR_RETURN(p.repair_threshold, r.Number("repair_threshold", 0, 1, p.repair_threshold));
     ASSIGN_OR_RETURN(p.surplus_fraction, r.Number("surplus_fraction", 0, 10, p.surplus_fraction));
+    ASSIGN_OR_RETURN(int64_t at_threshold, r.Integer("coded_repair_at_threshold", 0, 1,
+                                                     p.coded_repair_at_threshold ? 1 : 0));
+    p.coded_repair_at_threshold = at_threshold != 0;
     ASSIGN_OR_RETURN(double takeover,
                      r.Number("takeover_delay_hours", 0, 24 * 3650,
                               static_cast<double>(p.takeover_delay_ms) / kMs / kHour));
@@ -420,6 +423,7 @@ std::vector<std::pair<std::string, double>> KnobList(const replication::Maintena
       {"holder_grace_hours", static_cast<double>(c.holder_grace_ms) / kMsPerHour},
       {"repair_threshold", c.repair_threshold},
       {"surplus_fraction", c.surplus_fraction},
+      {"coded_repair_at_threshold", c.coded_repair_at_threshold ? 1.0 : 0.0},
       {"takeover_delay_hours", static_cast<double>(c.takeover_delay_ms) / kMsPerHour},
       {"watch_interval_days", static_cast<double>(c.watch_interval_ms) / kMsPerHour / 24},
       {"forget_lost_after_days", static_cast<double>(c.forget_lost_after_ms) / kMsPerHour / 24},

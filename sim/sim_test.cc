@@ -95,6 +95,24 @@ TEST(PolicySimTest, InvariantsHoldForBothPolicies) {
   }
 }
 
+TEST(PolicySimTest, CopiesWhoseClaimEndedAreForgotten) {
+  // Finish records a violation for every copy a record still lists longer
+  // after its claim ended (the holder left or lost its disk) than the views
+  // tracking it need to audit it, call it lost and forget it. A claim that
+  // never answered used to stay "unverified" for ever, and a holder that lost
+  // its disk kept a view it never checked again: the records grew from about
+  // 10 to about 40 listed copies per tessera over a year while about 18
+  // existed.
+  const Scenario s = Small({"scenario.years=0.6"});
+  for (bool eager : {true, false}) {
+    const RunReport r = Simulate(s, eager);
+    EXPECT_THAT(r.violations, ::testing::IsEmpty()) << r.policy;
+    EXPECT_GT(r.forgotten, 0u) << r.policy;
+    EXPECT_GT(r.existing_copies, 0u);
+    EXPECT_GE(r.listed_copies, r.existing_copies) << r.policy;
+  }
+}
+
 TEST(PolicySimTest, ShortcutsChangeNothing) {
   // The verify mode recomputes every rank, re-assesses at every check and
   // evaluates every holder at every pass, and records a violation when a

@@ -68,7 +68,8 @@ struct Slot {
   uint32_t node = kNoNode;
   uint16_t index = 0;
   uint8_t claimed = 1;
-  uint32_t part = kNoNode;  // the holder's participant entry, while claimed
+  uint32_t part = kNoNode;   // the holder's participant entry, while claimed
+  int32_t unclaimed_at = 0;  // when the claim ended (seconds), once it has
 };
 
 // A node's part in one tessera: the owner, or a holder the record lists.
@@ -179,6 +180,7 @@ struct Landing {
   uint32_t tessera = 0, target = kNoNode, maintainer = kNoNode, part = 0;
   uint16_t index = 0;
   uint32_t target_epoch = 0, maintainer_epoch = 0;
+  uint32_t part_gen = 0;  // the pushing participant entry's gen (it may be freed and reused)
 };
 
 // Told of every change of the churn, for a driver that maintains its own
@@ -274,6 +276,7 @@ class World {
   bool verify_cache_;
   bool daily_series_;
   int64_t end_ = 0;
+  int64_t now_secs_ = 0;  // the time of the event being handled
   uint64_t seq_ = 0;
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
 

@@ -242,6 +242,23 @@ void World::DiskFailure(uint32_t n, int64_t t) {
     PhysicalRemove(tid, index, t);
     MarkDirty(tid);
   }
+  // What it knew of the tesseras it held (its views, in its plan store) was
+  // on the same disk: it keeps no copy and maintains none of them any more,
+  // and a copy only it still tracked is known to nobody. (A holder that
+  // keeps no copy never checks, so a view it kept would never forget.)
+  std::vector<uint32_t> touched;
+  while (!node.parts.empty()) {
+    const uint32_t pid = node.parts.back();
+    touched.push_back(parts_[pid].tessera);
+    FreePart(pid);
+  }
+  for (uint32_t tid : touched) {
+    MarkDirty(tid);
+    auto& rec = tesseras_[tid].record;
+    for (std::size_t i = rec.size(); i-- > 0;) {
+      if (!rec[i].claimed) CollectSlot(tid, i);
+    }
+  }
   OracleReplace(n, t);
   const double mean = 365 * kDaySecs / s_.disk_failures_per_node_year;
   Schedule(t + 1 + std::llround(node.disk.Exponential(mean)), EventType::kDiskFailure, n);
@@ -440,18 +457,37 @@ void World::DayTick(int64_t t) {
   if (observer_) observer_->OnDay(t);
   if (daily_series_ && t > 0) report_.days.push_back(day_);
   if (std::getenv("TESSERAS_SIM_TRACE")) {
-    std::size_t slots = 0, parts = 0;
+    std::size_t slots = 0, parts = 0, claimed = 0, physical = 0;
+    // Unclaimed slots by the standing their first tracking view gives them.
+    std::size_t ghost[4] = {0, 0, 0, 0};
     for (const auto& T : tesseras_) {
       slots += T.record.size();
       parts += T.parts.size();
+      for (uint8_t c : T.alive_copies) physical += c;
+      for (std::size_t i = 0; i < T.record.size(); ++i) {
+        if (T.record[i].claimed) {
+          ++claimed;
+          continue;
+        }
+        for (uint32_t pid : T.parts) {
+          const auto& v = parts_[pid].view;
+          if (i < v.size() && v[i].tracked) {
+            ++ghost[static_cast<int>(
+                replication::StandingOf(ToCopy(v[i], T.record[i].index), MsAt(t), cfg_))];
+            break;
+          }
+        }
+      }
     }
     std::fprintf(stderr,
                  "day %u: events %llu checks %llu/%llu/%llu assess %llu repairs %llu "
-                 "slots %zu parts %zu up %u\n",
+                 "slots %zu claimed %zu physical %zu unclaimed p/s/l/u %zu/%zu/%zu/%zu "
+                 "parts %zu up %u\n",
                  day_.day, (unsigned long long)report_.events,
                  (unsigned long long)report_.checks_owner, (unsigned long long)report_.checks_quiet,
                  (unsigned long long)report_.checks_watch, (unsigned long long)report_.assessments,
-                 (unsigned long long)report_.repairs, slots, parts, nodes_up_);
+                 (unsigned long long)report_.repairs, slots, claimed, physical, ghost[0], ghost[1],
+                 ghost[2], ghost[3], parts, nodes_up_);
   }
   day_ = DaySample{};
   day_min_margin_seen_ = std::numeric_limits<int32_t>::max();

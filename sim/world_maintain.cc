@@ -93,6 +93,7 @@ void World::Unclaim(uint32_t tid, uint32_t node, uint16_t index) {
   if (T.record[i].part != kNoNode) parts_[T.record[i].part].rank_known = false;
   T.record[i].claimed = 0;
   T.record[i].part = kNoNode;
+  T.record[i].unclaimed_at = static_cast<int32_t>(now_secs_);
   ++T.record_version;
   CollectSlot(tid, i);
 }
@@ -219,17 +220,27 @@ void World::RankFromView(uint32_t pid, int64_t t) {
   const Tessera& T = tesseras_[p.tessera];
   const int64_t now = MsAt(t);
   ++report_.rank_computations;
-  // The last assessment of this view says when its next copy turns lost (a
-  // copy dropped since only makes that later); once that has passed, ask again.
+  // The rank counts the holders closer to the key that keep a copy not
+  // lost; without new audits of this view it changes only when the last
+  // such copy of one of them turns lost (suspect or unanswered past the
+  // grace). Holders farther from the key than this one do not matter.
   p.rank_valid_until_ms = std::numeric_limits<int64_t>::max();
-  if (p.has_view && p.last.next_change_ms) {
-    if (*p.last.next_change_ms > now) {
-      p.rank_valid_until_ms = *p.last.next_change_ms;
-    } else {
-      replication::Assessment a;
-      replication::Assess(ClassOf(T).redundancy, std::span(holders_.data(), holders_n_), local_,
-                          now, cfg_, assess_scratch_, a);
-      if (a.next_change_ms) p.rank_valid_until_ms = *a.next_change_ms;
+  const core::NodeId mine = core::XorDistance(ids_[p.node], T.key);
+  for (std::size_t i = 0; i < holders_n_; ++i) {
+    const HolderView& h = holders_[i];
+    if (h.holder == ids_[T.owner] || !(core::XorDistance(h.holder, T.key) < mine)) continue;
+    int64_t last_lost = std::numeric_limits<int64_t>::min();
+    bool keeps = false;
+    for (const auto& c : h.copies) {
+      if (replication::StandingOf(c, now, cfg_) == replication::CopyStanding::kLost) continue;
+      if (!c.first_failure_ms) {
+        keeps = true;  // proven, or never audited: stays until a new audit
+        break;
+      }
+      last_lost = std::max(last_lost, *c.first_failure_ms + cfg_.holder_grace_ms);
+    }
+    if (!keeps && last_lost != std::numeric_limits<int64_t>::min()) {
+      p.rank_valid_until_ms = std::min(p.rank_valid_until_ms, last_lost);
     }
   }
   // Itself, with the copies it keeps, beside the others.
@@ -635,8 +646,9 @@ void World::Repair(uint32_t pid, int64_t t, CheckKind kind) {
         lid = static_cast<uint32_t>(landings_.size());
         landings_.emplace_back();
       }
-      landings_[lid] = Landing{
-          tid, target, self, pid, static_cast<uint16_t>(idx), nodes_[target].epoch, me.epoch};
+      landings_[lid] =
+          Landing{tid,      target, self, pid, static_cast<uint16_t>(idx), nodes_[target].epoch,
+                  me.epoch, p.gen};
       Schedule(std::max<int64_t>(t + 1, static_cast<int64_t>(std::ceil(land))), EventType::kLanding,
                lid);
       ++scheduled;
@@ -676,6 +688,8 @@ void World::Land(const Landing& l, int64_t t) {
     ++report_.copies_already_held;
   } else {
     ++report_.copies_created;
+    // Ground truth: the wanted copies of this fragment all still exist.
+    if (T.alive_copies[l.index] >= ClassOf(T).redundancy.copies) ++report_.copies_created_redundant;
     ++report_.copies_by_tier[static_cast<std::size_t>(ClassOf(T).plan.tier)];
     PhysicalAdd(l.tessera, l.target, l.index, t);
     Credit(l.target, T.owner, ClassOf(T).redundancy.fragment_bytes, +1);
@@ -695,7 +709,7 @@ void World::Land(const Landing& l, int64_t t) {
     slot = 0;
     while (slot < T.record.size() && less(T.record[slot])) ++slot;
     T.record.insert(T.record.begin() + static_cast<std::ptrdiff_t>(slot),
-                    Slot{l.target, l.index, 1, part});
+                    Slot{l.target, l.index, 1, part, 0});
     for (uint32_t pid : T.parts) {
       auto& v = parts_[pid].view;
       if (v.size() >= slot) v.insert(v.begin() + static_cast<std::ptrdiff_t>(slot), Hist{});
@@ -712,7 +726,8 @@ void World::Land(const Landing& l, int64_t t) {
     Reschedule(part, t);
   }
   // The pushing maintainer tracks the acknowledged copy as proven.
-  if (parts_[l.part].used && parts_[l.part].tessera == l.tessera) {
+  if (parts_[l.part].used && parts_[l.part].gen == l.part_gen &&
+      parts_[l.part].tessera == l.tessera) {
     Part& p = parts_[l.part];
     if (p.view.size() < T.record.size()) p.view.resize(T.record.size());
     Hist& h = p.view[slot];
@@ -791,7 +806,7 @@ void World::PublishAll() {
       Reschedule(part, 0);
       std::sort(indices.begin(), indices.end());
       for (uint32_t idx : indices) {
-        T.record.push_back(Slot{target, static_cast<uint16_t>(idx), 1, part});
+        T.record.push_back(Slot{target, static_cast<uint16_t>(idx), 1, part, 0});
         PhysicalAdd(tid, target, static_cast<uint16_t>(idx), 0);
         Credit(target, T.owner, r.fragment_bytes, +1);
         Hist h;

@@ -85,9 +85,12 @@ CopyStanding StandingOf(const CopyHistory& h, int64_t now_ms, const MaintenanceP
   if (!h.first_failure_ms) {
     return h.last_proven_ms ? CopyStanding::kProven : CopyStanding::kUnverified;
   }
-  if (!h.last_proven_ms) return CopyStanding::kUnverified;  // never proven: nothing to wait for
-  return now_ms - *h.first_failure_ms < c.holder_grace_ms ? CopyStanding::kSuspect
-                                                          : CopyStanding::kLost;
+  const bool within_grace = now_ms - *h.first_failure_ms < c.holder_grace_ms;
+  // Never proven: not counted while it waits for a first answer, and lost once
+  // its holder has not answered for the grace (a claim of a machine that left
+  // must not stay tracked, and ranked as a holder, for ever).
+  if (!h.last_proven_ms) return within_grace ? CopyStanding::kUnverified : CopyStanding::kLost;
+  return within_grace ? CopyStanding::kSuspect : CopyStanding::kLost;
 }
 
 std::string_view CopyStandingName(CopyStanding s) {
@@ -184,11 +187,12 @@ void Assess(const Redundancy& r, std::span<const HolderView> holders,
         }
         continue;
       }
-      if (!IsCounted(st)) continue;
-      if (st == CopyStanding::kSuspect) {
+      if (copy.first_failure_ms && !copy.denied) {
+        // Suspect, or unverified and unanswered: lost at the end of the grace.
         const int64_t lost_at = *copy.first_failure_ms + c.holder_grace_ms;
         if (!a.next_change_ms || lost_at < *a.next_change_ms) a.next_change_ms = lost_at;
       }
+      if (!IsCounted(st)) continue;
       ++s.start[copy.index + 1];
     }
   }
@@ -258,7 +262,7 @@ void Assess(const Redundancy& r, std::span<const HolderView> holders,
     for (uint32_t i = 0; i < n; ++i) {
       for (uint32_t j = std::min(proven[i], r.copies); j < r.copies; ++j) a.rebuild.push_back(i);
     }
-  } else {
+  } else if (small || !c.coded_repair_at_threshold) {
     for (uint32_t i = 0; i < n; ++i) {
       for (uint32_t j = std::min(counted_n[i], r.copies); j < r.copies; ++j) a.rebuild.push_back(i);
     }

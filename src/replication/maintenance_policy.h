@@ -46,6 +46,14 @@ struct MaintenancePolicyConfig {
   // Batch repair begins when fewer than k + ceil(threshold × (n − k)) distinct
   // fragments are counted: 20 of 24, 60 of 72, 4 of the 7 small copies.
   double repair_threshold = 0.5;
+  // Coded tiers (Medium, Large) repair only below the threshold: fragments
+  // known lost above it are not re-created at once but wait for the batch, so
+  // that a maintainer without the payload fetches k fragments once for many
+  // new ones, and a holder that returns in the meantime counts again
+  // (Carbonite, NSDI 2006). false: lost copies are re-created at once, k
+  // fragments fetched for each repair. Small copies are re-created at once
+  // either way (any holder has the payload: a push per copy).
+  bool coded_repair_at_threshold = false;
   // Counted copies kept per fragment beyond the copies wanted, as a fraction of
   // them (rounded up): coded fragments keep up to 2 copies, a small tessera up
   // to 11. Returning holders count up to this cap; nothing is placed beyond it.
@@ -100,7 +108,8 @@ enum class CopyStanding {
   kProven,      // proven by the last audit
   kSuspect,     // unanswered, within grace: still counted
   kLost,        // denied, or unanswered past grace: not counted, re-created
-  kUnverified,  // never proven by us (learnt from a claim or record): not counted yet
+  kUnverified,  // never proven by us (learnt from a claim or record), and not
+                // unanswered for the grace: not counted yet
 };
 CopyStanding StandingOf(const CopyHistory& h, int64_t now_ms, const MaintenancePolicyConfig& c);
 std::string_view CopyStandingName(CopyStanding s);
@@ -139,8 +148,9 @@ struct Assessment {
   // Copies to stop tracking: denied ones at once (the holder said it has
   // them no more), others once lost for forget_lost_after_ms: (holder, index).
   std::vector<std::pair<core::NodeId, uint32_t>> forget;
-  // The earliest time a suspect copy becomes lost (the assessment may change
-  // then without any new audit); nullopt if none is suspect.
+  // The earliest time a suspect copy, or an unverified one whose holder has
+  // not answered, becomes lost (the assessment and the ranks may change then
+  // without any new audit); nullopt if there is none.
   std::optional<int64_t> next_change_ms;
   // The earliest time a copy that is lost now (and not denied) will be listed
   // in `forget`; nullopt if there is none. With next_change_ms it bounds how

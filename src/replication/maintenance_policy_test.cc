@@ -171,6 +171,33 @@ TEST_F(PolicyTest, BelowTheThresholdEverythingNotProvenIsRebuiltInOneBatch) {
   EXPECT_EQ(b.margin, 3);
 }
 
+TEST_F(PolicyTest, CodedRepairAtThresholdWaitsForTheBatch) {
+  cfg_.coded_repair_at_threshold = true;
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  // One fragment lost, 23 counted: above the threshold (20), nothing yet.
+  holders[4].copies[0] = AfterAudit(holders[4].copies[0], CopyObservation::kDenied, now());
+  Assessment a = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(a.counted_fragments, 23u);
+  EXPECT_EQ(a.trigger, RepairTrigger::kNone);
+  EXPECT_THAT(a.rebuild, IsEmpty());
+  EXPECT_EQ(a.state, Recoverability::kDegraded);
+  // Four more lost, 19 counted: every fragment not proven in one batch.
+  for (int i = 5; i < 9; ++i) {
+    holders[i].copies[0] = AfterAudit(holders[i].copies[0], CopyObservation::kDenied, now());
+  }
+  Assessment b = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(b.trigger, RepairTrigger::kBelowThreshold);
+  EXPECT_THAT(b.rebuild, ElementsAre(4u, 5u, 6u, 7u, 8u));
+  // Small copies are still re-created at once: any holder has the payload.
+  auto s = Small();
+  auto small = OnePerFragment(s, now());
+  small[0].copies[0] = AfterAudit(small[0].copies[0], CopyObservation::kDenied, now());
+  Assessment c = Assess(s, small, {}, now(), cfg_);
+  EXPECT_EQ(c.trigger, RepairTrigger::kLostCopies);
+  EXPECT_THAT(c.rebuild, ElementsAre(0u));
+}
+
 TEST_F(PolicyTest, ReturningHolderCountsAgainUpToTheCap) {
   cfg_.holder_grace_ms = kHour;
   auto r = Medium();
@@ -238,6 +265,43 @@ TEST_F(PolicyTest, UnverifiedClaimsAreNotCounted) {
   // A claim that never answers never becomes "suspect": there is nothing to wait for.
   Miss(holders[0], now());
   EXPECT_EQ(StandingOf(holders[0].copies[0], now(), cfg_), CopyStanding::kUnverified);
+}
+
+// A claim of a machine that left is audited, never answers and was never
+// proven: once its holder has been silent for the grace it is lost like any
+// other copy (no longer ranked as a holder) and forgotten after
+// forget_lost_after, instead of staying tracked for ever.
+TEST_F(PolicyTest, AClaimThatNeverAnswersIsLostAfterTheGraceThenForgotten) {
+  cfg_.holder_grace_ms = kHour;
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  HolderView ghost;
+  ghost.holder = Id(0);
+  ghost.address = "127.0.200.1:7700";
+  ghost.copies.push_back(CopyHistory{0, std::nullopt, std::nullopt, 0, false, 0, 0, std::nullopt});
+  Miss(ghost, now());
+  holders.push_back(ghost);
+  const core::NodeId owner = Id(250);
+  const core::NodeId key = Id(0);  // the ghost is the closest holder to the key, then Id(1)
+  const int64_t first_failure = now();
+  // Within the grace: unverified, still ranked before the real holders.
+  const Assessment early = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(StandingOf(holders.back().copies[0], now(), cfg_), CopyStanding::kUnverified);
+  EXPECT_EQ(early.next_change_ms, std::optional<int64_t>(first_failure + kHour));
+  EXPECT_EQ(MaintainerRank(Id(1), owner, key, holders, now(), cfg_), std::optional<uint32_t>(2));
+  clock_.Advance(kHour);
+  Miss(holders.back(), now());
+  EXPECT_EQ(StandingOf(holders.back().copies[0], now(), cfg_), CopyStanding::kLost);
+  EXPECT_EQ(MaintainerRank(Id(1), owner, key, holders, now(), cfg_), std::optional<uint32_t>(1));
+  const Assessment lost = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_THAT(lost.forget, IsEmpty());
+  EXPECT_EQ(lost.next_forget_ms, std::optional<int64_t>(first_failure + cfg_.forget_lost_after_ms));
+  EXPECT_EQ(lost.counted_fragments, 24u);
+  EXPECT_FALSE(lost.needs_repair());
+  clock_.Advance(cfg_.forget_lost_after_ms);
+  Miss(holders.back(), now());
+  EXPECT_THAT(Assess(r, holders, {}, now(), cfg_).forget,
+              ElementsAre(std::make_pair(ghost.holder, 0u)));
 }
 
 TEST_F(PolicyTest, LostCopiesAreForgottenAfterAWhile) {
