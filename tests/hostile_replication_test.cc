@@ -624,5 +624,57 @@ TEST_F(HostileReplicationTest, TinyPlanFloodIsBoundedByTheChargeAndTheAllowance)
       pass->size(), victim_proved ? "victim proved its copy" : "FAILED");
 }
 
+// The global cap: three cheap identities, each well within its own
+// allowance (8 charges of 64 KiB), push tiny plans to a node that stores at
+// most 10 charges for all others together (max_bytes_for_others). The first
+// 10 fragments are kept, every later one refused with the reason
+// (others_full, counted, and a "refused" event), whoever sends it.
+TEST_F(HostileReplicationTest, BytesStoredForAllOthersAreCapped) {
+  config_.min_fragment_charge_bytes = 64 << 10;
+  config_.new_owner_allowance_bytes = 8 * (64 << 10);
+  config_.max_bytes_for_others = 10 * (64 << 10);
+  Start(2);
+  NetNode& victim = *nodes_[1];
+  std::size_t kept = 0, refused_cap = 0, refused_other = 0;
+  for (int i = 0; i < 3; ++i) {
+    auto id = Mint();
+    auto c = Connect("127.0." + std::to_string(220 + i) + ".1", victim, id);
+    ASSERT_NE(c, nullptr);
+    for (int p = 0; p < 6; ++p) {
+      std::vector<uint8_t> tiny = {static_cast<uint8_t>(i), static_cast<uint8_t>(p), 0x3c};
+      Encoded e = EncodeAs(tiny, crypto::Blake3(tiny));
+      auto plan = replication::SignedPlan::Sign(e.table, id);
+      auto ack = Push(*c, e.table, plan, 0, e.fragments[0].bytes());
+      if (ack.ok()) {
+        ++kept;
+      } else if (ack.error().code == ErrorCode::kResourceExhausted &&
+                 ack.error().message.find("max_bytes_for_others") != std::string::npos) {
+        ++refused_cap;
+      } else {
+        ++refused_other;
+        ADD_FAILURE() << ack.error().ToString();
+      }
+    }
+  }
+  uint64_t for_others = 0;
+  for (const auto& e : *victim.ledger.All()) for_others += e.bytes_stored_for_them;
+  EXPECT_EQ(kept, 10u);
+  EXPECT_EQ(refused_cap, 8u);
+  EXPECT_EQ(refused_other, 0u);
+  EXPECT_EQ(for_others, config_.max_bytes_for_others);
+  EXPECT_EQ(victim.Refusals("others_full"), refused_cap);
+  std::size_t events = 0;
+  {
+    std::lock_guard lock(victim.mu);
+    for (const auto& e : victim.refused) events += e.find("max_bytes_for_others") != e.npos;
+  }
+  EXPECT_EQ(events, refused_cap);
+  std::printf(
+      "global cap: 3 ids x 6 tiny plans, each id within its allowance: %zu kept, %zu refused "
+      "others_full (%zu events), %llu bytes charged for others (cap %llu)\n",
+      kept, refused_cap, events, static_cast<unsigned long long>(for_others),
+      static_cast<unsigned long long>(config_.max_bytes_for_others));
+}
+
 }  // namespace
 }  // namespace tesseras

@@ -161,6 +161,21 @@ Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sende
                          " bytes for owner " + owner.Short() + "…; the limit is " +
                          std::to_string(config_.per_peer_limit_bytes));
   }
+  // 5. All others together: many cheap identities, each within its own
+  // allowance, must not take the whole disk between them.
+  if (config_.max_bytes_for_others != 0) {
+    ASSIGN_OR_RETURN(auto everyone, d_.ledger->All());
+    uint64_t for_others = 0;
+    for (const auto& e : everyone) for_others += e.bytes_stored_for_them;
+    if (for_others + size > config_.max_bytes_for_others) {
+      CountRefusal("others_full");
+      return MakeError(ErrorCode::kResourceExhausted,
+                       "refused: we already store " + std::to_string(for_others) +
+                           " bytes for others; " + std::to_string(size) +
+                           " more would pass max_bytes_for_others (" +
+                           std::to_string(config_.max_bytes_for_others) + ")");
+    }
+  }
   (void)sender;
   return plan;
 }
@@ -172,7 +187,7 @@ Result<core::ReplicateAck> ReplicationService::ReceiveFragment(const core::PeerI
   ASSIGN_OR_RETURN(SignedPlan plan, AdmitFragment(sender, env, &already_held));
   const auto& table = plan.table;
   if (!already_held) {
-    // 5. Store: the store checks free space, size and checksum before anything is visible.
+    // 6. Store: the store checks free space, size and checksum before anything is visible.
     const bool replace = d_.fragments->Get(table.tessera, env.id.index).ok();
     // A plan without proof roots (never made by this encoder) is stored as it
     // comes; its fragments' audits fail and are dealt with as failures.
@@ -192,7 +207,7 @@ Result<core::ReplicateAck> ReplicationService::ReceiveFragment(const core::PeerI
   TRY(d_.plans->PutPlan(table.tessera, plan.owner_id(), plan.Encode()));
   TRY(d_.ledger->Record(plan.owner_id(), core::LedgerDirection::kWeStoreForThem, table.tessera,
                         env.id.index, ChargeFor(table.plan.shard_size)));
-  // 6. Findable without the owner: our claim names what we now hold. It is
+  // 7. Findable without the owner: our claim names what we now hold. It is
   // published before we acknowledge (a failure is retried by the next pass).
   (void)RefreshClaim(plan);
   // Someone looking after the tessera is active: we need not step in yet.
