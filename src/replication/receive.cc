@@ -37,10 +37,12 @@ class ProofRootCheck final : public core::ByteSource {
     seen_ += counted;
     if (seen_ == size_ && crypto::MerkleRoot(tree_.FinishLeaves()) != root_) {
       mismatch_ = true;
+      // Checked at the last byte, before the store compares the checksum:
+      // bytes damaged on the way fail here as well as an owner's lie.
       return MakeError(ErrorCode::kCorrupt,
                        "fragment " + std::to_string(index_) +
-                           " does not lead to the proof root of its signed plan: no audit of it "
-                           "could pass");
+                           "'s bytes do not match the signed plan: they do not lead to its proof "
+                           "root, so no audit of them could pass");
     }
     return n;
   }
@@ -63,7 +65,8 @@ constexpr int64_t kTrustServedMs = 24 * 3600 * 1000;
 
 Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sender,
                                                      const core::FragmentEnvelope& env,
-                                                     bool* already_held) {
+                                                     bool* already_held, uint64_t pending_for_owner,
+                                                     uint64_t pending_for_all) {
   // 1. The plan: signed by its owner, consistent with its size (which also caps it at 1 GiB).
   if (env.plan_signature.size() != 64) {
     CountRefusal("bad_plan");
@@ -137,6 +140,8 @@ Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sende
   // store is stored for the owner and charged to it.
   const core::NodeId owner = plan.owner_id();
   ASSIGN_OR_RETURN(core::LedgerEntry bal, d_.ledger->Balance(owner));
+  // Transfers of this owner admitted but not yet stored count as stored.
+  bal.bytes_stored_for_them += pending_for_owner;
   const int64_t deficit_after = static_cast<int64_t>(bal.bytes_stored_for_them + size) -
                                 static_cast<int64_t>(bal.bytes_they_store_for_us);
   // An owner that has never stored anything for us (a new node, or an identity
@@ -165,7 +170,7 @@ Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sende
   // allowance, must not take the whole disk between them.
   if (config_.max_bytes_for_others != 0) {
     ASSIGN_OR_RETURN(auto everyone, d_.ledger->All());
-    uint64_t for_others = 0;
+    uint64_t for_others = pending_for_all;
     for (const auto& e : everyone) for_others += e.bytes_stored_for_them;
     if (for_others + size > config_.max_bytes_for_others) {
       CountRefusal("others_full");
@@ -185,6 +190,14 @@ Result<core::ReplicateAck> ReplicationService::ReceiveFragment(const core::PeerI
                                                                core::ByteSource& bytes) {
   bool already_held = false;
   ASSIGN_OR_RETURN(SignedPlan plan, AdmitFragment(sender, env, &already_held));
+  return CommitFragment(sender, plan, env, bytes, already_held);
+}
+
+Result<core::ReplicateAck> ReplicationService::CommitFragment(const core::PeerInfo& sender,
+                                                              const SignedPlan& plan,
+                                                              const core::FragmentEnvelope& env,
+                                                              core::ByteSource& bytes,
+                                                              bool already_held) {
   const auto& table = plan.table;
   if (!already_held) {
     // 6. Store: the store checks free space, size and checksum before anything is visible.
