@@ -657,7 +657,9 @@ TEST_F(HostileReplicationTest, BytesStoredForAllOthersAreCapped) {
     }
   }
   uint64_t for_others = 0;
-  for (const auto& e : *victim.ledger.All()) for_others += e.bytes_stored_for_them;
+  auto everyone = victim.ledger.All();  // named: the loop must not outlive it
+  ASSERT_TRUE(everyone.ok());
+  for (const auto& e : *everyone) for_others += e.bytes_stored_for_them;
   EXPECT_EQ(kept, 10u);
   EXPECT_EQ(refused_cap, 8u);
   EXPECT_EQ(refused_other, 0u);
