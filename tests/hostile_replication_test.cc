@@ -500,12 +500,21 @@ TEST_F(HostileReplicationTest, SpoolFloodStaysUnderTheCapAndHonestPushesLand) {
   }
   EXPECT_EQ(events_with_reason, spool_refused);
 
-  // During the flood: an honest small tessera (100 kB) fits what is left.
+  // During the flood: the honest owner pushes a small tessera (100 kB) to the
+  // victim itself; it fits what is left.
   auto small = RandomBytes(100'000, 91);
-  auto small_hash = Publish(owner, small);
-  auto during = owner.service->ReplicateTessera(small_hash);
-  ASSERT_TRUE(during.ok()) << during.error().ToString();
-  EXPECT_TRUE(victim.fragments.Get(small_hash, 0).ok()) << "the honest push was refused";
+  const auto small_hash = crypto::Blake3(small);
+  Encoded honest = EncodeAs(small, small_hash);
+  auto honest_plan = replication::SignedPlan::Sign(honest.table, owner.identity);
+  core::FragmentEnvelope honest_env;
+  honest_env.id = honest.table.IdOf(0);
+  honest_env.table = honest.table;
+  honest_env.owner_public_key = honest_plan.owner;
+  honest_env.plan_signature.assign(honest_plan.signature.begin(), honest_plan.signature.end());
+  core::MemorySource honest_bytes(honest.fragments[0].bytes());
+  auto during = owner.port->ReplicateFragment(victim.info(), honest_env, honest_bytes);
+  ASSERT_TRUE(during.ok()) << "the honest push was refused: " << during.error().ToString();
+  EXPECT_TRUE(victim.fragments.Get(small_hash, 0).ok());
   // The stalled transfers end at the chunk timeout; their reservations go.
   auto t0 = Clock::now();
   ASSERT_TRUE(WaitUntil([&] { return victim.handler->spool_reserved() == 0; }, milliseconds(15000)))
