@@ -26,7 +26,7 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 tes() { local n=$1; shift; "$TES" --data-dir "$BASE/n$n" "$@"; }
 hwm() { awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$1/status"; }
 
-printf '[replication]\nmin_free_space_bytes = 268435456\n' > "$BASE/b.toml"
+printf '[replication]\nmin_free_space_bytes = 268435456\n[api]\nhttp_listen = ""\n' > "$BASE/b.toml"
 N=12
 for n in $(seq 1 $N); do
   args=(--data-dir "$BASE/n$n" --listen "127.0.$n.1:7700" --config "$BASE/b.toml" --log-level warn)

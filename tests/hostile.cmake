@@ -14,3 +14,10 @@ if(TARGET tesseras_dht)
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/hostile_network_test.cc
     LIBS tesseras_hostile)
 endif()
+# Hostile peers against the replication layer: real nodes over TLS, the same
+# attacker client.
+if(TARGET tesseras_hostile AND TARGET tesseras_replication_net)
+  tesseras_test(hostile_replication_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/hostile_replication_test.cc
+    LIBS tesseras_hostile tesseras_replication_net)
+endif()

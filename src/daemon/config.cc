@@ -41,6 +41,8 @@ std::vector<ConfigKey> BuildKeys() {
                           "how far below zero a peer's reciprocity balance may go"),
       TESSERAS_CONFIG_KEY(replication, per_peer_limit_bytes, 0, kMaxInt,
                           "most bytes stored here for any one peer"),
+      TESSERAS_CONFIG_KEY(replication, max_bytes_for_others, 0, kMaxInt,
+                          "most bytes stored here for all others together (0: no cap)"),
       TESSERAS_CONFIG_KEY(replication, max_spool_bytes, 1, kMaxInt,
                           "bytes of incoming fragments received (spooled) at once"),
       TESSERAS_CONFIG_KEY(replication, new_owner_allowance_bytes, 0, kMaxInt,

@@ -225,6 +225,7 @@ core::Result<void> Node::StartReplication() {
   cfg.min_free_space_bytes = rc.min_free_space_bytes;
   cfg.deficit_allowance_bytes = rc.deficit_allowance_bytes;
   cfg.per_peer_limit_bytes = rc.per_peer_limit_bytes;
+  cfg.max_bytes_for_others = rc.max_bytes_for_others;
   cfg.new_owner_allowance_bytes = rc.new_owner_allowance_bytes;
   cfg.min_fragment_charge_bytes = rc.min_fragment_charge_bytes;
   cfg.max_per_subnet = rc.max_per_subnet;

@@ -25,6 +25,8 @@ struct ReplicationConfig {
   uint64_t min_fragment_charge_bytes = 65536;  // 64 KiB
   // Cap on the bytes we store for any one peer.
   uint64_t per_peer_limit_bytes = 1073741824;  // 1 GiB
+  // Cap on the bytes we store for all others together (0: none).
+  uint64_t max_bytes_for_others = 68719476736;  // 64 GiB
   // Bytes of incoming fragments being received (spooled) at once.
   uint64_t max_spool_bytes = 536870912;  // 512 MiB
   // At most this many holders of one tessera in one IPv4 /24 or IPv6 /48.

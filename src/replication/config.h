@@ -21,7 +21,10 @@ struct ReplicationConfig {
   // rows and fsyncs cost the same for one byte as for 64 KiB).
   uint64_t min_fragment_charge_bytes = 64ull << 10;
   uint64_t per_peer_limit_bytes = 1ull << 30;  // most we store for one peer
-  uint32_t max_per_subnet = 2;                 // holders per /24 or /48
+  // Most we store for all others together (charged bytes, as the ledger
+  // counts them); 0: no cap beyond min_free_space_bytes.
+  uint64_t max_bytes_for_others = 64ull << 30;
+  uint32_t max_per_subnet = 2;  // holders per /24 or /48
   // Leaves per fragment per attestation. Requester and holder must agree
   // (AttestRequest does not carry it), so tesd keeps the protocol's 2; tests
   // change it on every node at once.

@@ -2,23 +2,30 @@
 // AttestRequest and FetchFragment arriving from the network end up here, on the
 // DHT's worker pool.
 //
-// An incoming fragment is checked (AdmitFragment) before its first byte is
-// accepted, streamed to a temporary file in the scratch directory while being
-// hashed, and handed to ReceiveFragment on Finish; a transfer that fails or is
+// An incoming fragment is admitted once (AdmitFragment: plan, ownership,
+// limits) before its first byte is accepted, then written straight into the
+// fragment store's temporary file as it arrives (ReplicationService::
+// CommitFragment on the transfer's own thread: the store hashes the bytes
+// once and checks the checksum, the proof root is checked on the way), and
+// committed durably before the acknowledgement. A transfer that fails or is
 // abandoned leaves nothing behind.
 //
-// The spool is bounded before a byte arrives: each transfer reserves its
+// Incoming bytes are bounded before a byte arrives: each transfer reserves its
 // fragment's declared size, and one is refused (kResourceExhausted, counted
 // as refusal "spool_full" or "disk_full") when the reservations would pass
 // SpoolLimits::max_bytes, or would leave less than min_free_bytes free on the
-// scratch directory's filesystem counting every reservation as written. The
-// reservation ends with the transfer (finished, failed or abandoned).
+// scratch directory's filesystem (the data dir's) counting every reservation
+// as written. Admissions run one at a time, and each counts the charges of
+// the transfers admitted before it (per owner and in all), so concurrent
+// transfers cannot pass the allowances or max_bytes_for_others between them.
+// The reservation ends with the transfer (finished, failed or abandoned).
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 
 #include "dht/replication_handler.h"
 #include "replication/replication_service.h"
@@ -28,7 +35,8 @@ namespace tesseras::replication {
 struct SpoolBudget;  // what the transfers in flight reserved (network_handler.cc)
 
 struct SpoolLimits {
-  // Bytes of incoming fragments spooled at once ([replication] max_spool_bytes):
+  // Declared bytes of incoming fragments received at once ([replication]
+  // max_spool_bytes):
   // 16 transfers at once (dht.max_inbound_transfers) of a Large tessera's
   // 21.3 MiB fragments fit.
   uint64_t max_bytes = 512ull << 20;
@@ -71,6 +79,7 @@ class NetworkHandler final : public dht::ReplicationHandler {
 
   SpoolLimits limits_;
   RefusalSink on_refusal_;
+  std::mutex admit_mu_;                  // one admission at a time
   std::shared_ptr<SpoolBudget> budget_;  // shared with the transfers' reservations
 };
 

@@ -142,5 +142,63 @@ TEST_F(NetworkHandlerTest, ATransferThatWouldEatTheFreeSpaceMinimumIsRefused) {
   EXPECT_THAT(r.error().message, HasSubstr("statvfs"));
 }
 
+// Admission is the only check: transfers admitted and not yet finished count
+// against the owner's allowance and the cap for all others, so concurrent
+// pushes cannot pass them between them. Bytes go straight into the fragment
+// store; an abandoned transfer leaves nothing there.
+TEST_F(NetworkHandlerTest, TransfersInFlightCountAgainstTheLimitsAtAdmission) {
+  ReplicationConfig cfg = config_;
+  cfg.new_owner_allowance_bytes = 2 * shard();
+  cfg.max_bytes_for_others = 3 * shard();
+  auto& holder = net_.AddNode("127.0.3.1:7700", cfg);
+  NetworkHandler handler(*holder.service, scratch_ / "spool3");
+  auto first = handler.BeginReplicate(From(), Envelope(0));
+  ASSERT_TRUE(first.ok()) << first.error().ToString();
+  auto second = handler.BeginReplicate(From(), Envelope(1));
+  ASSERT_TRUE(second.ok()) << second.error().ToString();
+  // Nothing is stored yet, but two are in flight: a third would pass the allowance.
+  EXPECT_EQ(holder.ledger.Balance(owner_->identity.node_id())->bytes_stored_for_them, 0u);
+  auto third = handler.BeginReplicate(From(), Envelope(2));
+  ASSERT_FALSE(third.ok());
+  EXPECT_THAT(third.error().message, HasSubstr("allowance"));
+  // Another owner within its own allowance meets the cap for all others.
+  auto stranger = *crypto::Identity::Generate(0);
+  core::ContentHash other = table_.tessera;
+  other.bytes[0] ^= 1;
+  auto table2 = table_;
+  table2.tessera = other;
+  auto signed2 = SignedPlan::Sign(table2, stranger);
+  auto env2 = [&](uint32_t i) {
+    core::FragmentEnvelope env;
+    env.id = table2.IdOf(i);
+    env.table = table2;
+    env.owner_public_key = signed2.owner;
+    env.plan_signature.assign(signed2.signature.begin(), signed2.signature.end());
+    return env;
+  };
+  dht::RequestContext from2{stranger.node_id(), {}, "127.0.4.1:7700"};
+  auto fourth = handler.BeginReplicate(from2, env2(0));
+  ASSERT_TRUE(fourth.ok()) << fourth.error().ToString();
+  auto fifth = handler.BeginReplicate(from2, env2(1));
+  ASSERT_FALSE(fifth.ok());
+  EXPECT_THAT(fifth.error().message, HasSubstr("max_bytes_for_others"));
+  // Half the bytes, then abandoned: nothing stored, and its share is free again.
+  const auto& bytes0 = sinks_[0].bytes();
+  ASSERT_TRUE((*first)->Write(std::span(bytes0.data(), bytes0.size() / 2)).ok());
+  first->reset();
+  EXPECT_FALSE(holder.fragments.Get(table_.tessera, 0).ok());
+  EXPECT_EQ(handler.spool_reserved(), 2 * shard());
+  // A finished one is in the store under its own name and charged once.
+  ASSERT_TRUE((*second)->Write(sinks_[1].bytes()).ok());
+  auto ack = (*second)->Finish();
+  ASSERT_TRUE(ack.ok()) << ack.error().ToString();
+  EXPECT_EQ(ack->held_indices, std::vector<uint32_t>{1});
+  EXPECT_TRUE(holder.fragments.Get(table_.tessera, 1).ok());
+  EXPECT_EQ(holder.ledger.Balance(owner_->identity.node_id())->bytes_stored_for_them, shard());
+  second->reset();
+  auto again = handler.BeginReplicate(From(), Envelope(2));
+  EXPECT_TRUE(again.ok()) << again.error().ToString();
+}
+
 }  // namespace
 }  // namespace tesseras::replication

@@ -37,10 +37,12 @@ class ProofRootCheck final : public core::ByteSource {
     seen_ += counted;
     if (seen_ == size_ && crypto::MerkleRoot(tree_.FinishLeaves()) != root_) {
       mismatch_ = true;
+      // Checked at the last byte, before the store compares the checksum:
+      // bytes damaged on the way fail here as well as an owner's lie.
       return MakeError(ErrorCode::kCorrupt,
                        "fragment " + std::to_string(index_) +
-                           " does not lead to the proof root of its signed plan: no audit of it "
-                           "could pass");
+                           "'s bytes do not match the signed plan: they do not lead to its proof "
+                           "root, so no audit of them could pass");
     }
     return n;
   }
@@ -63,7 +65,8 @@ constexpr int64_t kTrustServedMs = 24 * 3600 * 1000;
 
 Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sender,
                                                      const core::FragmentEnvelope& env,
-                                                     bool* already_held) {
+                                                     bool* already_held, uint64_t pending_for_owner,
+                                                     uint64_t pending_for_all) {
   // 1. The plan: signed by its owner, consistent with its size (which also caps it at 1 GiB).
   if (env.plan_signature.size() != 64) {
     CountRefusal("bad_plan");
@@ -137,6 +140,8 @@ Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sende
   // store is stored for the owner and charged to it.
   const core::NodeId owner = plan.owner_id();
   ASSIGN_OR_RETURN(core::LedgerEntry bal, d_.ledger->Balance(owner));
+  // Transfers of this owner admitted but not yet stored count as stored.
+  bal.bytes_stored_for_them += pending_for_owner;
   const int64_t deficit_after = static_cast<int64_t>(bal.bytes_stored_for_them + size) -
                                 static_cast<int64_t>(bal.bytes_they_store_for_us);
   // An owner that has never stored anything for us (a new node, or an identity
@@ -161,6 +166,21 @@ Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sende
                          " bytes for owner " + owner.Short() + "…; the limit is " +
                          std::to_string(config_.per_peer_limit_bytes));
   }
+  // 5. All others together: many cheap identities, each within its own
+  // allowance, must not take the whole disk between them.
+  if (config_.max_bytes_for_others != 0) {
+    ASSIGN_OR_RETURN(auto everyone, d_.ledger->All());
+    uint64_t for_others = pending_for_all;
+    for (const auto& e : everyone) for_others += e.bytes_stored_for_them;
+    if (for_others + size > config_.max_bytes_for_others) {
+      CountRefusal("others_full");
+      return MakeError(ErrorCode::kResourceExhausted,
+                       "refused: we already store " + std::to_string(for_others) +
+                           " bytes for others; " + std::to_string(size) +
+                           " more would pass max_bytes_for_others (" +
+                           std::to_string(config_.max_bytes_for_others) + ")");
+    }
+  }
   (void)sender;
   return plan;
 }
@@ -170,9 +190,17 @@ Result<core::ReplicateAck> ReplicationService::ReceiveFragment(const core::PeerI
                                                                core::ByteSource& bytes) {
   bool already_held = false;
   ASSIGN_OR_RETURN(SignedPlan plan, AdmitFragment(sender, env, &already_held));
+  return CommitFragment(sender, plan, env, bytes, already_held);
+}
+
+Result<core::ReplicateAck> ReplicationService::CommitFragment(const core::PeerInfo& sender,
+                                                              const SignedPlan& plan,
+                                                              const core::FragmentEnvelope& env,
+                                                              core::ByteSource& bytes,
+                                                              bool already_held) {
   const auto& table = plan.table;
   if (!already_held) {
-    // 5. Store: the store checks free space, size and checksum before anything is visible.
+    // 6. Store: the store checks free space, size and checksum before anything is visible.
     const bool replace = d_.fragments->Get(table.tessera, env.id.index).ok();
     // A plan without proof roots (never made by this encoder) is stored as it
     // comes; its fragments' audits fail and are dealt with as failures.
@@ -192,7 +220,7 @@ Result<core::ReplicateAck> ReplicationService::ReceiveFragment(const core::PeerI
   TRY(d_.plans->PutPlan(table.tessera, plan.owner_id(), plan.Encode()));
   TRY(d_.ledger->Record(plan.owner_id(), core::LedgerDirection::kWeStoreForThem, table.tessera,
                         env.id.index, ChargeFor(table.plan.shard_size)));
-  // 6. Findable without the owner: our claim names what we now hold. It is
+  // 7. Findable without the owner: our claim names what we now hold. It is
   // published before we acknowledge (a failure is retried by the next pass).
   (void)RefreshClaim(plan);
   // Someone looking after the tessera is active: we need not step in yet.

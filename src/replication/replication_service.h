@@ -197,10 +197,22 @@ class ReplicationService {
   // The checks of ReceiveFragment that need no bytes, for transports that want
   // to refuse before a transfer starts. Returns the verified plan; sets
   // *already_held when we hold this fragment with these bytes (the transfer can
-  // be skipped and AckFor answered).
+  // be skipped and AckFor answered). `pending_for_owner` and `pending_for_all`
+  // are charges of transfers the transport admitted and has not yet finished
+  // (for the plan's owner, and for every owner): the limits count them.
   core::Result<SignedPlan> AdmitFragment(const core::PeerInfo& sender,
-                                         const core::FragmentEnvelope& envelope,
-                                         bool* already_held);
+                                         const core::FragmentEnvelope& envelope, bool* already_held,
+                                         uint64_t pending_for_owner = 0,
+                                         uint64_t pending_for_all = 0);
+  // The rest of ReceiveFragment, for a fragment AdmitFragment admitted with
+  // `plan`: streams `bytes` into the fragment store (which hashes them and
+  // checks the checksum; the proof root is checked on the way) unless
+  // `already_held`, then keeps the plan, charges the owner and publishes our
+  // claim. Nothing is kept if the bytes fail.
+  core::Result<core::ReplicateAck> CommitFragment(const core::PeerInfo& sender,
+                                                  const SignedPlan& plan,
+                                                  const core::FragmentEnvelope& envelope,
+                                                  core::ByteSource& bytes, bool already_held);
   // The acknowledgement for a tessera: every index of it we hold.
   core::Result<core::ReplicateAck> AckFor(const core::ContentHash& tessera);
   // A fragment we hold, verified against its checksum first (never serve rot).
