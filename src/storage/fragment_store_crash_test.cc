@@ -206,8 +206,19 @@ TEST(FragmentStoreCrashTest, SigkillAtRandomMomentsLeavesAConsistentStore) {
     // A commit without its rename, or a delete that moved the file out and
     // did not drop the row, is finished by renaming; nothing else is.
     const bool finish = killed_at == "store-committed" || killed_at == "delete-moved";
-    EXPECT_EQ(rep.completed_files.size(), finish ? 1u : 0u)
-        << "killed after " << killed_at << ": " << rep.ToString();
+    // The child waits only at crash points: killed after any other line
+    // (stored, replaced, deleted, ...), it may already have run on to the next
+    // operation's first crash point (a delete's is delete-moved) and waited
+    // there, so one finished file is then right too.
+    const bool waited = killed_at == "store-committed" || killed_at == "delete-moved" ||
+                        killed_at == "delete-dropped" || killed_at == "store-synced";
+    if (waited) {
+      EXPECT_EQ(rep.completed_files.size(), finish ? 1u : 0u)
+          << "killed after " << killed_at << ": " << rep.ToString();
+    } else {
+      EXPECT_LE(rep.completed_files.size(), 1u)
+          << "killed after " << killed_at << ": " << rep.ToString();
+    }
     EXPECT_LE(rep.removed_temp_files.size(), 1u) << rep.ToString();
     completed_total += rep.completed_files.size();
     removed_total += rep.removed_temp_files.size();
