@@ -225,6 +225,10 @@ class Driver final : public ChurnObserver {
       return;
     }
     for (const auto& r : *reports) {
+      // The margin this maintainer assessed, where it assessed one.
+      if (r.action == "none" || r.action == "repaired" || r.action == "deferred") {
+        min_margin_seen_ = std::min(min_margin_seen_, r.before.margin);
+      }
       if (r.action == "repaired") ++repairs_;
       copies_created_ += r.regenerated.size();
     }
@@ -373,6 +377,8 @@ class Driver final : public ChurnObserver {
     }
     r.min_durable_margin =
         min_durable_margin_ == std::numeric_limits<int32_t>::max() ? 0 : min_durable_margin_;
+    r.min_margin_seen =
+        min_margin_seen_ == std::numeric_limits<int32_t>::max() ? 0 : min_margin_seen_;
     r.publish_bytes = traffic_.publish;
     r.repair_bytes = traffic_.fetch + traffic_.push;
     r.audit_bytes = traffic_.audit;
@@ -466,6 +472,7 @@ class Driver final : public ChurnObserver {
   uint32_t max_in_one_subnet_ = 0;
   std::vector<std::string> restore_failures_;
   int32_t min_durable_margin_ = std::numeric_limits<int32_t>::max();
+  int32_t min_margin_seen_ = std::numeric_limits<int32_t>::max();
   uint64_t last_repair_ = 0, last_audit_ = 0, last_repairs_ = 0;
   uint64_t passes_ = 0, pass_errors_ = 0, repairs_ = 0, copies_created_ = 0, restored_ = 0;
   uint32_t publish_incomplete_ = 0;
