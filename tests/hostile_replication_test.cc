@@ -33,6 +33,7 @@
 #include "replication/network_handler.h"
 #include "replication/records.h"
 #include "replication/replication_service.h"
+#include "replication/testing/hand_encoded.h"
 #include "replication/testing/memory_ports.h"
 #include "replication/testing/random_bytes.h"
 #include "tests/hostile/attacker.h"
@@ -67,32 +68,13 @@ crypto::Identity Mint() { return *crypto::Identity::Generate(kPowBits); }
 // ---- what the attacker makes -------------------------------------------------------
 
 // A tessera encoded by the attacker: `payload`'s fragments labelled `label`.
-struct Encoded {
-  std::vector<core::MemorySink> fragments;
-  core::FragmentTable table;
-};
-
-Encoded EncodeAs(const std::vector<uint8_t>& payload, const core::ContentHash& label) {
-  Encoded out;
-  auto plan = *core::PlanForSize(payload.size());
-  out.fragments.resize(plan.total_shards());
-  std::vector<core::ByteSink*> ptrs;
-  for (auto& s : out.fragments) ptrs.push_back(&s);
-  core::MemorySource src(payload);
-  replication::CodecOptions opt;
-  opt.compute_proof_roots = true;
-  out.table = *replication::EncodeTessera(label, plan, src, ptrs, opt);
-  return out;
-}
+using Encoded = replication::testing::HandEncoded;
+constexpr auto EncodeAs = replication::testing::EncodeByHand;
 
 // Replicate{envelope} for fragment i of `table` signed by `plan`.
 wire::Envelope ReplicateOf(uint64_t request_id, const core::FragmentTable& table,
                            const replication::SignedPlan& plan, uint32_t i) {
-  core::FragmentEnvelope env;
-  env.id = table.IdOf(i);
-  env.table = table;
-  env.owner_public_key = plan.owner;
-  env.plan_signature.assign(plan.signature.begin(), plan.signature.end());
+  const core::FragmentEnvelope env = replication::testing::EnvelopeOf(table, plan, i);
   wire::Envelope out;
   out.set_request_id(request_id);
   dht::ToWire(env, out.mutable_replicate()->mutable_envelope());
