@@ -11,6 +11,7 @@
 
 #include "crypto/blake3_hasher.h"
 #include "replication/fragment_codec.h"
+#include "replication/testing/hand_encoded.h"
 #include "replication/testing/sim_network.h"
 
 namespace tesseras::replication {
@@ -46,12 +47,7 @@ class NetworkHandlerTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(scratch_); }
 
   core::FragmentEnvelope Envelope(uint32_t i) const {
-    core::FragmentEnvelope env;
-    env.id = table_.IdOf(i);
-    env.table = table_;
-    env.owner_public_key = signed_.owner;
-    env.plan_signature.assign(signed_.signature.begin(), signed_.signature.end());
-    return env;
+    return testing::EnvelopeOf(table_, signed_, i);
   }
   dht::RequestContext From() const { return {owner_->identity.node_id(), {}, owner_->address}; }
   uint64_t shard() const { return table_.plan.shard_size; }
@@ -168,14 +164,7 @@ TEST_F(NetworkHandlerTest, TransfersInFlightCountAgainstTheLimitsAtAdmission) {
   auto table2 = table_;
   table2.tessera = other;
   auto signed2 = SignedPlan::Sign(table2, stranger);
-  auto env2 = [&](uint32_t i) {
-    core::FragmentEnvelope env;
-    env.id = table2.IdOf(i);
-    env.table = table2;
-    env.owner_public_key = signed2.owner;
-    env.plan_signature.assign(signed2.signature.begin(), signed2.signature.end());
-    return env;
-  };
+  auto env2 = [&](uint32_t i) { return testing::EnvelopeOf(table2, signed2, i); };
   dht::RequestContext from2{stranger.node_id(), {}, "127.0.4.1:7700"};
   auto fourth = handler.BeginReplicate(from2, env2(0));
   ASSERT_TRUE(fourth.ok()) << fourth.error().ToString();
