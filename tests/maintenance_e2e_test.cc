@@ -10,7 +10,9 @@
 //                 each time, and a fresh node restores bit-exactly with no
 //                 original holder left;
 //   two at once   two maintainers repair concurrently without duplicating
-//                 copies beyond the cap.
+//                 copies beyond the cap;
+//   at threshold  with coded_repair_at_threshold, lost fragments wait until
+//                 fewer than 20 of 24 are left, then one pass re-creates all.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -184,6 +186,57 @@ TEST_F(MaintenanceE2eTest, SleepersAcrossAPassCostNothingAndProveAgain) {
   EXPECT_EQ(net.TesJson(1, {"ledger"}), ledger_before);
   std::printf("sleepers: %zu holders stopped across a pass, 0 bytes re-sent, ledger unchanged\n",
               sleepers.size());
+}
+
+TEST_F(MaintenanceE2eTest, AtThresholdLostFragmentsWaitForOneBatch) {
+  // coded_repair_at_threshold = 1: fragments known lost above the threshold
+  // (20 of 24 counted) are not re-created; once fewer than 20 are counted,
+  // one pass re-creates every missing one.
+  TesdNetwork& net = Network(200, Config("coded_repair_at_threshold = 1\n"));
+  net.Start(14);
+  const std::string hash = Create(1, 5 << 20, 3);
+  ASSERT_EQ(net.TesJson(1, {"publish", hash}).at("complete"), true);
+  Json before = Status(1, hash);
+  ASSERT_EQ(before.at("state"), "healthy") << before.dump();
+  std::vector<int> holders = Holders(before);
+  ASSERT_GE(holders.size(), 10u);
+  // Holders lose their fragment directories, one at a time, while at least
+  // 20 distinct fragments stay on disk.
+  auto on_disk = [&] { return OnDisk(hash).size(); };
+  std::size_t dropped = 0;
+  for (int h : holders) {
+    if (on_disk() - net.ShardFiles(h, hash).size() < 20) continue;
+    fs::remove_all(net.TesseraDir(h, hash));
+    ++dropped;
+  }
+  const std::size_t left = on_disk();
+  ASSERT_GE(dropped, 1u);
+  ASSERT_GE(left, 20u);
+  ASSERT_LT(left, 24u);
+  Json wait = net.TesJson(1, {"repair"});
+  const Json& w = wait.at("tesseras").at(0);
+  EXPECT_TRUE(w.at("regenerated").empty()) << w.dump();
+  EXPECT_EQ(w.at("bytes_sent"), 0) << w.dump();
+  EXPECT_EQ(on_disk(), left);
+
+  // One more holder's loss takes the count below 20: one batch.
+  int next = 0;
+  for (int h : holders) {
+    if (!net.ShardFiles(h, hash).empty()) next = h;
+  }
+  ASSERT_NE(next, 0);
+  fs::remove_all(net.TesseraDir(next, hash));
+  const std::size_t below = on_disk();
+  ASSERT_LT(below, 20u);
+  Json batch = net.TesJson(1, {"repair"});
+  const Json& b = batch.at("tesseras").at(0);
+  EXPECT_EQ(b.at("action"), "repaired") << b.dump();
+  EXPECT_EQ(b.at("regenerated").size(), 24 - below) << b.dump();
+  Json after = Status(1, hash);
+  EXPECT_EQ(after.at("state"), "healthy") << after.dump();
+  EXPECT_EQ(on_disk(), 24u);
+  std::printf("at threshold: %zu of 24 left, nothing re-created; %zu left, %zu in one pass\n", left,
+              below, 24 - below);
 }
 
 // The live nodes run `tes repair` until a live holder sees both tesseras

@@ -35,6 +35,7 @@ TEST(ConfigTest, DefaultsMatchTheDocumentedValues) {
   EXPECT_EQ(c.replication.max_per_subnet, 2u);
   EXPECT_EQ(c.replication.scrub_bytes_per_day, 34359738368u);
   EXPECT_EQ(c.replication.trust_verified_secs, 604800u);  // 7 days
+  EXPECT_FALSE(c.replication.coded_repair_at_threshold);
   EXPECT_EQ(c.dht.k, 20u);
   EXPECT_EQ(c.dht.alpha, 3u);
   EXPECT_EQ(c.dht.max_failures, 3u);
@@ -257,6 +258,8 @@ TEST(ConfigTest, OutOfRangeValuesAreErrors) {
       {"[replication]\nmax_per_subnet = 0\n", "replication.max_per_subnet = 0"},
       {"[replication]\ntrust_verified_secs = 31536001\n",
        "replication.trust_verified_secs = 31536001 is out of range [0, 31536000]"},
+      {"[replication]\ncoded_repair_at_threshold = 2\n",
+       "replication.coded_repair_at_threshold = 2 is out of range [0, 1]"},
       {"[dht]\nk = 0\n", "dht.k = 0"},
       {"[dht]\npow_bits = 25\n", "dht.pow_bits = 25 is out of range [0, 24]"},
       {"[network]\nmax_connections = 70000\n", "network.max_connections = 70000"},

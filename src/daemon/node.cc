@@ -234,6 +234,7 @@ core::Result<void> Node::StartReplication() {
   auto& policy = cfg.policy;
   policy.holder_grace_ms = static_cast<int64_t>(rc.holder_grace_secs) * 1000;
   policy.repair_threshold = rc.repair_threshold_percent / 100.0;
+  policy.coded_repair_at_threshold = rc.coded_repair_at_threshold;
   policy.surplus_fraction = rc.surplus_percent / 100.0;
   policy.takeover_delay_ms = static_cast<int64_t>(rc.takeover_delay_secs) * 1000;
   policy.watch_interval_ms = static_cast<int64_t>(rc.watch_interval_secs) * 1000;

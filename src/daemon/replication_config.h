@@ -40,6 +40,9 @@ struct ReplicationConfig {
   // repair traffic allowed per day; how long a refusing peer is not chosen.
   uint64_t holder_grace_secs = 72 * 3600;
   uint32_t repair_threshold_percent = 50;
+  // Coded tiers repair only below the threshold (one batch per k fragments
+  // fetched) instead of re-creating each fragment known lost at once.
+  bool coded_repair_at_threshold = false;
   uint32_t surplus_percent = 50;
   uint64_t takeover_delay_secs = 26 * 3600;
   uint64_t watch_interval_secs = 30 * 86400;
