@@ -261,9 +261,11 @@ void World::Finish() {
       }
     }
   }
-  // The oracle is never behind; a policy with a repair threshold below n may
-  // end the run owing copies. What it owes, by the oracle's cost rule, is
-  // counted before the two are compared.
+  // A policy with a repair threshold below n may end the run owing copies
+  // the oracle would not re-create yet, or has re-created already. What it
+  // owes to bring each surviving tessera back to full redundancy (k - 1
+  // fetches when its owner has left, a push per missing unit) is counted
+  // before the two are compared; what the oracle itself still owes is not.
   for (std::size_t tid = 0; tid < tesseras_.size(); ++tid) {
     const Tessera& T = tesseras_[tid];
     if (lost[tid]) continue;

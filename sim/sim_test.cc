@@ -95,6 +95,47 @@ TEST(PolicySimTest, InvariantsHoldForBothPolicies) {
   }
 }
 
+TEST(PolicySimTest, TheOraclePaysAShareOfOneRebuildPerLostFragment) {
+  // The oracle pays for each lost unit its push and, for a coded fragment
+  // of an owner that has left, 1/(n - k) of a rebuild's k - 1 fetches: the
+  // least any policy pays per lost unit in the long run, so that even a
+  // policy that batches its rebuilds pays more.
+  const Scenario s = Small();
+  const WireCosts& costs = CostsFor(s);
+  RunOptions batched;
+  batched.policy = s.policy;
+  batched.policy.coded_repair_at_threshold = true;
+  batched.policy.repair_threshold = 0.75;
+  auto r = RunPolicySimulation(s, costs, batched);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_THAT(r->violations, ::testing::IsEmpty());
+  EXPECT_GT(r->owner_departures, 10u);
+  // A tier's payload sizes differ: bound with its cheapest and dearest class.
+  for (std::size_t tier = 0; tier < 3; ++tier) {
+    uint64_t min_push = UINT64_MAX, max_push = 0, max_share = 0;
+    for (const SizeClass& c : costs.classes) {
+      if (static_cast<std::size_t>(c.plan.tier) != tier) continue;
+      const auto& red = c.redundancy;
+      min_push = std::min(min_push, c.push_bytes);
+      max_push = std::max(max_push, c.push_bytes);
+      if (red.copies == 1) {
+        max_share = std::max(max_share,
+                             uint64_t{red.data - 1} * c.fetch_bytes / (red.fragments - red.data));
+      }
+    }
+    ASSERT_GT(max_push, 0u) << "the workload has no class of tier " << tier;
+    const uint64_t copies = r->oracle_copies_by_tier[tier];
+    const uint64_t bytes = r->oracle_bytes_by_tier[tier];
+    EXPECT_GT(copies, 0u) << tier;
+    EXPECT_GE(bytes, copies * min_push) << tier;
+    EXPECT_LE(bytes, copies * (max_push + max_share)) << tier;
+    if (tier > 0) {
+      EXPECT_GT(bytes, copies * max_push) << "no loss after an owner left, tier " << tier;
+    }
+  }
+  EXPECT_LE(r->oracle_repair_bytes, r->repair_bytes);
+}
+
 TEST(PolicySimTest, CopiesWhoseClaimEndedAreForgotten) {
   // Finish records a violation for every copy a record still lists longer
   // after its claim ended (the holder left or lost its disk) than the views

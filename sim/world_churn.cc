@@ -340,8 +340,15 @@ void World::CheckLost(uint32_t tid, int64_t t) {
   report_.lost.push_back(std::move(l));
 }
 
-// The oracle knows at once that `n`'s copies are gone for good and re-creates
-// each on a random machine still in the network, one repair per tessera.
+// The oracle knows at once that `n`'s copies are gone for good, and pays for
+// each the least that any policy keeping the tessera must pay per lost unit
+// in the long run: its push, plus, for a coded fragment of an owner that has
+// left, a share of one rebuild's k - 1 fetches among the n - k fragments a
+// rebuild can re-create. It re-creates them on random machines still in the
+// network: at once while the payload is at hand (a small copy, a coded
+// fragment whose owner is in the network); for an owner that has left, when
+// the loss leaves exactly k fragments, all missing ones together
+// (docs/SIMULATION.md, "The oracle").
 void World::OracleReplace(uint32_t n, int64_t t) {
   auto held = std::move(nodes_[n].oracle_held);
   nodes_[n].oracle_held.clear();
@@ -350,30 +357,40 @@ void World::OracleReplace(uint32_t n, int64_t t) {
     const uint32_t tid = held[i].first;
     Tessera& T = tesseras_[tid];
     std::size_t j = i;
-    for (; j < held.size() && held[j].first == tid; ++j) {
-      const uint16_t unit = held[j].second;
-      uint32_t pick = kNoNode;
-      for (int tries = 0; tries < 1000 && pick == kNoNode; ++tries) {
-        const uint32_t c = alive_[oracle_rng_.Below(alive_.size())];
-        if (c != n && std::find(T.oracle.begin(), T.oracle.end(), c) == T.oracle.end()) pick = c;
-      }
-      T.oracle[unit] = pick;
-      if (pick != kNoNode) nodes_[pick].oracle_held.push_back({tid, unit});
-    }
+    for (; j < held.size() && held[j].first == tid; ++j) T.oracle[held[j].second] = kNoNode;
+    const uint64_t lost = j - i;
+    i = j;
     const SizeClass& c = ClassOf(T);
-    const uint64_t copies = j - i;
-    const bool payload_local = c.redundancy.copies > 1 || nodes_[T.owner].alive;
-    const uint64_t fetches = payload_local ? 0 : c.redundancy.data - 1;
-    const uint64_t bytes = fetches * c.fetch_bytes + copies * c.push_bytes;
+    const auto& r = c.redundancy;
+    const bool payload_local = r.copies > 1 || nodes_[T.owner].alive;
+    const uint64_t fetch_share =
+        payload_local ? 0 : uint64_t{r.data - 1} * c.fetch_bytes / (r.fragments - r.data);
+    const uint64_t bytes = lost * (c.push_bytes + fetch_share);
     report_.oracle_repair_bytes += bytes;
-    report_.oracle_copies += copies;
+    report_.oracle_copies += lost;
     const auto tier = static_cast<std::size_t>(c.plan.tier);
     report_.oracle_bytes_by_tier[tier] += bytes;
-    report_.oracle_copies_by_tier[tier] += copies;
+    report_.oracle_copies_by_tier[tier] += lost;
     day_.oracle_bytes += bytes;
-    (void)t;
-    i = j;
+    const auto placed =
+        static_cast<uint32_t>(T.oracle.size() - static_cast<std::size_t>(std::count(
+                                                    T.oracle.begin(), T.oracle.end(), kNoNode)));
+    if (!payload_local && placed > r.data) continue;  // more than k left: the rebuild waits
+    for (std::size_t unit = 0; unit < T.oracle.size(); ++unit) {
+      if (T.oracle[unit] != kNoNode) continue;
+      uint32_t pick = kNoNode;
+      for (int tries = 0; tries < 1000 && pick == kNoNode; ++tries) {
+        const uint32_t cand = alive_[oracle_rng_.Below(alive_.size())];
+        if (cand != n && std::find(T.oracle.begin(), T.oracle.end(), cand) == T.oracle.end()) {
+          pick = cand;
+        }
+      }
+      if (pick == kNoNode) continue;
+      T.oracle[unit] = pick;
+      nodes_[pick].oracle_held.push_back({tid, static_cast<uint16_t>(unit)});
+    }
   }
+  (void)t;
 }
 
 std::vector<uint32_t> World::ClosestOnline(const core::NodeId& key, std::size_t count,
