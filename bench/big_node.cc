@@ -391,9 +391,10 @@ class CountingDht final : public core::DhtPort {
     return inner_.Ping(p);
   }
   core::Result<void> FetchFragment(const core::PeerInfo& p, const core::ContentHash& t, uint32_t i,
-                                   core::ByteSink& out) override {
+                                   core::ByteSink& out,
+                                   const std::optional<core::NodeId>& owner) override {
     ++direct;
-    return inner_.FetchFragment(p, t, i, out);
+    return inner_.FetchFragment(p, t, i, out, owner);
   }
   core::Result<std::size_t> PutRecord(const core::NodeId& k,
                                       const std::vector<uint8_t>& r) override {

@@ -97,9 +97,10 @@ class CountingDht final : public core::DhtPort {
   }
   core::Result<void> Ping(const core::PeerInfo& peer) override { return inner_->Ping(peer); }
   core::Result<void> FetchFragment(const core::PeerInfo& peer, const core::ContentHash& tessera,
-                                   uint32_t index, core::ByteSink& out) override {
+                                   uint32_t index, core::ByteSink& out,
+                                   const std::optional<core::NodeId>& owner) override {
     CountingSink counted(out);
-    auto r = inner_->FetchFragment(peer, tessera, index, counted);
+    auto r = inner_->FetchFragment(peer, tessera, index, counted, owner);
     if (!r.ok()) {
       ++t_.transfers_failed;
       return r;

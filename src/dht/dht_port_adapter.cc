@@ -96,9 +96,11 @@ Result<void> DhtPortAdapter::Ping(const core::PeerInfo& peer) {
 
 Result<void> DhtPortAdapter::FetchFragment(const core::PeerInfo& peer,
                                            const core::ContentHash& tessera, uint32_t index,
-                                           core::ByteSink& out) {
-  return rt_.Run<void>(
-      [peer, tessera, index, &out](Node& node) { return node.Fetch(peer, tessera, index, out); });
+                                           core::ByteSink& out,
+                                           const std::optional<core::NodeId>& owner) {
+  return rt_.Run<void>([peer, tessera, index, &out, owner](Node& node) {
+    return node.Fetch(peer, tessera, index, out, owner);
+  });
 }
 
 Result<std::size_t> DhtPortAdapter::PutRecord(const core::NodeId& key,

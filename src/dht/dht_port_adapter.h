@@ -95,7 +95,8 @@ class DhtPortAdapter final : public core::DhtPort {
                                                      const std::vector<uint32_t>& indices) override;
   core::Result<void> Ping(const core::PeerInfo& peer) override;
   core::Result<void> FetchFragment(const core::PeerInfo& peer, const core::ContentHash& tessera,
-                                   uint32_t index, core::ByteSink& out) override;
+                                   uint32_t index, core::ByteSink& out,
+                                   const std::optional<core::NodeId>& owner) override;
   core::Result<std::size_t> PutRecord(const core::NodeId& key,
                                       const std::vector<uint8_t>& record) override;
   core::Result<std::vector<std::vector<uint8_t>>> GetRecords(const core::NodeId& key) override;

@@ -464,13 +464,15 @@ asio::awaitable<Result<core::Attestation>> Node::Attest(core::PeerInfo peer,
 }
 
 asio::awaitable<Result<void>> Node::Fetch(core::PeerInfo peer, core::ContentHash tessera,
-                                          uint32_t index, core::ByteSink& out) {
+                                          uint32_t index, core::ByteSink& out,
+                                          std::optional<core::NodeId> owner) {
   auto self = shared_from_this();
   if (index >= net::kMaxShards) co_return MakeError(ErrorCode::kInvalidArgument, "bad index");
   CO_ASSIGN_OR_RETURN(auto conn, co_await ConnectPeer(peer));
   wire::Envelope req;
   req.mutable_fetch_fragment()->set_tessera(Bytes(tessera.bytes));
   req.mutable_fetch_fragment()->set_index(index);
+  if (owner) req.mutable_fetch_fragment()->set_owner(Bytes(owner->bytes));
   CO_ASSIGN_OR_RETURN(auto ex, conn->Open(std::move(req)));
   auto head = co_await conn->Next(*ex, config_.limits.request_timeout);
   if (!head.ok()) {

@@ -115,9 +115,9 @@ class MemoryHandler final : public ReplicationHandler {
     synthetic_count_ = count;
     synthetic_bytes_ = bytes;
   }
-  Result<std::unique_ptr<core::RandomAccessSource>> OpenFragment(const RequestContext&,
-                                                                 const core::ContentHash& tessera,
-                                                                 uint32_t index) override {
+  Result<std::unique_ptr<core::RandomAccessSource>> OpenFragment(
+      const RequestContext&, const core::ContentHash& tessera, uint32_t index,
+      const std::optional<core::NodeId>&) override {
     std::lock_guard lock(mu_);
     auto it = fragments_.find({tessera, index});
     if (it == fragments_.end()) return core::MakeError(ErrorCode::kNotFound, "no such fragment");
@@ -485,7 +485,7 @@ TEST(DhtPortAdapterTest, BlockingCallsFromWorkerThreads) {
   auto ack = port.ReplicateFragment(peer_a, env, src);
   ASSERT_TRUE(ack.ok()) << ack.error().ToString();
   core::MemorySink sink;
-  ASSERT_TRUE(port.FetchFragment(peer_a, env.id.tessera, 0, sink).ok());
+  ASSERT_TRUE(port.FetchFragment(peer_a, env.id.tessera, 0, sink, std::nullopt).ok());
   EXPECT_EQ(sink.bytes(), data);
   auto att = port.RequestAttestation(peer_a, env.id.tessera, {}, {0});
   ASSERT_TRUE(att.ok()) << att.error().ToString();

@@ -66,10 +66,12 @@ class ReplicationHandler {
                                                  const std::array<uint8_t, 32>& challenge,
                                                  const std::vector<uint32_t>& indices) = 0;
 
-  // The bytes of one fragment we hold (kNotFound if we do not). Size() must be
-  // at most 64 MiB.
+  // The bytes of one fragment we hold (kNotFound if we do not), of `owner`'s
+  // plan of the hash when named, else of the first plan we stored for it.
+  // Size() must be at most 64 MiB.
   virtual core::Result<std::unique_ptr<core::RandomAccessSource>> OpenFragment(
-      const RequestContext& from, const core::ContentHash& tessera, uint32_t index) = 0;
+      const RequestContext& from, const core::ContentHash& tessera, uint32_t index,
+      const std::optional<core::NodeId>& owner) = 0;
 };
 
 }  // namespace tesseras::dht

@@ -237,6 +237,9 @@ Result<void> ValidateEnvelope(const wire::Envelope& env) {
     case B::kFetchFragment:
       TRY(Exact(env.fetch_fragment().tessera(), 32, "fetch tessera"));
       if (env.fetch_fragment().index() >= kMaxShards) return Bad("fetch index out of range");
+      if (!env.fetch_fragment().owner().empty()) {
+        TRY(Exact(env.fetch_fragment().owner(), 32, "fetch owner"));
+      }
       break;
     case B::kFragmentHeader:
       if (env.fragment_header().size() == 0 || env.fragment_header().size() > kMaxTransferBytes) {

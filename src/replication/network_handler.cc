@@ -291,8 +291,9 @@ Result<core::Attestation> NetworkHandler::Attest(const dht::RequestContext& from
 }
 
 Result<std::unique_ptr<core::RandomAccessSource>> NetworkHandler::OpenFragment(
-    const dht::RequestContext&, const core::ContentHash& tessera, uint32_t index) {
-  return service_.OpenVerifiedFragment(tessera, index);
+    const dht::RequestContext&, const core::ContentHash& tessera, uint32_t index,
+    const std::optional<core::NodeId>& owner) {
+  return service_.OpenVerifiedFragment(tessera, index, owner);
 }
 
 }  // namespace tesseras::replication

@@ -69,7 +69,8 @@ class NetworkHandler final : public dht::ReplicationHandler {
                                          const std::array<uint8_t, 32>& challenge,
                                          const std::vector<uint32_t>& indices) override;
   core::Result<std::unique_ptr<core::RandomAccessSource>> OpenFragment(
-      const dht::RequestContext& from, const core::ContentHash& tessera, uint32_t index) override;
+      const dht::RequestContext& from, const core::ContentHash& tessera, uint32_t index,
+      const std::optional<core::NodeId>& owner) override;
 
  private:
   ReplicationService& service_;

@@ -52,8 +52,12 @@ class DhtPort {
   // Streams fragment `index` of `tessera` from `peer` into `out` and finishes
   // `out` once every byte arrived; on failure `out` is not finished. The
   // caller verifies the bytes (a sink that checks them can refuse in Finish).
+  // `owner` names whose plan of the hash the fragment is of (a holder may keep
+  // several owners' plans for one hash); nullopt: the first plan the holder
+  // stored for it.
   virtual Result<void> FetchFragment(const PeerInfo& peer, const ContentHash& tessera,
-                                     uint32_t index, ByteSink& out) = 0;
+                                     uint32_t index, ByteSink& out,
+                                     const std::optional<NodeId>& owner) = 0;
 
   // Stores a signed record (e.g. a holder record) at the nodes closest to `key`.
   // `record` is the encoding of docs/PROTOCOL.md section 8 (build it with

@@ -63,7 +63,8 @@ class SimDht final : public core::DhtPort {
                                                      const std::vector<uint32_t>& indices) override;
   core::Result<void> Ping(const core::PeerInfo& peer) override;
   core::Result<void> FetchFragment(const core::PeerInfo& peer, const core::ContentHash& tessera,
-                                   uint32_t index, core::ByteSink& out) override;
+                                   uint32_t index, core::ByteSink& out,
+                                   const std::optional<core::NodeId>& owner) override;
   core::Result<std::size_t> PutRecord(const core::NodeId& key,
                                       const std::vector<uint8_t>& record) override;
   core::Result<std::vector<std::vector<uint8_t>>> GetRecords(const core::NodeId& key) override;
@@ -222,10 +223,11 @@ inline core::Result<void> SimDht::Ping(const core::PeerInfo& peer) {
 
 inline core::Result<void> SimDht::FetchFragment(const core::PeerInfo& peer,
                                                 const core::ContentHash& tessera, uint32_t index,
-                                                core::ByteSink& out) {
+                                                core::ByteSink& out,
+                                                const std::optional<core::NodeId>& owner) {
   ASSIGN_OR_RETURN(SimNode * n, Reach(peer));
   // Like the real transport: stream every byte, then finish the caller's sink.
-  return n->service->ServeFragment(self_.peer(), tessera, index, out);
+  return n->service->ServeFragment(self_.peer(), tessera, index, out, owner);
 }
 
 inline core::Result<std::size_t> SimDht::PutRecord(const core::NodeId& key,
