@@ -379,12 +379,11 @@ class CountingDht final : public core::DhtPort {
     ++direct;
     return inner_.ReplicateFragment(p, e, b);
   }
-  core::Result<core::Attestation> RequestAttestation(const core::PeerInfo& p,
-                                                     const core::ContentHash& t,
-                                                     const std::array<uint8_t, 32>& c,
-                                                     const std::vector<uint32_t>& i) override {
+  core::Result<core::Attestation> RequestAttestation(
+      const core::PeerInfo& p, const core::ContentHash& t, const std::array<uint8_t, 32>& c,
+      const std::vector<uint32_t>& i, const std::optional<core::NodeId>& o) override {
     ++direct;
-    return inner_.RequestAttestation(p, t, c, i);
+    return inner_.RequestAttestation(p, t, c, i, o);
   }
   core::Result<void> Ping(const core::PeerInfo& p) override {
     ++direct;

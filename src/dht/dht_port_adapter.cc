@@ -84,9 +84,10 @@ Result<core::ReplicateAck> DhtPortAdapter::ReplicateFragment(const core::PeerInf
 
 Result<core::Attestation> DhtPortAdapter::RequestAttestation(
     const core::PeerInfo& peer, const core::ContentHash& tessera,
-    const std::array<uint8_t, 32>& challenge, const std::vector<uint32_t>& indices) {
-  return rt_.Run<core::Attestation>([peer, tessera, challenge, indices](Node& node) {
-    return node.Attest(peer, tessera, challenge, indices);
+    const std::array<uint8_t, 32>& challenge, const std::vector<uint32_t>& indices,
+    const std::optional<core::NodeId>& owner) {
+  return rt_.Run<core::Attestation>([peer, tessera, challenge, indices, owner](Node& node) {
+    return node.Attest(peer, tessera, challenge, indices, owner);
   });
 }
 

@@ -89,10 +89,10 @@ class DhtPortAdapter final : public core::DhtPort {
   core::Result<core::ReplicateAck> ReplicateFragment(const core::PeerInfo& peer,
                                                      const core::FragmentEnvelope& envelope,
                                                      core::RandomAccessSource& bytes) override;
-  core::Result<core::Attestation> RequestAttestation(const core::PeerInfo& peer,
-                                                     const core::ContentHash& tessera,
-                                                     const std::array<uint8_t, 32>& challenge,
-                                                     const std::vector<uint32_t>& indices) override;
+  core::Result<core::Attestation> RequestAttestation(
+      const core::PeerInfo& peer, const core::ContentHash& tessera,
+      const std::array<uint8_t, 32>& challenge, const std::vector<uint32_t>& indices,
+      const std::optional<core::NodeId>& owner) override;
   core::Result<void> Ping(const core::PeerInfo& peer) override;
   core::Result<void> FetchFragment(const core::PeerInfo& peer, const core::ContentHash& tessera,
                                    uint32_t index, core::ByteSink& out,

@@ -146,7 +146,8 @@ class Node : public std::enable_shared_from_this<Node> {
   asio::awaitable<core::Result<core::Attestation>> Attest(core::PeerInfo peer,
                                                           core::ContentHash tessera,
                                                           std::array<uint8_t, 32> challenge,
-                                                          std::vector<uint32_t> indices);
+                                                          std::vector<uint32_t> indices,
+                                                          std::optional<core::NodeId> owner = {});
   // `owner`: whose plan of the hash (FetchFragment.owner); nullopt: the
   // holder's first plan for it.
   asio::awaitable<core::Result<void>> Fetch(core::PeerInfo peer, core::ContentHash tessera,

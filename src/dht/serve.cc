@@ -199,9 +199,14 @@ asio::awaitable<void> Node::HandleAttest(std::shared_ptr<net::Connection> conn,
               challenge.begin());
   std::vector<uint32_t> indices(req.attest_request().indices().begin(),
                                 req.attest_request().indices().end());
+  // Checked by wire::Validate: empty or 32 bytes.
+  std::optional<core::NodeId> owner;
+  if (!req.attest_request().owner().empty()) {
+    owner = IdFrom<core::NodeId>(req.attest_request().owner());
+  }
   auto read = std::make_shared<std::atomic<uint64_t>>(0);
-  auto job = Metered([handler, ctx, tessera, challenge,
-                      indices]() { return handler->Attest(ctx, tessera, challenge, indices); },
+  auto job = Metered([handler, ctx, tessera, challenge, indices,
+                      owner]() { return handler->Attest(ctx, tessera, challenge, indices, owner); },
                      read);
   auto r = co_await RunOnPool(pool_, std::move(job));
   uint64_t cost = read->load();

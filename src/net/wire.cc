@@ -211,6 +211,7 @@ Result<void> ValidateEnvelope(const wire::Envelope& env) {
       TRY(Exact(a.tessera(), 32, "attest tessera"));
       TRY(Exact(a.challenge(), 32, "attest challenge"));
       TRY(AtMost(a.indices_size(), kMaxShards, "attest indices"));
+      if (!a.owner().empty()) TRY(Exact(a.owner(), 32, "attest owner"));
       std::bitset<kMaxShards> seen;
       for (uint32_t i : a.indices()) {
         if (i >= kMaxShards) return Bad("attest index out of range");

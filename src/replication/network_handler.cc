@@ -286,8 +286,9 @@ Result<std::unique_ptr<dht::IncomingFragment>> NetworkHandler::Begin(
 Result<core::Attestation> NetworkHandler::Attest(const dht::RequestContext& from,
                                                  const core::ContentHash& tessera,
                                                  const std::array<uint8_t, 32>& challenge,
-                                                 const std::vector<uint32_t>& indices) {
-  return service_.HandleAttestationRequest(PeerOf(from), tessera, challenge, indices);
+                                                 const std::vector<uint32_t>& indices,
+                                                 const std::optional<core::NodeId>& owner) {
+  return service_.HandleAttestationRequest(PeerOf(from), tessera, challenge, indices, owner);
 }
 
 Result<std::unique_ptr<core::RandomAccessSource>> NetworkHandler::OpenFragment(

@@ -438,7 +438,8 @@ TEST_F(ReplicationTest, HolderOfEveryFragmentIsAttestedInBatches) {
 
   // A requester asking for everything at once (an empty list, as before
   // batches existed) gets one full batch that fits in a frame, lowest first.
-  auto answer = nodes[0]->dht->RequestAttestation(holder->peer(), hash, FreshChallenge(), {});
+  auto answer =
+      nodes[0]->dht->RequestAttestation(holder->peer(), hash, FreshChallenge(), {}, std::nullopt);
   ASSERT_TRUE(answer.ok()) << answer.error().ToString();
   ASSERT_EQ(answer->proofs.size(), 20u);
   EXPECT_EQ(answer->proofs.back().index, 19u);
@@ -703,7 +704,7 @@ class MockDht : public core::DhtPort {
               (override));
   MOCK_METHOD(core::Result<core::Attestation>, RequestAttestation,
               (const core::PeerInfo&, const core::ContentHash&, (const std::array<uint8_t, 32>&),
-               const std::vector<uint32_t>&),
+               const std::vector<uint32_t>&, const std::optional<core::NodeId>&),
               (override));
   MOCK_METHOD(core::Result<void>, Ping, (const core::PeerInfo&), (override));
   MOCK_METHOD(core::Result<void>, FetchFragment,

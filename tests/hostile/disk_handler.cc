@@ -128,7 +128,8 @@ Result<std::unique_ptr<dht::IncomingFragment>> DiskHandler::BeginReplicate(
 Result<core::Attestation> DiskHandler::Attest(const dht::RequestContext&,
                                               const core::ContentHash& tessera,
                                               const std::array<uint8_t, 32>& challenge,
-                                              const std::vector<uint32_t>& indices) {
+                                              const std::vector<uint32_t>& indices,
+                                              const std::optional<core::NodeId>&) {
   ++attestations_;
   core::Attestation a;
   a.tessera = tessera;

@@ -43,9 +43,13 @@ class DhtPort {
   // many fragments as fit, so callers ask in batches of at most
   // replication::AttestBatchSize(samples) indices (docs/ATTESTATION.md). The
   // returned attestation's `requested` is `indices`, for the signature check.
+  // `owner` names whose plan of the hash to prove (AttestRequest.owner);
+  // nullopt: the requester's own plan at the holder if any, else the first
+  // plan the holder stored for the hash.
   virtual Result<Attestation> RequestAttestation(const PeerInfo& peer, const ContentHash& tessera,
                                                  const std::array<uint8_t, 32>& challenge,
-                                                 const std::vector<uint32_t>& indices) = 0;
+                                                 const std::vector<uint32_t>& indices,
+                                                 const std::optional<NodeId>& owner) = 0;
 
   virtual Result<void> Ping(const PeerInfo& peer) = 0;
 

@@ -57,10 +57,10 @@ class SimDht final : public core::DhtPort {
   core::Result<core::ReplicateAck> ReplicateFragment(const core::PeerInfo& peer,
                                                      const core::FragmentEnvelope& env,
                                                      core::RandomAccessSource& bytes) override;
-  core::Result<core::Attestation> RequestAttestation(const core::PeerInfo& peer,
-                                                     const core::ContentHash& tessera,
-                                                     const std::array<uint8_t, 32>& c,
-                                                     const std::vector<uint32_t>& indices) override;
+  core::Result<core::Attestation> RequestAttestation(
+      const core::PeerInfo& peer, const core::ContentHash& tessera,
+      const std::array<uint8_t, 32>& c, const std::vector<uint32_t>& indices,
+      const std::optional<core::NodeId>& owner) override;
   core::Result<void> Ping(const core::PeerInfo& peer) override;
   core::Result<void> FetchFragment(const core::PeerInfo& peer, const core::ContentHash& tessera,
                                    uint32_t index, core::ByteSink& out,
@@ -195,7 +195,7 @@ inline core::Result<core::ReplicateAck> SimDht::ReplicateFragment(const core::Pe
 
 inline core::Result<core::Attestation> SimDht::RequestAttestation(
     const core::PeerInfo& peer, const core::ContentHash& tessera, const std::array<uint8_t, 32>& c,
-    const std::vector<uint32_t>& indices) {
+    const std::vector<uint32_t>& indices, const std::optional<core::NodeId>& owner) {
   // What the wire would refuse to carry (docs/PROTOCOL.md, AttestRequest).
   std::set<uint32_t> distinct(indices.begin(), indices.end());
   if (indices.size() > 255 || distinct.size() != indices.size() ||
@@ -205,7 +205,7 @@ inline core::Result<core::Attestation> SimDht::RequestAttestation(
   ASSIGN_OR_RETURN(SimNode * n, Reach(peer));
   if (n->before_attest) TRY(n->before_attest(indices));
   ASSIGN_OR_RETURN(auto att,
-                   n->service->HandleAttestationRequest(self_.peer(), tessera, c, indices));
+                   n->service->HandleAttestationRequest(self_.peer(), tessera, c, indices, owner));
   // Like the real transport: an answer must fit in one frame.
   if (AttestationWireBound(att) > core::kMaxMessageBytes) {
     return core::MakeError(core::ErrorCode::kResourceExhausted,
