@@ -379,21 +379,21 @@ class CountingDht final : public core::DhtPort {
     ++direct;
     return inner_.ReplicateFragment(p, e, b);
   }
-  core::Result<core::Attestation> RequestAttestation(const core::PeerInfo& p,
-                                                     const core::ContentHash& t,
-                                                     const std::array<uint8_t, 32>& c,
-                                                     const std::vector<uint32_t>& i) override {
+  core::Result<core::Attestation> RequestAttestation(
+      const core::PeerInfo& p, const core::ContentHash& t, const std::array<uint8_t, 32>& c,
+      const std::vector<uint32_t>& i, const std::optional<core::NodeId>& o) override {
     ++direct;
-    return inner_.RequestAttestation(p, t, c, i);
+    return inner_.RequestAttestation(p, t, c, i, o);
   }
   core::Result<void> Ping(const core::PeerInfo& p) override {
     ++direct;
     return inner_.Ping(p);
   }
   core::Result<void> FetchFragment(const core::PeerInfo& p, const core::ContentHash& t, uint32_t i,
-                                   core::ByteSink& out) override {
+                                   core::ByteSink& out,
+                                   const std::optional<core::NodeId>& owner) override {
     ++direct;
-    return inner_.FetchFragment(p, t, i, out);
+    return inner_.FetchFragment(p, t, i, out, owner);
   }
   core::Result<std::size_t> PutRecord(const core::NodeId& k,
                                       const std::vector<uint8_t>& r) override {

@@ -83,11 +83,12 @@ class CountingDht final : public core::DhtPort {
   }
   core::Result<core::Attestation> RequestAttestation(
       const core::PeerInfo& peer, const core::ContentHash& tessera,
-      const std::array<uint8_t, 32>& challenge, const std::vector<uint32_t>& indices) override {
+      const std::array<uint8_t, 32>& challenge, const std::vector<uint32_t>& indices,
+      const std::optional<core::NodeId>& owner) override {
     if (auto req = AttestRequestFrameBytes(tessera, challenge, indices); req.ok()) {
       t_.audit += WithTlsRecords(*req);
     }
-    auto answer = inner_->RequestAttestation(peer, tessera, challenge, indices);
+    auto answer = inner_->RequestAttestation(peer, tessera, challenge, indices, owner);
     if (answer.ok()) {
       if (auto resp = AttestResponseFrameBytes(*answer); resp.ok()) {
         t_.audit += WithTlsRecords(*resp);
@@ -97,9 +98,10 @@ class CountingDht final : public core::DhtPort {
   }
   core::Result<void> Ping(const core::PeerInfo& peer) override { return inner_->Ping(peer); }
   core::Result<void> FetchFragment(const core::PeerInfo& peer, const core::ContentHash& tessera,
-                                   uint32_t index, core::ByteSink& out) override {
+                                   uint32_t index, core::ByteSink& out,
+                                   const std::optional<core::NodeId>& owner) override {
     CountingSink counted(out);
-    auto r = inner_->FetchFragment(peer, tessera, index, counted);
+    auto r = inner_->FetchFragment(peer, tessera, index, counted, owner);
     if (!r.ok()) {
       ++t_.transfers_failed;
       return r;

@@ -245,6 +245,7 @@ Result<uint64_t> AttestRequestFrameBytes(const core::ContentHash& tessera,
   r->set_tessera(Bytes(tessera.bytes));
   r->set_challenge(Bytes(challenge));
   for (uint32_t i : indices) r->add_indices(i);
+  r->set_owner(std::string(32, '\0'));  // the plan's owner: every audit names it
   return FrameBytes(std::move(env));
 }
 
@@ -275,6 +276,7 @@ Result<uint64_t> FetchWireBytes(const core::ContentHash& tessera, uint32_t index
   wire::Envelope fetch;
   fetch.mutable_fetch_fragment()->set_tessera(Bytes(tessera.bytes));
   fetch.mutable_fetch_fragment()->set_index(index);
+  fetch.mutable_fetch_fragment()->set_owner(std::string(32, '\0'));  // every fetch names it
   ASSIGN_OR_RETURN(uint64_t fetch_req, FrameBytes(std::move(fetch)));
   wire::Envelope header;
   header.mutable_fragment_header()->set_size(size);

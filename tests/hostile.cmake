@@ -19,5 +19,5 @@ endif()
 if(TARGET tesseras_hostile AND TARGET tesseras_replication_net)
   tesseras_test(hostile_replication_test
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/hostile_replication_test.cc
-    LIBS tesseras_hostile tesseras_replication_net)
+    LIBS tesseras_hostile tesseras_replication_net tesseras_storage)
 endif()

@@ -36,6 +36,10 @@
 #include "replication/testing/hand_encoded.h"
 #include "replication/testing/memory_ports.h"
 #include "replication/testing/random_bytes.h"
+#include "storage/database.h"
+#include "storage/fragment_store.h"
+#include "storage/plan_store.h"
+#include "storage/reciprocity_ledger.h"
 #include "tests/hostile/attacker.h"
 
 namespace tesseras {
@@ -126,6 +130,16 @@ struct NetNode {
   MemoryLedger ledger;
   MemoryBlobStore blobs;
   replication::MemoryPlanStore plans;
+  // With real storage (HostileReplicationTest::real_storage_): a SQLite
+  // database and the fragment store in the node's own data dir, used instead
+  // of the in-memory stores above.
+  std::shared_ptr<storage::Database> db;
+  std::unique_ptr<storage::FsFragmentStore> fs_fragments;
+  std::unique_ptr<storage::SqlitePlanStore> sql_plans;
+  std::unique_ptr<storage::SqliteReciprocityLedger> sql_ledger;
+  core::FragmentStore* fragment_port = &fragments;
+  core::PlanStore* plan_port = &plans;
+  core::ReciprocityLedger* ledger_port = &ledger;
   core::SystemClock clock;
   core::MetricsRegistry metrics;
   std::unique_ptr<dht::DhtRuntime> runtime;
@@ -187,13 +201,31 @@ class HostileReplicationTest : public ::testing::Test {
     node->port = std::make_unique<dht::DhtPortAdapter>(*node->runtime);
     replication::ReplicationConfig cfg = config_;
     cfg.scratch_dir = scratch_ / std::to_string(n);
+    if (real_storage_) {
+      const auto dir = scratch_ / ("data" + std::to_string(n));
+      auto db = storage::Database::OpenInDataDir(dir);
+      EXPECT_TRUE(db.ok()) << db.error().ToString();
+      if (!db.ok()) return nullptr;
+      node->db = std::shared_ptr<storage::Database>(std::move(*db));
+      storage::FsFragmentStoreOptions fo;
+      fo.min_free_bytes = 64 * core::kMiB;
+      auto fs = storage::FsFragmentStore::Open(node->db, dir, fo);
+      EXPECT_TRUE(fs.ok()) << fs.error().ToString();
+      if (!fs.ok()) return nullptr;
+      node->fs_fragments = std::move(*fs);
+      node->sql_plans = std::make_unique<storage::SqlitePlanStore>(node->db);
+      node->sql_ledger = std::make_unique<storage::SqliteReciprocityLedger>(node->db);
+      node->fragment_port = node->fs_fragments.get();
+      node->plan_port = node->sql_plans.get();
+      node->ledger_port = node->sql_ledger.get();
+    }
     replication::ReplicationDeps deps;
     deps.self = &node->identity;
     deps.dht = node->port.get();
-    deps.fragments = &node->fragments;
-    deps.ledger = &node->ledger;
+    deps.fragments = node->fragment_port;
+    deps.ledger = node->ledger_port;
     deps.blobs = &node->blobs;
-    deps.plans = &node->plans;
+    deps.plans = node->plan_port;
     deps.clock = &node->clock;
     deps.metrics = &node->metrics;
     deps.self_address = node->runtime->self_info().address;
@@ -270,6 +302,7 @@ class HostileReplicationTest : public ::testing::Test {
   std::filesystem::path scratch_;
   replication::ReplicationConfig config_;
   replication::SpoolLimits spool_;
+  bool real_storage_ = false;  // SQLite and FsFragmentStore per node, in scratch_
   dht::Millis chunk_timeout_{10000};
   std::vector<std::unique_ptr<NetNode>> nodes_;
 };
@@ -343,10 +376,14 @@ TEST_F(HostileReplicationTest, ForgedHolderRecordCostsOneAttemptAndRestoresBitEx
 
 // (b) Squatting: before the owner publishes, the attacker pushes fragment 0
 // of its own smallest Medium plan for the owner's hash to the 6 nodes closest
-// to the hash and to the owner's own node. The owner still places all 24
-// fragments (elsewhere), its audit finds every one, and a fresh node restores.
+// to the hash and to the owner's own node. Every node runs on real storage
+// (SQLite, FsFragmentStore). The squatted nodes keep the owner's fragments
+// beside the squatter's plan (under the owner's plan slot): the owner places
+// all 24 on the closest nodes, squatted or not, its audit proves every one,
+// and a fresh node restores bit-exactly.
 TEST_F(HostileReplicationTest, SquattingLeavesTheOwnerFullRedundancy) {
   config_.max_per_subnet = 2;
+  real_storage_ = true;
   Start(20);
   NetNode& owner = *nodes_[0];
   auto payload = RandomBytes(5 * core::kMiB, 81);
@@ -374,7 +411,7 @@ TEST_F(HostileReplicationTest, SquattingLeavesTheOwnerFullRedundancy) {
     if (ack.ok()) squatted.insert(t->identity.node_id());
   }
   ASSERT_EQ(squatted.size(), 7u);
-  ASSERT_TRUE(owner.fragments.Get(hash, 0).ok());  // the squatter's fragment, at the owner
+  ASSERT_TRUE(owner.fragment_port->Get(hash, 0).ok());  // the squatter's fragment, at the owner
   squatted.erase(owner.identity.node_id());
 
   Publish(owner, payload);
@@ -384,11 +421,28 @@ TEST_F(HostileReplicationTest, SquattingLeavesTheOwnerFullRedundancy) {
   ASSERT_TRUE(report.ok()) << report.error().ToString();
   EXPECT_TRUE(report->complete());
   EXPECT_EQ(report->fragments_placed(), 24u);
-  std::size_t on_squatted = 0;
-  for (const auto& h : report->holders) on_squatted += squatted.count(h.holder);
-  EXPECT_EQ(on_squatted, 0u);
-  uint64_t other_owner = 0;
-  for (NetNode* t : targets) other_owner += t->Refusals("other_owner");
+  // The squatted nodes hold the owner's fragments under its plan slot, and
+  // still the squatter's under the hash: neither claim excluded the other.
+  const core::ContentHash slot = replication::PlanSlot(hash, owner.identity.node_id());
+  std::size_t on_squatted = 0, owner_fragments_on_squatted = 0;
+  for (const auto& h : report->holders) {
+    if (!squatted.count(h.holder)) continue;
+    ++on_squatted;
+    NetNode* t = nullptr;
+    for (auto& n : nodes_)
+      if (n->identity.node_id() == h.holder) t = n.get();
+    ASSERT_NE(t, nullptr);
+    for (uint32_t i : h.indices) {
+      EXPECT_TRUE(t->fragment_port->Get(slot, i).ok()) << i;
+      owner_fragments_on_squatted += t->fragment_port->Get(slot, i).ok();
+    }
+    EXPECT_TRUE(t->fragment_port->Get(hash, 0).ok());
+    EXPECT_EQ(*t->plan_port->CountPlansOf(hash), 2u);
+  }
+  EXPECT_EQ(on_squatted, squatted.size());  // the closest nodes hold, squatted or not
+  uint64_t plans_refused = 0;
+  for (NetNode* t : targets) plans_refused += t->Refusals("plans_per_tessera");
+  EXPECT_EQ(plans_refused, 0u);
   auto health = owner.service->CheckTesseraHealth(hash);
   ASSERT_TRUE(health.ok()) << health.error().ToString();
   EXPECT_EQ(health->state, replication::HealthState::kHealthy);
@@ -404,12 +458,65 @@ TEST_F(HostileReplicationTest, SquattingLeavesTheOwnerFullRedundancy) {
   EXPECT_TRUE(out.bytes() == payload) << "restored bytes differ";
   EXPECT_LE(r->rejected_plans.size(), 1u);
   std::printf(
-      "squatting: 7 nodes squatted (the 6 closest and the owner's) with a %zu-byte plan; the owner "
-      "placed %zu of 24 on %zu holders in %.2f s, %zu on squatted nodes (%llu refused "
-      "other_owner); audit %zu/24 verified; fresh node restored after %zu rejected plans\n",
+      "squatting (SQLite + FsFragmentStore): 7 nodes squatted (the 6 closest and the owner's) with "
+      "a %zu-byte plan; the owner placed %zu of 24 on %zu holders in %.2f s, %zu of them on %zu "
+      "squatted nodes beside the squatter's plan; audit %zu/24 verified; fresh node restored "
+      "bit-exactly after %zu rejected plans\n",
       junk.fragments[0].bytes().size(), static_cast<std::size_t>(report->fragments_placed()),
-      report->holders.size(), took, on_squatted, static_cast<unsigned long long>(other_owner),
+      report->holders.size(), took, owner_fragments_on_squatted, on_squatted,
       static_cast<std::size_t>(health->fragments_verified), r->rejected_plans.size());
+}
+
+// (b2) Many claimants of one hash: ids each push a fragment of their own plan
+// for the same hash to one node on real storage. It keeps
+// max_plans_per_tessera (3 here) distinct plans side by side, refuses the rest
+// with resource_exhausted, counted as `plans_per_tessera`, and a plan it
+// already keeps still takes more fragments.
+TEST_F(HostileReplicationTest, PlansPerHashAreCappedAtAHolder) {
+  config_.max_plans_per_tessera = 3;
+  real_storage_ = true;
+  Start(2);
+  NetNode& victim = *nodes_[1];
+  const auto hash = crypto::Blake3(RandomBytes(64, 82));
+  Encoded junk = EncodeAs(std::vector<uint8_t>(4 * core::kMiB + 1, 0x3c), hash);
+  std::size_t kept = 0, refused = 0;
+  std::string why;
+  std::vector<crypto::Identity> ids;
+  for (int i = 0; i < 6; ++i) ids.push_back(Mint());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto plan = replication::SignedPlan::Sign(junk.table, ids[i]);
+    auto c = Connect("127.0.213." + std::to_string(i + 1), victim, ids[i]);
+    ASSERT_NE(c, nullptr);
+    auto ack = Push(*c, junk.table, plan, 0, junk.fragments[0].bytes());
+    if (ack.ok()) {
+      ++kept;
+    } else {
+      ++refused;
+      EXPECT_EQ(ack.error().code, ErrorCode::kResourceExhausted) << ack.error().ToString();
+      why = ack.error().message;
+    }
+  }
+  EXPECT_EQ(kept, 3u);
+  EXPECT_EQ(refused, 3u);
+  EXPECT_NE(why.find("max_plans_per_tessera"), std::string::npos) << why;
+  EXPECT_EQ(victim.Refusals("plans_per_tessera"), 3u);
+  EXPECT_EQ(*victim.plan_port->CountPlansOf(hash), 3u);
+  // The first id's plan is the one under the hash; the second keeps growing.
+  EXPECT_TRUE(victim.fragment_port->Get(hash, 0).ok());
+  {
+    auto plan = replication::SignedPlan::Sign(junk.table, ids[1]);
+    auto c = Connect("127.0.213.2", victim, ids[1]);
+    ASSERT_NE(c, nullptr);
+    auto ack = Push(*c, junk.table, plan, 1, junk.fragments[1].bytes());
+    ASSERT_TRUE(ack.ok()) << ack.error().ToString();
+    EXPECT_EQ(ack->held_indices_size(), 2);
+  }
+  EXPECT_EQ(*victim.plan_port->CountPlansOf(hash), 3u);
+  std::printf(
+      "plans per hash: 6 ids claimed one hash at one node: %zu plans kept side by side, "
+      "%zu refused (plans_per_tessera = %llu, cap 3): %s\n",
+      kept, refused, static_cast<unsigned long long>(victim.Refusals("plans_per_tessera")),
+      why.c_str());
 }
 
 // (c) Spool flood: 12 identities on 3 IPs each declare 2 fragments of 1.25 MiB

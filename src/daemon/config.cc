@@ -51,6 +51,8 @@ std::vector<ConfigKey> BuildKeys() {
                           "each fragment stored for others is charged at least this much"),
       TESSERAS_CONFIG_KEY(replication, max_per_subnet, 1, 255,
                           "most holders of one tessera in one IPv4 /24 or IPv6 /48"),
+      TESSERAS_CONFIG_KEY(replication, max_plans_per_tessera, 1, 255,
+                          "distinct owners' plans kept here for one tessera hash"),
       TESSERAS_CONFIG_KEY(replication, holder_grace_secs, 0, 10 * kYearSecs,
                           "a silent holder is suspect this long before its copies count as lost "
                           "(0: at once)"),

@@ -229,6 +229,7 @@ core::Result<void> Node::StartReplication() {
   cfg.new_owner_allowance_bytes = rc.new_owner_allowance_bytes;
   cfg.min_fragment_charge_bytes = rc.min_fragment_charge_bytes;
   cfg.max_per_subnet = rc.max_per_subnet;
+  cfg.max_plans_per_tessera = rc.max_plans_per_tessera;
   cfg.refusal_memory_secs = rc.refusal_memory_secs;
   cfg.trust_verified_secs = rc.trust_verified_secs;
   auto& policy = cfg.policy;

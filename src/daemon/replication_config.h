@@ -31,6 +31,8 @@ struct ReplicationConfig {
   uint64_t max_spool_bytes = 536870912;  // 512 MiB
   // At most this many holders of one tessera in one IPv4 /24 or IPv6 /48.
   uint32_t max_per_subnet = 2;
+  // Distinct owners' plans kept here for one tessera hash.
+  uint32_t max_plans_per_tessera = 4;
   // The maintenance policy (docs/REPLICATION.md, "Maintenance"): how long a
   // silent holder stays suspect before its copies count as lost (0 = eager);
   // the share of the parity that may be gone before a batch repair; the

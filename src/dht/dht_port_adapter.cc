@@ -84,9 +84,10 @@ Result<core::ReplicateAck> DhtPortAdapter::ReplicateFragment(const core::PeerInf
 
 Result<core::Attestation> DhtPortAdapter::RequestAttestation(
     const core::PeerInfo& peer, const core::ContentHash& tessera,
-    const std::array<uint8_t, 32>& challenge, const std::vector<uint32_t>& indices) {
-  return rt_.Run<core::Attestation>([peer, tessera, challenge, indices](Node& node) {
-    return node.Attest(peer, tessera, challenge, indices);
+    const std::array<uint8_t, 32>& challenge, const std::vector<uint32_t>& indices,
+    const std::optional<core::NodeId>& owner) {
+  return rt_.Run<core::Attestation>([peer, tessera, challenge, indices, owner](Node& node) {
+    return node.Attest(peer, tessera, challenge, indices, owner);
   });
 }
 
@@ -96,9 +97,11 @@ Result<void> DhtPortAdapter::Ping(const core::PeerInfo& peer) {
 
 Result<void> DhtPortAdapter::FetchFragment(const core::PeerInfo& peer,
                                            const core::ContentHash& tessera, uint32_t index,
-                                           core::ByteSink& out) {
-  return rt_.Run<void>(
-      [peer, tessera, index, &out](Node& node) { return node.Fetch(peer, tessera, index, out); });
+                                           core::ByteSink& out,
+                                           const std::optional<core::NodeId>& owner) {
+  return rt_.Run<void>([peer, tessera, index, &out, owner](Node& node) {
+    return node.Fetch(peer, tessera, index, out, owner);
+  });
 }
 
 Result<std::size_t> DhtPortAdapter::PutRecord(const core::NodeId& key,

@@ -89,13 +89,14 @@ class DhtPortAdapter final : public core::DhtPort {
   core::Result<core::ReplicateAck> ReplicateFragment(const core::PeerInfo& peer,
                                                      const core::FragmentEnvelope& envelope,
                                                      core::RandomAccessSource& bytes) override;
-  core::Result<core::Attestation> RequestAttestation(const core::PeerInfo& peer,
-                                                     const core::ContentHash& tessera,
-                                                     const std::array<uint8_t, 32>& challenge,
-                                                     const std::vector<uint32_t>& indices) override;
+  core::Result<core::Attestation> RequestAttestation(
+      const core::PeerInfo& peer, const core::ContentHash& tessera,
+      const std::array<uint8_t, 32>& challenge, const std::vector<uint32_t>& indices,
+      const std::optional<core::NodeId>& owner) override;
   core::Result<void> Ping(const core::PeerInfo& peer) override;
   core::Result<void> FetchFragment(const core::PeerInfo& peer, const core::ContentHash& tessera,
-                                   uint32_t index, core::ByteSink& out) override;
+                                   uint32_t index, core::ByteSink& out,
+                                   const std::optional<core::NodeId>& owner) override;
   core::Result<std::size_t> PutRecord(const core::NodeId& key,
                                       const std::vector<uint8_t>& record) override;
   core::Result<std::vector<std::vector<uint8_t>>> GetRecords(const core::NodeId& key) override;

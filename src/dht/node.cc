@@ -432,7 +432,8 @@ asio::awaitable<Result<core::ReplicateAck>> Node::Replicate(core::PeerInfo peer,
 asio::awaitable<Result<core::Attestation>> Node::Attest(core::PeerInfo peer,
                                                         core::ContentHash tessera,
                                                         std::array<uint8_t, 32> challenge,
-                                                        std::vector<uint32_t> indices) {
+                                                        std::vector<uint32_t> indices,
+                                                        std::optional<core::NodeId> owner) {
   auto self = shared_from_this();
   if (indices.size() > net::kMaxShards) {
     co_return MakeError(ErrorCode::kInvalidArgument, "more than 255 fragment indices");
@@ -449,6 +450,7 @@ asio::awaitable<Result<core::Attestation>> Node::Attest(core::PeerInfo peer,
   req.mutable_attest_request()->set_tessera(Bytes(tessera.bytes));
   req.mutable_attest_request()->set_challenge(Bytes(challenge));
   for (uint32_t i : indices) req.mutable_attest_request()->add_indices(i);
+  if (owner) req.mutable_attest_request()->set_owner(Bytes(owner->bytes));
   CO_ASSIGN_OR_RETURN(auto resp,
                       co_await conn->Call(std::move(req), config_.limits.request_timeout));
   if (!resp.has_attest_response()) {
@@ -464,13 +466,15 @@ asio::awaitable<Result<core::Attestation>> Node::Attest(core::PeerInfo peer,
 }
 
 asio::awaitable<Result<void>> Node::Fetch(core::PeerInfo peer, core::ContentHash tessera,
-                                          uint32_t index, core::ByteSink& out) {
+                                          uint32_t index, core::ByteSink& out,
+                                          std::optional<core::NodeId> owner) {
   auto self = shared_from_this();
   if (index >= net::kMaxShards) co_return MakeError(ErrorCode::kInvalidArgument, "bad index");
   CO_ASSIGN_OR_RETURN(auto conn, co_await ConnectPeer(peer));
   wire::Envelope req;
   req.mutable_fetch_fragment()->set_tessera(Bytes(tessera.bytes));
   req.mutable_fetch_fragment()->set_index(index);
+  if (owner) req.mutable_fetch_fragment()->set_owner(Bytes(owner->bytes));
   CO_ASSIGN_OR_RETURN(auto ex, conn->Open(std::move(req)));
   auto head = co_await conn->Next(*ex, config_.limits.request_timeout);
   if (!head.ok()) {

@@ -146,9 +146,13 @@ class Node : public std::enable_shared_from_this<Node> {
   asio::awaitable<core::Result<core::Attestation>> Attest(core::PeerInfo peer,
                                                           core::ContentHash tessera,
                                                           std::array<uint8_t, 32> challenge,
-                                                          std::vector<uint32_t> indices);
+                                                          std::vector<uint32_t> indices,
+                                                          std::optional<core::NodeId> owner = {});
+  // `owner`: whose plan of the hash (FetchFragment.owner); nullopt: the
+  // holder's first plan for it.
   asio::awaitable<core::Result<void>> Fetch(core::PeerInfo peer, core::ContentHash tessera,
-                                            uint32_t index, core::ByteSink& out);
+                                            uint32_t index, core::ByteSink& out,
+                                            std::optional<core::NodeId> owner = std::nullopt);
   // Sends one Store of `encoded` (as is, unverified) to `peer`: for tests of
   // how peers treat bad records.
   asio::awaitable<core::Result<void>> StoreAt(core::PeerInfo peer, std::vector<uint8_t> encoded);

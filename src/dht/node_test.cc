@@ -73,7 +73,8 @@ class MemoryHandler final : public ReplicationHandler {
   }
   Result<core::Attestation> Attest(const RequestContext&, const core::ContentHash& tessera,
                                    const std::array<uint8_t, 32>& challenge,
-                                   const std::vector<uint32_t>& indices) override {
+                                   const std::vector<uint32_t>& indices,
+                                   const std::optional<core::NodeId>&) override {
     if (hold_) hold_->wait();
     core::Attestation a;
     a.tessera = tessera;
@@ -115,9 +116,9 @@ class MemoryHandler final : public ReplicationHandler {
     synthetic_count_ = count;
     synthetic_bytes_ = bytes;
   }
-  Result<std::unique_ptr<core::RandomAccessSource>> OpenFragment(const RequestContext&,
-                                                                 const core::ContentHash& tessera,
-                                                                 uint32_t index) override {
+  Result<std::unique_ptr<core::RandomAccessSource>> OpenFragment(
+      const RequestContext&, const core::ContentHash& tessera, uint32_t index,
+      const std::optional<core::NodeId>&) override {
     std::lock_guard lock(mu_);
     auto it = fragments_.find({tessera, index});
     if (it == fragments_.end()) return core::MakeError(ErrorCode::kNotFound, "no such fragment");
@@ -485,9 +486,9 @@ TEST(DhtPortAdapterTest, BlockingCallsFromWorkerThreads) {
   auto ack = port.ReplicateFragment(peer_a, env, src);
   ASSERT_TRUE(ack.ok()) << ack.error().ToString();
   core::MemorySink sink;
-  ASSERT_TRUE(port.FetchFragment(peer_a, env.id.tessera, 0, sink).ok());
+  ASSERT_TRUE(port.FetchFragment(peer_a, env.id.tessera, 0, sink, std::nullopt).ok());
   EXPECT_EQ(sink.bytes(), data);
-  auto att = port.RequestAttestation(peer_a, env.id.tessera, {}, {0});
+  auto att = port.RequestAttestation(peer_a, env.id.tessera, {}, {0}, std::nullopt);
   ASSERT_TRUE(att.ok()) << att.error().ToString();
   EXPECT_EQ(att->requested, std::vector<uint32_t>{0});
   EXPECT_EQ(att->proofs.size(), 1u);

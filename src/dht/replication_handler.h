@@ -61,15 +61,20 @@ class ReplicationHandler {
   // hold if `indices` is empty). The answer must fit in one frame
   // (core::kMaxMessageBytes); a larger one is not sent: the requester gets
   // Error{resource_exhausted} instead.
+  // Of `owner`'s plan of the hash when named; otherwise of the requester's own
+  // plan if we keep one, else of the first plan we stored for it.
   virtual core::Result<core::Attestation> Attest(const RequestContext& from,
                                                  const core::ContentHash& tessera,
                                                  const std::array<uint8_t, 32>& challenge,
-                                                 const std::vector<uint32_t>& indices) = 0;
+                                                 const std::vector<uint32_t>& indices,
+                                                 const std::optional<core::NodeId>& owner) = 0;
 
-  // The bytes of one fragment we hold (kNotFound if we do not). Size() must be
-  // at most 64 MiB.
+  // The bytes of one fragment we hold (kNotFound if we do not), of `owner`'s
+  // plan of the hash when named, else of the first plan we stored for it.
+  // Size() must be at most 64 MiB.
   virtual core::Result<std::unique_ptr<core::RandomAccessSource>> OpenFragment(
-      const RequestContext& from, const core::ContentHash& tessera, uint32_t index) = 0;
+      const RequestContext& from, const core::ContentHash& tessera, uint32_t index,
+      const std::optional<core::NodeId>& owner) = 0;
 };
 
 }  // namespace tesseras::dht

@@ -199,9 +199,14 @@ asio::awaitable<void> Node::HandleAttest(std::shared_ptr<net::Connection> conn,
               challenge.begin());
   std::vector<uint32_t> indices(req.attest_request().indices().begin(),
                                 req.attest_request().indices().end());
+  // Checked by wire::Validate: empty or 32 bytes.
+  std::optional<core::NodeId> owner;
+  if (!req.attest_request().owner().empty()) {
+    owner = IdFrom<core::NodeId>(req.attest_request().owner());
+  }
   auto read = std::make_shared<std::atomic<uint64_t>>(0);
-  auto job = Metered([handler, ctx, tessera, challenge,
-                      indices]() { return handler->Attest(ctx, tessera, challenge, indices); },
+  auto job = Metered([handler, ctx, tessera, challenge, indices,
+                      owner]() { return handler->Attest(ctx, tessera, challenge, indices, owner); },
                      read);
   auto r = co_await RunOnPool(pool_, std::move(job));
   uint64_t cost = read->load();
@@ -318,6 +323,11 @@ asio::awaitable<void> Node::HandleFetch(std::shared_ptr<net::Connection> conn,
   RequestContext ctx = ContextOf(conn->peer());
   auto tessera = IdFrom<core::ContentHash>(req.fetch_fragment().tessera());
   uint32_t index = req.fetch_fragment().index();
+  // Checked by wire::Validate: empty or 32 bytes.
+  std::optional<core::NodeId> owner;
+  if (!req.fetch_fragment().owner().empty()) {
+    owner = IdFrom<core::NodeId>(req.fetch_fragment().owner());
+  }
   Result<std::unique_ptr<core::RandomAccessSource>> opened =
       MakeError(ErrorCode::kInternal, "not opened");
   auto read = std::make_shared<std::atomic<uint64_t>>(0);
@@ -330,9 +340,9 @@ asio::awaitable<void> Node::HandleFetch(std::shared_ptr<net::Connection> conn,
       co_return;
     }
     SlotLease disk(&disk_requests_, std::move(keys));
-    auto open = Metered(
-        [handler, ctx, tessera, index]() { return handler->OpenFragment(ctx, tessera, index); },
-        read);
+    auto open = Metered([handler, ctx, tessera, index,
+                         owner]() { return handler->OpenFragment(ctx, tessera, index, owner); },
+                        read);
     opened = co_await RunOnPool(pool_, std::move(open));
   }
   if (!opened.ok()) {

@@ -211,6 +211,7 @@ Result<void> ValidateEnvelope(const wire::Envelope& env) {
       TRY(Exact(a.tessera(), 32, "attest tessera"));
       TRY(Exact(a.challenge(), 32, "attest challenge"));
       TRY(AtMost(a.indices_size(), kMaxShards, "attest indices"));
+      if (!a.owner().empty()) TRY(Exact(a.owner(), 32, "attest owner"));
       std::bitset<kMaxShards> seen;
       for (uint32_t i : a.indices()) {
         if (i >= kMaxShards) return Bad("attest index out of range");
@@ -237,6 +238,9 @@ Result<void> ValidateEnvelope(const wire::Envelope& env) {
     case B::kFetchFragment:
       TRY(Exact(env.fetch_fragment().tessera(), 32, "fetch tessera"));
       if (env.fetch_fragment().index() >= kMaxShards) return Bad("fetch index out of range");
+      if (!env.fetch_fragment().owner().empty()) {
+        TRY(Exact(env.fetch_fragment().owner(), 32, "fetch owner"));
+      }
       break;
     case B::kFragmentHeader:
       if (env.fragment_header().size() == 0 || env.fragment_header().size() > kMaxTransferBytes) {

@@ -25,6 +25,10 @@ struct ReplicationConfig {
   // counts them); 0: no cap beyond min_free_space_bytes.
   uint64_t max_bytes_for_others = 64ull << 30;
   uint32_t max_per_subnet = 2;  // holders per /24 or /48
+  // Distinct owners' plans kept here for one tessera hash (docs/SECURITY.md,
+  // "Claims never exclude each other"); a fragment of one more is refused
+  // (`plans_per_tessera`).
+  uint32_t max_plans_per_tessera = 4;
   // Leaves per fragment per attestation. Requester and holder must agree
   // (AttestRequest does not carry it), so tesd keeps the protocol's 2; tests
   // change it on every node at once.

@@ -241,7 +241,9 @@ ReplicationService::Audit ReplicationService::AuditHolders(const SignedPlan& pla
         continue;
       }
       const Challenge challenge = FreshChallenge();
-      auto att = d_.dht->RequestAttestation(peer, tessera, challenge, ask);
+      // Named, so that a holder keeping other owners' plans for the hash
+      // proves this one's, whoever asks.
+      auto att = d_.dht->RequestAttestation(peer, tessera, challenge, ask, plan.owner_id());
       if (!att.ok()) {
         note(att.error().ToString());
         if (att.error().code == ErrorCode::kNotFound) {

@@ -23,9 +23,33 @@ class MemoryPlanStore final : public core::PlanStore {
     plans_[tessera] = {owner, std::vector<uint8_t>(encoded.begin(), encoded.end())};
     return core::Ok();
   }
+  core::Result<void> PutPlanOf(const core::ContentHash& key, const core::ContentHash& tessera,
+                               const core::NodeId& owner,
+                               std::span<const uint8_t> encoded) override {
+    if (key == tessera) {
+      return core::MakeError(core::ErrorCode::kInvalidArgument,
+                             "a plan keyed by its own hash is stored with PutPlan");
+    }
+    std::lock_guard lock(mu_);
+    auto it = plans_.find(key);
+    if (it != plans_.end() && it->second.first != owner) {
+      return core::MakeError(core::ErrorCode::kPermissionDenied,
+                             "tessera " + key.Short() + "… belongs to another owner");
+    }
+    plans_[key] = {owner, std::vector<uint8_t>(encoded.begin(), encoded.end())};
+    plan_of_[key] = tessera;
+    return core::Ok();
+  }
+  core::Result<std::size_t> CountPlansOf(const core::ContentHash& tessera) override {
+    std::lock_guard lock(mu_);
+    std::size_t n = plans_.count(tessera);
+    for (const auto& [key, of] : plan_of_) n += of == tessera ? 1 : 0;
+    return n;
+  }
   core::Result<void> DeletePlan(const core::ContentHash& tessera) override {
     std::lock_guard lock(mu_);
     plans_.erase(tessera);
+    plan_of_.erase(tessera);
     holders_.erase(tessera);
     maintenance_.erase(tessera);
     return core::Ok();
@@ -86,6 +110,7 @@ class MemoryPlanStore final : public core::PlanStore {
   }
   std::map<core::ContentHash, std::vector<core::HolderView>> holders_;
   std::map<core::ContentHash, core::MaintenanceClock> maintenance_;
+  std::map<core::ContentHash, core::ContentHash> plan_of_;  // plan slot -> its hash
 };
 
 }  // namespace tesseras::replication

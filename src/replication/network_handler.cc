@@ -286,13 +286,15 @@ Result<std::unique_ptr<dht::IncomingFragment>> NetworkHandler::Begin(
 Result<core::Attestation> NetworkHandler::Attest(const dht::RequestContext& from,
                                                  const core::ContentHash& tessera,
                                                  const std::array<uint8_t, 32>& challenge,
-                                                 const std::vector<uint32_t>& indices) {
-  return service_.HandleAttestationRequest(PeerOf(from), tessera, challenge, indices);
+                                                 const std::vector<uint32_t>& indices,
+                                                 const std::optional<core::NodeId>& owner) {
+  return service_.HandleAttestationRequest(PeerOf(from), tessera, challenge, indices, owner);
 }
 
 Result<std::unique_ptr<core::RandomAccessSource>> NetworkHandler::OpenFragment(
-    const dht::RequestContext&, const core::ContentHash& tessera, uint32_t index) {
-  return service_.OpenVerifiedFragment(tessera, index);
+    const dht::RequestContext&, const core::ContentHash& tessera, uint32_t index,
+    const std::optional<core::NodeId>& owner) {
+  return service_.OpenVerifiedFragment(tessera, index, owner);
 }
 
 }  // namespace tesseras::replication

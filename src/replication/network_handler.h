@@ -67,9 +67,11 @@ class NetworkHandler final : public dht::ReplicationHandler {
   core::Result<core::Attestation> Attest(const dht::RequestContext& from,
                                          const core::ContentHash& tessera,
                                          const std::array<uint8_t, 32>& challenge,
-                                         const std::vector<uint32_t>& indices) override;
+                                         const std::vector<uint32_t>& indices,
+                                         const std::optional<core::NodeId>& owner) override;
   core::Result<std::unique_ptr<core::RandomAccessSource>> OpenFragment(
-      const dht::RequestContext& from, const core::ContentHash& tessera, uint32_t index) override;
+      const dht::RequestContext& from, const core::ContentHash& tessera, uint32_t index,
+      const std::optional<core::NodeId>& owner) override;
 
  private:
   ReplicationService& service_;

@@ -60,6 +60,118 @@ class ProofRootCheck final : public core::ByteSource {
 };
 
 }  // namespace
+
+// A new plan's key held for its owner while its first fragments commit.
+struct ReplicationService::SlotHold {
+  ReplicationService* service;
+  core::ContentHash tessera;
+  core::NodeId owner;
+  ~SlotHold() { service->ReleaseSlot(tessera, owner); }
+};
+
+struct ReplicationService::SlotChoice {
+  core::ContentHash key;               // the hash, or PlanSlot(hash, owner)
+  std::optional<SignedPlan> existing;  // the plan kept under `key`, if any
+  std::unique_ptr<SlotHold> hold;      // with `reserve`, for a plan new here
+};
+
+core::ContentHash PlanSlot(const core::ContentHash& tessera, const core::NodeId& owner) {
+  crypto::Blake3Hasher h = crypto::Blake3Hasher::ForContext("tesseras 2026 plan slot v1");
+  h.Update(std::span<const uint8_t>(tessera.bytes));
+  h.Update(std::span<const uint8_t>(owner.bytes));
+  return h.Finalize();
+}
+
+namespace {
+
+// The plan kept under `key` and its owner; nullopt when none (or unreadable).
+Result<std::optional<SignedPlan>> PlanAt(core::PlanStore& plans, const core::ContentHash& key) {
+  ASSIGN_OR_RETURN(auto bytes, plans.GetPlan(key));
+  if (!bytes) return std::optional<SignedPlan>();
+  auto plan = SignedPlan::Decode(*bytes);
+  if (!plan.ok()) return std::optional<SignedPlan>();
+  return std::optional<SignedPlan>(std::move(*plan));
+}
+
+}  // namespace
+
+Result<std::optional<core::ContentHash>> ReplicationService::FindPlanKey(
+    const core::ContentHash& tessera, const std::optional<core::NodeId>& owner) {
+  if (!owner) return std::optional<core::ContentHash>(tessera);
+  ASSIGN_OR_RETURN(auto first, PlanAt(*d_.plans, tessera));
+  if (first && first->owner_id() == *owner) return std::optional<core::ContentHash>(tessera);
+  const core::ContentHash slot = PlanSlot(tessera, *owner);
+  ASSIGN_OR_RETURN(auto other, PlanAt(*d_.plans, slot));
+  if (other && other->owner_id() == *owner && other->table.tessera == tessera) {
+    return std::optional<core::ContentHash>(slot);
+  }
+  return std::optional<core::ContentHash>();
+}
+
+Result<ReplicationService::SlotChoice> ReplicationService::ChooseSlot(const SignedPlan& plan,
+                                                                      bool reserve) {
+  const core::ContentHash& tessera = plan.table.tessera;
+  const core::NodeId owner = plan.owner_id();
+  const core::ContentHash slot = PlanSlot(tessera, owner);
+  std::lock_guard lock(slot_mu_);
+  SlotChoice c;
+  // 1. A plan of this owner already kept: its key.
+  ASSIGN_OR_RETURN(auto first, PlanAt(*d_.plans, tessera));
+  if (first && first->owner_id() == owner) {
+    c.key = tessera;
+    c.existing = std::move(first);
+    return c;
+  }
+  ASSIGN_OR_RETURN(auto other, PlanAt(*d_.plans, slot));
+  if (other && other->owner_id() == owner) {
+    c.key = slot;
+    c.existing = std::move(other);
+    return c;
+  }
+  // 2. New here. Its key: the one chosen by a commit of the same owner that is
+  // still running, else the hash while nobody else has it, else the slot.
+  auto& running = committing_[tessera];
+  auto mine = running.find(owner);
+  if (mine != running.end()) {
+    c.key = mine->second.first;
+  } else {
+    bool hash_taken = first.has_value();
+    for (const auto& [o, k] : running) hash_taken |= k.first == tessera;
+    c.key = hash_taken ? slot : tessera;
+    // 3. The cap on distinct plans of one hash, those being committed included.
+    ASSIGN_OR_RETURN(std::size_t kept, d_.plans->CountPlansOf(tessera));
+    if (kept + running.size() >= config_.max_plans_per_tessera) {
+      if (running.empty()) committing_.erase(tessera);
+      CountRefusal("plans_per_tessera");
+      return MakeError(
+          ErrorCode::kResourceExhausted,
+          "refused: " + std::to_string(kept + running.size()) + " plans of tessera " +
+              tessera.Short() +
+              "… (each another owner's) are kept or being received here; max_plans_per_tessera "
+              "is " +
+              std::to_string(config_.max_plans_per_tessera));
+    }
+  }
+  if (reserve) {
+    auto& entry = running[owner];
+    entry.first = c.key;
+    ++entry.second;
+    c.hold.reset(new SlotHold{this, tessera, owner});
+  } else if (running.empty()) {
+    committing_.erase(tessera);
+  }
+  return c;
+}
+
+void ReplicationService::ReleaseSlot(const core::ContentHash& tessera, const core::NodeId& owner) {
+  std::lock_guard lock(slot_mu_);
+  auto it = committing_.find(tessera);
+  if (it == committing_.end()) return;
+  auto mine = it->second.find(owner);
+  if (mine != it->second.end() && --mine->second.second <= 0) it->second.erase(mine);
+  if (it->second.empty()) committing_.erase(it);
+}
+
 // A fragment served to a peer: a verification within the last day stands.
 constexpr int64_t kTrustServedMs = 24 * 3600 * 1000;
 
@@ -107,20 +219,17 @@ Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sende
   // minimum (a directory entry, a file, its proof tree, index and ledger rows
   // cost as much for one byte as for 64 KiB).
   const uint64_t size = ChargeFor(table.plan.shard_size);
-  // 3. Nobody overwrites another owner's tessera.
-  ASSIGN_OR_RETURN(auto existing_plan, d_.plans->GetPlan(table.tessera));
-  if (existing_plan) {
-    auto prev = SignedPlan::Decode(*existing_plan);
-    if (prev.ok() && prev->owner_id() != plan.owner_id()) {
-      CountRefusal("other_owner");
-      return MakeError(ErrorCode::kPermissionDenied,
-                       "tessera " + table.tessera.Short() + "… belongs to another owner");
-    }
+  // 3. Each owner's plan has its own key here: another owner's plan for the
+  // same hash is kept beside it, never replaced, and never refuses it (claims
+  // never exclude each other; verification decides). Only their number is
+  // bounded (max_plans_per_tessera).
+  ASSIGN_OR_RETURN(SlotChoice slot, ChooseSlot(plan, /*reserve=*/false));
+  if (slot.existing) {
+    const SignedPlan* prev = &*slot.existing;
     // Encoding is deterministic: the owner's plan for a tessera never changes
     // its fragments. One that does would turn what we hold into failed audits.
-    if (prev.ok() &&
-        (prev->table.checksums != table.checksums ||
-         (!prev->table.proof_roots.empty() && prev->table.proof_roots != table.proof_roots))) {
+    if (prev->table.checksums != table.checksums ||
+        (!prev->table.proof_roots.empty() && prev->table.proof_roots != table.proof_roots)) {
       CountRefusal("bad_plan");
       return MakeError(ErrorCode::kInvalidArgument,
                        "the plan of " + table.tessera.Short() +
@@ -131,9 +240,9 @@ Result<SignedPlan> ReplicationService::AdmitFragment(const core::PeerInfo& sende
   // Already held with these bytes — on disk, not merely indexed: acknowledged
   // without being counted again. A fragment whose file is gone or damaged is
   // dropped from the index by CheckHeld and received again.
-  auto held = d_.fragments->Get(table.tessera, env.id.index);
-  *already_held = held.ok() && held->id.checksum == env.id.checksum &&
-                  d_.fragments->CheckHeld(table.tessera, env.id.index, kTrustVerifiedMs).ok();
+  auto held = d_.fragments->Get(slot.key, env.id.index);
+  *already_held = slot.existing && held.ok() && held->id.checksum == env.id.checksum &&
+                  d_.fragments->CheckHeld(slot.key, env.id.index, kTrustVerifiedMs).ok();
   if (*already_held) return plan;
   // 4. Reciprocity and the per-peer limit, with the tessera's owner: whoever
   // pushes (the owner, or a maintainer repairing while it is away), what we
@@ -199,16 +308,22 @@ Result<core::ReplicateAck> ReplicationService::CommitFragment(const core::PeerIn
                                                               core::ByteSource& bytes,
                                                               bool already_held) {
   const auto& table = plan.table;
+  // The key of this owner's plan here, held while this commit runs so that a
+  // concurrent commit of another owner's plan for the hash takes another.
+  ASSIGN_OR_RETURN(SlotChoice slot, ChooseSlot(plan, /*reserve=*/true));
+  const core::ContentHash& key = slot.key;
   if (!already_held) {
     // 6. Store: the store checks free space, size and checksum before anything is visible.
-    const bool replace = d_.fragments->Get(table.tessera, env.id.index).ok();
+    const bool replace = d_.fragments->Get(key, env.id.index).ok();
     // A plan without proof roots (never made by this encoder) is stored as it
     // comes; its fragments' audits fail and are dealt with as failures.
     std::optional<ProofRootCheck> checked;
     if (!table.proof_roots.empty()) {
       checked.emplace(bytes, table.plan.shard_size, table.proof_roots[env.id.index], env.id.index);
     }
-    auto stored = d_.fragments->Store(env.id, table.plan.shard_size, checked ? *checked : bytes,
+    core::FragmentId id = env.id;
+    id.tessera = key;
+    auto stored = d_.fragments->Store(id, table.plan.shard_size, checked ? *checked : bytes,
                                       sender.id, replace);
     if (!stored.ok()) {
       if (stored.error().code == ErrorCode::kResourceExhausted) CountRefusal("disk_full");
@@ -217,41 +332,53 @@ Result<core::ReplicateAck> ReplicationService::CommitFragment(const core::PeerIn
     }
   }
   // The plan is kept once its fragment is: a refused fragment leaves no plan.
-  TRY(d_.plans->PutPlan(table.tessera, plan.owner_id(), plan.Encode()));
+  if (key == table.tessera) {
+    TRY(d_.plans->PutPlan(key, plan.owner_id(), plan.Encode()));
+  } else {
+    TRY(d_.plans->PutPlanOf(key, table.tessera, plan.owner_id(), plan.Encode()));
+  }
+  // The ledger's entries are per owner already: (tessera, index, owner).
   TRY(d_.ledger->Record(plan.owner_id(), core::LedgerDirection::kWeStoreForThem, table.tessera,
                         env.id.index, ChargeFor(table.plan.shard_size)));
   // 7. Findable without the owner: our claim names what we now hold. It is
   // published before we acknowledge (a failure is retried by the next pass).
-  (void)RefreshClaim(plan);
+  // One claim per holder and hash fits in the DHT, so it is the first plan's.
+  if (key == table.tessera) (void)RefreshClaim(plan);
   // Someone looking after the tessera is active: we need not step in yet.
-  auto m = d_.plans->GetMaintenance(table.tessera);
+  auto m = d_.plans->GetMaintenance(key);
   if (m.ok()) {
     core::MaintenanceClock clock = std::move(*m);
     const int64_t now = d_.clock->NowUnixMs();
     clock.last_audited_by_peer_ms = now;
     if (!clock.last_checked_ms) clock.last_checked_ms = now;
-    (void)d_.plans->SetMaintenance(table.tessera, clock);
+    (void)d_.plans->SetMaintenance(key, clock);
   }
-  return AckFor(table.tessera);
+  return AckFor(table.tessera, key);
 }
 
-Result<core::ReplicateAck> ReplicationService::AckFor(const core::ContentHash& tessera) {
+Result<core::ReplicateAck> ReplicationService::AckFor(const core::ContentHash& tessera,
+                                                      const core::ContentHash& key) {
   core::ReplicateAck ack;
   ack.tessera = tessera;
   ack.holder = d_.self->node_id();
-  ASSIGN_OR_RETURN(auto mine, d_.fragments->List(tessera));
+  ASSIGN_OR_RETURN(auto mine, d_.fragments->List(key));
   for (const auto& f : mine) ack.held_indices.push_back(f.id.index);
   return ack;
 }
 
 Result<std::unique_ptr<core::RandomAccessSource>> ReplicationService::OpenVerifiedFragment(
-    const core::ContentHash& tessera, uint32_t index) {
+    const core::ContentHash& tessera, uint32_t index, const std::optional<core::NodeId>& owner) {
+  ASSIGN_OR_RETURN(auto key, FindPlanKey(tessera, owner));
+  if (!key) {
+    return MakeError(ErrorCode::kNotFound, "no plan of owner " + owner->Short() + "… for tessera " +
+                                               tessera.Short() + "… is kept here");
+  }
   // What a verification proved within the day stands (the scrub re-verifies
   // everything held within its budget): a small request must not buy a full
   // read and hash of a large fragment every time. The requester checks every
   // byte against the plan anyway.
-  TRY(d_.fragments->CheckHeld(tessera, index, kTrustServedMs));
-  return d_.fragments->Open(tessera, index);
+  TRY(d_.fragments->CheckHeld(*key, index, kTrustServedMs));
+  return d_.fragments->Open(*key, index);
 }
 
 }  // namespace tesseras::replication

@@ -31,7 +31,7 @@ Result<void> ReplicationService::MendLocal(const SignedPlan& plan, uint32_t inde
     if (std::find(h.indices.begin(), h.indices.end(), index) == h.indices.end()) continue;
     core::MemorySink buf;  // one fragment (tens of MiB at most) — bounded by the plan
     CheckedSink checked(buf, table.checksums[index], table.plan.shard_size);
-    auto r = d_.dht->FetchFragment(PeerOf(h), table.tessera, index, checked);
+    auto r = d_.dht->FetchFragment(PeerOf(h), table.tessera, index, checked, plan.owner_id());
     if (r.ok()) r = checked.Finish();
     if (!r.ok()) continue;
     core::MemorySource src(buf.bytes());
@@ -184,6 +184,14 @@ Result<RepairReport> ReplicationService::MaintainTessera(const core::ContentHash
   ASSIGN_OR_RETURN(SignedPlan plan, LoadPlan(tessera));
   RepairReport rep;
   rep.tessera = tessera;
+  if (plan.table.tessera != tessera) {
+    // A plan kept under its slot (not the first plan of its hash here): its
+    // owner audits and repairs it; this node maintains only the first plan it
+    // stored for a hash (docs/SECURITY.md, known limits).
+    rep.tessera = plan.table.tessera;
+    rep.action = "not_maintainer";
+    return rep;
+  }
   const int64_t now = d_.clock->NowUnixMs();
   // Due? Our rank from what we track; the check below refines it.
   ASSIGN_OR_RETURN(auto tracked, d_.plans->GetHolders(tessera));

@@ -36,6 +36,14 @@
 
 namespace tesseras::replication {
 
+// Where a holder keeps a plan of `tessera` by `owner` that is not the first
+// plan it stored for that hash: BLAKE3 in key-derivation mode (context
+// "tesseras 2026 plan slot v1") of the 32-byte hash then the owner's 32-byte
+// NodeId. Its plan, fragments, holders and maintenance clock are kept under
+// this key instead of the hash (docs/STORAGE.md, "Plans of one hash from
+// several owners"), so different owners' plans for one hash coexist.
+core::ContentHash PlanSlot(const core::ContentHash& tessera, const core::NodeId& owner);
+
 struct ReplicationDeps {
   const crypto::Identity* self = nullptr;
   std::string self_address;  // where peers reach us ("ip:port"), named in our holder claims
@@ -213,11 +221,20 @@ class ReplicationService {
                                                   const SignedPlan& plan,
                                                   const core::FragmentEnvelope& envelope,
                                                   core::ByteSource& bytes, bool already_held);
-  // The acknowledgement for a tessera: every index of it we hold.
-  core::Result<core::ReplicateAck> AckFor(const core::ContentHash& tessera);
-  // A fragment we hold, verified against its checksum first (never serve rot).
+  // The acknowledgement for a tessera: every index of it we hold under `key`
+  // (the hash, or the plan's slot).
+  core::Result<core::ReplicateAck> AckFor(const core::ContentHash& tessera,
+                                          const core::ContentHash& key);
+  // A fragment we hold, verified against its checksum first (never serve rot):
+  // of `owner`'s plan when named, else of the first plan stored for the hash.
   core::Result<std::unique_ptr<core::RandomAccessSource>> OpenVerifiedFragment(
-      const core::ContentHash& tessera, uint32_t index);
+      const core::ContentHash& tessera, uint32_t index,
+      const std::optional<core::NodeId>& owner = std::nullopt);
+  // Where `owner`'s plan of `tessera` is kept here: the hash itself when it is
+  // the first plan stored for it, its PlanSlot otherwise; nullopt when we keep
+  // no plan of that owner for it. Without an owner: the hash.
+  core::Result<std::optional<core::ContentHash>> FindPlanKey(
+      const core::ContentHash& tessera, const std::optional<core::NodeId>& owner);
   // Counts a refusal of something a peer sent (tesseras_refusals_total{reason}).
   void CountRefusal(std::string_view reason);
 
@@ -225,16 +242,20 @@ class ReplicationService {
   // hold (every one we hold if `indices` is empty), in index order, at most
   // AttestBatchSize(audit_samples) of them: the answer always fits in one
   // message, and a requester that asked for more asks again for the rest.
-  core::Result<core::Attestation> HandleAttestationRequest(const core::PeerInfo& requester,
-                                                           const core::ContentHash& tessera,
-                                                           const Challenge& challenge,
-                                                           const std::vector<uint32_t>& indices);
+  // Of `owner`'s plan when named; otherwise of the requester's own plan when
+  // it owns one for the hash here (an owner's audit), else of the first plan
+  // stored for the hash.
+  core::Result<core::Attestation> HandleAttestationRequest(
+      const core::PeerInfo& requester, const core::ContentHash& tessera, const Challenge& challenge,
+      const std::vector<uint32_t>& indices,
+      const std::optional<core::NodeId>& owner = std::nullopt);
 
   // Streams a fragment we hold to a peer (restore, repair). Verifies it first:
   // a corrupt fragment is never served.
   core::Result<void> ServeFragment(const core::PeerInfo& requester,
                                    const core::ContentHash& tessera, uint32_t index,
-                                   core::ByteSink& out);
+                                   core::ByteSink& out,
+                                   const std::optional<core::NodeId>& owner = std::nullopt);
 
   // Returns the signed plan and holder record we would give a restorer.
   core::Result<SignedPlan> GetPlan(const core::ContentHash& tessera);
@@ -349,6 +370,16 @@ class ReplicationService {
   // An attestation request from `requester`: remember it if it comes from a
   // maintainer ranked before us.
   void NoteAudit(const core::PeerInfo& requester, const SignedPlan& plan);
+  // Where a fragment of `plan` is kept here (receive.cc): the key of the
+  // owner's plan if we keep it, else the hash if no other owner's plan has it
+  // (nor is being committed there), else the plan's slot. A plan new here is
+  // refused (`plans_per_tessera`) when max_plans_per_tessera plans of the hash
+  // are kept or being committed. With `reserve`, a new plan's key is held for
+  // this owner until the returned SlotHold is destroyed (its commit ended).
+  struct SlotHold;
+  struct SlotChoice;
+  core::Result<SlotChoice> ChooseSlot(const SignedPlan& plan, bool reserve);
+  void ReleaseSlot(const core::ContentHash& tessera, const core::NodeId& owner);
 
   ReplicationDeps d_;
   ReplicationConfig config_;
@@ -356,8 +387,13 @@ class ReplicationService {
   std::unique_ptr<Metrics> metrics_;
   RepairBudget budget_;
 
+  std::mutex slot_mu_;     // guards committing_ (ChooseSlot)
   mutable std::mutex mu_;  // guards the members below (not budget_: one pass at a time)
   std::map<core::NodeId, int64_t> refusing_until_;
+  // Plans new here whose first fragment is being committed: per hash, each
+  // owner's chosen key and how many of its commits run (ChooseSlot).
+  std::map<core::ContentHash, std::map<core::NodeId, std::pair<core::ContentHash, int>>>
+      committing_;
   PassStatus pass_;
   std::deque<PassSummary> history_;
 };

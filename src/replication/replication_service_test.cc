@@ -171,9 +171,10 @@ TEST_F(ReplicationTest, RestoreFromANodeThatNeverSawIt) {
 }
 
 // An attacker signs its own plan for the owner's hash (other bytes, labelled
-// with that hash), places it on every node that does not know the owner's
-// plan and publishes its records: a restore tries its plan, finds that the
-// result does not hash to the tessera, and goes on to the owner's.
+// with that hash) and places it on every node, the owner's holders too (they
+// keep it beside the owner's), and publishes its records: a restore tries its
+// plan, finds that the result does not hash to the tessera, and goes on to
+// the owner's.
 TEST_F(ReplicationTest, RestoreSkipsAForgedPlanForTheSameHash) {
   auto nodes = MakeNodes(40);
   auto payload = RandomBytes(5 * core::kMiB, 61);
@@ -185,21 +186,28 @@ TEST_F(ReplicationTest, RestoreSkipsAForgedPlanForTheSameHash) {
   const auto& sinks = junk.fragments;
   auto signed_plan = SignedPlan::Sign(table, attacker.identity);
   std::size_t placed = 0;
-  bool refused_other_owner = false;
   for (std::size_t n = 1; n < 39; ++n) {
     const uint32_t i = static_cast<uint32_t>(n % table.plan.total_shards());
     core::MemorySource bytes(sinks[i].bytes());
     auto ack =
         attacker.dht->ReplicateFragment(nodes[n]->peer(), EnvelopeOf(table, signed_plan, i), bytes);
-    if (ack.ok()) {
-      ++placed;
-    } else {
-      refused_other_owner |=
-          ack.error().message.find("belongs to another owner") != std::string::npos;
+    EXPECT_TRUE(ack.ok()) << ack.error().ToString();
+    placed += ack.ok();
+  }
+  EXPECT_EQ(placed, 38u);  // claims never exclude each other
+  // The owner's holders keep the owner's plan under the hash, the attacker's beside it.
+  std::size_t both = 0;
+  for (std::size_t n = 1; n < 39; ++n) {
+    auto mine = nodes[n]->service->FindPlanKey(hash, nodes[0]->identity.node_id());
+    auto theirs = nodes[n]->service->FindPlanKey(hash, attacker.identity.node_id());
+    ASSERT_TRUE(mine.ok() && theirs.ok());
+    if (*mine) {
+      EXPECT_EQ(**mine, hash);
+      EXPECT_EQ(**theirs, PlanSlot(hash, attacker.identity.node_id()));
+      ++both;
     }
   }
-  ASSERT_GT(placed, 0u);  // the nodes that never saw the owner's plan, which now claim it
-  EXPECT_TRUE(refused_other_owner);  // the owner's holders keep the owner's plan
+  EXPECT_GE(both, 16u);
   nodes[0]->online = false;
   // The restoring node was squatted too: it keeps the attacker's plan, which
   // it therefore tries first.
@@ -222,10 +230,10 @@ TEST_F(ReplicationTest, RestoreSkipsAForgedPlanForTheSameHash) {
 // Squatting: before the owner publishes, an attacker sends its own plan for
 // the owner's hash to the 12 nodes closest to it and to the owner's node. The
 // owner's node drops it when it publishes (its payload proves which plan is
-// right); the others refuse the owner's fragments ("belongs to another
-// owner"), and the owner places them on the next candidates, still reaching
-// full redundancy; a fresh node restores.
-TEST_F(ReplicationTest, SquattedNodesDoNotKeepTheOwnerFromFullRedundancy) {
+// right); the others keep the owner's fragments beside the squatter's plan
+// (under the owner's plan slot), serve them for audits and restores, and the
+// owner reaches full redundancy on the closest nodes as if nobody squatted.
+TEST_F(ReplicationTest, SquattedNodesKeepTheOwnersPlanBesideTheSquattersOne) {
   auto nodes = MakeNodes(40);
   auto payload = RandomBytes(5 * core::kMiB, 63);
   const auto hash = crypto::Blake3(payload);
@@ -258,7 +266,21 @@ TEST_F(ReplicationTest, SquattedNodesDoNotKeepTheOwnerFromFullRedundancy) {
   EXPECT_TRUE(report->complete());
   EXPECT_EQ(report->fragments_placed(), 24u);
   EXPECT_EQ(report->holders.size(), 24u);
-  for (const auto& h : report->holders) EXPECT_FALSE(squatted.count(h.holder));
+  std::size_t on_squatted = 0;
+  for (const auto& h : report->holders) {
+    if (!squatted.count(h.holder)) continue;
+    ++on_squatted;
+    SimNode* n = net_.Find(h.holder);
+    const core::ContentHash slot = PlanSlot(hash, nodes[0]->identity.node_id());
+    EXPECT_EQ(*n->service->FindPlanKey(hash, nodes[0]->identity.node_id()), slot);
+    EXPECT_EQ(*n->service->FindPlanKey(hash, attacker.identity.node_id()), hash);
+    EXPECT_TRUE(n->fragments.Get(slot, h.indices[0]).ok());
+    EXPECT_TRUE(n->fragments.Get(hash, 0).ok());  // the squatter's stays too
+  }
+  EXPECT_EQ(on_squatted, squatted.size());  // the closest nodes, squatted or not
+  auto health = nodes[0]->service->CheckTesseraHealth(hash);
+  ASSERT_TRUE(health.ok()) << health.error().ToString();
+  EXPECT_EQ(health->fragments_verified, 24u);
   nodes[0]->online = false;
   SimNode& fresh = net_.AddNode("127.0.203.1:7700", config_);
   core::MemorySink out;
@@ -416,7 +438,8 @@ TEST_F(ReplicationTest, HolderOfEveryFragmentIsAttestedInBatches) {
 
   // A requester asking for everything at once (an empty list, as before
   // batches existed) gets one full batch that fits in a frame, lowest first.
-  auto answer = nodes[0]->dht->RequestAttestation(holder->peer(), hash, FreshChallenge(), {});
+  auto answer =
+      nodes[0]->dht->RequestAttestation(holder->peer(), hash, FreshChallenge(), {}, std::nullopt);
   ASSERT_TRUE(answer.ok()) << answer.error().ToString();
   ASSERT_EQ(answer->proofs.size(), 20u);
   EXPECT_EQ(answer->proofs.back().index, 19u);
@@ -515,13 +538,63 @@ TEST_F(ReplicationTest, ReceiveRefusesWhatItMust) {
   auto outside = envelope(4);
   outside.id.index = 24;
   EXPECT_EQ(receive(outside, sinks[4].bytes(), owner).error().code, ErrorCode::kInvalidArgument);
-  // Another owner claiming the same tessera hash.
+  // Another owner claiming the same tessera hash: kept beside, not instead.
   auto thief = SignedPlan::Sign(table, nodes[2]->identity);
   auto stolen = envelope(5);
   stolen.owner_public_key = thief.owner;
   stolen.plan_signature.assign(thief.signature.begin(), thief.signature.end());
-  EXPECT_EQ(receive(stolen, sinks[5].bytes(), *nodes[2]).error().code,
-            ErrorCode::kPermissionDenied);
+  auto beside = receive(stolen, sinks[5].bytes(), *nodes[2]);
+  ASSERT_TRUE(beside.ok()) << beside.error().ToString();
+  EXPECT_EQ(beside->held_indices, std::vector<uint32_t>{5});  // the thief's plan: index 5 only
+  const core::ContentHash slot = PlanSlot(table.tessera, nodes[2]->identity.node_id());
+  EXPECT_TRUE(holder.fragments.Get(slot, 5).ok());
+  EXPECT_FALSE(holder.fragments.Get(table.tessera, 5).ok());
+  EXPECT_EQ(SignedPlan::Decode(**holder.plans.GetPlan(table.tessera))->owner_id(),
+            owner.identity.node_id());
+  // Audits and fetches name (or are) the owner they mean.
+  Challenge c{};
+  c[0] = 7;
+  auto att = holder.service->HandleAttestationRequest(owner.peer(), table.tessera, c, {});
+  ASSERT_TRUE(att.ok()) << att.error().ToString();
+  ASSERT_EQ(att->proofs.size(), 1u);
+  EXPECT_EQ(att->proofs[0].index, 2u);
+  att = holder.service->HandleAttestationRequest(nodes[2]->peer(), table.tessera, c, {});
+  ASSERT_TRUE(att.ok()) << att.error().ToString();
+  ASSERT_EQ(att->proofs.size(), 1u);
+  EXPECT_EQ(att->proofs[0].index, 5u);
+  EXPECT_TRUE(
+      holder.service->OpenVerifiedFragment(table.tessera, 5, nodes[2]->identity.node_id()).ok());
+  EXPECT_EQ(
+      holder.service->OpenVerifiedFragment(table.tessera, 5, owner.identity.node_id()).error().code,
+      ErrorCode::kNotFound);
+  EXPECT_FALSE(holder.service->OpenVerifiedFragment(table.tessera, 5).ok());  // the first plan's
+}
+
+// How many different owners' plans one node keeps for a hash is bounded
+// (max_plans_per_tessera); a plan already kept is never refused for it.
+TEST_F(ReplicationTest, PlansOfOneHashAreCappedPerHolder) {
+  config_.max_plans_per_tessera = 3;
+  auto nodes = MakeNodes(6);
+  SimNode& holder = *nodes[0];
+  auto payload = RandomBytes(5 * core::kMiB, 12);
+  const HandEncoded encoded = EncodeByHand(payload, crypto::Blake3(payload));
+  const auto& table = encoded.table;
+  auto send = [&](SimNode& from, uint32_t i) {
+    core::MemorySource b(encoded.fragments[i].bytes());
+    return holder.service->ReceiveFragment(
+        from.peer(), EnvelopeOf(table, SignedPlan::Sign(table, from.identity), i), b);
+  };
+  for (int o = 1; o <= 3; ++o) ASSERT_TRUE(send(*nodes[o], 0).ok()) << o;
+  EXPECT_EQ(*holder.plans.CountPlansOf(table.tessera), 3u);
+  auto refused = send(*nodes[4], 0);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_THAT(refused.error().message, ::testing::HasSubstr("max_plans_per_tessera"));
+  EXPECT_FALSE(*holder.plans.GetPlan(PlanSlot(table.tessera, nodes[4]->identity.node_id())));
+  EXPECT_EQ(holder.ledger.Balance(nodes[4]->identity.node_id())->bytes_stored_for_them, 0u);
+  // The owners already kept still add fragments.
+  EXPECT_TRUE(send(*nodes[3], 1).ok());
+  EXPECT_EQ(*holder.plans.CountPlansOf(table.tessera), 3u);
 }
 
 // A malicious owner cannot make an honest holder keep bytes whose audits can
@@ -631,11 +704,12 @@ class MockDht : public core::DhtPort {
               (override));
   MOCK_METHOD(core::Result<core::Attestation>, RequestAttestation,
               (const core::PeerInfo&, const core::ContentHash&, (const std::array<uint8_t, 32>&),
-               const std::vector<uint32_t>&),
+               const std::vector<uint32_t>&, const std::optional<core::NodeId>&),
               (override));
   MOCK_METHOD(core::Result<void>, Ping, (const core::PeerInfo&), (override));
   MOCK_METHOD(core::Result<void>, FetchFragment,
-              (const core::PeerInfo&, const core::ContentHash&, uint32_t, core::ByteSink&),
+              (const core::PeerInfo&, const core::ContentHash&, uint32_t, core::ByteSink&,
+               const std::optional<core::NodeId>&),
               (override));
   MOCK_METHOD(core::Result<std::size_t>, PutRecord,
               (const core::NodeId&, const std::vector<uint8_t>&), (override));

@@ -12,10 +12,24 @@ using core::Result;
 
 Result<core::Attestation> ReplicationService::HandleAttestationRequest(
     const core::PeerInfo& requester, const core::ContentHash& tessera, const Challenge& challenge,
-    const std::vector<uint32_t>& indices) {
-  ASSIGN_OR_RETURN(SignedPlan plan, LoadPlan(tessera));
-  NoteAudit(requester, plan);
-  ASSIGN_OR_RETURN(auto mine, d_.fragments->List(tessera));
+    const std::vector<uint32_t>& indices, const std::optional<core::NodeId>& owner) {
+  // Which plan: the one named; else the requester's own (an owner auditing
+  // its holders need not say so); else the first stored for the hash.
+  std::optional<core::ContentHash> key;
+  if (owner) {
+    ASSIGN_OR_RETURN(key, FindPlanKey(tessera, owner));
+    if (!key) {
+      return MakeError(ErrorCode::kNotFound, "no plan of owner " + owner->Short() +
+                                                 "… for tessera " + tessera.Short() +
+                                                 "… is kept here");
+    }
+  } else {
+    ASSIGN_OR_RETURN(key, FindPlanKey(tessera, requester.id));
+    if (!key) key = tessera;
+  }
+  ASSIGN_OR_RETURN(SignedPlan plan, LoadPlan(*key));
+  if (*key == tessera) NoteAudit(requester, plan);
+  ASSIGN_OR_RETURN(auto mine, d_.fragments->List(*key));
   std::sort(mine.begin(), mine.end(),
             [](const auto& x, const auto& y) { return x.id.index < y.id.index; });
   // In index order: when more are asked than one answer carries, MakeAttestation
@@ -27,14 +41,15 @@ Result<core::Attestation> ReplicationService::HandleAttestationRequest(
         std::find(indices.begin(), indices.end(), f.id.index) == indices.end()) {
       continue;
     }
-    auto src = d_.fragments->Open(tessera, f.id.index);
+    auto src = d_.fragments->Open(*key, f.id.index);
     if (!src.ok()) continue;  // gone: nothing to prove
     // The sampled leaves' paths come from the tree the store kept, so an
     // answer reads a few leaves and hashes, whatever the fragment's size.
     core::FragmentStore* store = d_.fragments;
     const uint32_t index = f.id.index;
-    held.push_back({index, src->get(), [store, tessera, index](std::span<const uint64_t> leaves) {
-                      return store->ReadProofPaths(tessera, index, leaves);
+    const core::ContentHash at = *key;
+    held.push_back({index, src->get(), [store, at, index](std::span<const uint64_t> leaves) {
+                      return store->ReadProofPaths(at, index, leaves);
                     }});
     open.push_back(std::move(*src));
   }
@@ -74,8 +89,9 @@ void ReplicationService::NoteAudit(const core::PeerInfo& requester, const Signed
 
 Result<void> ReplicationService::ServeFragment(const core::PeerInfo&,
                                                const core::ContentHash& tessera, uint32_t index,
-                                               core::ByteSink& out) {
-  ASSIGN_OR_RETURN(auto src, OpenVerifiedFragment(tessera, index));
+                                               core::ByteSink& out,
+                                               const std::optional<core::NodeId>& owner) {
+  ASSIGN_OR_RETURN(auto src, OpenVerifiedFragment(tessera, index, owner));
   std::vector<uint8_t> buf(1 << 20);
   for (uint64_t off = 0; off < src->Size(); off += buf.size()) {
     std::size_t n = static_cast<std::size_t>(std::min<uint64_t>(buf.size(), src->Size() - off));

@@ -49,6 +49,8 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
     std::vector<PeerFailure>* failures) {
   const auto& table = plan.table;
   const uint32_t n = table.plan.total_shards(), k = table.plan.data_shards;
+  // Holders are asked for this plan's fragments, whoever else claims the hash.
+  const std::optional<core::NodeId> owner = plan.owner_id();
   auto staged = std::make_unique<Staged>();
   staged->table = table;
   staged->present.assign(n, false);
@@ -63,12 +65,15 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
   std::vector<uint32_t> order;
   for (const auto& [i, _] : sources) order.push_back(i);
   // Local fragments count too (a holder mending its own copy, or a re-fetch).
-  auto local = d_.fragments->List(table.tessera);
+  // They are kept under this plan's key here (the hash, or its slot).
+  auto local_key = FindPlanKey(table.tessera, owner);
+  const core::ContentHash at = local_key.ok() && *local_key ? **local_key : table.tessera;
+  auto local = d_.fragments->List(at);
   if (local.ok()) {
     for (const auto& f : *local) {
       if (f.id.index >= n || f.id.checksum != table.checksums[f.id.index]) continue;
-      if (!d_.fragments->Verify(table.tessera, f.id.index).ok()) continue;
-      auto src = d_.fragments->Open(table.tessera, f.id.index);
+      if (!d_.fragments->Verify(at, f.id.index).ok()) continue;
+      auto src = d_.fragments->Open(at, f.id.index);
       if (!src.ok()) continue;
       auto sink = FileSink::Create(staged->PathOf(f.id.index), false);
       if (!sink.ok()) continue;
@@ -111,7 +116,7 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
       std::optional<CheckedSink> checked;
       if (r.ok()) {
         checked.emplace(**file, table.checksums[index], table.plan.shard_size);
-        r = d_.dht->FetchFragment(peer, table.tessera, index, *checked);
+        r = d_.dht->FetchFragment(peer, table.tessera, index, *checked, owner);
         if (r.ok()) r = checked->Finish();
       }
       std::lock_guard lock(mu);

@@ -238,6 +238,45 @@ TEST(MigrationTest, Migration004KeepsPlacementsAndAddsTheirHistory) {
   EXPECT_EQ(c->ColumnInt64(0), 0);
 }
 
+// Migration 008: plans of one hash from several owners. A database of 007
+// keeps its plans (keyed by their hash, plan_of NULL); rows of other owners'
+// plans name the hash they are a plan of, and only 32 bytes.
+TEST(MigrationTest, Migration008KeepsPlansAndLetsOwnersPlansCoexist) {
+  TempDir dir;
+  {
+    DatabaseOptions upto7;
+    upto7.migrations = FirstN(7);
+    ASSERT_OK_AND_ASSIGN(auto db, Database::OpenInDataDir(dir.path(), upto7));
+    auto lock = db->Lock();
+    ASSERT_OK(db->Exec("INSERT INTO signed_plans VALUES (zeroblob(32), zeroblob(32), x'01', 1)"));
+    ASSERT_OK(
+        db->Exec("INSERT INTO placements (tessera, holder, address, idx) VALUES "
+                 "(zeroblob(32), zeroblob(32), 'a:1', 4)"));
+  }
+  DatabaseOptions upto8;
+  upto8.migrations = FirstN(8);
+  ASSERT_OK_AND_ASSIGN(auto db, Database::OpenInDataDir(dir.path(), upto8));
+  ASSERT_OK_AND_ASSIGN(int v, db->SchemaVersion());
+  EXPECT_EQ(v, 8);
+  auto lock = db->Lock();
+  auto count = [&](const char* sql) {
+    auto s = db->Prepare(sql);
+    EXPECT_TRUE(s.ok());
+    EXPECT_TRUE(*s->Step());
+    return s->ColumnInt64(0);
+  };
+  EXPECT_EQ(count("SELECT COUNT(*) FROM signed_plans WHERE plan_of IS NULL"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM placements"), 1);
+  // A second owner's plan of the same hash, under its own key.
+  ASSERT_OK(
+      db->Exec("INSERT INTO signed_plans VALUES (randomblob(32), randomblob(32), x'02', 2, "
+               "zeroblob(32))"));
+  EXPECT_EQ(count("SELECT COUNT(*) FROM signed_plans WHERE plan_of = zeroblob(32)"), 1);
+  EXPECT_FALSE(db->Exec("INSERT INTO signed_plans VALUES (randomblob(32), randomblob(32), x'03', "
+                        "3, x'00')")
+                   .ok());
+}
+
 TEST(MigrationTest, EachMigrationRunsOnce) {
   TempDir dir;
   for (int i = 0; i < 3; ++i) {

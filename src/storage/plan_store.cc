@@ -15,28 +15,67 @@ SqlitePlanStore::SqlitePlanStore(std::shared_ptr<Database> db,
   if (!clock_) clock_ = std::make_shared<core::SystemClock>();
 }
 
-Result<void> SqlitePlanStore::PutPlan(const core::ContentHash& tessera, const core::NodeId& owner,
-                                      std::span<const uint8_t> encoded) {
-  auto lock = db_->Lock();
-  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+namespace {
+
+// Stores (or replaces, for the same owner) the plan under `key`; `plan_of` is
+// the hash it is a plan of when `key` is a plan slot. Call inside a transaction.
+Result<void> PutPlanRow(Database& db, const core::ContentHash& key,
+                        std::optional<core::ContentHash> plan_of, const core::NodeId& owner,
+                        std::span<const uint8_t> encoded, int64_t now_ms) {
   {
-    ASSIGN_OR_RETURN(auto s, db_->Prepare("SELECT owner FROM signed_plans WHERE tessera = ?"));
-    s.Bind(1, tessera);
+    ASSIGN_OR_RETURN(auto s, db.Prepare("SELECT owner FROM signed_plans WHERE tessera = ?"));
+    s.Bind(1, key);
     if (TRY(s.Step())) {
       ASSIGN_OR_RETURN(core::NodeId prev, s.ColumnId<core::NodeIdTag>(0));
       if (prev != owner) {
         return MakeError(ErrorCode::kPermissionDenied,
-                         "tessera " + tessera.Short() + "… belongs to another owner");
+                         "tessera " + key.Short() + "… belongs to another owner");
       }
     }
   }
   ASSIGN_OR_RETURN(auto ins,
-                   db_->Prepare("INSERT INTO signed_plans (tessera, owner, plan, stored_at_ms) "
-                                "VALUES (?, ?, ?, ?) ON CONFLICT (tessera) DO UPDATE SET "
-                                "plan = excluded.plan, stored_at_ms = excluded.stored_at_ms"));
-  ins.Bind(1, tessera).Bind(2, owner).Bind(3, encoded).Bind(4, clock_->NowUnixMs());
+                   db.Prepare("INSERT INTO signed_plans (tessera, owner, plan, "
+                              "stored_at_ms, plan_of) VALUES (?, ?, ?, ?, ?) "
+                              "ON CONFLICT (tessera) DO UPDATE SET "
+                              "plan = excluded.plan, stored_at_ms = excluded.stored_at_ms"));
+  ins.Bind(1, key).Bind(2, owner).Bind(3, encoded).Bind(4, now_ms);
+  if (plan_of) ins.Bind(5, *plan_of);
   TRY(ins.Run());
+  return core::Ok();
+}
+
+}  // namespace
+
+Result<void> SqlitePlanStore::PutPlan(const core::ContentHash& tessera, const core::NodeId& owner,
+                                      std::span<const uint8_t> encoded) {
+  auto lock = db_->Lock();
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  TRY(PutPlanRow(*db_, tessera, std::nullopt, owner, encoded, clock_->NowUnixMs()));
   return tx.Commit();
+}
+
+Result<void> SqlitePlanStore::PutPlanOf(const core::ContentHash& key,
+                                        const core::ContentHash& tessera, const core::NodeId& owner,
+                                        std::span<const uint8_t> encoded) {
+  if (key == tessera) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "a plan keyed by its own hash is stored with PutPlan");
+  }
+  auto lock = db_->Lock();
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  TRY(PutPlanRow(*db_, key, tessera, owner, encoded, clock_->NowUnixMs()));
+  return tx.Commit();
+}
+
+Result<std::size_t> SqlitePlanStore::CountPlansOf(const core::ContentHash& tessera) {
+  auto lock = db_->Lock();
+  // Both terms are index searches: the primary key and signed_plans_by_plan_of.
+  ASSIGN_OR_RETURN(auto s, db_->Cached("SELECT (SELECT COUNT(*) FROM signed_plans WHERE "
+                                       "tessera = ?1) + (SELECT COUNT(*) FROM signed_plans "
+                                       "WHERE plan_of = ?1)"));
+  s->Bind(1, tessera);
+  if (!TRY(s->Step())) return std::size_t{0};
+  return static_cast<std::size_t>(s->ColumnInt64(0));
 }
 
 Result<void> SqlitePlanStore::DeletePlan(const core::ContentHash& tessera) {

@@ -1,6 +1,6 @@
 // SqlitePlanStore: core::PlanStore in the node's database (tables
-// signed_plans, placements and maintenance of migrations 003 and 004). Blocking and thread-safe;
-// call it from a worker thread.
+// signed_plans, placements and maintenance of migrations 003, 004 and 008). Blocking and
+// thread-safe; call it from a worker thread.
 #pragma once
 
 #include <memory>
@@ -18,6 +18,10 @@ class SqlitePlanStore final : public core::PlanStore {
 
   core::Result<void> PutPlan(const core::ContentHash& tessera, const core::NodeId& owner,
                              std::span<const uint8_t> encoded) override;
+  core::Result<void> PutPlanOf(const core::ContentHash& key, const core::ContentHash& tessera,
+                               const core::NodeId& owner,
+                               std::span<const uint8_t> encoded) override;
+  core::Result<std::size_t> CountPlansOf(const core::ContentHash& tessera) override;
   core::Result<void> DeletePlan(const core::ContentHash& tessera) override;
   core::Result<std::optional<std::vector<uint8_t>>> GetPlan(
       const core::ContentHash& tessera) override;

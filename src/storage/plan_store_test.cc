@@ -5,6 +5,8 @@
 
 #include <filesystem>
 
+#include "storage/test_util.h"
+
 namespace tesseras::storage {
 namespace {
 
@@ -63,6 +65,35 @@ TEST_F(PlanStoreTest, PlansSurviveReopenAndKeepTheirOwner) {
   auto list = *store_->ListPlans();
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0].owner, N(1));
+}
+
+// Other owners' plans of one hash are kept beside the first, each under its
+// own key, with its own holders; they count towards the hash and go alone.
+TEST_F(PlanStoreTest, PlansOfOneHashFromSeveralOwnersCoexist) {
+  ASSERT_OK(store_->PutPlan(H(1), N(1), std::vector<uint8_t>{1}));
+  EXPECT_EQ(*store_->CountPlansOf(H(1)), 1u);
+  ASSERT_OK(store_->PutPlanOf(H(21), H(1), N(2), std::vector<uint8_t>{2}));
+  ASSERT_OK(store_->PutPlanOf(H(31), H(1), N(3), std::vector<uint8_t>{3}));
+  EXPECT_EQ(*store_->CountPlansOf(H(1)), 3u);
+  EXPECT_EQ(*store_->CountPlansOf(H(21)), 1u);  // a slot is its own key, not a hash of plans
+  EXPECT_EQ(**store_->GetPlan(H(1)), std::vector<uint8_t>{1});
+  EXPECT_EQ(**store_->GetPlan(H(21)), std::vector<uint8_t>{2});
+  // The ownership rule holds for slots too; a slot equal to its hash is refused.
+  auto stolen = store_->PutPlanOf(H(21), H(1), N(3), std::vector<uint8_t>{9});
+  ASSERT_FALSE(stolen.ok());
+  EXPECT_EQ(stolen.error().code, core::ErrorCode::kPermissionDenied);
+  EXPECT_EQ(store_->PutPlanOf(H(1), H(1), N(2), std::vector<uint8_t>{9}).error().code,
+            core::ErrorCode::kInvalidArgument);
+  // Each keeps its own holders.
+  core::CopyHistory proven{0, 1000, std::nullopt, 0, false, 0, 0, std::nullopt};
+  ASSERT_OK(store_->SetHolders(H(21), {{N(7), "a:1", {proven}}}));
+  EXPECT_TRUE(store_->GetHolders(H(1))->empty());
+  EXPECT_EQ(store_->GetHolders(H(21))->size(), 1u);
+  // Deleting one leaves the others.
+  ASSERT_OK(store_->DeletePlan(H(21)));
+  EXPECT_EQ(*store_->CountPlansOf(H(1)), 2u);
+  EXPECT_TRUE(store_->GetPlan(H(1))->has_value());
+  EXPECT_TRUE(store_->GetHolders(H(21))->empty());
 }
 
 TEST_F(PlanStoreTest, HoldersRoundTripWithTheirHistory) {

@@ -128,7 +128,8 @@ Result<std::unique_ptr<dht::IncomingFragment>> DiskHandler::BeginReplicate(
 Result<core::Attestation> DiskHandler::Attest(const dht::RequestContext&,
                                               const core::ContentHash& tessera,
                                               const std::array<uint8_t, 32>& challenge,
-                                              const std::vector<uint32_t>& indices) {
+                                              const std::vector<uint32_t>& indices,
+                                              const std::optional<core::NodeId>&) {
   ++attestations_;
   core::Attestation a;
   a.tessera = tessera;
@@ -158,7 +159,9 @@ Result<core::Attestation> DiskHandler::Attest(const dht::RequestContext&,
 }
 
 Result<std::unique_ptr<core::RandomAccessSource>> DiskHandler::OpenFragment(
-    const dht::RequestContext&, const core::ContentHash& tessera, uint32_t index) {
+    const dht::RequestContext&, const core::ContentHash& tessera, uint32_t index,
+    const std::optional<core::NodeId>&) {
+  // One plan per hash here: the owner named, if any, does not choose.
   auto path = PathOf(tessera, index);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return MakeError(ErrorCode::kNotFound, "no fragment " + std::to_string(index));

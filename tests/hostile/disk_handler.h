@@ -42,9 +42,11 @@ class DiskHandler final : public dht::ReplicationHandler {
   core::Result<core::Attestation> Attest(const dht::RequestContext& from,
                                          const core::ContentHash& tessera,
                                          const std::array<uint8_t, 32>& challenge,
-                                         const std::vector<uint32_t>& indices) override;
+                                         const std::vector<uint32_t>& indices,
+                                         const std::optional<core::NodeId>& owner) override;
   core::Result<std::unique_ptr<core::RandomAccessSource>> OpenFragment(
-      const dht::RequestContext& from, const core::ContentHash& tessera, uint32_t index) override;
+      const dht::RequestContext& from, const core::ContentHash& tessera, uint32_t index,
+      const std::optional<core::NodeId>& owner) override;
 
   core::NodeId self;  // the holder id put into attestations
   // A slow disk: when set, BeginReplicate waits (on its pool thread) until

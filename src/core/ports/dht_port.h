@@ -43,17 +43,25 @@ class DhtPort {
   // many fragments as fit, so callers ask in batches of at most
   // replication::AttestBatchSize(samples) indices (docs/ATTESTATION.md). The
   // returned attestation's `requested` is `indices`, for the signature check.
+  // `owner` names whose plan of the hash to prove (AttestRequest.owner);
+  // nullopt: the requester's own plan at the holder if any, else the first
+  // plan the holder stored for the hash.
   virtual Result<Attestation> RequestAttestation(const PeerInfo& peer, const ContentHash& tessera,
                                                  const std::array<uint8_t, 32>& challenge,
-                                                 const std::vector<uint32_t>& indices) = 0;
+                                                 const std::vector<uint32_t>& indices,
+                                                 const std::optional<NodeId>& owner) = 0;
 
   virtual Result<void> Ping(const PeerInfo& peer) = 0;
 
   // Streams fragment `index` of `tessera` from `peer` into `out` and finishes
   // `out` once every byte arrived; on failure `out` is not finished. The
   // caller verifies the bytes (a sink that checks them can refuse in Finish).
+  // `owner` names whose plan of the hash the fragment is of (a holder may keep
+  // several owners' plans for one hash); nullopt: the first plan the holder
+  // stored for it.
   virtual Result<void> FetchFragment(const PeerInfo& peer, const ContentHash& tessera,
-                                     uint32_t index, ByteSink& out) = 0;
+                                     uint32_t index, ByteSink& out,
+                                     const std::optional<NodeId>& owner) = 0;
 
   // Stores a signed record (e.g. a holder record) at the nodes closest to `key`.
   // `record` is the encoding of docs/PROTOCOL.md section 8 (build it with

@@ -9,6 +9,11 @@
 //   plan from the same owner, never by another owner's (kPermissionDenied);
 //   DeletePlan removes it (the owner's node does, when its payload proves a
 //   stored plan of another owner a squat).
+// - Keys: the first plan stored for a tessera hash is keyed by the hash; every
+//   other owner's plan for it is kept beside it under its own key (the plan
+//   slot, replication::PlanSlot) with PutPlanOf, which records which hash it is
+//   a plan of. CountPlansOf counts both kinds. Holders, the maintenance clock
+//   and fragments are keyed the same way, so each plan keeps its own.
 // - Holders and the maintenance clock exist only beside a plan (kNotFound
 //   otherwise) and go with it. SetHolders replaces the whole list atomically
 //   and durably (an acknowledged placement must survive a power cut).
@@ -45,6 +50,15 @@ class PlanStore {
   virtual ~PlanStore() = default;
   virtual Result<void> PutPlan(const ContentHash& tessera, const NodeId& owner,
                                std::span<const uint8_t> encoded) = 0;
+  // Stores the plan of `tessera` from `owner` under `key` (its plan slot, not
+  // the hash): how a plan from a second owner of a hash is kept beside the
+  // first. The same ownership rule holds for `key`; kInvalidArgument if `key`
+  // is `tessera` (that plan is stored with PutPlan).
+  virtual Result<void> PutPlanOf(const ContentHash& key, const ContentHash& tessera,
+                                 const NodeId& owner, std::span<const uint8_t> encoded) = 0;
+  // How many plans are kept for the tessera hash: the one keyed by the hash
+  // (0 or 1) and those stored with PutPlanOf for it.
+  virtual Result<std::size_t> CountPlansOf(const ContentHash& tessera) = 0;
   // Removes the tessera's plan with its holders and maintenance clock; Ok if
   // there is none. For an owner holding the payload, which proves its own plan
   // right and a stored one of another owner a squat.

@@ -57,13 +57,14 @@ class SimDht final : public core::DhtPort {
   core::Result<core::ReplicateAck> ReplicateFragment(const core::PeerInfo& peer,
                                                      const core::FragmentEnvelope& env,
                                                      core::RandomAccessSource& bytes) override;
-  core::Result<core::Attestation> RequestAttestation(const core::PeerInfo& peer,
-                                                     const core::ContentHash& tessera,
-                                                     const std::array<uint8_t, 32>& c,
-                                                     const std::vector<uint32_t>& indices) override;
+  core::Result<core::Attestation> RequestAttestation(
+      const core::PeerInfo& peer, const core::ContentHash& tessera,
+      const std::array<uint8_t, 32>& c, const std::vector<uint32_t>& indices,
+      const std::optional<core::NodeId>& owner) override;
   core::Result<void> Ping(const core::PeerInfo& peer) override;
   core::Result<void> FetchFragment(const core::PeerInfo& peer, const core::ContentHash& tessera,
-                                   uint32_t index, core::ByteSink& out) override;
+                                   uint32_t index, core::ByteSink& out,
+                                   const std::optional<core::NodeId>& owner) override;
   core::Result<std::size_t> PutRecord(const core::NodeId& key,
                                       const std::vector<uint8_t>& record) override;
   core::Result<std::vector<std::vector<uint8_t>>> GetRecords(const core::NodeId& key) override;
@@ -194,7 +195,7 @@ inline core::Result<core::ReplicateAck> SimDht::ReplicateFragment(const core::Pe
 
 inline core::Result<core::Attestation> SimDht::RequestAttestation(
     const core::PeerInfo& peer, const core::ContentHash& tessera, const std::array<uint8_t, 32>& c,
-    const std::vector<uint32_t>& indices) {
+    const std::vector<uint32_t>& indices, const std::optional<core::NodeId>& owner) {
   // What the wire would refuse to carry (docs/PROTOCOL.md, AttestRequest).
   std::set<uint32_t> distinct(indices.begin(), indices.end());
   if (indices.size() > 255 || distinct.size() != indices.size() ||
@@ -204,7 +205,7 @@ inline core::Result<core::Attestation> SimDht::RequestAttestation(
   ASSIGN_OR_RETURN(SimNode * n, Reach(peer));
   if (n->before_attest) TRY(n->before_attest(indices));
   ASSIGN_OR_RETURN(auto att,
-                   n->service->HandleAttestationRequest(self_.peer(), tessera, c, indices));
+                   n->service->HandleAttestationRequest(self_.peer(), tessera, c, indices, owner));
   // Like the real transport: an answer must fit in one frame.
   if (AttestationWireBound(att) > core::kMaxMessageBytes) {
     return core::MakeError(core::ErrorCode::kResourceExhausted,
@@ -222,10 +223,11 @@ inline core::Result<void> SimDht::Ping(const core::PeerInfo& peer) {
 
 inline core::Result<void> SimDht::FetchFragment(const core::PeerInfo& peer,
                                                 const core::ContentHash& tessera, uint32_t index,
-                                                core::ByteSink& out) {
+                                                core::ByteSink& out,
+                                                const std::optional<core::NodeId>& owner) {
   ASSIGN_OR_RETURN(SimNode * n, Reach(peer));
   // Like the real transport: stream every byte, then finish the caller's sink.
-  return n->service->ServeFragment(self_.peer(), tessera, index, out);
+  return n->service->ServeFragment(self_.peer(), tessera, index, out, owner);
 }
 
 inline core::Result<std::size_t> SimDht::PutRecord(const core::NodeId& key,
