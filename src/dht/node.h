@@ -175,8 +175,6 @@ class Node : public std::enable_shared_from_this<Node> {
   net::Endpoint& endpoint() { return *endpoint_; }
   const NodeConfig& config() const { return config_; }
   core::MetricsRegistry& metrics() { return *metrics_; }
-  // The records we republish (thread-safe, blocking: use from the pool).
-  core::PublishedRecordStore& published() { return *published_; }
   Refusals& refusals() { return *refusals_; }
   // The contact scope in force (resolved from the listen address at Start).
   net::ContactScope contact_scope() const { return scope_; }
