@@ -58,6 +58,7 @@
 #include "storage/database.h"
 #include "storage/fragment_store.h"
 #include "storage/plan_store.h"
+#include "storage/published_record_store.h"
 #include "storage/reciprocity_ledger.h"
 #include "storage/scrub.h"
 #include "storage/testing/counting_fragment_store.h"
@@ -556,6 +557,8 @@ int Probe(const Args& a) {
     }
     dht::NodeConfig mc = nc;
     mc.listen_address = "127.0." + std::to_string(net) + ".1:0";
+    // As tesd: the records the node republishes live in its database.
+    mc.published = std::make_shared<storage::SqlitePublishedRecordStore>(s.db);
     auto rt = Must(dht::DhtRuntime::Start(self, mc, 4), "node");
     for (uint64_t p = 0; p < peer_rts.size(); ++p) {
       std::vector<std::string> others;

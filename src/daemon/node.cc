@@ -15,6 +15,7 @@
 #include "daemon/replicated_node.h"
 #include "replication/dht_records.h"
 #include "storage/file_util.h"
+#include "storage/published_record_store.h"
 
 namespace tesseras::daemon {
 
@@ -194,6 +195,9 @@ core::Result<void> Node::StartNetwork() {
   nc.limits.max_inbound_inflight = config_.network.max_inflight_per_peer;
   nc.limits.min_pow_bits = static_cast<int>(config_.dht.pow_bits);
   nc.metrics = &metrics_;
+  // The records this node republishes live in its database (migration 009),
+  // not in memory; after a restart republishing resumes from the table.
+  nc.published = std::make_shared<storage::SqlitePublishedRecordStore>(db_);
   ApplyNetworkConfig(config_, &nc);  // every [dht]/[network] key (docs/SECURITY.md)
   auto runtime =
       dht::DhtRuntime::Start(*identity_, nc, config_.replication.max_concurrent_transfers);

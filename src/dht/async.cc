@@ -15,4 +15,8 @@ void LogIfFailed::operator()(std::exception_ptr e) const {
   }
 }
 
+void LogIfFailed::operator()(const core::Error& e) const {
+  spdlog::error("{} failed: {}", what, e.ToString());
+}
+
 }  // namespace tesseras::dht

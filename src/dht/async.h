@@ -25,10 +25,13 @@ namespace tesseras::dht {
 
 namespace asio = boost::asio;
 
-// Completion handler for co_spawn that logs (never rethrows) a failure.
+// Completion handler for co_spawn that logs (never rethrows) a failure; also
+// logs, the same way, a failure returned as an error value that a coroutine
+// carries on after (e.g. a disk error in background work).
 struct LogIfFailed {
   std::string_view what;
   void operator()(std::exception_ptr e) const;
+  void operator()(const core::Error& e) const;
 };
 
 // State shared between a pool job and the coroutine awaiting it.

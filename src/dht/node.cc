@@ -6,6 +6,7 @@
 
 #include "dht/async.h"
 #include "dht/convert.h"
+#include "dht/memory_published_store.h"
 #include "dht/node_internal.h"
 
 namespace tesseras::dht {
@@ -70,6 +71,8 @@ Node::Node(asio::any_io_executor io, asio::thread_pool& pool, const crypto::Iden
       config_(std::move(config)),
       routing_(identity.node_id(), config_.routing),
       records_(config_.records),
+      published_(config_.published ? config_.published
+                                   : std::make_shared<MemoryPublishedRecordStore>()),
       rng_(std::random_device{}()),
       own_metrics_(config_.metrics ? nullptr : std::make_unique<core::MetricsRegistry>()),
       metrics_(config_.metrics ? config_.metrics : own_metrics_.get()),
@@ -297,7 +300,22 @@ asio::awaitable<Result<std::size_t>> Node::Put(Record record) {
   if (record.expires_unix_ms <= now) {
     co_return MakeError(ErrorCode::kInvalidArgument, "record already expired");
   }
-  published_[PublishKey(record)] = record;
+  {
+    auto store = published_;
+    auto remember = [store, key = PublishKey(record), bytes = record.Encode(),
+                     expires = record.expires_unix_ms]() {
+      return store->Put(key, bytes, expires);
+    };
+    auto remembered = co_await RunOnPool(pool_, std::move(remember));
+    if (!remembered.ok()) LogIfFailed{"remembering a record to republish"}(remembered.error());
+  }
+  auto spread = co_await Spread(std::move(record));
+  co_return spread;
+}
+
+asio::awaitable<Result<std::size_t>> Node::Spread(Record record) {
+  auto self = shared_from_this();
+  const int64_t now = NowUnixMs();
   std::vector<Contact> closest;
   auto found = co_await Lookup(record.key);
   if (found.ok()) closest = std::move(found).value();
@@ -550,55 +568,121 @@ asio::awaitable<void> Node::Maintain() {
             LogIfFailed{"bucket refresh"});
       }
     }
-    RepublishShare(config_.maintenance_tick);
+    co_await RepublishShare(config_.maintenance_tick);
   }
 }
 
-void Node::RepublishShare(Millis tick) {
-  if (published_.empty()) {
+namespace {
+
+// What one tick takes from the store: the records to send (ours re-signed
+// and written back), and the publish key examined last.
+struct RepublishPage {
+  std::vector<Record> send;
+  std::string cursor;
+};
+
+// Walks the store from `cursor` (after it, wrapping round to the first key)
+// until `due` records are ready to send or all `count` were examined, reading
+// at most `due` records at a time. Our own records are re-signed with a fresh
+// expiry and written back (unless a Put replaced them meanwhile: that Put
+// spreads the new one); others' records that expired, and rows that no longer
+// parse and verify, are removed. Runs on the pool.
+Result<RepublishPage> TakeRepublishShare(core::PublishedRecordStore& store,
+                                         const crypto::Identity& identity, std::string cursor,
+                                         std::size_t due, uint64_t count, int64_t now,
+                                         int64_t ttl_ms) {
+  RepublishPage out;
+  out.cursor = std::move(cursor);
+  uint64_t seen = 0;
+  while (out.send.size() < due && seen < count) {
+    const auto want =
+        static_cast<std::size_t>(std::min<uint64_t>(due - out.send.size(), count - seen));
+    ASSIGN_OR_RETURN(auto page, store.ListAfter(out.cursor, want));
+    if (page.empty()) {
+      if (out.cursor.empty()) break;  // the store is empty (the count was stale)
+      out.cursor.clear();             // past the last key: round to the first
+      continue;
+    }
+    for (auto& entry : page) {
+      ++seen;
+      out.cursor = entry.key;
+      auto parsed = Record::ParseVerified(entry.record);
+      if (!parsed.ok()) {
+        spdlog::warn("republish: dropping a stored record that does not verify: {}",
+                     parsed.error().ToString());
+        TRY(store.Erase(entry.key, entry.record));
+        continue;
+      }
+      Record r = std::move(parsed).value();
+      if (r.publisher == identity.public_key()) {
+        auto fresh = Record::Sign(identity, r.type, r.key, r.value, now + ttl_ms);
+        if (fresh.ok()) {
+          const auto encoded = fresh->Encode();
+          if (!TRY(store.Replace(entry.key, entry.record, encoded, fresh->expires_unix_ms))) {
+            continue;
+          }
+          r = std::move(fresh).value();
+        }
+      }
+      if (r.expires_unix_ms <= now) {  // someone else's record, run out
+        TRY(store.Erase(entry.key, entry.record));
+        continue;
+      }
+      out.send.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+asio::awaitable<void> Node::RepublishShare(Millis tick) {
+  auto self = shared_from_this();
+  auto store = published_;
+  auto count_job = [store]() { return store->Count(); };
+  auto count = co_await RunOnPool(pool_, std::move(count_job));
+  if (!count.ok()) {
+    LogIfFailed{"republish (counting records)"}(count.error());
+    co_return;
+  }
+  const uint64_t records = *count;
+  if (records == 0) {
     republish_credit_ = 0;
-    return;
+    co_return;
   }
   const double interval =
       static_cast<double>(std::max<int64_t>(1, config_.republish_interval.count()));
-  republish_credit_ +=
-      static_cast<double>(published_.size()) * static_cast<double>(tick.count()) / interval;
+  republish_credit_ += static_cast<double>(records) * static_cast<double>(tick.count()) / interval;
   // A backlog (Puts slower than the pace) never grows past one whole round.
-  republish_credit_ = std::min(republish_credit_, static_cast<double>(published_.size()));
+  republish_credit_ = std::min(republish_credit_, static_cast<double>(records));
   const std::size_t room = config_.max_republish_in_flight > republish_in_flight_
                                ? config_.max_republish_in_flight - republish_in_flight_
                                : 0;
   const std::size_t due = std::min(room, static_cast<std::size_t>(republish_credit_));
-  const int64_t unix_now = NowUnixMs();
-  auto self = shared_from_this();
-  std::size_t started = 0;
-  auto it = published_.upper_bound(republish_cursor_);
-  for (std::size_t seen = 0; started < due && seen < published_.size() && !published_.empty();
-       ++seen) {
-    if (it == published_.end()) it = published_.begin();
-    Record r = it->second;
-    if (r.publisher == identity_.public_key()) {
-      auto fresh =
-          Record::Sign(identity_, r.type, r.key, r.value, unix_now + config_.record_ttl.count());
-      if (fresh.ok()) r = std::move(fresh).value();
-    }
-    republish_cursor_ = it->first;
-    if (r.expires_unix_ms <= unix_now) {  // someone else's record, run out
-      it = published_.erase(it);
-      continue;
-    }
-    it->second = r;
-    ++it;
-    ++started;
+  if (due == 0) co_return;
+  const crypto::Identity* identity = &identity_;  // immutable; `self` keeps it alive
+  auto page_job = [self, store, identity, cursor = republish_cursor_, due, records,
+                   now = NowUnixMs(), ttl = config_.record_ttl.count()]() {
+    return TakeRepublishShare(*store, *identity, cursor, due, records, now, ttl);
+  };
+  auto page = co_await RunOnPool(pool_, std::move(page_job));
+  if (!page.ok()) {
+    LogIfFailed{"republish (reading records)"}(page.error());
+    co_return;
+  }
+  if (stopped_) co_return;
+  republish_cursor_ = std::move(page->cursor);
+  const std::size_t started = page->send.size();
+  for (auto& r : page->send) {
     ++republish_in_flight_;
     asio::co_spawn(
         io_,
-        [self, r]() -> asio::awaitable<void> {
+        [self, r = std::move(r)]() -> asio::awaitable<void> {
           struct Done {
             Node& n;
             ~Done() { --n.republish_in_flight_; }
           } done{*self};
-          (void)co_await self->Put(r);
+          (void)co_await self->Spread(r);
         },
         LogIfFailed{"republish"});
   }

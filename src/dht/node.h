@@ -19,7 +19,12 @@
 //   its share (records × tick / interval), in key order from where the last
 //   tick stopped, with at most max_republish_in_flight Puts running at once,
 //   so a node that publishes a claim for each of 100,000 tesseras sends a
-//   steady trickle, not 100,000 lookups at the top of the hour.
+//   steady trickle, not 100,000 lookups at the top of the hour. The records
+//   we republish are kept in a core::PublishedRecordStore (NodeConfig::
+//   published; tesd's is the SQLite table of migration 009, so they survive a
+//   restart and republishing resumes), never all in memory: a tick reads its
+//   share a page at a time on the worker pool, writes our re-signed records
+//   back and drops others' records that expired.
 // - Requests that touch disk go to the ReplicationHandler port on the worker
 //   pool (serve.cc), after the serving budgets (serve_gate.h: transfer and
 //   disk slots, read budget); without a handler they get Error{unimplemented}.
@@ -47,6 +52,7 @@
 #include "core/fragment.h"
 #include "core/metrics.h"
 #include "core/ports/clock.h"
+#include "core/ports/published_record_store.h"
 #include "crypto/identity.h"
 #include "dht/contact.h"
 #include "dht/lookup_policy.h"
@@ -92,6 +98,10 @@ struct NodeConfig {
   std::size_t store_slack = 10;
   ServeLimits serve;
   Millis refusal_log_interval{60000};
+  // Where the records we republish are kept (core/ports/published_record_store.h).
+  // Null: a MemoryPublishedRecordStore of this node's own (tests, simulator).
+  // Shared by every node whose config is a copy of this one.
+  std::shared_ptr<core::PublishedRecordStore> published;
 };
 
 struct NodeStats {
@@ -130,7 +140,9 @@ class Node : public std::enable_shared_from_this<Node> {
   asio::awaitable<core::Result<std::vector<Contact>>> Lookup(core::NodeId target,
                                                              std::size_t n = 0);
   // Stores `record` (signature checked first) at the k closest nodes and
-  // remembers it for republishing. Returns how many nodes accepted it.
+  // remembers it for republishing (in NodeConfig::published, replacing the
+  // record of the same key, type and publisher; a failure to remember it is
+  // logged, not returned). Returns how many nodes accepted it.
   asio::awaitable<core::Result<std::size_t>> Put(Record record);
   // Every valid, unexpired record for `key` found at the closest nodes
   // (and locally). kNotFound if none.
@@ -228,9 +240,11 @@ class Node : public std::enable_shared_from_this<Node> {
   RoutingTable routing_;
   RecordStore records_;
   core::SystemClock clock_;
-  std::map<std::string, Record> published_;  // PublishKey -> record
+  std::shared_ptr<core::PublishedRecordStore> published_;  // PublishKey -> record
+  // Stores `record` at the k closest nodes (Put without remembering it).
+  asio::awaitable<core::Result<std::size_t>> Spread(Record record);
   // Paced republishing (see the header comment).
-  void RepublishShare(Millis tick);
+  asio::awaitable<void> RepublishShare(Millis tick);
   std::string republish_cursor_;  // the PublishKey republished last
   double republish_credit_ = 0;   // records due and not yet started
   std::size_t republish_in_flight_ = 0;

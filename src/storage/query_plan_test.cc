@@ -15,6 +15,7 @@
 #include "crypto/blake3_hasher.h"
 #include "storage/fragment_store.h"
 #include "storage/plan_store.h"
+#include "storage/published_record_store.h"
 #include "storage/reciprocity_ledger.h"
 #include "storage/scrub.h"
 #include "storage/tessera_repository.h"
@@ -61,6 +62,7 @@ TEST(QueryPlanTest, HotQueriesAnswerByIndex) {
   SqliteReciprocityLedger ledger(db);
   SqlitePlanStore plans(db);
   TesseraRepository tesseras(db);
+  SqlitePublishedRecordStore published(db);
   ASSERT_OK_AND_ASSIGN(auto scrub, Scrubber::Open(db, *fragments));
 
   // Some rows, so that every statement has something to find.
@@ -123,6 +125,14 @@ TEST(QueryPlanTest, HotQueriesAnswerByIndex) {
        [&] {
          ASSERT_OK(tesseras.Get(H(2)));
          ASSERT_OK(tesseras.SetState(H(2), TesseraState::kReplicated));
+       }},
+      {"remember a record to republish", [&] { ASSERT_OK(published.Put("key", plan_bytes, 1)); }},
+      {"count of records to republish", [&] { ASSERT_OK(published.Count()); }},
+      {"a page of records to republish", [&] { ASSERT_OK(published.ListAfter("", 10)); }},
+      {"re-signed or expired record to republish",
+       [&] {
+         ASSERT_OK(published.Replace("key", plan_bytes, plan_bytes, 2));
+         ASSERT_OK(published.Erase("key", plan_bytes));
        }},
       {"delete a fragment", [&] { ASSERT_OK(fragments->Delete(H(1), 3)); }},
   };
