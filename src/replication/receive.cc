@@ -123,7 +123,11 @@ Result<ReplicationService::SlotChoice> ReplicationService::ChooseSlot(const Sign
     return c;
   }
   ASSIGN_OR_RETURN(auto other, PlanAt(*d_.plans, slot));
-  if (other && other->owner_id() == owner) {
+  // The slot is public (PlanSlot of the hash and the owner's id), so anyone
+  // may have sent a plan for a "tessera" that is this slot: only this
+  // owner's plan of this hash may live there.
+  const bool slot_ours = other && other->owner_id() == owner && other->table.tessera == tessera;
+  if (slot_ours) {
     c.key = slot;
     c.existing = std::move(other);
     return c;
@@ -138,6 +142,15 @@ Result<ReplicationService::SlotChoice> ReplicationService::ChooseSlot(const Sign
     bool hash_taken = first.has_value();
     for (const auto& [o, k] : running) hash_taken |= k.first == tessera;
     c.key = hash_taken ? slot : tessera;
+    if (c.key == slot && other) {
+      if (running.empty()) committing_.erase(tessera);
+      CountRefusal("slot_taken");
+      return MakeError(ErrorCode::kPermissionDenied,
+                       "refused: the key of owner " + owner.Short() + "…'s plan of tessera " +
+                           tessera.Short() + "… holds a plan of tessera " +
+                           other->table.tessera.Short() + "… of owner " +
+                           other->owner_id().Short() + "…");
+    }
     // 3. The cap on distinct plans of one hash, those being committed included.
     ASSIGN_OR_RETURN(std::size_t kept, d_.plans->CountPlansOf(tessera));
     if (kept + running.size() >= config_.max_plans_per_tessera) {
@@ -312,9 +325,11 @@ Result<core::ReplicateAck> ReplicationService::CommitFragment(const core::PeerIn
   // concurrent commit of another owner's plan for the hash takes another.
   ASSIGN_OR_RETURN(SlotChoice slot, ChooseSlot(plan, /*reserve=*/true));
   const core::ContentHash& key = slot.key;
+  bool stored_new = false;
   if (!already_held) {
     // 6. Store: the store checks free space, size and checksum before anything is visible.
     const bool replace = d_.fragments->Get(key, env.id.index).ok();
+    stored_new = !replace;
     // A plan without proof roots (never made by this encoder) is stored as it
     // comes; its fragments' audits fail and are dealt with as failures.
     std::optional<ProofRootCheck> checked;
@@ -331,12 +346,17 @@ Result<core::ReplicateAck> ReplicationService::CommitFragment(const core::PeerIn
       return stored.error();
     }
   }
-  // The plan is kept once its fragment is: a refused fragment leaves no plan.
-  if (key == table.tessera) {
-    TRY(d_.plans->PutPlan(key, plan.owner_id(), plan.Encode()));
-  } else {
-    TRY(d_.plans->PutPlanOf(key, table.tessera, plan.owner_id(), plan.Encode()));
+  // The plan is kept once its fragment is: a refused fragment leaves no plan,
+  // and a fragment whose plan cannot be kept (uncharged) does not stay.
+  auto kept = key == table.tessera
+                  ? d_.plans->PutPlan(key, plan.owner_id(), plan.Encode())
+                  : d_.plans->PutPlanOf(key, table.tessera, plan.owner_id(), plan.Encode());
+  if (!kept.ok()) {
+    if (stored_new) (void)d_.fragments->Delete(key, env.id.index);
+    return kept.error();
   }
+  // Kept: CountPlansOf counts it now, the running commit need not.
+  slot.hold.reset();
   // The ledger's entries are per owner already: (tessera, index, owner).
   TRY(d_.ledger->Record(plan.owner_id(), core::LedgerDirection::kWeStoreForThem, table.tessera,
                         env.id.index, ChargeFor(table.plan.shard_size)));

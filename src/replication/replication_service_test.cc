@@ -597,6 +597,47 @@ TEST_F(ReplicationTest, PlansOfOneHashAreCappedPerHolder) {
   EXPECT_EQ(*holder.plans.CountPlansOf(table.tessera), 3u);
 }
 
+// A plan slot is public (PlanSlot of the hash and the owner's id): a plan sent
+// for a "tessera" that is another owner's slot takes that key first. The
+// owner's plan is then refused there, and nothing of it is stored uncharged
+// under the other plan's key.
+TEST_F(ReplicationTest, ASlotHoldingAnotherPlanIsRefusedNotShared) {
+  auto nodes = MakeNodes(3);
+  SimNode& holder = *nodes[0];
+  SimNode& squatter = *nodes[1];
+  SimNode& owner = *nodes[2];
+  auto payload = RandomBytes(5 * core::kMiB, 14);
+  const HandEncoded encoded = EncodeByHand(payload, crypto::Blake3(payload));
+  const auto& table = encoded.table;
+  auto send = [&](SimNode& from, const core::FragmentTable& t, uint32_t i) {
+    core::MemorySource b(encoded.fragments[i].bytes());
+    return holder.service->ReceiveFragment(from.peer(),
+                                           EnvelopeOf(t, SignedPlan::Sign(t, from.identity), i), b);
+  };
+  auto first = send(squatter, table, 0);  // the hash's key
+  ASSERT_TRUE(first.ok()) << first.error().ToString();
+  const core::ContentHash slot = PlanSlot(table.tessera, owner.identity.node_id());
+  auto at_slot = table;
+  at_slot.tessera = slot;
+  auto second = send(squatter, at_slot, 0);  // the owner's slot, as a "tessera" of its own
+  ASSERT_TRUE(second.ok()) << second.error().ToString();
+  const uint64_t charged =
+      holder.ledger.Balance(squatter.identity.node_id())->bytes_stored_for_them;
+
+  auto refused = send(owner, table, 1);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kPermissionDenied);
+  EXPECT_THAT(refused.error().message, ::testing::HasSubstr("holds a plan of tessera"));
+  EXPECT_FALSE(holder.fragments.Get(slot, 1).ok());
+  auto kept = holder.plans.GetPlan(slot);
+  ASSERT_TRUE(kept.ok()) << kept.error().ToString();
+  ASSERT_TRUE(kept->has_value());
+  EXPECT_EQ(**kept,
+            SignedPlan::Sign(at_slot, squatter.identity).Encode());  // Ed25519: deterministic
+  EXPECT_EQ(holder.ledger.Balance(owner.identity.node_id())->bytes_stored_for_them, 0u);
+  EXPECT_EQ(holder.ledger.Balance(squatter.identity.node_id())->bytes_stored_for_them, charged);
+}
+
 // A malicious owner cannot make an honest holder keep bytes whose audits can
 // never pass (a proof root that the bytes do not lead to), nor change the
 // fragments of a plan the holder already keeps.
