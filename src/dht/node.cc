@@ -73,6 +73,8 @@ Node::Node(asio::any_io_executor io, asio::thread_pool& pool, const crypto::Iden
       records_(config_.records),
       published_(config_.published ? config_.published
                                    : std::make_shared<MemoryPublishedRecordStore>()),
+      published_io_(std::make_unique<asio::thread_pool>(1)),
+      signer_(std::make_shared<const crypto::Identity>(identity)),
       rng_(std::random_device{}()),
       own_metrics_(config_.metrics ? nullptr : std::make_unique<core::MetricsRegistry>()),
       metrics_(config_.metrics ? config_.metrics : own_metrics_.get()),
@@ -97,6 +99,7 @@ Node::Node(asio::any_io_executor io, asio::thread_pool& pool, const crypto::Iden
 
 Node::~Node() {
   if (endpoint_) endpoint_->Stop();
+  published_io_->join();  // records being remembered are written before the store goes
 }
 
 void Node::SetReplicationHandler(std::shared_ptr<ReplicationHandler> handler) {
@@ -306,7 +309,7 @@ asio::awaitable<Result<std::size_t>> Node::Put(Record record) {
                      expires = record.expires_unix_ms]() {
       return store->Put(key, bytes, expires);
     };
-    auto remembered = co_await RunOnPool(pool_, std::move(remember));
+    auto remembered = co_await RunOnPool(*published_io_, std::move(remember));
     if (!remembered.ok()) LogIfFailed{"remembering a record to republish"}(remembered.error());
   }
   auto spread = co_await Spread(std::move(record));
@@ -586,7 +589,7 @@ struct RepublishPage {
 // at most `due` records at a time. Our own records are re-signed with a fresh
 // expiry and written back (unless a Put replaced them meanwhile: that Put
 // spreads the new one); others' records that expired, and rows that no longer
-// parse and verify, are removed. Runs on the pool.
+// parse and verify, are removed. Runs on published_io_.
 Result<RepublishPage> TakeRepublishShare(core::PublishedRecordStore& store,
                                          const crypto::Identity& identity, std::string cursor,
                                          std::size_t due, uint64_t count, int64_t now,
@@ -640,7 +643,7 @@ asio::awaitable<void> Node::RepublishShare(Millis tick) {
   auto self = shared_from_this();
   auto store = published_;
   auto count_job = [store]() { return store->Count(); };
-  auto count = co_await RunOnPool(pool_, std::move(count_job));
+  auto count = co_await RunOnPool(*published_io_, std::move(count_job));
   if (!count.ok()) {
     LogIfFailed{"republish (counting records)"}(count.error());
     co_return;
@@ -660,12 +663,11 @@ asio::awaitable<void> Node::RepublishShare(Millis tick) {
                                : 0;
   const std::size_t due = std::min(room, static_cast<std::size_t>(republish_credit_));
   if (due == 0) co_return;
-  const crypto::Identity* identity = &identity_;  // immutable; `self` keeps it alive
-  auto page_job = [self, store, identity, cursor = republish_cursor_, due, records,
+  auto page_job = [store, signer = signer_, cursor = republish_cursor_, due, records,
                    now = NowUnixMs(), ttl = config_.record_ttl.count()]() {
-    return TakeRepublishShare(*store, *identity, cursor, due, records, now, ttl);
+    return TakeRepublishShare(*store, *signer, cursor, due, records, now, ttl);
   };
-  auto page = co_await RunOnPool(pool_, std::move(page_job));
+  auto page = co_await RunOnPool(*published_io_, std::move(page_job));
   if (!page.ok()) {
     LogIfFailed{"republish (reading records)"}(page.error());
     co_return;

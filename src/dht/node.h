@@ -23,8 +23,12 @@
 //   we republish are kept in a core::PublishedRecordStore (NodeConfig::
 //   published; tesd's is the SQLite table of migration 009, so they survive a
 //   restart and republishing resumes), never all in memory: a tick reads its
-//   share a page at a time on the worker pool, writes our re-signed records
-//   back and drops others' records that expired.
+//   share a page at a time, writes our re-signed records back and drops
+//   others' records that expired. The store is used on a thread of the
+//   node's own (published_io_), never the shared worker pool: replication
+//   work on the pool waits for DHT operations (DhtPortAdapter), so a Put
+//   that needed a pool thread to remember its record would wait for ever
+//   once every pool thread waits for a Put.
 // - Requests that touch disk go to the ReplicationHandler port on the worker
 //   pool (serve.cc), after the serving budgets (serve_gate.h: transfer and
 //   disk slots, read budget); without a handler they get Error{unimplemented}.
@@ -241,6 +245,10 @@ class Node : public std::enable_shared_from_this<Node> {
   RecordStore records_;
   core::SystemClock clock_;
   std::shared_ptr<core::PublishedRecordStore> published_;  // PublishKey -> record
+  // The thread every use of published_ runs on (see the header comment); its
+  // jobs hold neither the node nor the pool, and ~Node waits for them.
+  std::unique_ptr<asio::thread_pool> published_io_;
+  std::shared_ptr<const crypto::Identity> signer_;  // identity_, for those jobs
   // Stores `record` at the k closest nodes (Put without remembering it).
   asio::awaitable<core::Result<std::size_t>> Spread(Record record);
   // Paced republishing (see the header comment).

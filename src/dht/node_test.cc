@@ -517,5 +517,80 @@ TEST(DhtPortAdapterTest, BlockingCallsFromWorkerThreads) {
   EXPECT_EQ(port.Ping(peer_a).error().code, ErrorCode::kCancelled);
 }
 
+// The replication layer's receive path runs on the worker pool and publishes
+// its claim with a blocking PutRecord (DhtPortAdapter). With one pool thread,
+// that Put must not need a pool thread itself to remember its record.
+TEST(DhtPortAdapterTest, APutFromTheOnlyPoolThreadCompletes) {
+  class PublishingHandler final : public ReplicationHandler {
+   public:
+    class Incoming final : public IncomingFragment {
+     public:
+      explicit Incoming(PublishingHandler* h, core::FragmentEnvelope env)
+          : h_(h), env_(std::move(env)) {}
+      Result<void> Write(std::span<const uint8_t>) override { return core::Ok(); }
+      Result<core::ReplicateAck> Finish() override {
+        h_->put = h_->port->PutRecord(h_->key, h_->record);
+        return core::ReplicateAck{env_.id.tessera, h_->self, {env_.id.index}};
+      }
+
+     private:
+      PublishingHandler* h_;
+      core::FragmentEnvelope env_;
+    };
+    Result<std::unique_ptr<IncomingFragment>> BeginReplicate(
+        const RequestContext&, const core::FragmentEnvelope& envelope) override {
+      return std::unique_ptr<IncomingFragment>(new Incoming(this, envelope));
+    }
+    Result<core::Attestation> Attest(const RequestContext&, const core::ContentHash&,
+                                     const std::array<uint8_t, 32>&, const std::vector<uint32_t>&,
+                                     const std::optional<core::NodeId>&) override {
+      return core::MakeError(ErrorCode::kUnimplemented, "not in this test");
+    }
+    Result<std::unique_ptr<core::RandomAccessSource>> OpenFragment(
+        const RequestContext&, const core::ContentHash&, uint32_t,
+        const std::optional<core::NodeId>&) override {
+      return core::MakeError(ErrorCode::kUnimplemented, "not in this test");
+    }
+    DhtPortAdapter* port = nullptr;
+    core::NodeId self, key;
+    std::vector<uint8_t> record;
+    Result<std::size_t> put = core::MakeError(ErrorCode::kInternal, "not called");
+  };
+
+  auto cfg = TestConfig();
+  cfg.listen_address = "127.0.203.1:0";
+  auto id_a = crypto::Identity::Generate(testing::kTestPowBits).value();
+  auto id_b = crypto::Identity::Generate(testing::kTestPowBits).value();
+  auto a = DhtRuntime::Start(id_a, cfg, /*workers=*/1);
+  ASSERT_TRUE(a.ok()) << a.error().ToString();
+  cfg.listen_address = "127.0.204.1:0";
+  auto b = DhtRuntime::Start(id_b, cfg, 1);
+  ASSERT_TRUE(b.ok()) << b.error().ToString();
+  auto seed = net::FormatEndpoint((*a)->local_endpoint());
+  auto boot = (*b)->Run<void>([seed](Node& n) { return n.Bootstrap({seed}); });
+  ASSERT_TRUE(boot.ok()) << boot.error().ToString();
+
+  DhtPortAdapter port_a(**a);
+  auto handler = std::make_shared<PublishingHandler>();
+  handler->port = &port_a;
+  handler->self = id_a.node_id();
+  handler->key.bytes.fill(0x78);
+  handler->record = Record::Sign(id_a, kHolderRecord, handler->key, std::vector<uint8_t>{2},
+                                 core::SystemClock().NowUnixMs() + 60'000)
+                        .value()
+                        .Encode();
+  (*a)->SetReplicationHandler(handler);
+
+  DhtPortAdapter port_b(**b);
+  auto env = SmallEnvelope(64 * 1024);
+  OwnedSource src(Pattern(64 * 1024, 3));
+  auto ack = port_b.ReplicateFragment((*a)->self_info(), env, src);
+  ASSERT_TRUE(ack.ok()) << ack.error().ToString();
+  ASSERT_TRUE(handler->put.ok()) << handler->put.error().ToString();
+  EXPECT_GE(*handler->put, 1u);
+  (*b)->Stop();
+  (*a)->Stop();
+}
+
 }  // namespace
 }  // namespace tesseras::dht
