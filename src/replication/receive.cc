@@ -152,14 +152,17 @@ Result<ReplicationService::SlotChoice> ReplicationService::ChooseSlot(const Sign
                            other->owner_id().Short() + "…");
     }
     // 3. The cap on distinct plans of one hash, those being committed included.
-    ASSIGN_OR_RETURN(std::size_t kept, d_.plans->CountPlansOf(tessera));
-    if (kept + running.size() >= config_.max_plans_per_tessera) {
-      if (running.empty()) committing_.erase(tessera);
+    auto kept = d_.plans->CountPlansOf(tessera);
+    // `running` is a reference into committing_: nothing reads it once its
+    // entry may have been erased.
+    const std::size_t busy = running.size();
+    if (!kept.ok() || *kept + busy >= config_.max_plans_per_tessera) {
+      if (busy == 0) committing_.erase(tessera);
+      if (!kept.ok()) return kept.error();
       CountRefusal("plans_per_tessera");
       return MakeError(
           ErrorCode::kResourceExhausted,
-          "refused: " + std::to_string(kept + running.size()) + " plans of tessera " +
-              tessera.Short() +
+          "refused: " + std::to_string(*kept + busy) + " plans of tessera " + tessera.Short() +
               "… (each another owner's) are kept or being received here; max_plans_per_tessera "
               "is " +
               std::to_string(config_.max_plans_per_tessera));
@@ -352,8 +355,14 @@ Result<core::ReplicateAck> ReplicationService::CommitFragment(const core::PeerIn
                   ? d_.plans->PutPlan(key, plan.owner_id(), plan.Encode())
                   : d_.plans->PutPlanOf(key, table.tessera, plan.owner_id(), plan.Encode());
   if (!kept.ok()) {
-    if (stored_new) (void)d_.fragments->Delete(key, env.id.index);
-    return kept.error();
+    if (!stored_new) return kept.error();
+    // The fragment just stored must not outlive its refused plan; a failure
+    // to delete it is said with the plan's error, so that it reaches the
+    // sender and the log rather than being dropped.
+    auto gone = d_.fragments->Delete(key, env.id.index);
+    if (gone.ok()) return kept.error();
+    return MakeError(kept.error().code, kept.error().message + "; and the fragment stored for it " +
+                                            "could not be deleted: " + gone.error().message);
   }
   // Kept: CountPlansOf counts it now, the running commit need not.
   slot.hold.reset();
