@@ -423,7 +423,6 @@ TEST_F(HostileReplicationTest, SquattingLeavesTheOwnerFullRedundancy) {
   EXPECT_EQ(report->fragments_placed(), 24u);
   // The squatted nodes hold the owner's fragments under its plan slot, and
   // still the squatter's under the hash: neither claim excluded the other.
-  const core::ContentHash slot = replication::PlanSlot(hash, owner.identity.node_id());
   std::size_t on_squatted = 0, owner_fragments_on_squatted = 0;
   for (const auto& h : report->holders) {
     if (!squatted.count(h.holder)) continue;
@@ -432,6 +431,8 @@ TEST_F(HostileReplicationTest, SquattingLeavesTheOwnerFullRedundancy) {
     for (auto& n : nodes_)
       if (n->identity.node_id() == h.holder) t = n.get();
     ASSERT_NE(t, nullptr);
+    const core::ContentHash slot =
+        replication::PlanSlot(t->identity, hash, owner.identity.node_id());
     for (uint32_t i : h.indices) {
       EXPECT_TRUE(t->fragment_port->Get(slot, i).ok()) << i;
       owner_fragments_on_squatted += t->fragment_port->Get(slot, i).ok();

@@ -70,13 +70,16 @@ struct ReplicationService::SlotHold {
 };
 
 struct ReplicationService::SlotChoice {
-  core::ContentHash key;               // the hash, or PlanSlot(hash, owner)
+  core::ContentHash key;               // the hash, or PlanSlot(self, hash, owner)
   std::optional<SignedPlan> existing;  // the plan kept under `key`, if any
   std::unique_ptr<SlotHold> hold;      // with `reserve`, for a plan new here
 };
 
-core::ContentHash PlanSlot(const core::ContentHash& tessera, const core::NodeId& owner) {
-  crypto::Blake3Hasher h = crypto::Blake3Hasher::ForContext("tesseras 2026 plan slot v1");
+core::ContentHash PlanSlot(const crypto::Identity& holder, const core::ContentHash& tessera,
+                           const core::NodeId& owner) {
+  crypto::Blake3Hasher derive = crypto::Blake3Hasher::ForContext("tesseras 2026 plan slot key v1");
+  derive.Update(std::span<const uint8_t>(holder.seed()));
+  crypto::Blake3Hasher h(derive.Finalize().bytes);
   h.Update(std::span<const uint8_t>(tessera.bytes));
   h.Update(std::span<const uint8_t>(owner.bytes));
   return h.Finalize();
@@ -100,7 +103,7 @@ Result<std::optional<core::ContentHash>> ReplicationService::FindPlanKey(
   if (!owner) return std::optional<core::ContentHash>(tessera);
   ASSIGN_OR_RETURN(auto first, PlanAt(*d_.plans, tessera));
   if (first && first->owner_id() == *owner) return std::optional<core::ContentHash>(tessera);
-  const core::ContentHash slot = PlanSlot(tessera, *owner);
+  const core::ContentHash slot = PlanSlot(*d_.self, tessera, *owner);
   ASSIGN_OR_RETURN(auto other, PlanAt(*d_.plans, slot));
   if (other && other->owner_id() == *owner && other->table.tessera == tessera) {
     return std::optional<core::ContentHash>(slot);
@@ -112,7 +115,7 @@ Result<ReplicationService::SlotChoice> ReplicationService::ChooseSlot(const Sign
                                                                       bool reserve) {
   const core::ContentHash& tessera = plan.table.tessera;
   const core::NodeId owner = plan.owner_id();
-  const core::ContentHash slot = PlanSlot(tessera, owner);
+  const core::ContentHash slot = PlanSlot(*d_.self, tessera, owner);
   std::lock_guard lock(slot_mu_);
   SlotChoice c;
   // 1. A plan of this owner already kept: its key.
@@ -123,9 +126,9 @@ Result<ReplicationService::SlotChoice> ReplicationService::ChooseSlot(const Sign
     return c;
   }
   ASSIGN_OR_RETURN(auto other, PlanAt(*d_.plans, slot));
-  // The slot is public (PlanSlot of the hash and the owner's id), so anyone
-  // may have sent a plan for a "tessera" that is this slot: only this
-  // owner's plan of this hash may live there.
+  // The slot is keyed by a secret of ours, so nobody else can aim a plan of
+  // its own at it; should one still be there (a plan for a "tessera" equal
+  // to the slot), only this owner's plan of this hash may live there.
   const bool slot_ours = other && other->owner_id() == owner && other->table.tessera == tessera;
   if (slot_ours) {
     c.key = slot;

@@ -36,13 +36,16 @@
 
 namespace tesseras::replication {
 
-// Where a holder keeps a plan of `tessera` by `owner` that is not the first
-// plan it stored for that hash: BLAKE3 in key-derivation mode (context
-// "tesseras 2026 plan slot v1") of the 32-byte hash then the owner's 32-byte
-// NodeId. Its plan, fragments, holders and maintenance clock are kept under
-// this key instead of the hash (docs/STORAGE.md, "Plans of one hash from
-// several owners"), so different owners' plans for one hash coexist.
-core::ContentHash PlanSlot(const core::ContentHash& tessera, const core::NodeId& owner);
+// Where `holder` keeps a plan of `tessera` by `owner` that is not the first
+// plan it stored for that hash: keyed BLAKE3 of the 32-byte hash then the
+// owner's 32-byte NodeId, under a key only the holder knows (BLAKE3 in
+// key-derivation mode, context "tesseras 2026 plan slot key v1", of its
+// identity's seed), so that no peer can take an owner's slot first with a
+// plan of its own. Its plan, fragments, holders and maintenance clock are kept
+// under this key instead of the hash (docs/STORAGE.md, "Plans of one hash
+// from several owners"), so different owners' plans for one hash coexist.
+core::ContentHash PlanSlot(const crypto::Identity& holder, const core::ContentHash& tessera,
+                           const core::NodeId& owner);
 
 struct ReplicationDeps {
   const crypto::Identity* self = nullptr;

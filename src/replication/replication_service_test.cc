@@ -203,7 +203,7 @@ TEST_F(ReplicationTest, RestoreSkipsAForgedPlanForTheSameHash) {
     ASSERT_TRUE(mine.ok() && theirs.ok());
     if (*mine) {
       EXPECT_EQ(**mine, hash);
-      EXPECT_EQ(**theirs, PlanSlot(hash, attacker.identity.node_id()));
+      EXPECT_EQ(**theirs, PlanSlot(nodes[n]->identity, hash, attacker.identity.node_id()));
       ++both;
     }
   }
@@ -271,7 +271,7 @@ TEST_F(ReplicationTest, SquattedNodesKeepTheOwnersPlanBesideTheSquattersOne) {
     if (!squatted.count(h.holder)) continue;
     ++on_squatted;
     SimNode* n = net_.Find(h.holder);
-    const core::ContentHash slot = PlanSlot(hash, nodes[0]->identity.node_id());
+    const core::ContentHash slot = PlanSlot(n->identity, hash, nodes[0]->identity.node_id());
     EXPECT_EQ(*n->service->FindPlanKey(hash, nodes[0]->identity.node_id()), slot);
     EXPECT_EQ(*n->service->FindPlanKey(hash, attacker.identity.node_id()), hash);
     EXPECT_TRUE(n->fragments.Get(slot, h.indices[0]).ok());
@@ -546,7 +546,8 @@ TEST_F(ReplicationTest, ReceiveRefusesWhatItMust) {
   auto beside = receive(stolen, sinks[5].bytes(), *nodes[2]);
   ASSERT_TRUE(beside.ok()) << beside.error().ToString();
   EXPECT_EQ(beside->held_indices, std::vector<uint32_t>{5});  // the thief's plan: index 5 only
-  const core::ContentHash slot = PlanSlot(table.tessera, nodes[2]->identity.node_id());
+  const core::ContentHash slot =
+      PlanSlot(holder.identity, table.tessera, nodes[2]->identity.node_id());
   EXPECT_TRUE(holder.fragments.Get(slot, 5).ok());
   EXPECT_FALSE(holder.fragments.Get(table.tessera, 5).ok());
   EXPECT_EQ(SignedPlan::Decode(**holder.plans.GetPlan(table.tessera))->owner_id(),
@@ -590,22 +591,26 @@ TEST_F(ReplicationTest, PlansOfOneHashAreCappedPerHolder) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, ErrorCode::kResourceExhausted);
   EXPECT_THAT(refused.error().message, ::testing::HasSubstr("max_plans_per_tessera"));
-  EXPECT_FALSE(*holder.plans.GetPlan(PlanSlot(table.tessera, nodes[4]->identity.node_id())));
+  EXPECT_FALSE(*holder.plans.GetPlan(
+      PlanSlot(holder.identity, table.tessera, nodes[4]->identity.node_id())));
   EXPECT_EQ(holder.ledger.Balance(nodes[4]->identity.node_id())->bytes_stored_for_them, 0u);
   // The owners already kept still add fragments.
   EXPECT_TRUE(send(*nodes[3], 1).ok());
   EXPECT_EQ(*holder.plans.CountPlansOf(table.tessera), 3u);
 }
 
-// A plan slot is public (PlanSlot of the hash and the owner's id): a plan sent
-// for a "tessera" that is another owner's slot takes that key first. The
-// owner's plan is then refused there, and nothing of it is stored uncharged
-// under the other plan's key.
-TEST_F(ReplicationTest, ASlotHoldingAnotherPlanIsRefusedNotShared) {
-  auto nodes = MakeNodes(3);
+// A plan slot is keyed by a secret of its holder: a peer cannot aim a plan of
+// its own at an owner's slot (here with the best guesses it has: the slot as
+// its own key would make it, and as another holder's would), so the owner's
+// plan lands. Should a plan sit at the slot all the same (made here with the
+// holder's key, which only the test knows), the owner is refused there and
+// nothing of it is stored uncharged under the other plan's key.
+TEST_F(ReplicationTest, ASlotIsSecretToItsHolderAndNeverShared) {
+  auto nodes = MakeNodes(5);
   SimNode& holder = *nodes[0];
   SimNode& squatter = *nodes[1];
   SimNode& owner = *nodes[2];
+  SimNode& late_owner = *nodes[3];
   auto payload = RandomBytes(5 * core::kMiB, 14);
   const HandEncoded encoded = EncodeByHand(payload, crypto::Blake3(payload));
   const auto& table = encoded.table;
@@ -616,15 +621,33 @@ TEST_F(ReplicationTest, ASlotHoldingAnotherPlanIsRefusedNotShared) {
   };
   auto first = send(squatter, table, 0);  // the hash's key
   ASSERT_TRUE(first.ok()) << first.error().ToString();
-  const core::ContentHash slot = PlanSlot(table.tessera, owner.identity.node_id());
+  const core::NodeId owner_id = owner.identity.node_id();
+  EXPECT_NE(PlanSlot(holder.identity, table.tessera, owner_id),
+            PlanSlot(squatter.identity, table.tessera, owner_id));
+  for (SimNode* guesser : {&squatter, nodes[4]}) {
+    auto guess = table;
+    guess.tessera = PlanSlot(guesser->identity, table.tessera, owner_id);
+    auto aimed = send(squatter, guess, 0);
+    ASSERT_TRUE(aimed.ok()) << aimed.error().ToString();
+  }
+  auto landed = send(owner, table, 1);
+  ASSERT_TRUE(landed.ok()) << landed.error().ToString();
+  auto key = holder.service->FindPlanKey(table.tessera, owner_id);
+  ASSERT_TRUE(key.ok()) << key.error().ToString();
+  ASSERT_TRUE(key->has_value());
+  EXPECT_EQ(**key, PlanSlot(holder.identity, table.tessera, owner_id));
+  EXPECT_TRUE(holder.fragments.Get(**key, 1).ok());
+
+  // A plan at the slot by other means: refused there, never shared.
+  const core::ContentHash slot =
+      PlanSlot(holder.identity, table.tessera, late_owner.identity.node_id());
   auto at_slot = table;
   at_slot.tessera = slot;
-  auto second = send(squatter, at_slot, 0);  // the owner's slot, as a "tessera" of its own
+  auto second = send(squatter, at_slot, 0);
   ASSERT_TRUE(second.ok()) << second.error().ToString();
   const uint64_t charged =
       holder.ledger.Balance(squatter.identity.node_id())->bytes_stored_for_them;
-
-  auto refused = send(owner, table, 1);
+  auto refused = send(late_owner, table, 1);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, ErrorCode::kPermissionDenied);
   EXPECT_THAT(refused.error().message, ::testing::HasSubstr("holds a plan of tessera"));
@@ -634,7 +657,7 @@ TEST_F(ReplicationTest, ASlotHoldingAnotherPlanIsRefusedNotShared) {
   ASSERT_TRUE(kept->has_value());
   EXPECT_EQ(**kept,
             SignedPlan::Sign(at_slot, squatter.identity).Encode());  // Ed25519: deterministic
-  EXPECT_EQ(holder.ledger.Balance(owner.identity.node_id())->bytes_stored_for_them, 0u);
+  EXPECT_EQ(holder.ledger.Balance(late_owner.identity.node_id())->bytes_stored_for_them, 0u);
   EXPECT_EQ(holder.ledger.Balance(squatter.identity.node_id())->bytes_stored_for_them, charged);
 }
 
