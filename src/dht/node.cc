@@ -95,6 +95,11 @@ Node::Node(asio::any_io_executor io, asio::thread_pool& pool, const crypto::Iden
                                   core::DurationBuckets(), {{"direction", "out"}})) {
   if (config_.routing.k == 0) config_.routing.k = 20;
   if (config_.alpha == 0) config_.alpha = 3;
+  // The round begins at a random key (publish keys begin with the record's
+  // key, a hash): a node restarted more often than republish_interval still
+  // republishes every record, not only those early in key order.
+  republish_cursor_.resize(sizeof(core::NodeId::bytes));
+  for (char& c : republish_cursor_) c = static_cast<char>(rng_() & 0xff);
 }
 
 Node::~Node() {

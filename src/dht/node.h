@@ -253,7 +253,7 @@ class Node : public std::enable_shared_from_this<Node> {
   asio::awaitable<core::Result<std::size_t>> Spread(Record record);
   // Paced republishing (see the header comment).
   asio::awaitable<void> RepublishShare(Millis tick);
-  std::string republish_cursor_;  // the PublishKey republished last
+  std::string republish_cursor_;  // the PublishKey republished last (random at start)
   double republish_credit_ = 0;   // records due and not yet started
   std::size_t republish_in_flight_ = 0;
   std::set<core::NodeId> evicting_;

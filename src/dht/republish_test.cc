@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <set>
 
 #include "dht/memory_published_store.h"
 #include "dht/node.h"
@@ -53,8 +54,14 @@ class CountingStore final : public core::PublishedRecordStore {
     std::lock_guard lock(mu_);
     largest_limit = std::max(largest_limit, limit);
     if (r.ok()) largest_page = std::max(largest_page, r->size());
+    if (r.ok() && !r->empty() && first_listed.empty()) first_listed = r->front().key;
     ++pages;
     return r;
+  }
+  // The key of the first record the node read: where its round began.
+  std::string FirstListed() {
+    std::lock_guard lock(mu_);
+    return first_listed;
   }
   std::size_t LargestPage() {
     std::lock_guard lock(mu_);
@@ -71,6 +78,7 @@ class CountingStore final : public core::PublishedRecordStore {
   std::mutex mu_;
   std::size_t largest_page = 0;
   std::size_t largest_limit = 0;
+  std::string first_listed;
 };
 
 // A disk that refuses everything.
@@ -270,6 +278,41 @@ TEST(RepublishStoreTest, RepublishingResumesAfterRestartFromTheDatabase) {
       [n = net.nodes()[0], key = Claim(identity, 3, now).key]() { return n->Get(key); });
   ASSERT_OK(got);
   EXPECT_FALSE(got->empty());
+}
+
+// Each start begins the round at a random key, not the first: a node
+// restarted more often than republish_interval still reaches every record.
+// With 64 records spread over the key space, six starts beginning at the same
+// record by chance has a probability of 64^-5.
+TEST(RepublishStoreTest, EachStartBeginsTheRoundAtARandomKey) {
+  TempDir dir;
+  const auto identity = crypto::Identity::Generate(testing::kTestPowBits).value();
+  const auto now = core::SystemClock().NowUnixMs();
+  {
+    NodeConfig config = TestConfig();
+    config.published = std::make_shared<storage::SqlitePublishedRecordStore>(OpenDb(dir));
+    TestNetwork net;
+    auto publisher = Network(net, identity, config);
+    ASSERT_TRUE(publisher);
+    for (int i = 0; i < 64; ++i) {
+      auto rec = Claim(identity, 4 * i, now + 600'000);
+      ASSERT_OK(net.Await<Result<std::size_t>>([publisher, rec]() { return publisher->Put(rec); }));
+    }
+  }
+  std::set<std::string> began;
+  for (int start = 0; start < 6; ++start) {
+    auto store = std::make_shared<CountingStore>(
+        std::make_shared<storage::SqlitePublishedRecordStore>(OpenDb(dir)));
+    NodeConfig config = TestConfig();
+    config.republish_interval = Millis(1000);
+    config.published = store;
+    TestNetwork net;
+    auto publisher = Network(net, identity, config);
+    ASSERT_TRUE(publisher);
+    ASSERT_TRUE(net.WaitUntil([&] { return !store->FirstListed().empty(); }, Millis(20000)));
+    began.insert(store->FirstListed());
+  }
+  EXPECT_GE(began.size(), 2u) << "six starts all began their round at the same record";
 }
 
 // A failing disk is logged, not fatal: Put still stores the record at the
