@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test.
-#   scripts/test.sh             debug build, whole suite
-#   scripts/test.sh --asan      the same under AddressSanitizer + UBSan
-#   scripts/test.sh --package   the same on the hardened release build that the
-#                               Debian package is made from (scripts/build.sh package)
+#   scripts/test.sh             g++ debug build (-O0, assertions on), whole suite
+#   scripts/test.sh --asan      the same on the clang debug build under
+#                               AddressSanitizer + UBSan (a few tests that
+#                               cannot run under the sanitizers' runtimes, or
+#                               would take minutes there, skip themselves)
+#   scripts/test.sh --package   the same on the build the Debian package is
+#                               made from (g++, Debian's flags and hardening)
 #   scripts/test.sh --clang     the same on the clang release build
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -33,14 +33,8 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kPow = dht::testing::kTestPowBits;
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(TESSERAS_SANITIZED)
 constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
 #else
 constexpr bool kSanitized = false;
 #endif
