@@ -137,6 +137,35 @@ Record Claim(const crypto::Identity& id, int i, int64_t expires, uint8_t version
       .value();
 }
 
+// Puts `count` claims (of keys step * i) through a node whose database is
+// in `dir`; the node, its network and the connection are gone on return.
+void PublishThroughANode(const TempDir& dir, const crypto::Identity& identity, int count, int step,
+                         int64_t expires) {
+  NodeConfig config = TestConfig();
+  config.published = std::make_shared<storage::SqlitePublishedRecordStore>(OpenDb(dir));
+  TestNetwork net;
+  auto publisher = Network(net, identity, config);
+  ASSERT_TRUE(publisher);
+  for (int i = 0; i < count; ++i) {
+    auto rec = Claim(identity, step * i, expires);
+    ASSERT_OK(net.Await<Result<std::size_t>>([publisher, rec]() { return publisher->Put(rec); }));
+  }
+}
+
+std::shared_ptr<CountingStore> CountingStoreOn(const TempDir& dir) {
+  return std::make_shared<CountingStore>(
+      std::make_shared<storage::SqlitePublishedRecordStore>(OpenDb(dir)));
+}
+
+// The publisher started again on `store`, republishing every second.
+std::shared_ptr<Node> RestartedPublisher(TestNetwork& net, const crypto::Identity& identity,
+                                         std::shared_ptr<CountingStore> store) {
+  NodeConfig config = TestConfig();
+  config.republish_interval = Millis(1000);
+  config.published = std::move(store);
+  return Network(net, identity, config);
+}
+
 enum class StoreKind { kMemory, kSqlite };
 
 class RepublishTest : public ::testing::TestWithParam<StoreKind> {};
@@ -250,24 +279,10 @@ TEST(RepublishStoreTest, RepublishingResumesAfterRestartFromTheDatabase) {
   const auto identity = crypto::Identity::Generate(testing::kTestPowBits).value();
   constexpr int kRecords = 10;
   const auto now = core::SystemClock().NowUnixMs();
-  {
-    NodeConfig config = TestConfig();
-    config.published = std::make_shared<storage::SqlitePublishedRecordStore>(OpenDb(dir));
-    TestNetwork net;
-    auto publisher = Network(net, identity, config);
-    ASSERT_TRUE(publisher);
-    for (int i = 0; i < kRecords; ++i) {
-      auto rec = Claim(identity, i, now + 600'000);
-      ASSERT_OK(net.Await<Result<std::size_t>>([publisher, rec]() { return publisher->Put(rec); }));
-    }
-  }  // the node, its network and the database connection are gone
-  auto store = std::make_shared<CountingStore>(
-      std::make_shared<storage::SqlitePublishedRecordStore>(OpenDb(dir)));
-  NodeConfig config = TestConfig();
-  config.republish_interval = Millis(1000);
-  config.published = store;
+  ASSERT_NO_FATAL_FAILURE(PublishThroughANode(dir, identity, kRecords, 1, now + 600'000));
+  auto store = CountingStoreOn(dir);
   TestNetwork net;
-  auto publisher = Network(net, identity, config);
+  auto publisher = RestartedPublisher(net, identity, store);
   ASSERT_TRUE(publisher);
   ASSERT_TRUE(net.WaitUntil(
       [&] { return publisher->stats().records_republished >= static_cast<uint64_t>(kRecords); },
@@ -288,26 +303,12 @@ TEST(RepublishStoreTest, EachStartBeginsTheRoundAtARandomKey) {
   TempDir dir;
   const auto identity = crypto::Identity::Generate(testing::kTestPowBits).value();
   const auto now = core::SystemClock().NowUnixMs();
-  {
-    NodeConfig config = TestConfig();
-    config.published = std::make_shared<storage::SqlitePublishedRecordStore>(OpenDb(dir));
-    TestNetwork net;
-    auto publisher = Network(net, identity, config);
-    ASSERT_TRUE(publisher);
-    for (int i = 0; i < 64; ++i) {
-      auto rec = Claim(identity, 4 * i, now + 600'000);
-      ASSERT_OK(net.Await<Result<std::size_t>>([publisher, rec]() { return publisher->Put(rec); }));
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(PublishThroughANode(dir, identity, 64, 4, now + 600'000));
   std::set<std::string> began;
   for (int start = 0; start < 6; ++start) {
-    auto store = std::make_shared<CountingStore>(
-        std::make_shared<storage::SqlitePublishedRecordStore>(OpenDb(dir)));
-    NodeConfig config = TestConfig();
-    config.republish_interval = Millis(1000);
-    config.published = store;
+    auto store = CountingStoreOn(dir);
     TestNetwork net;
-    auto publisher = Network(net, identity, config);
+    auto publisher = RestartedPublisher(net, identity, store);
     ASSERT_TRUE(publisher);
     ASSERT_TRUE(net.WaitUntil([&] { return !store->FirstListed().empty(); }, Millis(20000)));
     began.insert(store->FirstListed());
