@@ -349,7 +349,7 @@ Result<core::ReplicateAck> ReplicationService::CommitFragment(const core::PeerIn
     if (!stored.ok()) {
       if (stored.error().code == ErrorCode::kResourceExhausted) CountRefusal("disk_full");
       if (checked && checked->mismatch()) CountRefusal("bad_proof_root");
-      return stored.error();
+      return HideSlot(stored.error(), key, table.tessera);
     }
   }
   // The plan is kept once its fragment is: a refused fragment leaves no plan,
@@ -358,14 +358,17 @@ Result<core::ReplicateAck> ReplicationService::CommitFragment(const core::PeerIn
                   ? d_.plans->PutPlan(key, plan.owner_id(), plan.Encode())
                   : d_.plans->PutPlanOf(key, table.tessera, plan.owner_id(), plan.Encode());
   if (!kept.ok()) {
-    if (!stored_new) return kept.error();
+    if (!stored_new) return HideSlot(kept.error(), key, table.tessera);
     // The fragment just stored must not outlive its refused plan; a failure
     // to delete it is said with the plan's error, so that it reaches the
     // sender and the log rather than being dropped.
     auto gone = d_.fragments->Delete(key, env.id.index);
-    if (gone.ok()) return kept.error();
-    return MakeError(kept.error().code, kept.error().message + "; and the fragment stored for it " +
-                                            "could not be deleted: " + gone.error().message);
+    if (gone.ok()) return HideSlot(kept.error(), key, table.tessera);
+    return HideSlot(MakeError(kept.error().code, kept.error().message +
+                                                     "; and the fragment stored for it could not "
+                                                     "be deleted: " +
+                                                     gone.error().message),
+                    key, table.tessera);
   }
   // Kept: CountPlansOf counts it now, the running commit need not.
   slot.hold.reset();
@@ -409,8 +412,11 @@ Result<std::unique_ptr<core::RandomAccessSource>> ReplicationService::OpenVerifi
   // everything held within its budget): a small request must not buy a full
   // read and hash of a large fragment every time. The requester checks every
   // byte against the plan anyway.
-  TRY(d_.fragments->CheckHeld(*key, index, kTrustServedMs));
-  return d_.fragments->Open(*key, index);
+  auto held = d_.fragments->CheckHeld(*key, index, kTrustServedMs);
+  if (!held.ok()) return HideSlot(held.error(), *key, tessera);
+  auto open = d_.fragments->Open(*key, index);
+  if (!open.ok()) return HideSlot(open.error(), *key, tessera);
+  return open;
 }
 
 }  // namespace tesseras::replication

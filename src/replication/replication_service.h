@@ -238,6 +238,10 @@ class ReplicationService {
   // no plan of that owner for it. Without an owner: the hash.
   core::Result<std::optional<core::ContentHash>> FindPlanKey(
       const core::ContentHash& tessera, const std::optional<core::NodeId>& owner);
+  // HandleAttestationRequest's answer from the plan kept under `key`.
+  core::Result<core::Attestation> Attest(const core::PeerInfo& requester,
+                                         const core::ContentHash& key, const Challenge& challenge,
+                                         const std::vector<uint32_t>& indices);
   // Counts a refusal of something a peer sent (tesseras_refusals_total{reason}).
   void CountRefusal(std::string_view reason);
 

@@ -637,6 +637,11 @@ TEST_F(ReplicationTest, ASlotIsSecretToItsHolderAndNeverShared) {
   ASSERT_TRUE(key->has_value());
   EXPECT_EQ(**key, PlanSlot(holder.identity, table.tessera, owner_id));
   EXPECT_TRUE(holder.fragments.Get(**key, 1).ok());
+  // What a peer is told never names the slot: a fetch of a fragment not held.
+  auto missing = holder.service->OpenVerifiedFragment(table.tessera, 7, owner_id);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.error().message, ::testing::Not(::testing::HasSubstr((*key)->Short())));
+  EXPECT_THAT(missing.error().message, ::testing::HasSubstr(table.tessera.Short()));
 
   // A plan at the slot by other means: refused there, never shared.
   const core::ContentHash slot =

@@ -27,9 +27,18 @@ Result<core::Attestation> ReplicationService::HandleAttestationRequest(
     ASSIGN_OR_RETURN(key, FindPlanKey(tessera, requester.id));
     if (!key) key = tessera;
   }
-  ASSIGN_OR_RETURN(SignedPlan plan, LoadPlan(*key));
-  if (*key == tessera) NoteAudit(requester, plan);
-  ASSIGN_OR_RETURN(auto mine, d_.fragments->List(*key));
+  auto answer = Attest(requester, *key, challenge, indices);
+  if (!answer.ok()) return HideSlot(answer.error(), *key, tessera);
+  return answer;
+}
+
+Result<core::Attestation> ReplicationService::Attest(const core::PeerInfo& requester,
+                                                     const core::ContentHash& key,
+                                                     const Challenge& challenge,
+                                                     const std::vector<uint32_t>& indices) {
+  ASSIGN_OR_RETURN(SignedPlan plan, LoadPlan(key));
+  if (key == plan.table.tessera) NoteAudit(requester, plan);
+  ASSIGN_OR_RETURN(auto mine, d_.fragments->List(key));
   std::sort(mine.begin(), mine.end(),
             [](const auto& x, const auto& y) { return x.id.index < y.id.index; });
   // In index order: when more are asked than one answer carries, MakeAttestation
@@ -41,13 +50,13 @@ Result<core::Attestation> ReplicationService::HandleAttestationRequest(
         std::find(indices.begin(), indices.end(), f.id.index) == indices.end()) {
       continue;
     }
-    auto src = d_.fragments->Open(*key, f.id.index);
+    auto src = d_.fragments->Open(key, f.id.index);
     if (!src.ok()) continue;  // gone: nothing to prove
     // The sampled leaves' paths come from the tree the store kept, so an
     // answer reads a few leaves and hashes, whatever the fragment's size.
     core::FragmentStore* store = d_.fragments;
     const uint32_t index = f.id.index;
-    const core::ContentHash at = *key;
+    const core::ContentHash at = key;
     held.push_back({index, src->get(), [store, at, index](std::span<const uint64_t> leaves) {
                       return store->ReadProofPaths(at, index, leaves);
                     }});

@@ -138,4 +138,20 @@ void AddCopies(std::vector<core::HolderView>& holders, const core::PlacementEntr
             [](const auto& a, const auto& b) { return a.holder < b.holder; });
 }
 
+core::Error HideSlot(core::Error e, const core::ContentHash& key,
+                     const core::ContentHash& tessera) {
+  if (key == tessera) return e;
+  const std::string slot = key.ToHex();
+  const std::string hash = tessera.ToHex();
+  for (std::size_t len : {slot.size(), std::size_t{8}}) {
+    const std::string from = slot.substr(0, len);
+    const std::string to = hash.substr(0, len);
+    for (auto at = e.message.find(from); at != std::string::npos;
+         at = e.message.find(from, at + to.size())) {
+      e.message.replace(at, from.size(), to);
+    }
+  }
+  return e;
+}
+
 }  // namespace tesseras::replication

@@ -114,6 +114,11 @@ struct ReplicationService::Found {
 // be the tessera hash: a plan that says otherwise cannot be the tessera's.
 bool CanBeTheTessera(const SignedPlan& plan, const core::ContentHash& tessera);
 
+// An error about a plan kept under `key`, fit to send to a peer: a slot
+// (PlanSlot) is a secret of this node, so where `key` is not the hash its hex
+// (whole or short) is replaced by the hash's.
+core::Error HideSlot(core::Error e, const core::ContentHash& key, const core::ContentHash& tessera);
+
 struct ReplicationService::Placed {
   std::vector<core::PlacementEntry> acked;  // per holder, the indices it acknowledged
   uint64_t bytes_sent = 0;
