@@ -236,6 +236,9 @@ core::Result<void> Node::StartReplication() {
   cfg.max_plans_per_tessera = rc.max_plans_per_tessera;
   cfg.refusal_memory_secs = rc.refusal_memory_secs;
   cfg.trust_verified_secs = rc.trust_verified_secs;
+  cfg.record_cache.max_age_ms = static_cast<int64_t>(rc.record_cache_secs) * 1000;
+  cfg.record_cache.max_entries = rc.record_cache_entries;
+  cfg.record_cache.max_bytes = rc.record_cache_bytes;
   auto& policy = cfg.policy;
   policy.holder_grace_ms = static_cast<int64_t>(rc.holder_grace_secs) * 1000;
   policy.repair_threshold = rc.repair_threshold_percent / 100.0;

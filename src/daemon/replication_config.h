@@ -54,6 +54,11 @@ struct ReplicationConfig {
   // A due maintenance check trusts a verification of our own copies this
   // recent (replication/config.h); 0 always re-hashes them.
   uint64_t trust_verified_secs = 7 * 86400;
+  // The DHT's answers a due check may reuse (replication/record_cache.h):
+  // their most age (0 turns the cache off), entries and bytes.
+  uint64_t record_cache_secs = 3600;
+  uint64_t record_cache_entries = 4096;
+  uint64_t record_cache_bytes = 16ull << 20;
   // Bytes the background scrub re-reads per day to re-verify what is held
   // (storage::kDefaultScrubBytesPerDay); 0 turns it off.
   uint64_t scrub_bytes_per_day = 34359738368;  // 32 GiB

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "replication/maintenance_policy.h"
+#include "replication/record_cache.h"
 
 namespace tesseras::replication {
 
@@ -43,6 +44,9 @@ struct ReplicationConfig {
   // verified (by the scrub, `tes verify`, a forced check) less than this ago;
   // otherwise, and in a forced check, it re-hashes it. 0: always re-hash.
   uint64_t trust_verified_secs = 7 * 86400;
+  // The DHT's answers kept for due checks (record_cache.h): at most an hour,
+  // and never past the first expiry among an answer's records.
+  RecordCacheLimits record_cache;
   // Where fragments are staged while encoding, fetching and rebuilding.
   std::filesystem::path scratch_dir;
 };

@@ -18,7 +18,7 @@ void UseDhtRecords(ReplicationDeps& deps, const crypto::Identity& identity,
                      dht::Record::Sign(*id, type, key, value, c->NowUnixMs() + record_ttl_ms));
     return rec.Encode();
   };
-  deps.open_record = [](const std::vector<uint8_t>& sealed) -> core::Result<std::vector<uint8_t>> {
+  deps.open_record = [](const std::vector<uint8_t>& sealed) -> core::Result<OpenedRecord> {
     ASSIGN_OR_RETURN(auto rec, dht::Record::ParseVerified(sealed));
     if (rec.type != dht::kHolderRecord && rec.type != dht::kHolderClaim) {
       return core::MakeError(
@@ -33,7 +33,7 @@ void UseDhtRecords(ReplicationDeps& deps, const crypto::Identity& identity,
                                "a holder claim published by another key than the holder's");
       }
     }
-    return rec.value;
+    return OpenedRecord{std::move(rec.value), rec.expires_unix_ms};
   };
 }
 

@@ -38,14 +38,24 @@ bool CanBeTheTessera(const SignedPlan& plan, const core::ContentHash& tessera) {
   return true;
 }
 
-ReplicationService::Records ReplicationService::ReadRecords(const core::ContentHash& tessera) {
+ReplicationService::Records ReplicationService::ReadRecords(const core::ContentHash& tessera,
+                                                            bool cached) {
   Records out;
-  auto records = d_.dht->GetRecords(core::KeyFor(tessera));
+  const core::NodeId key = core::KeyFor(tessera);
+  const int64_t now = d_.clock->NowUnixMs();
+  std::optional<std::vector<std::vector<uint8_t>>> kept;
+  if (cached) kept = record_cache_.Get(key, now);
+  Result<std::vector<std::vector<uint8_t>>> records =
+      kept ? Result<std::vector<std::vector<uint8_t>>>(std::move(*kept)) : d_.dht->GetRecords(key);
+  (kept ? metrics_->record_reads_cache : metrics_->record_reads_network).Inc();
   if (!records.ok()) {
     out.problem = records.error().message;
     return out;
   }
   out.reached = true;
+  out.from_cache = kept.has_value();
+  // The answer is kept until the first of its records expires (opened below).
+  int64_t valid_until = INT64_MAX;
   // Many claims carry the same plan: each distinct plan's signature is checked once.
   std::map<core::ContentHash, bool> plan_valid;
   auto plan_ok = [&](const SignedPlan& plan, const core::ContentHash& digest) {
@@ -61,7 +71,8 @@ ReplicationService::Records ReplicationService::ReadRecords(const core::ContentH
         out.problem = opened.error().message;
         continue;
       }
-      bytes = std::move(*opened);
+      valid_until = std::min(valid_until, opened->expires_unix_ms);
+      bytes = std::move(opened->value);
     }
     if (LooksLikeHolderClaim(bytes)) {
       auto claim = HolderClaim::Decode(bytes);
@@ -101,13 +112,15 @@ ReplicationService::Records ReplicationService::ReadRecords(const core::ContentH
       out.owner_records.insert_or_assign(digest, std::move(*rec));
     }
   }
+  if (!out.from_cache) record_cache_.Put(key, std::move(*records), now, valid_until);
   return out;
 }
 
-ReplicationService::Found ReplicationService::FindHolders(const SignedPlan& plan) {
-  Records all = ReadRecords(plan.table.tessera);
+ReplicationService::Found ReplicationService::FindHolders(const SignedPlan& plan, bool cached) {
+  Records all = ReadRecords(plan.table.tessera, cached);
   Found found;
   found.problem = all.problem;
+  found.from_cache = all.from_cache;
   const core::ContentHash digest = PlanDigest(plan);
   if (auto it = all.owner_records.find(digest); it != all.owner_records.end()) {
     found.owner_record = std::move(it->second);
@@ -119,7 +132,8 @@ ReplicationService::Found ReplicationService::FindHolders(const SignedPlan& plan
 }
 
 Result<ReplicationService::View> ReplicationService::GatherHolders(const SignedPlan& plan,
-                                                                   int64_t trust_verified_ms) {
+                                                                   int64_t trust_verified_ms,
+                                                                   bool cached_records) {
   const core::ContentHash& tessera = plan.table.tessera;
   const uint32_t n = plan.table.plan.total_shards();
   const core::NodeId& self = d_.self->node_id();
@@ -137,7 +151,8 @@ Result<ReplicationService::View> ReplicationService::GatherHolders(const SignedP
   // Merge what the DHT says: a holder it names that we do not track is added
   // with unverified copies (counted once it proves them); a holder's own claim
   // gives its current address.
-  Found found = FindHolders(plan);
+  Found found = FindHolders(plan, cached_records);
+  view.records_cached = found.from_cache;
   auto merge = [&](const core::NodeId& holder, const std::string& address,
                    const std::vector<uint32_t>& indices, bool own_word) {
     if (holder == self) {
@@ -334,6 +349,7 @@ void ReplicationService::RecordAudit(const SignedPlan& plan, View& view, const A
   }
   r.corrupt_local = view.corrupt_local;
   r.own_claim_found = view.own_claim_found;
+  r.records_cached = view.records_cached;
   r.fragments_verified = a.proven_fragments;
   r.fragments_counted = a.counted_fragments;
   r.copies_verified = a.proven_units;
@@ -413,7 +429,8 @@ void ReplicationService::RecordAudit(const SignedPlan& plan, View& view, const A
 }
 
 Result<HealthReport> ReplicationService::CheckTesseraHealth(const core::ContentHash& tessera,
-                                                            int64_t trust_verified_ms) {
+                                                            int64_t trust_verified_ms,
+                                                            bool cached_records) {
   auto local = LoadPlan(tessera);
   SignedPlan plan;
   if (local.ok()) {
@@ -429,7 +446,7 @@ Result<HealthReport> ReplicationService::CheckTesseraHealth(const core::ContentH
   r.tessera = tessera;
   r.plan = plan.table.plan;
   r.own = plan.owner_id() == d_.self->node_id();
-  ASSIGN_OR_RETURN(View view, GatherHolders(plan, trust_verified_ms));
+  ASSIGN_OR_RETURN(View view, GatherHolders(plan, trust_verified_ms, cached_records));
   const Audit audit = AuditHolders(plan, view);
   RecordAudit(plan, view, audit, r);
   return r;

@@ -11,11 +11,13 @@
 #include <set>
 #include <thread>
 
+#include "core/metrics.h"
 #include "crypto/blake3_hasher.h"
 #include "replication/placement.h"
 #include "replication/replication_service.h"
 #include "replication/testing/random_bytes.h"
 #include "replication/testing/sim_network.h"
+#include "storage/test_util.h"
 
 namespace tesseras::replication {
 namespace {
@@ -426,6 +428,124 @@ TEST_F(MaintenanceTest, NewHoldersAreFindableFromTheirClaims) {
   auto health = stranger.service->CheckTesseraHealth(hash);
   ASSERT_TRUE(health.ok()) << health.error().ToString();
   EXPECT_EQ(health->state, HealthState::kHealthy);
+}
+
+// A due check takes the DHT's answer from the record cache while it is valid:
+// after a forced pass, the next due pass asks the network nothing for the
+// tessera; past the cache's age it looks again. A due check that finds a
+// repair to make looks the records up afresh before deciding, and the
+// repair is made. The reads are counted in the metrics by source.
+TEST_F(MaintenanceTest, ADueCheckUsesTheCachedRecordsButRepairsOnlyOnAFreshLookup) {
+  config_.policy.holder_grace_ms = 0;
+  config_.record_cache.max_age_ms = kHour;
+  core::MetricsRegistry metrics;
+  SimNode& owner_node = net_.AddNode(
+      "127.0." + std::to_string(next_subnet_++) + ".1:7700", config_, UINT64_MAX, [&](SimNode& n) {
+        n.customize_deps = [&](ReplicationDeps& deps) { deps.metrics = &metrics; };
+      });
+  MakeNodes(29);
+  auto hash = AddPayload(owner_node, RandomBytes(5 * core::kMiB, 21));
+  ReplicationService& owner = *owner_node.service;
+  ASSERT_OK_AND_ASSIGN(auto report, owner.ReplicateTessera(hash));
+  ASSERT_EQ(report.holders.size(), 24u);
+  auto reads = [&metrics](const std::string& source) {
+    const std::string rendered = metrics.Render();
+    const std::string series = "tesseras_dht_record_reads_total{source=\"" + source + "\"} ";
+    const auto at = rendered.find(series);
+    return at == std::string::npos ? -1 : std::stoll(rendered.substr(at + series.size()));
+  };
+
+  ASSERT_OK_AND_ASSIGN(auto forced, owner.RunRepairPass(/*forced=*/true));
+  ASSERT_EQ(forced.size(), 1u);
+  EXPECT_FALSE(forced[0].before.records_cached);
+  const uint64_t after_forced = net_.record_lookups.load();
+  const long long network_reads = reads("network");
+  EXPECT_GE(network_reads, 1);
+  EXPECT_EQ(reads("cache"), 0);
+
+  clock_.Advance(kHour / 2);
+  ASSERT_OK_AND_ASSIGN(auto due, owner.RunRepairPass(/*forced=*/false));
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].action, "none");
+  EXPECT_TRUE(due[0].before.records_cached);
+  EXPECT_EQ(due[0].before.state, HealthState::kHealthy);
+  EXPECT_EQ(net_.record_lookups.load(), after_forced) << "a cached answer was looked up again";
+  EXPECT_GE(owner.record_cache_stats().hits, 1u);
+  EXPECT_EQ(reads("cache"), 1);
+  EXPECT_EQ(reads("network"), network_reads);
+
+  // Past the cache's age: looked up again.
+  clock_.Advance(kHour);
+  ASSERT_OK_AND_ASSIGN(due, owner.RunRepairPass(/*forced=*/false));
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_FALSE(due[0].before.records_cached);
+  EXPECT_EQ(net_.record_lookups.load(), after_forced + 1);
+
+  // A holder loses its copy; the next due pass, within the cache's age, finds
+  // the loss from the cache, looks the records up afresh and repairs.
+  auto holders = HolderNodes(report);
+  const uint32_t idx = report.holders[0].indices[0];
+  ASSERT_OK(holders[0]->fragments.Delete(hash, idx));
+  clock_.Advance(kHour / 4);
+  const uint64_t before_loss = net_.record_lookups.load();
+  ASSERT_OK_AND_ASSIGN(due, owner.RunRepairPass(/*forced=*/false));
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_FALSE(due[0].before.records_cached) << "a repair was decided on a cached view";
+  EXPECT_EQ(due[0].before.trigger, RepairTrigger::kLostCopies);
+  EXPECT_EQ(due[0].regenerated, std::vector<uint32_t>{idx});
+  EXPECT_GE(net_.record_lookups.load(), before_loss + 1);
+  EXPECT_EQ(HoldersOf(hash, idx).size(), 1u);
+}
+
+// The cache never keeps an answer past its records' expiry: with records that
+// live ten minutes, a due check twenty minutes after a lookup looks again
+// although the cache's own age (an hour) has not passed.
+TEST_F(MaintenanceTest, TheRecordCacheKeepsAnAnswerNoLongerThanItsRecordsLive) {
+  config_.record_cache.max_age_ms = kHour;
+  constexpr int64_t kTtl = 10 * 60 * 1000;
+  // Framing with an expiry: 8 bytes (little-endian ms) before the value.
+  auto frame = [this](SimNode& n) {
+    n.customize_deps = [this](ReplicationDeps& deps) {
+      deps.seal_record =
+          [this](const core::NodeId&, uint32_t,
+                 const std::vector<uint8_t>& value) -> core::Result<std::vector<uint8_t>> {
+        const uint64_t expires = static_cast<uint64_t>(clock_.NowUnixMs() + kTtl);
+        std::vector<uint8_t> out(8);
+        for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(expires >> (8 * i));
+        out.insert(out.end(), value.begin(), value.end());
+        return out;
+      };
+      deps.open_record = [](const std::vector<uint8_t>& sealed) -> core::Result<OpenedRecord> {
+        if (sealed.size() < 8) return core::MakeError(core::ErrorCode::kCorrupt, "short");
+        uint64_t expires = 0;
+        for (int i = 0; i < 8; ++i) expires |= static_cast<uint64_t>(sealed[i]) << (8 * i);
+        return OpenedRecord{{sealed.begin() + 8, sealed.end()}, static_cast<int64_t>(expires)};
+      };
+    };
+  };
+  std::vector<SimNode*> nodes;
+  for (int i = 0; i < 30; ++i) {
+    nodes.push_back(&net_.AddNode("127.0." + std::to_string(next_subnet_++) + ".1:7700", config_,
+                                  UINT64_MAX, frame));
+  }
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 22));
+  ReplicationService& owner = *nodes[0]->service;
+  ASSERT_OK_AND_ASSIGN(auto report, owner.ReplicateTessera(hash));
+  ASSERT_EQ(report.holders.size(), 24u);
+  ASSERT_OK(owner.RunRepairPass(/*forced=*/true));
+  const uint64_t after_forced = net_.record_lookups.load();
+
+  clock_.Advance(kTtl / 2);
+  ASSERT_OK_AND_ASSIGN(auto due, owner.RunRepairPass(/*forced=*/false));
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_TRUE(due[0].before.records_cached);
+  EXPECT_EQ(net_.record_lookups.load(), after_forced);
+
+  clock_.Advance(kTtl);
+  ASSERT_OK_AND_ASSIGN(due, owner.RunRepairPass(/*forced=*/false));
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_FALSE(due[0].before.records_cached) << "kept past the records' expiry";
+  EXPECT_EQ(net_.record_lookups.load(), after_forced + 1);
 }
 
 }  // namespace

@@ -211,7 +211,9 @@ Result<std::size_t> ReplicationService::PublishHolderRecord(
   if (d_.seal_record) {
     ASSIGN_OR_RETURN(bytes, d_.seal_record(key, kHolderRecordType, bytes));
   }
-  return d_.dht->PutRecord(key, bytes);
+  auto put = d_.dht->PutRecord(key, bytes);
+  record_cache_.Erase(key);  // the next read sees the record just published
+  return put;
 }
 
 Result<void> ReplicationService::RefreshClaim(const SignedPlan& plan, bool force) {
@@ -237,6 +239,7 @@ Result<void> ReplicationService::RefreshClaim(const SignedPlan& plan, bool force
     }
     return d_.dht->PutRecord(key, bytes);
   }();
+  record_cache_.Erase(key);  // the next read sees the claim just published
   m.claimed = held;
   m.claim_published = put.ok();
   TRY(d_.plans->SetMaintenance(tessera, m));

@@ -32,7 +32,7 @@ uint32_t ReplicationReport::fragments_placed() const {
 }
 
 ReplicationService::ReplicationService(ReplicationDeps deps, ReplicationConfig config)
-    : d_(deps), config_(std::move(config)) {
+    : d_(deps), config_(std::move(config)), record_cache_(config_.record_cache) {
   if (!d_.metrics) {
     own_metrics_ = std::make_unique<core::MetricsRegistry>();
     d_.metrics = own_metrics_.get();

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
@@ -32,6 +33,7 @@
 #include "replication/config.h"
 #include "replication/durability.h"
 #include "replication/maintenance_policy.h"
+#include "replication/record_cache.h"
 #include "replication/records.h"
 
 namespace tesseras::replication {
@@ -46,6 +48,13 @@ namespace tesseras::replication {
 // from several owners"), so different owners' plans for one hash coexist.
 core::ContentHash PlanSlot(const crypto::Identity& holder, const core::ContentHash& tessera,
                            const core::NodeId& owner);
+
+// A record read back from the DHT: its value, and when the DHT's copy expires
+// (INT64_MAX when the framing carries no expiry).
+struct OpenedRecord {
+  std::vector<uint8_t> value;
+  int64_t expires_unix_ms = INT64_MAX;
+};
 
 struct ReplicationDeps {
   const crypto::Identity* self = nullptr;
@@ -64,7 +73,7 @@ struct ReplicationDeps {
   std::function<core::Result<std::vector<uint8_t>>(const core::NodeId& key, uint32_t type,
                                                    const std::vector<uint8_t>& value)>
       seal_record;
-  std::function<core::Result<std::vector<uint8_t>>(const std::vector<uint8_t>& record)> open_record;
+  std::function<core::Result<OpenedRecord>(const std::vector<uint8_t>& record)> open_record;
 };
 
 struct PeerFailure {
@@ -124,6 +133,7 @@ struct HealthReport {
   std::optional<uint32_t> maintainer_rank;  // 0 owner, 1.. holders; none: not ours to repair
   std::optional<int64_t> need_since_ms;     // repair needed, as we saw it, since then
   bool own_claim_found = false;             // the DHT returned our own holder claim
+  bool records_cached = false;              // the DHT's answer came from the record cache
 };
 
 struct RepairReport {
@@ -272,9 +282,12 @@ class ReplicationService {
   // policy. Any node that knows the plan can ask. Our own copies are
   // re-hashed, unless verified less than `trust_verified_ms` ago (then only
   // their presence and size are checked; a due maintenance check passes
-  // ReplicationConfig::trust_verified_secs, a forced one 0).
+  // ReplicationConfig::trust_verified_secs, a forced one 0). The DHT's records
+  // are looked up afresh, unless `cached_records` lets a still-valid answer of
+  // the record cache (record_cache.h) stand in for the lookup (a due check).
   core::Result<HealthReport> CheckTesseraHealth(const core::ContentHash& tessera,
-                                                int64_t trust_verified_ms = 0);
+                                                int64_t trust_verified_ms = 0,
+                                                bool cached_records = false);
   // This node's share of the maintenance of one tessera, now: check it, mend
   // local copies, and repair if the policy says we are the maintainer to act.
   core::Result<RepairReport> RepairTessera(const core::ContentHash& tessera);
@@ -292,6 +305,7 @@ class ReplicationService {
   static constexpr std::size_t kPassPlanPage = 512;
 
   PassStatus pass_status() const;
+  RecordCacheStats record_cache_stats() const { return record_cache_.stats(); }
   // The last passes, newest last (at most kPassHistory).
   std::vector<PassSummary> pass_history() const;
   static constexpr std::size_t kPassHistory = 16;
@@ -354,14 +368,17 @@ class ReplicationService {
   // Owner records and claims found in the DHT: all of them, or for one plan.
   struct Records;
   struct Found;
-  Records ReadRecords(const core::ContentHash& tessera);
-  Found FindHolders(const SignedPlan& plan);
+  // `cached`: a valid answer of record_cache_ may stand in for the lookup.
+  // Every lookup that succeeds refills the cache.
+  Records ReadRecords(const core::ContentHash& tessera, bool cached = false);
+  Found FindHolders(const SignedPlan& plan, bool cached = false);
   core::Result<void> MendLocal(const SignedPlan& plan, uint32_t index,
                                const std::vector<core::PlacementEntry>& holders,
                                std::string* problem);
 
   // Health, step by step (health.cc).
-  core::Result<View> GatherHolders(const SignedPlan& plan, int64_t trust_verified_ms);
+  core::Result<View> GatherHolders(const SignedPlan& plan, int64_t trust_verified_ms,
+                                   bool cached_records);
   Audit AuditHolders(const SignedPlan& plan, const View& view);
   void RecordAudit(const SignedPlan& plan, View& view, const Audit& audit, HealthReport& r);
   // Repair, step by step (repair.cc).
@@ -393,6 +410,7 @@ class ReplicationService {
   std::unique_ptr<core::MetricsRegistry> own_metrics_;  // when the deps bring none
   std::unique_ptr<Metrics> metrics_;
   RepairBudget budget_;
+  RecordCache record_cache_;  // the DHT's recent answers (config_.record_cache)
 
   std::mutex slot_mu_;     // guards committing_ (ChooseSlot)
   mutable std::mutex mu_;  // guards the members below (not budget_: one pass at a time)

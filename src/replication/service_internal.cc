@@ -93,7 +93,15 @@ ReplicationService::Metrics::Metrics(core::MetricsRegistry& r)
                                {{"direction", "sent"}})),
       repair_received(r.GetCounter("tesseras_repair_bytes_total",
                                    "Fragment bytes moved by repairs, by direction",
-                                   {{"direction", "received"}})) {}
+                                   {{"direction", "received"}})),
+      record_reads_cache(
+          r.GetCounter("tesseras_dht_record_reads_total",
+                       "Reads of a tessera's DHT records, by where the answer came from",
+                       {{"source", "cache"}})),
+      record_reads_network(
+          r.GetCounter("tesseras_dht_record_reads_total",
+                       "Reads of a tessera's DHT records, by where the answer came from",
+                       {{"source", "network"}})) {}
 
 std::vector<core::PlacementEntry> CountedPlacement(const std::vector<core::HolderView>& holders,
                                                    int64_t now_ms, const MaintenancePolicyConfig& c,

@@ -77,6 +77,7 @@ struct ReplicationService::View {
   bool published = false;                 // placed at some time (holders known or local copies)
   bool stored = false;                    // the plan is in our plan store (we look after it)
   bool own_claim_found = false;           // the DHT returned our own claim
+  bool records_cached = false;            // the DHT's answer came from the record cache
 };
 
 // What one check saw of each holder, in the order of View::holders.
@@ -98,8 +99,9 @@ struct ReplicationService::Audit {
 struct ReplicationService::Records {
   std::map<core::ContentHash, HolderRecord> owner_records;
   std::map<std::pair<core::ContentHash, core::NodeId>, HolderClaim> claims;
-  std::string problem;   // why the last unusable record was unusable
-  bool reached = false;  // the DHT answered
+  std::string problem;      // why the last unusable record was unusable
+  bool reached = false;     // the DHT answered
+  bool from_cache = false;  // ... or the record cache did, for it
 };
 
 // The owner's newest valid holder record for one plan and the newest valid
@@ -108,6 +110,7 @@ struct ReplicationService::Found {
   std::optional<HolderRecord> owner_record;
   std::vector<HolderClaim> claims;
   std::string problem;
+  bool from_cache = false;  // Records::from_cache
 };
 
 // A small tessera's one fragment is the payload itself, so its checksum must
@@ -133,6 +136,8 @@ struct ReplicationService::Metrics {
   core::Counter& passes;
   core::Counter& repair_sent;
   core::Counter& repair_received;
+  core::Counter& record_reads_cache;    // tessera record reads the cache answered
+  core::Counter& record_reads_network;  // and those that asked the DHT
 };
 
 // Converts between placements (who holds what) and tracked holder views: the

@@ -37,6 +37,9 @@ struct SimNode {
   core::PlanStore* plan_port = &plans;
   std::unique_ptr<core::DhtPort> dht;
   std::unique_ptr<ReplicationService> service;
+  // Set by `customize` to change the service's deps (record framing, ...)
+  // before the service is made.
+  std::function<void(ReplicationDeps&)> customize_deps;
   bool online = true;
   // Test hook: called with the requested indices before this node answers an
   // attestation request; an error is returned to the requester instead.
@@ -95,6 +98,7 @@ class SimNetwork {
     deps.blobs = node->blob_port;
     deps.plans = node->plan_port;
     deps.clock = &clock_;
+    if (node->customize_deps) node->customize_deps(deps);
     node->service = std::make_unique<ReplicationService>(deps, config);
     std::lock_guard lock(mu_);
     nodes_.push_back(std::move(node));
@@ -126,6 +130,7 @@ class SimNetwork {
   }
   std::vector<std::unique_ptr<SimNode>>& nodes() { return nodes_; }
   std::atomic<uint64_t> messages{0};
+  std::atomic<uint64_t> record_lookups{0};  // GetRecords calls, by any node
 
   // What a DHT's periodic republish does: every record held by an online
   // node moves to (is copied to) the 20 online nodes now closest to its key,
@@ -246,6 +251,7 @@ inline core::Result<std::size_t> SimDht::PutRecord(const core::NodeId& key,
 }
 
 inline core::Result<std::vector<std::vector<uint8_t>>> SimDht::GetRecords(const core::NodeId& key) {
+  ++net_.record_lookups;
   std::vector<std::vector<uint8_t>> out;
   for (SimNode* n : net_.Closest(key, 20, core::NodeId{})) {
     ++net_.messages;
