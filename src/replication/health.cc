@@ -45,6 +45,7 @@ ReplicationService::Records ReplicationService::ReadRecords(const core::ContentH
   const int64_t now = d_.clock->NowUnixMs();
   std::optional<std::vector<std::vector<uint8_t>>> kept;
   if (cached) kept = record_cache_.Get(key, now);
+  const uint64_t erase_epoch = record_cache_.erase_epoch();
   Result<std::vector<std::vector<uint8_t>>> records =
       kept ? Result<std::vector<std::vector<uint8_t>>>(std::move(*kept)) : d_.dht->GetRecords(key);
   (kept ? metrics_->record_reads_cache : metrics_->record_reads_network).Inc();
@@ -54,7 +55,8 @@ ReplicationService::Records ReplicationService::ReadRecords(const core::ContentH
   }
   out.reached = true;
   out.from_cache = kept.has_value();
-  // The answer is kept until the first of its records expires (opened below).
+  // The answer is kept until the first of the records it was read for expires
+  // (a record rejected below does not shorten it).
   int64_t valid_until = INT64_MAX;
   // Many claims carry the same plan: each distinct plan's signature is checked once.
   std::map<core::ContentHash, bool> plan_valid;
@@ -65,13 +67,14 @@ ReplicationService::Records ReplicationService::ReadRecords(const core::ContentH
   };
   for (const auto& sealed : *records) {
     std::vector<uint8_t> bytes = sealed;
+    int64_t expires = INT64_MAX;
     if (d_.open_record) {
       auto opened = d_.open_record(sealed);
       if (!opened.ok()) {
         out.problem = opened.error().message;
         continue;
       }
-      valid_until = std::min(valid_until, opened->expires_unix_ms);
+      expires = opened->expires_unix_ms;
       bytes = std::move(opened->value);
     }
     if (LooksLikeHolderClaim(bytes)) {
@@ -90,10 +93,11 @@ ReplicationService::Records ReplicationService::ReadRecords(const core::ContentH
         continue;
       }
       if (!CanBeTheTessera(claim->plan, tessera)) continue;
-      auto key = std::make_pair(digest, claim->holder());
-      auto it = out.claims.find(key);
+      valid_until = std::min(valid_until, expires);
+      auto by = std::make_pair(digest, claim->holder());
+      auto it = out.claims.find(by);
       if (it == out.claims.end() || claim->claimed_at_ms > it->second.claimed_at_ms) {
-        out.claims.insert_or_assign(key, std::move(*claim));
+        out.claims.insert_or_assign(by, std::move(*claim));
       }
       continue;
     }
@@ -106,14 +110,30 @@ ReplicationService::Records ReplicationService::ReadRecords(const core::ContentH
     // A holder record is signed by its plan's owner (Verify): it speaks only
     // for that owner's plan.
     if (!CanBeTheTessera(rec->plan, tessera)) continue;
+    valid_until = std::min(valid_until, expires);
     const core::ContentHash digest = PlanDigest(rec->plan);
     auto it = out.owner_records.find(digest);
     if (it == out.owner_records.end() || rec->version > it->second.version) {
       out.owner_records.insert_or_assign(digest, std::move(*rec));
     }
   }
-  if (!out.from_cache) record_cache_.Put(key, std::move(*records), now, valid_until);
+  if (!out.from_cache) record_cache_.Put(key, std::move(*records), now, valid_until, erase_epoch);
   return out;
+}
+
+bool ReplicationService::CachedRecordsCurrent(const core::ContentHash& tessera) {
+  const core::NodeId key = core::KeyFor(tessera);
+  auto kept = record_cache_.Get(key, d_.clock->NowUnixMs());
+  if (!kept) return false;
+  auto fresh = d_.dht->GetRecords(key);
+  metrics_->record_reads_network.Inc();
+  if (fresh.ok()) {
+    std::sort(kept->begin(), kept->end());
+    std::sort(fresh->begin(), fresh->end());
+    if (*kept == *fresh) return true;
+  }
+  record_cache_.Erase(key);
+  return false;
 }
 
 ReplicationService::Found ReplicationService::FindHolders(const SignedPlan& plan, bool cached) {

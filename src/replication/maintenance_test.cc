@@ -481,20 +481,66 @@ TEST_F(MaintenanceTest, ADueCheckUsesTheCachedRecordsButRepairsOnlyOnAFreshLooku
   EXPECT_FALSE(due[0].before.records_cached);
   EXPECT_EQ(net_.record_lookups.load(), after_forced + 1);
 
+  // How often the owner has audited the copy of a holder that keeps it.
+  const core::NodeId steady = report.holders.back().holder;
+  auto audits_of_steady = [&]() -> uint32_t {
+    auto views = owner_node.plans.GetHolders(hash);
+    if (!views.ok()) return 0;
+    for (const auto& v : *views) {
+      if (v.holder == steady && !v.copies.empty()) return v.copies[0].audits;
+    }
+    return 0;
+  };
+
   // A holder loses its copy; the next due pass, within the cache's age, finds
-  // the loss from the cache, looks the records up afresh and repairs.
+  // the loss from the cache, looks the records up afresh: the DHT answers the
+  // same, so the check stands (its holders audited once) and the repair is made.
   auto holders = HolderNodes(report);
   const uint32_t idx = report.holders[0].indices[0];
   ASSERT_OK(holders[0]->fragments.Delete(hash, idx));
   clock_.Advance(kHour / 4);
-  const uint64_t before_loss = net_.record_lookups.load();
+  uint64_t lookups_before = net_.record_lookups.load();
+  long long cache_reads = reads("cache");
+  uint32_t audits_before = audits_of_steady();
+  ASSERT_GE(audits_before, 1u);
   ASSERT_OK_AND_ASSIGN(due, owner.RunRepairPass(/*forced=*/false));
   ASSERT_EQ(due.size(), 1u);
-  EXPECT_FALSE(due[0].before.records_cached) << "a repair was decided on a cached view";
+  EXPECT_FALSE(due[0].before.records_cached) << "a repair was decided on an unconfirmed view";
   EXPECT_EQ(due[0].before.trigger, RepairTrigger::kLostCopies);
   EXPECT_EQ(due[0].regenerated, std::vector<uint32_t>{idx});
-  EXPECT_GE(net_.record_lookups.load(), before_loss + 1);
+  EXPECT_EQ(reads("cache"), cache_reads + 1);
+  EXPECT_EQ(net_.record_lookups.load(), lookups_before + 1) << "one lookup to confirm the cache";
+  EXPECT_EQ(audits_of_steady(), audits_before + 1) << "the check was made twice";
   EXPECT_EQ(HoldersOf(hash, idx).size(), 1u);
+
+  // The repair published the owner's record: the cache dropped the key, so
+  // the next due pass looks up (and fills the cache again).
+  clock_.Advance(kHour / 4);
+  lookups_before = net_.record_lookups.load();
+  ASSERT_OK_AND_ASSIGN(due, owner.RunRepairPass(/*forced=*/false));
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_FALSE(due[0].before.records_cached);
+  EXPECT_EQ(net_.record_lookups.load(), lookups_before + 1);
+
+  // Another loss, and the DHT's answer changes meanwhile (a record of the key
+  // that is not even valid): the cached view finds the loss, the confirming
+  // lookup differs, and the check is made again on the fresh records.
+  const uint32_t idx2 = report.holders[1].indices[0];
+  ASSERT_OK(holders[1]->fragments.Delete(hash, idx2));
+  ASSERT_OK(holders[2]->dht->PutRecord(core::KeyFor(hash), std::vector<uint8_t>(40, 0xEE)));
+  clock_.Advance(kHour / 4);
+  lookups_before = net_.record_lookups.load();
+  cache_reads = reads("cache");
+  audits_before = audits_of_steady();
+  ASSERT_OK_AND_ASSIGN(due, owner.RunRepairPass(/*forced=*/false));
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_FALSE(due[0].before.records_cached);
+  EXPECT_EQ(due[0].before.trigger, RepairTrigger::kLostCopies);
+  EXPECT_EQ(due[0].regenerated, std::vector<uint32_t>{idx2});
+  EXPECT_EQ(reads("cache"), cache_reads + 1);
+  EXPECT_EQ(net_.record_lookups.load(), lookups_before + 2);
+  EXPECT_EQ(audits_of_steady(), audits_before + 2);
+  EXPECT_EQ(HoldersOf(hash, idx2).size(), 1u);
 }
 
 // The cache never keeps an answer past its records' expiry: with records that

@@ -8,7 +8,7 @@ namespace {
 
 std::size_t SizeOf(const std::vector<std::vector<uint8_t>>& records) {
   std::size_t n = RecordCache::kEntryOverheadBytes;
-  for (const auto& r : records) n += r.size();
+  for (const auto& r : records) n += r.size() + RecordCache::kRecordOverheadBytes;
   return n;
 }
 
@@ -33,13 +33,16 @@ std::optional<std::vector<std::vector<uint8_t>>> RecordCache::Get(const core::No
 }
 
 void RecordCache::Put(const core::NodeId& key, std::vector<std::vector<uint8_t>> records,
-                      int64_t now_ms, int64_t valid_until_ms) {
+                      int64_t now_ms, int64_t valid_until_ms, uint64_t epoch) {
   if (!enabled()) return;
-  const int64_t until = std::min(now_ms + limits_.max_age_ms, valid_until_ms);
+  // min(now + max_age, valid_until), without overflowing now + max_age.
+  const int64_t until = valid_until_ms <= now_ms || valid_until_ms - now_ms <= limits_.max_age_ms
+                            ? valid_until_ms
+                            : now_ms + limits_.max_age_ms;
   const std::size_t bytes = SizeOf(records);
   std::lock_guard lock(mu_);
   if (auto it = index_.find(key); it != index_.end()) DropLocked(it);
-  if (until <= now_ms || bytes > limits_.max_bytes) return;
+  if (epoch != erase_epoch_ || until <= now_ms || bytes > limits_.max_bytes) return;
   while (!lru_.empty() &&
          (index_.size() >= limits_.max_entries || bytes_ + bytes > limits_.max_bytes)) {
     DropLocked(index_.find(lru_.back().key));
@@ -52,7 +55,13 @@ void RecordCache::Put(const core::NodeId& key, std::vector<std::vector<uint8_t>>
 
 void RecordCache::Erase(const core::NodeId& key) {
   std::lock_guard lock(mu_);
+  ++erase_epoch_;
   if (auto it = index_.find(key); it != index_.end()) DropLocked(it);
+}
+
+uint64_t RecordCache::erase_epoch() const {
+  std::lock_guard lock(mu_);
+  return erase_epoch_;
 }
 
 RecordCacheStats RecordCache::stats() const {

@@ -217,16 +217,22 @@ Result<RepairReport> ReplicationService::MaintainTessera(const core::ContentHash
   }
   // Check. A due check trusts a recent verification of our own copies (the
   // scrub's) and a still-valid answer of the record cache; a forced one
-  // re-hashes them and looks the records up. A due check that finds a repair
-  // to make is made again with a fresh lookup first: no repair is decided on
-  // a cached view (a holder placed since would be missing from it).
+  // re-hashes them and looks the records up. No repair is decided on a cached
+  // view (a holder placed since would be missing from it): a due check that
+  // finds one to make looks the records up again first.
   const int64_t trust_ms = forced ? 0
                                   : static_cast<int64_t>(std::min<uint64_t>(
                                         config_.trust_verified_secs, INT64_MAX / 1000)) *
                                         1000;
   ASSIGN_OR_RETURN(rep.before, CheckTesseraHealth(tessera, trust_ms, /*cached_records=*/!forced));
   if (rep.before.records_cached && rep.before.trigger != RepairTrigger::kNone) {
-    ASSIGN_OR_RETURN(rep.before, CheckTesseraHealth(tessera, trust_ms, /*cached_records=*/false));
+    // The DHT answering what the cache held, the check stands as made; else
+    // it is made again on the fresh records (holders audited twice then).
+    if (CachedRecordsCurrent(tessera)) {
+      rep.before.records_cached = false;
+    } else {
+      ASSIGN_OR_RETURN(rep.before, CheckTesseraHealth(tessera, trust_ms, /*cached_records=*/false));
+    }
   }
   const HealthReport& health = rep.before;
   // Mend our own copies: every holder does, whatever its rank.

@@ -133,7 +133,7 @@ struct HealthReport {
   std::optional<uint32_t> maintainer_rank;  // 0 owner, 1.. holders; none: not ours to repair
   std::optional<int64_t> need_since_ms;     // repair needed, as we saw it, since then
   bool own_claim_found = false;             // the DHT returned our own holder claim
-  bool records_cached = false;              // the DHT's answer came from the record cache
+  bool records_cached = false;  // the DHT's answer came from the record cache, unconfirmed
 };
 
 struct RepairReport {
@@ -372,6 +372,10 @@ class ReplicationService {
   // Every lookup that succeeds refills the cache.
   Records ReadRecords(const core::ContentHash& tessera, bool cached = false);
   Found FindHolders(const SignedPlan& plan, bool cached = false);
+  // Looks the tessera's records up and tells whether the DHT answers what
+  // record_cache_ holds for it (the same records, in any order). A failed
+  // lookup, or no entry, answers false; a different answer drops the entry.
+  bool CachedRecordsCurrent(const core::ContentHash& tessera);
   core::Result<void> MendLocal(const SignedPlan& plan, uint32_t index,
                                const std::vector<core::PlacementEntry>& holders,
                                std::string* problem);
