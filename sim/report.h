@@ -12,6 +12,14 @@
 
 namespace tesseras::sim {
 
+// The ground truth, when a repair was decided, for a copy of fragment i that
+// then landed while as many copies of i as wanted existed.
+enum class RedundantCause : uint8_t {
+  kFilledMeanwhile = 0,  // i lacked copies then; another repair filled it before this one landed
+  kHolderDown = 1,       // all copies of i existed, at least one on a machine down then
+  kHoldersUp = 2,        // all copies of i existed on machines up then
+};
+
 struct LostTessera {
   uint32_t tessera = 0;  // index in the workload
   std::string hash;      // hex of its (simulated) content hash
@@ -83,6 +91,13 @@ struct RunReport {
   // Copies created while as many copies of that fragment as wanted still
   // existed on machines in the network (ground truth, never seen by the policy).
   uint64_t copies_created_redundant = 0;
+  // Those copies by what the ground truth was when the repair was decided
+  // (RedundantCause) and by the kind of check that decided it (owner, quiet
+  // takeover, watch). Each array sums to copies_created_redundant.
+  std::array<uint64_t, 3> redundant_by_cause{}, redundant_by_maker{};
+  // kHolderDown ones by how long the longest-down holder of that fragment had
+  // been down when the repair was decided: < 1 day, 1-3, 3-7, >= 7 days.
+  std::array<uint64_t, 4> redundant_holder_down_for{};
   uint64_t budget_deferred = 0, repairs_without_sources = 0, lookups = 0, connections = 0;
   uint64_t oracle_copies = 0;
   // Repairs started, by the kind of check that found the need (owner, quiet

@@ -86,6 +86,11 @@ TEST(PolicySimTest, InvariantsHoldForBothPoliciesAndGraceSavesTraffic) {
     EXPECT_GE(r.disk_failures, 3u);
     EXPECT_GT(r.outages, 5u);
     EXPECT_GT(r.repairs, 50u) << r.policy;
+    // Every redundant copy has one cause and one maker.
+    EXPECT_LE(r.copies_created_redundant, r.copies_created);
+    auto sum = [](const std::array<uint64_t, 3>& a) { return a[0] + a[1] + a[2]; };
+    EXPECT_EQ(sum(r.redundant_by_cause), r.copies_created_redundant) << r.policy;
+    EXPECT_EQ(sum(r.redundant_by_maker), r.copies_created_redundant) << r.policy;
     EXPECT_GT(r.checks_owner, 1000u);
     EXPECT_GT(r.checks_watch, 100u);
     EXPECT_GT(r.checks_quiet, 100u);

@@ -130,7 +130,8 @@ struct Node {
   bool up = true;
   bool owner = false;
   bool pass_pending = false;
-  uint32_t epoch = 0;  // incremented at every down transition
+  uint32_t epoch = 0;      // incremented at every down transition
+  int64_t down_since = 0;  // seconds: the last down transition
   int64_t born = 0;
   int64_t dies = 0;
   double uplink_free = 0;  // seconds: when the upload link is idle again
@@ -181,6 +182,11 @@ struct Landing {
   uint16_t index = 0;
   uint32_t target_epoch = 0, maintainer_epoch = 0;
   uint32_t part_gen = 0;  // the pushing participant entry's gen (it may be freed and reused)
+  // Why this copy, should it land redundant (`Report::redundant_by_cause`):
+  // the ground truth when the repair was decided, and who decided it.
+  uint8_t cause = 0;     // a RedundantCause
+  uint8_t maker = 0;     // a World::CheckKind
+  uint8_t down_for = 0;  // kHolderDown: how long the longest-down holder had been down (a bucket)
 };
 
 // Told of every change of the churn, for a driver that maintains its own
@@ -253,6 +259,9 @@ class World {
   void CollectSlot(uint32_t tessera, std::size_t i);
   std::size_t SlotOf(const Tessera& t, uint32_t node, uint16_t index) const;
   void Repair(uint32_t pid, int64_t t, CheckKind kind);
+  // Ground truth for a copy of `index` being scheduled at `t`
+  // (Landing::cause and down_for).
+  void NoteCause(const Tessera& T, uint16_t index, int64_t t, Landing& l) const;
   void Land(const Landing& l, int64_t t);
   void ApplyDrops(uint32_t pid, int64_t t);
   void RemoveSlot(uint32_t tessera, std::size_t i);

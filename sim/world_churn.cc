@@ -166,6 +166,7 @@ void World::RecomputeUp(uint32_t n, int64_t t) {
   } else {
     --nodes_up_;
     ++node.epoch;
+    node.down_since = t;
   }
 }
 

@@ -646,9 +646,18 @@ void World::Repair(uint32_t pid, int64_t t, CheckKind kind) {
         lid = static_cast<uint32_t>(landings_.size());
         landings_.emplace_back();
       }
-      landings_[lid] =
-          Landing{tid,      target, self, pid, static_cast<uint16_t>(idx), nodes_[target].epoch,
-                  me.epoch, p.gen};
+      Landing& l = landings_[lid];
+      l = Landing{};
+      l.tessera = tid;
+      l.target = target;
+      l.maintainer = self;
+      l.part = pid;
+      l.index = static_cast<uint16_t>(idx);
+      l.target_epoch = nodes_[target].epoch;
+      l.maintainer_epoch = me.epoch;
+      l.part_gen = p.gen;
+      l.maker = static_cast<uint8_t>(kind);
+      NoteCause(T, l.index, t, l);
       Schedule(std::max<int64_t>(t + 1, static_cast<int64_t>(std::ceil(land))), EventType::kLanding,
                lid);
       ++scheduled;
@@ -672,6 +681,28 @@ void World::Repair(uint32_t pid, int64_t t, CheckKind kind) {
   report_.record_bytes += uint64_t{costs_.record_replicas} * cls.record_store_bytes;
 }
 
+void World::NoteCause(const Tessera& T, uint16_t index, int64_t t, Landing& l) const {
+  if (T.alive_copies[index] < ClassOf(T).redundancy.copies) {
+    l.cause = static_cast<uint8_t>(RedundantCause::kFilledMeanwhile);
+    return;
+  }
+  // The claimed slots of `index` are its copies (a claim lives while its
+  // holder is in the network and keeps the bytes).
+  int64_t longest = -1;
+  for (const Slot& s : T.record) {
+    if (s.claimed && s.index == index && !nodes_[s.node].up) {
+      longest = std::max(longest, t - nodes_[s.node].down_since);
+    }
+  }
+  if (longest < 0) {
+    l.cause = static_cast<uint8_t>(RedundantCause::kHoldersUp);
+    return;
+  }
+  l.cause = static_cast<uint8_t>(RedundantCause::kHolderDown);
+  const int64_t day = 86400;
+  l.down_for = longest < day ? 0 : longest < 3 * day ? 1 : longest < 7 * day ? 2 : 3;
+}
+
 void World::Land(const Landing& l, int64_t t) {
   Tessera& T = tesseras_[l.tessera];
   --T.in_flight;
@@ -689,7 +720,14 @@ void World::Land(const Landing& l, int64_t t) {
   } else {
     ++report_.copies_created;
     // Ground truth: the wanted copies of this fragment all still exist.
-    if (T.alive_copies[l.index] >= ClassOf(T).redundancy.copies) ++report_.copies_created_redundant;
+    if (T.alive_copies[l.index] >= ClassOf(T).redundancy.copies) {
+      ++report_.copies_created_redundant;
+      ++report_.redundant_by_cause[l.cause];
+      ++report_.redundant_by_maker[l.maker];
+      if (l.cause == static_cast<uint8_t>(RedundantCause::kHolderDown)) {
+        ++report_.redundant_holder_down_for[l.down_for];
+      }
+    }
     ++report_.copies_by_tier[static_cast<std::size_t>(ClassOf(T).plan.tier)];
     PhysicalAdd(l.tessera, l.target, l.index, t);
     Credit(l.target, T.owner, ClassOf(T).redundancy.fragment_bytes, +1);
