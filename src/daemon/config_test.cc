@@ -35,6 +35,9 @@ TEST(ConfigTest, DefaultsMatchTheDocumentedValues) {
   EXPECT_EQ(c.replication.max_per_subnet, 2u);
   EXPECT_EQ(c.replication.scrub_bytes_per_day, 34359738368u);
   EXPECT_EQ(c.replication.trust_verified_secs, 604800u);  // 7 days
+  EXPECT_EQ(c.replication.record_cache_secs, 3600u);
+  EXPECT_EQ(c.replication.record_cache_entries, 4096u);
+  EXPECT_EQ(c.replication.record_cache_bytes, 16777216u);  // 16 MiB
   EXPECT_FALSE(c.replication.coded_repair_at_threshold);
   EXPECT_EQ(c.dht.k, 20u);
   EXPECT_EQ(c.dht.alpha, 3u);
@@ -258,6 +261,12 @@ TEST(ConfigTest, OutOfRangeValuesAreErrors) {
       {"[replication]\nmax_per_subnet = 0\n", "replication.max_per_subnet = 0"},
       {"[replication]\ntrust_verified_secs = 31536001\n",
        "replication.trust_verified_secs = 31536001 is out of range [0, 31536000]"},
+      {"[replication]\nrecord_cache_secs = 86401\n",
+       "replication.record_cache_secs = 86401 is out of range [0, 86400]"},
+      {"[replication]\nrecord_cache_entries = 1048577\n",
+       "replication.record_cache_entries = 1048577 is out of range [0, 1048576]"},
+      {"[replication]\nrecord_cache_bytes = 1073741825\n",
+       "replication.record_cache_bytes = 1073741825 is out of range [0, 1073741824]"},
       {"[replication]\ncoded_repair_at_threshold = 2\n",
        "replication.coded_repair_at_threshold = 2 is out of range [0, 1]"},
       {"[dht]\nk = 0\n", "dht.k = 0"},
