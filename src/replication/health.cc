@@ -127,9 +127,17 @@ bool ReplicationService::CachedRecordsCurrent(const core::ContentHash& tessera) 
   if (!kept) return false;
   auto fresh = d_.dht->GetRecords(key);
   metrics_->record_reads_network.Inc();
-  if (fresh.ok()) {
-    std::sort(kept->begin(), kept->end());
-    std::sort(fresh->begin(), fresh->end());
+  if (fresh.ok() && fresh->size() == kept->size()) {
+    // The same records in any order: compared as sorted lists, in an order of
+    // our own (length, then bytes). std::sort with vector's operator< is
+    // what g++ 12 at -O3 misreads as a memcmp past any object's size.
+    auto before = [](const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+      if (a.size() != b.size()) return a.size() < b.size();
+      return std::lexicographical_compare(a.data(), a.data() + a.size(), b.data(),
+                                          b.data() + b.size());
+    };
+    std::sort(kept->begin(), kept->end(), before);
+    std::sort(fresh->begin(), fresh->end(), before);
     if (*kept == *fresh) return true;
   }
   record_cache_.Erase(key);
