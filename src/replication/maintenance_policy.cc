@@ -72,6 +72,16 @@ CopyHistory AfterAudit(CopyHistory h, CopyObservation o, int64_t now_ms) {
   return h;
 }
 
+CopyHistory AfterProbe(CopyHistory h, CopyObservation o, int64_t now_ms) {
+  const uint32_t audits = h.audits, answered = h.answered;
+  const auto first_seen = h.first_seen_ms;
+  h = AfterAudit(std::move(h), o, now_ms);
+  h.audits = audits;
+  h.answered = answered;
+  h.first_seen_ms = first_seen;
+  return h;
+}
+
 CopyHistory AfterPush(uint32_t index, int64_t now_ms) {
   CopyHistory h;
   h.index = index;
@@ -115,6 +125,28 @@ std::optional<int64_t> SuspectSince(const HolderView& h, int64_t now_ms,
     if (!since || *copy.first_failure_ms < *since) since = copy.first_failure_ms;
   }
   return since;
+}
+
+std::optional<int64_t> NextProbeMs(const CopyHistory& h, const MaintenancePolicyConfig& c) {
+  if (c.suspect_probe_interval_ms <= 0 || h.denied || !h.first_failure_ms) return std::nullopt;
+  const int64_t runs = std::max<int64_t>(1, h.consecutive_failures);
+  // Saturating: a probe beyond any grace is no probe.
+  if (runs >
+      (std::numeric_limits<int64_t>::max() - *h.first_failure_ms) / c.suspect_probe_interval_ms) {
+    return std::nullopt;
+  }
+  const int64_t at = *h.first_failure_ms + runs * c.suspect_probe_interval_ms;
+  if (at - *h.first_failure_ms >= c.holder_grace_ms) return std::nullopt;
+  return at;
+}
+
+std::optional<int64_t> NextProbeMs(const HolderView& h, const MaintenancePolicyConfig& c) {
+  std::optional<int64_t> next;
+  for (const auto& copy : h.copies) {
+    const auto at = NextProbeMs(copy, c);
+    if (at && (!next || *at < *next)) next = at;
+  }
+  return next;
 }
 
 std::string_view RecoverabilityName(Recoverability r) {

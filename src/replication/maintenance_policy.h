@@ -43,6 +43,13 @@ struct MaintenancePolicyConfig {
   // 2006); Ceph waits 600 s inside one data centre, Storj suspends only after
   // sustained failure.
   int64_t holder_grace_ms = 72ll * 3600 * 1000;
+  // A holder with a run of unanswered audits is asked again this often until
+  // it answers or its grace ends (a probe: the same attestation as a check,
+  // for that holder alone). A desktop off for a few hours at each of three
+  // daily checks answers a probe in between, and its failure run ends there,
+  // instead of its copies being called lost and re-created. 0 = no probes:
+  // only the checks audit. Default 6 h.
+  int64_t suspect_probe_interval_ms = 6ll * 3600 * 1000;
   // Batch repair begins when fewer than k + ceil(threshold × (n − k)) distinct
   // fragments are counted: 20 of 24, 60 of 72, 4 of the 7 small copies.
   double repair_threshold = 0.5;
@@ -101,6 +108,11 @@ enum class CopyObservation {
 // The history after one audit of the copy at `now_ms`. A proof clears the
 // failure run and the denial (reintegration); a denial sticks until a proof.
 CopyHistory AfterAudit(CopyHistory h, CopyObservation o, int64_t now_ms);
+// The history after a probe (NextProbeMs): as after an audit, but the probe
+// is not counted in `audits` and `answered`. Probes are aimed at holders seen
+// down, so counting them would understate the availability the durability
+// estimate reads from those counts.
+CopyHistory AfterProbe(CopyHistory h, CopyObservation o, int64_t now_ms);
 // An acknowledged push counts as a proof at `now_ms`.
 CopyHistory AfterPush(uint32_t index, int64_t now_ms);
 
@@ -118,6 +130,16 @@ std::string_view CopyStandingName(CopyStanding s);
 // copies), if it is suspect now.
 std::optional<int64_t> SuspectSince(const HolderView& h, int64_t now_ms,
                                     const MaintenancePolicyConfig& c);
+
+// When the holder of `h` should next be probed: while the copy's failure run
+// is not older than the grace, at first failure + consecutive failures ×
+// probe interval (a failed probe or check moves it one interval on; the
+// schedule is kept with no further state); nullopt when the copy has no
+// failure run, is denied, probes are off, or the next probe would fall at or
+// after the end of its grace (the check after it decides).
+std::optional<int64_t> NextProbeMs(const CopyHistory& h, const MaintenancePolicyConfig& c);
+// The earliest of NextProbeMs over the holder's copies.
+std::optional<int64_t> NextProbeMs(const HolderView& h, const MaintenancePolicyConfig& c);
 
 enum class Recoverability { kHealthy, kDegraded, kLost };
 std::string_view RecoverabilityName(Recoverability r);

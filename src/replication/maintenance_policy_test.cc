@@ -127,6 +127,62 @@ TEST_F(PolicyTest, SilentHolderIsSuspectWithinGraceAndLostAfter) {
   EXPECT_THAT(after.rebuild, ElementsAre(3u));
 }
 
+TEST_F(PolicyTest, SuspectHoldersAreProbedEveryIntervalUntilTheGraceEnds) {
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  HolderView& h = holders[2];
+  EXPECT_EQ(NextProbeMs(h, cfg_), std::nullopt);  // proven: nothing to probe
+  const int64_t t0 = now();
+  Miss(h, t0);
+  EXPECT_EQ(NextProbeMs(h, cfg_), t0 + cfg_.suspect_probe_interval_ms);
+  // Each failed probe moves the next one an interval on; the last falls
+  // before the end of the grace, and none at or after it.
+  std::vector<int64_t> probes;
+  while (auto at = NextProbeMs(h, cfg_)) {
+    probes.push_back(*at);
+    Miss(h, *at);
+  }
+  ASSERT_FALSE(probes.empty());
+  EXPECT_EQ(probes.size(),
+            static_cast<std::size_t>(cfg_.holder_grace_ms / cfg_.suspect_probe_interval_ms) -
+                1);  // 6, 12, ..., 66 h
+  EXPECT_LT(probes.back(), t0 + cfg_.holder_grace_ms);
+  EXPECT_EQ(StandingOf(h.copies[0], probes.back(), cfg_), CopyStanding::kSuspect);
+
+  // A probe answered ends the run: nothing more to probe, and the copy is
+  // proven where the check at the end of the grace would have lost it.
+  HolderView back = holders[3];
+  Miss(back, t0);
+  Miss(back, t0 + 24 * kHour);  // a daily check saw it off again
+  const auto next = NextProbeMs(back, cfg_);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(*next, t0 + 2 * cfg_.suspect_probe_interval_ms);
+  const uint32_t audits = back.copies[0].audits, answered = back.copies[0].answered;
+  for (auto& c : back.copies) c = AfterProbe(c, CopyObservation::kProven, *next);
+  EXPECT_EQ(NextProbeMs(back, cfg_), std::nullopt);
+  EXPECT_EQ(back.copies[0].last_proven_ms, *next);
+  // Not counted as audits: the durability estimate's sample stays unbiased.
+  EXPECT_EQ(back.copies[0].audits, audits);
+  EXPECT_EQ(back.copies[0].answered, answered);
+  Miss(back, t0 + cfg_.holder_grace_ms);
+  EXPECT_EQ(StandingOf(back.copies[0], t0 + cfg_.holder_grace_ms, cfg_), CopyStanding::kSuspect);
+
+  // A denial is an answer: no probe. Probes off: none either.
+  HolderView denied = holders[4];
+  for (auto& c : denied.copies) c = AfterAudit(c, CopyObservation::kDenied, t0);
+  EXPECT_EQ(NextProbeMs(denied, cfg_), std::nullopt);
+  cfg_.suspect_probe_interval_ms = 0;
+  EXPECT_EQ(NextProbeMs(holders[2], cfg_), std::nullopt);
+  // An interval longer than the grace never probes; a huge count saturates.
+  cfg_.suspect_probe_interval_ms = cfg_.holder_grace_ms;
+  HolderView once = holders[5];
+  Miss(once, t0);
+  EXPECT_EQ(NextProbeMs(once, cfg_), std::nullopt);
+  cfg_.suspect_probe_interval_ms = kHour;
+  once.copies[0].consecutive_failures = std::numeric_limits<uint32_t>::max();
+  EXPECT_EQ(NextProbeMs(once, cfg_), std::nullopt);
+}
+
 TEST_F(PolicyTest, ZeroGraceIsTheEagerPolicy) {
   cfg_.holder_grace_ms = 0;
   auto r = Medium();
