@@ -56,6 +56,9 @@ std::vector<ConfigKey> BuildKeys() {
       TESSERAS_CONFIG_KEY(replication, holder_grace_secs, 0, 10 * kYearSecs,
                           "a silent holder is suspect this long before its copies count as lost "
                           "(0: at once)"),
+      TESSERAS_CONFIG_KEY(replication, suspect_probe_secs, 0, 10 * kYearSecs,
+                          "a suspect holder is asked again this often until it answers or its "
+                          "grace ends (0: no probes)"),
       TESSERAS_CONFIG_KEY(replication, repair_threshold_percent, 0, 100,
                           "batch repair when more than this share of the parity is not counted"),
       TESSERAS_CONFIG_KEY(replication, coded_repair_at_threshold, 0, 1,

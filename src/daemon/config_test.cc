@@ -38,6 +38,7 @@ TEST(ConfigTest, DefaultsMatchTheDocumentedValues) {
   EXPECT_EQ(c.replication.record_cache_secs, 3600u);
   EXPECT_EQ(c.replication.record_cache_entries, 4096u);
   EXPECT_EQ(c.replication.record_cache_bytes, 16777216u);  // 16 MiB
+  EXPECT_EQ(c.replication.suspect_probe_secs, 21600u);     // 6 h
   EXPECT_FALSE(c.replication.coded_repair_at_threshold);
   EXPECT_EQ(c.dht.k, 20u);
   EXPECT_EQ(c.dht.alpha, 3u);
@@ -267,6 +268,8 @@ TEST(ConfigTest, OutOfRangeValuesAreErrors) {
        "replication.record_cache_entries = 1048577 is out of range [0, 1048576]"},
       {"[replication]\nrecord_cache_bytes = 1073741825\n",
        "replication.record_cache_bytes = 1073741825 is out of range [0, 1073741824]"},
+      {"[replication]\nsuspect_probe_secs = 315360001\n",
+       "replication.suspect_probe_secs = 315360001 is out of range [0, 315360000]"},
       {"[replication]\ncoded_repair_at_threshold = 2\n",
        "replication.coded_repair_at_threshold = 2 is out of range [0, 1]"},
       {"[dht]\nk = 0\n", "dht.k = 0"},

@@ -241,6 +241,7 @@ core::Result<void> Node::StartReplication() {
   cfg.record_cache.max_bytes = rc.record_cache_bytes;
   auto& policy = cfg.policy;
   policy.holder_grace_ms = static_cast<int64_t>(rc.holder_grace_secs) * 1000;
+  policy.suspect_probe_interval_ms = static_cast<int64_t>(rc.suspect_probe_secs) * 1000;
   policy.repair_threshold = rc.repair_threshold_percent / 100.0;
   policy.coded_repair_at_threshold = rc.coded_repair_at_threshold;
   policy.surplus_fraction = rc.surplus_percent / 100.0;

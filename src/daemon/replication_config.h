@@ -41,6 +41,9 @@ struct ReplicationConfig {
   // checks a tessera others audit; when a lost copy is no longer tracked; the
   // repair traffic allowed per day; how long a refusing peer is not chosen.
   uint64_t holder_grace_secs = 72 * 3600;
+  // A suspect holder is asked again this often until it answers or its grace
+  // ends (0: only the checks audit).
+  uint64_t suspect_probe_secs = 6 * 3600;
   uint32_t repair_threshold_percent = 50;
   // Coded tiers repair only below the threshold (one batch per k fragments
   // fetched) instead of re-creating each fragment known lost at once.

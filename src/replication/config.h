@@ -2,6 +2,7 @@
 // ([replication] section, docs/DAEMON.md). Intervals go down to seconds for tests.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 
@@ -47,6 +48,10 @@ struct ReplicationConfig {
   // The DHT's answers kept for due checks (record_cache.h): at most an hour,
   // and never past the first expiry among an answer's records.
   RecordCacheLimits record_cache;
+  // Tesseras with a probe of a suspect holder pending, kept in memory
+  // (ReplicationService::ProbeSuspects); a check beyond the cap notes none,
+  // and its suspects wait for the next check. ~100 bytes each.
+  std::size_t max_probe_entries = 65536;
   // Where fragments are staged while encoding, fetching and rebuilding.
   std::filesystem::path scratch_dir;
 };

@@ -444,6 +444,7 @@ void ReplicationService::RecordAudit(const SignedPlan& plan, View& view, const A
       MaintainerRank(d_.self->node_id(), plan.owner_id(), core::KeyFor(tessera), ranked, now, cfg);
   if (!view.stored) return;  // a stranger asking: nothing of ours to remember
   (void)d_.plans->SetHolders(tessera, view.holders);
+  NoteProbes(tessera, view.holders);
   auto m = d_.plans->GetMaintenance(tessera);
   core::MaintenanceClock clock = m.ok() ? std::move(*m) : core::MaintenanceClock{};
   clock.last_checked_ms = now;

@@ -130,6 +130,102 @@ TEST_F(MaintenanceTest, SleepersWithinTheGraceCostNothing) {
   EXPECT_EQ(TheyStoreForUs(*nodes[0]), credit);
 }
 
+// A desktop that is off at every daily check but on in between: each check
+// starts a failure run and the probe six hours later ends it, so at the
+// fourth check, 72 h after the first, it is still only suspect. With probes
+// off (the next test) the same sleeper's copy is called lost and re-created.
+TEST_F(MaintenanceTest, AProbeBetweenChecksKeepsASleeperFromBeingCalledLost) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  config_.policy.suspect_probe_interval_ms = 6 * kHour;
+  auto nodes = MakeNodes(30);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 21));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  ASSERT_EQ(report.holders.size(), 24u);
+  SimNode* sleeper = HolderNodes(report)[0];
+  const core::NodeId sleeper_id = sleeper->identity.node_id();
+  auto& service = *nodes[0]->service;
+  EXPECT_EQ(service.NextProbeDueMs(), std::nullopt);  // nobody suspect yet
+  std::size_t answered = 0;
+  for (int day = 0; day < 4; ++day) {
+    clock_.Advance(day == 0 ? 24 * kHour : 18 * kHour);  // daily checks
+    sleeper->online = false;
+    const int64_t checked_at = clock_.NowUnixMs();
+    auto pass = *service.RunRepairPass(/*forced=*/false);
+    ASSERT_EQ(pass.size(), 1u);
+    EXPECT_EQ(pass[0].action, "none") << "day " << day;
+    EXPECT_EQ(Regenerated(pass), 0u) << "day " << day;
+    for (const auto& h : pass[0].before.holders) {
+      if (h.entry.holder == sleeper_id) {
+        EXPECT_EQ(h.suspect_since, checked_at) << "day " << day;
+      }
+    }
+    if (day == 3) break;
+    EXPECT_EQ(service.NextProbeDueMs(), checked_at + 6 * kHour);
+    clock_.Advance(6 * kHour);
+    sleeper->online = true;
+    auto probed = service.ProbeSuspects();
+    ASSERT_OK(probed);
+    EXPECT_EQ(probed->holders, 1u);  // the sleeper alone, not its 23 peers
+    answered += probed->answered;
+    EXPECT_EQ(service.NextProbeDueMs(), std::nullopt);  // the run ended
+  }
+  EXPECT_EQ(answered, 3u);
+}
+
+TEST_F(MaintenanceTest, WithoutProbesTheSameSleeperIsCalledLostAfterTheGrace) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  config_.policy.suspect_probe_interval_ms = 0;
+  auto nodes = MakeNodes(30);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 21));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  SimNode* sleeper = HolderNodes(report)[0];
+  auto& service = *nodes[0]->service;
+  std::size_t regenerated = 0;
+  for (int day = 0; day < 4; ++day) {
+    clock_.Advance(24 * kHour);
+    sleeper->online = false;
+    auto pass = *service.RunRepairPass(/*forced=*/false);
+    regenerated += Regenerated(pass);
+    EXPECT_EQ(service.NextProbeDueMs(), std::nullopt);
+    sleeper->online = true;  // on between the checks, but nobody asks
+  }
+  EXPECT_EQ(regenerated, 1u);  // at the fourth check, 72 h after the first
+}
+
+// A probe that finds the holder still silent moves the next one an interval
+// on; the probes stop before the grace ends (the check after it decides), and
+// the tesseras noted are capped (max_probe_entries).
+TEST_F(MaintenanceTest, SilentProbesStepOnAndStopAtTheGraceAndTheCapHolds) {
+  config_.policy.holder_grace_ms = 24 * kHour;
+  config_.policy.suspect_probe_interval_ms = 6 * kHour;
+  config_.max_probe_entries = 1;
+  auto nodes = MakeNodes(30);
+  auto first = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 22));
+  auto second = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 23));
+  auto r1 = *nodes[0]->service->ReplicateTessera(first);
+  auto r2 = *nodes[0]->service->ReplicateTessera(second);
+  for (auto* h : HolderNodes(r1)) h->online = false;  // every holder of both is off
+  for (auto* h : HolderNodes(r2)) h->online = false;
+  auto& service = *nodes[0]->service;
+  const int64_t t0 = clock_.NowUnixMs();
+  ASSERT_OK(service.CheckTesseraHealth(first));
+  ASSERT_OK(service.CheckTesseraHealth(second));  // over the cap: not noted
+  std::vector<std::size_t> probed;
+  while (auto due = service.NextProbeDueMs()) {
+    clock_.Advance(*due - clock_.NowUnixMs());
+    auto p = service.ProbeSuspects();
+    ASSERT_OK(p);
+    EXPECT_EQ(p->tesseras, 1u);
+    EXPECT_EQ(p->answered, 0u);
+    probed.push_back(p->holders);
+    ASSERT_LT(probed.size(), 10u);
+  }
+  // At 6, 12 and 18 h; none at 24 h, where the grace ends.
+  EXPECT_EQ(probed.size(), 3u);
+  for (std::size_t n : probed) EXPECT_GT(n, 0u);
+  EXPECT_EQ(clock_.NowUnixMs(), t0 + 18 * kHour);
+}
+
 // The same sleep with the eager policy (grace 0) re-creates every fragment of
 // the sleepers: the traffic the grace saves.
 TEST_F(MaintenanceTest, TheEagerPolicyReCreatesWhatSleepersKeep) {

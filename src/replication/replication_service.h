@@ -304,6 +304,25 @@ class ReplicationService {
   // never all of them).
   static constexpr std::size_t kPassPlanPage = 512;
 
+  // Probes (MaintenancePolicyConfig::suspect_probe_interval_ms): between
+  // checks, the holders a check left suspect are asked again, each alone,
+  // until they answer or their grace ends, so that a machine off for a night
+  // at each daily check does not have its copies called lost. Each check
+  // notes its tessera's next probe here, in memory: at most
+  // config().max_probe_entries tesseras (a check beyond that notes nothing),
+  // none after a restart until their next check. A probe records what it saw in the copies'
+  // histories (AfterProbe) and nothing else; the next check assesses and repairs.
+  struct ProbeSummary {
+    std::size_t tesseras = 0;           // tesseras whose probes were due
+    std::size_t holders = 0;            // holders asked
+    std::size_t answered = 0;           // of those, answered (proved or denied)
+    std::vector<std::string> problems;  // what could not be recorded, per tessera
+  };
+  core::Result<ProbeSummary> ProbeSuspects();
+  // When the earliest noted probe is due (unix ms), if any.
+  std::optional<int64_t> NextProbeDueMs() const;
+  int64_t clock_now_ms() const { return d_.clock->NowUnixMs(); }
+
   PassStatus pass_status() const;
   RecordCacheStats record_cache_stats() const { return record_cache_.stats(); }
   // The last passes, newest last (at most kPassHistory).
@@ -385,6 +404,8 @@ class ReplicationService {
                                    bool cached_records);
   Audit AuditHolders(const SignedPlan& plan, const View& view);
   void RecordAudit(const SignedPlan& plan, View& view, const Audit& audit, HealthReport& r);
+  // Notes (or clears) the tessera's next probe from the holders tracked now.
+  void NoteProbes(const core::ContentHash& tessera, const std::vector<core::HolderView>& holders);
   // Repair, step by step (repair.cc).
   core::Result<RepairReport> MaintainTessera(const core::ContentHash& tessera, bool forced,
                                              bool act);
@@ -425,6 +446,7 @@ class ReplicationService {
       committing_;
   PassStatus pass_;
   std::deque<PassSummary> history_;
+  std::map<core::ContentHash, int64_t> probes_;  // tessera -> next probe (unix ms)
 };
 
 // Runs RunRepairPass (the tesseras that are due) every interval + uniform

@@ -101,7 +101,13 @@ ReplicationService::Metrics::Metrics(core::MetricsRegistry& r)
       record_reads_network(
           r.GetCounter("tesseras_dht_record_reads_total",
                        "Reads of a tessera's DHT records, by where the answer came from",
-                       {{"source", "network"}})) {}
+                       {{"source", "network"}})),
+      probes_answered(r.GetCounter("tesseras_holder_probes_total",
+                                   "Suspect holders asked again between checks, by result",
+                                   {{"result", "answered"}})),
+      probes_unanswered(r.GetCounter("tesseras_holder_probes_total",
+                                     "Suspect holders asked again between checks, by result",
+                                     {{"result", "unanswered"}})) {}
 
 std::vector<core::PlacementEntry> CountedPlacement(const std::vector<core::HolderView>& holders,
                                                    int64_t now_ms, const MaintenancePolicyConfig& c,

@@ -138,6 +138,8 @@ struct ReplicationService::Metrics {
   core::Counter& repair_received;
   core::Counter& record_reads_cache;    // tessera record reads the cache answered
   core::Counter& record_reads_network;  // and those that asked the DHT
+  core::Counter& probes_answered;       // suspect holders probed that answered
+  core::Counter& probes_unanswered;     // ... and those that stayed silent
 };
 
 // Converts between placements (who holds what) and tracked holder views: the
