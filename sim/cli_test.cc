@@ -202,10 +202,17 @@ TEST_F(SimCliTest, FullStackModeRunsTheRealServicesOnTheSameChurn) {
   EXPECT_GT(full["counts"]["copies_created"].get<uint64_t>(), 0u);
   EXPECT_GT(full_repair, 0);
   EXPECT_GT(policy_repair, 0);
-  std::printf("full-stack repair %.0f B, policy-level %.0f B (%.2fx); audits %.0f vs %.0f B\n",
-              full_repair, policy_repair, full_repair / policy_repair,
-              full["audit_bytes"]["total"].get<double>(),
-              policy["audit_bytes"]["total"].get<double>());
+  // Both probe the holders their checks left suspect.
+  const auto full_probes = full["counts"]["probes"].get<uint64_t>();
+  const auto policy_probes = policy["counts"]["probes"].get<uint64_t>();
+  EXPECT_GT(full_probes, 0u);
+  EXPECT_GT(policy_probes, 0u);
+  std::printf(
+      "full-stack repair %.0f B, policy-level %.0f B (%.2fx); audits %.0f vs %.0f B; "
+      "probes %llu vs %llu\n",
+      full_repair, policy_repair, full_repair / policy_repair,
+      full["audit_bytes"]["total"].get<double>(), policy["audit_bytes"]["total"].get<double>(),
+      static_cast<unsigned long long>(full_probes), static_cast<unsigned long long>(policy_probes));
 }
 
 }  // namespace

@@ -197,6 +197,7 @@ class Driver final : public ChurnObserver {
   void OnUp(uint32_t n, bool up, int64_t t) override {
     AdvanceTo(t);
     nodes_[n]->online = up;
+    RunDueProbes();
   }
   void OnDepart(uint32_t n, int64_t t) override {
     AdvanceTo(t);
@@ -226,6 +227,7 @@ class Driver final : public ChurnObserver {
       if (first_pass_error_.empty()) first_pass_error_ = reports.error().ToString();
       return;
     }
+    NoteProbeDue(n);
     for (const auto& r : *reports) {
       // The margin this maintainer assessed, where it assessed one.
       if (r.action == "none" || r.action == "repaired" || r.action == "deferred") {
@@ -237,6 +239,7 @@ class Driver final : public ChurnObserver {
   }
   void OnDay(int64_t t) override {
     AdvanceTo(t);
+    RunDueProbes();
     net_.Republish();
     KeepNewestRecords();
     Census(t, /*daily=*/true);
@@ -400,6 +403,8 @@ class Driver final : public ChurnObserver {
   }
 
   uint64_t passes() const { return passes_; }
+  uint64_t probes() const { return probes_; }
+  uint64_t probes_answered() const { return probes_answered_; }
   uint64_t restored() const { return restored_; }
   uint64_t restore_bytes() const { return traffic_.restore; }
   uint32_t publish_incomplete() const { return publish_incomplete_; }
@@ -410,6 +415,29 @@ class Driver final : public ChurnObserver {
     const int64_t target = MsAt(t);
     if (target > clock_.NowUnixMs()) clock_.Advance(target - clock_.NowUnixMs());
   }
+  // The services' probes of suspect holders (ReplicationService::
+  // ProbeSuspects), run at the first churn event (an up/down change, or the
+  // day's end) at or after each node's earliest one while the node is up: a
+  // node down then probes when it is up again, as tesd's loop does on waking.
+  // With ~200 nodes changing state every ~20 h there is such an event every
+  // few simulated minutes.
+  void NoteProbeDue(uint32_t n) {
+    if (probe_due_.size() <= n) probe_due_.resize(n + 1, kNoProbe);
+    probe_due_[n] = nodes_[n]->service->NextProbeDueMs().value_or(kNoProbe);
+  }
+  void RunDueProbes() {
+    const int64_t now = clock_.NowUnixMs();
+    for (uint32_t n = 0; n < probe_due_.size(); ++n) {
+      if (probe_due_[n] > now || !nodes_[n]->online) continue;
+      auto r = nodes_[n]->service->ProbeSuspects();
+      if (r.ok()) {
+        probes_ += r->holders;
+        probes_answered_ += r->answered;
+      }
+      NoteProbeDue(n);
+    }
+  }
+  static constexpr int64_t kNoProbe = std::numeric_limits<int64_t>::max();
   const RecordMeta& Meta(const std::vector<uint8_t>& record) {
     std::string key(record.begin(), record.end());
     auto it = meta_.find(key);
@@ -466,6 +494,8 @@ class Driver final : public ChurnObserver {
   Traffic traffic_;
   Phase phase_ = Phase::kPublish;
   std::vector<SimNode*> nodes_;
+  std::vector<int64_t> probe_due_;  // per node: its service's earliest probe
+  uint64_t probes_ = 0, probes_answered_ = 0;
   std::map<uint32_t, uint32_t> hosts_;
   std::unordered_map<std::string, RecordMeta> meta_;
   std::vector<Published> published_;
@@ -549,17 +579,25 @@ core::Result<std::vector<RunReport>> RunFullStack(const Scenario& scenario,
   // both runs, so the policy-level world's oracle is this run's too.
   full.oracle_repair_bytes = policy.oracle_repair_bytes;
   full.oracle_copies = policy.oracle_copies;
+  full.bound_repair_bytes = policy.bound_repair_bytes;
+  full.bound_copies = policy.bound_copies;
   driver->Fill(full);
   driver->RestoreAll(full);
   full.restored_at_end = driver->restored();
   full.restore_bytes = driver->restore_bytes();
   full.passes_run = driver->passes();
+  full.probes = driver->probes();
+  full.probes_answered = driver->probes_answered();
   full.publish_incomplete = driver->publish_incomplete();
   for (const auto& f : driver->restore_failures()) full.violations.push_back("restore: " + f);
   full.traffic_vs_oracle =
       full.oracle_repair_bytes == 0
           ? (full.repair_bytes == 0 ? 1.0 : INFINITY)
           : static_cast<double>(full.repair_bytes) / static_cast<double>(full.oracle_repair_bytes);
+  full.traffic_vs_bound =
+      full.bound_repair_bytes == 0
+          ? (full.repair_bytes == 0 ? 1.0 : INFINITY)
+          : static_cast<double>(full.repair_bytes) / static_cast<double>(full.bound_repair_bytes);
   if (!options.daily_series) full.days.clear();
   driver.reset();
   world.reset();

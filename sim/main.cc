@@ -41,6 +41,8 @@ void PrintSummary(const tesseras::sim::RunReport& r) {
               Human(static_cast<double>(r.repair_bytes)).c_str(),
               Human(static_cast<double>(r.repair_bytes) / nd).c_str(), r.traffic_vs_oracle,
               Human(static_cast<double>(r.oracle_repair_bytes)).c_str());
+  std::printf("                         %.3fx the lower bound's %s\n", r.traffic_vs_bound,
+              Human(static_cast<double>(r.bound_repair_bytes)).c_str());
   std::printf("  audit traffic          %s (%s per node-day)\n",
               Human(static_cast<double>(r.audit_bytes)).c_str(),
               Human(static_cast<double>(r.audit_bytes) / nd).c_str());

@@ -44,6 +44,7 @@ json RunJson(const RunReport& r, bool run_stats) {
                        {"max_holders_in_one_subnet", r.max_holders_in_one_subnet}};
   }
   j["traffic_vs_oracle"] = Finite(r.traffic_vs_oracle);
+  j["traffic_vs_lower_bound"] = Finite(r.traffic_vs_bound);
   j["min_margin_seen"] = r.min_margin_seen;
   j["min_durable_margin"] = r.min_durable_margin;
   j["below_threshold"] = {{"episodes", r.below_threshold_episodes},
@@ -60,6 +61,8 @@ json RunJson(const RunReport& r, bool run_stats) {
   j["oracle"] = {{"repair_bytes", Bytes(r.oracle_repair_bytes, r.node_days)},
                  {"audit_bytes", Bytes(0, r.node_days)},
                  {"copies_created", r.oracle_copies}};
+  j["lower_bound"] = {{"repair_bytes", Bytes(r.bound_repair_bytes, r.node_days)},
+                      {"copies_created", r.bound_copies}};
   json tiers = json::object();
   const char* names[] = {"small", "medium", "large"};
   for (int t = 0; t < 3; ++t) {
@@ -67,6 +70,7 @@ json RunJson(const RunReport& r, bool run_stats) {
                        {"push_bytes", r.push_bytes_by_tier[t]},
                        {"copies_created", r.copies_by_tier[t]},
                        {"oracle_bytes", r.oracle_bytes_by_tier[t]},
+                       {"oracle_share_bytes", r.oracle_share_bytes_by_tier[t]},
                        {"oracle_copies", r.oracle_copies_by_tier[t]}};
   }
   j["by_tier"] = tiers;
@@ -102,6 +106,9 @@ json RunJson(const RunReport& r, bool run_stats) {
                  {"repairs_without_sources", r.repairs_without_sources},
                  {"lookups", r.lookups},
                  {"connections", r.connections},
+                 {"probes", r.probes},
+                 {"probes_answered", r.probes_answered},
+                 {"probe_bytes", r.probe_bytes},
                  {"surplus_dropped", r.surplus_dropped},
                  {"forgotten", r.forgotten},
                  {"listed_copies", r.listed_copies},

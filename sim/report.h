@@ -80,6 +80,8 @@ struct RunReport {
   uint64_t repair_debt_bytes = 0;
   // Per tier (small, medium, large): fetched and pushed repair bytes, and the oracle's.
   std::array<uint64_t, 3> fetch_bytes_by_tier{}, push_bytes_by_tier{}, oracle_bytes_by_tier{};
+  // Of the oracle's bytes, its shares of rebuilds' fetches (owner gone).
+  std::array<uint64_t, 3> oracle_share_bytes_by_tier{};
   std::array<uint64_t, 3> copies_by_tier{}, oracle_copies_by_tier{};
   uint64_t publish_bytes = 0;  // the first placement at time 0, not counted as repair
   double node_days = 0;        // Σ days each node was in the network
@@ -99,7 +101,14 @@ struct RunReport {
   // been down when the repair was decided: < 1 day, 1-3, 3-7, >= 7 days.
   std::array<uint64_t, 4> redundant_holder_down_for{};
   uint64_t budget_deferred = 0, repairs_without_sources = 0, lookups = 0, connections = 0;
+  // Probes of suspect holders between checks: holders asked, those that
+  // answered (ending their failure run), and their bytes (in audit_bytes too).
+  uint64_t probes = 0, probes_answered = 0, probe_bytes = 0;
   uint64_t oracle_copies = 0;
+  // The lower bound (World::OracleReplace): the oracle with placements that
+  // are never lost again; what the invariant compares the policy with.
+  uint64_t bound_repair_bytes = 0, bound_copies = 0;
+  double traffic_vs_bound = 0;
   // Repairs started, by the kind of check that found the need (owner, quiet
   // takeover, watch) and by trigger (copies known lost, below the threshold).
   uint64_t repairs_by_owner = 0, repairs_by_quiet = 0, repairs_by_watch = 0;

@@ -345,6 +345,10 @@ Result<Scenario> ParseScenario(std::string_view text, std::string_view source,
     ASSIGN_OR_RETURN(double grace, r.Number("holder_grace_hours", 0, 24 * 3650,
                                             static_cast<double>(p.holder_grace_ms) / kMs / kHour));
     p.holder_grace_ms = std::llround(grace * kHour * kMs);
+    ASSIGN_OR_RETURN(double probe,
+                     r.Number("suspect_probe_hours", 0, 24 * 3650,
+                              static_cast<double>(p.suspect_probe_interval_ms) / kMs / kHour));
+    p.suspect_probe_interval_ms = std::llround(probe * kHour * kMs);
     ASSIGN_OR_RETURN(p.repair_threshold, r.Number("repair_threshold", 0, 1, p.repair_threshold));
     ASSIGN_OR_RETURN(p.surplus_fraction, r.Number("surplus_fraction", 0, 10, p.surplus_fraction));
     ASSIGN_OR_RETURN(int64_t at_threshold, r.Integer("coded_repair_at_threshold", 0, 1,
@@ -412,6 +416,7 @@ Result<Scenario> LoadScenario(const std::string& path, const std::vector<std::st
 
 replication::MaintenancePolicyConfig EagerOf(replication::MaintenancePolicyConfig c) {
   c.holder_grace_ms = 0;
+  c.suspect_probe_interval_ms = 0;
   c.repair_threshold = 1.0;
   return c;
 }
@@ -421,6 +426,7 @@ std::vector<std::pair<std::string, double>> KnobList(const replication::Maintena
   constexpr double kMsPerHour = 3.6e6;
   return {
       {"holder_grace_hours", static_cast<double>(c.holder_grace_ms) / kMsPerHour},
+      {"suspect_probe_hours", static_cast<double>(c.suspect_probe_interval_ms) / kMsPerHour},
       {"repair_threshold", c.repair_threshold},
       {"surplus_fraction", c.surplus_fraction},
       {"coded_repair_at_threshold", c.coded_repair_at_threshold ? 1.0 : 0.0},

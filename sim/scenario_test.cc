@@ -36,6 +36,9 @@ TEST(ScenarioTest, DefaultsAreThePolicyDefaults) {
   auto s = ParseScenario(kMinimal, "t.toml");
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ(s->policy.holder_grace_ms, replication::MaintenancePolicyConfig{}.holder_grace_ms);
+  EXPECT_EQ(s->policy.suspect_probe_interval_ms,
+            replication::MaintenancePolicyConfig{}.suspect_probe_interval_ms);
+  EXPECT_EQ(EagerOf(s->policy).suspect_probe_interval_ms, 0);
   EXPECT_EQ(s->policy.repair_bytes_per_day,
             replication::MaintenancePolicyConfig{}.repair_bytes_per_day);
   EXPECT_EQ(s->pass.interval_secs, 86400);
@@ -46,6 +49,8 @@ TEST(ScenarioTest, DefaultsAreThePolicyDefaults) {
 TEST(ScenarioTest, BadInputNamesTheFileLineAndKey) {
   EXPECT_THAT(ErrorOf(std::string(kMinimal) + "[policy]\nholder_grace_hours = -1\n"),
               HasSubstr("t.toml:8: policy.holder_grace_hours must be between 0"));
+  EXPECT_THAT(ErrorOf(std::string(kMinimal) + "[policy]\nsuspect_probe_hours = 87601\n"),
+              HasSubstr("policy.suspect_probe_hours must be between 0"));
   EXPECT_THAT(ErrorOf(std::string(kMinimal) + "[policy]\ngrace = 3\n"),
               HasSubstr("unknown key policy.grace"));
   EXPECT_THAT(ErrorOf(std::string(kMinimal) + "[policies]\n"), HasSubstr("unknown section"));

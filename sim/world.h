@@ -79,10 +79,11 @@ struct Part {
   uint32_t tessera = 0;
   uint32_t gen = 0;  // bumped when the entry is reused (stale heap entries)
   // MaintenanceClock, in seconds.
-  int32_t audited = kNever;                                // last_audited_by_peer_ms
-  int32_t checked = kNever;                                // last_checked_ms
-  int32_t need = kNever;                                   // need_since_ms
-  int64_t heap_due = std::numeric_limits<int64_t>::max();  // due of its live heap entry
+  int32_t audited = kNever;                                 // last_audited_by_peer_ms
+  int32_t checked = kNever;                                 // last_checked_ms
+  int32_t need = kNever;                                    // need_since_ms
+  int64_t heap_due = std::numeric_limits<int64_t>::max();   // due of its live heap entry
+  int64_t probe_due = std::numeric_limits<int64_t>::max();  // its pending kProbe event, if any
   // MaintainerRank, cached while the record and the view's standings hold.
   uint32_t rank = 0;
   int64_t rank_valid_until_ms = 0;
@@ -116,7 +117,8 @@ struct Tessera {
   uint32_t in_flight = 0;
   // The oracle's own placement: one node per unit.
   std::vector<uint32_t> oracle;
-  float predicted = -1;  // durability estimate at the calibration day
+  std::vector<uint32_t> bound;  // the lower bound's placement (World::OracleReplace)
+  float predicted = -1;         // durability estimate at the calibration day
 };
 
 struct Node {
@@ -134,6 +136,7 @@ struct Node {
   int64_t down_since = 0;  // seconds: the last down transition
   int64_t born = 0;
   int64_t dies = 0;
+  int64_t next_disk_failure = std::numeric_limits<int64_t>::max();  // seconds (ground truth)
   double uplink_free = 0;  // seconds: when the upload link is idle again
   double diurnal_start_hour = 9;
   replication::RepairBudget budget;
@@ -148,8 +151,12 @@ struct Node {
     bool operator>(const Due& o) const { return due > o.due; }
   };
   std::vector<Due> due_heap;
+  // Probes that fell due while it was down, (part, gen): run when it is up
+  // again, as tesd's loop runs an overdue probe when the machine wakes.
+  std::vector<std::pair<uint32_t, uint32_t>> probes_pending;
   std::vector<std::pair<uint32_t, uint16_t>> held;         // ground truth: (tessera, index)
   std::vector<std::pair<uint32_t, uint16_t>> oracle_held;  // the oracle's copies here
+  std::vector<std::pair<uint32_t, uint16_t>> bound_held;   // the lower bound's
   // What it observed as a maintainer (durability estimates).
   double holder_secs_watched = 0;
   uint32_t departures_seen = 0;
@@ -165,6 +172,7 @@ enum class EventType : uint8_t {
   kNextOutage,   // draw the next outage
   kDiskFailure,  // a node loses every fragment
   kLanding,      // a push completes (a = landing id)
+  kProbe,        // a participant probes its suspect holders (a = part, b = gen)
   kDayTick,
   kCalibrate,
 };
@@ -251,6 +259,10 @@ class World {
   void Pass(uint32_t n, int64_t t);
   enum class CheckKind { kOwner, kQuiet, kWatch };
   void Check(uint32_t pid, int64_t t, CheckKind kind);
+  // Probes (replication::NextProbeMs): the suspect holders `pid`'s view
+  // tracks are audited again between checks, and the next probe scheduled.
+  void Probe(uint32_t pid, int64_t t);
+  void ScheduleProbe(uint32_t pid, int64_t t);
   std::optional<uint32_t> Rank(uint32_t pid, int64_t t);
   void RankFromView(uint32_t pid, int64_t t);
   void Evaluate(uint32_t pid, int64_t t);
@@ -306,7 +318,7 @@ class World {
   std::vector<uint16_t> subnet_hosts_;
   std::vector<uint8_t> subnet_dark_;
   std::vector<uint32_t> owners_;
-  Rng arrivals_, outages_, oracle_rng_, workload_;
+  Rng arrivals_, outages_, oracle_rng_, workload_, bound_rng_;
   uint32_t nodes_up_ = 0;
   // Bilateral ledgers: key (a << 32 | b) -> what a recorded about b.
   struct LedgerEntry {

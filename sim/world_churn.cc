@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 
 #include "sim/world.h"
 
@@ -48,7 +49,8 @@ World::World(const Scenario& s, const WireCosts& costs, replication::Maintenance
       arrivals_(s.seed, 0xa001),
       outages_(s.seed, 0xa002),
       oracle_rng_(s.seed, 0xa003),
-      workload_(s.seed, 0xa004) {
+      workload_(s.seed, 0xa004),
+      bound_rng_(s.seed, 0xa005) {
   end_ = static_cast<int64_t>(std::llround(s.years * 365 * kDaySecs));
   margin_count_.assign(80, 0);
 }
@@ -107,7 +109,8 @@ uint32_t World::AddNode(int64_t t, bool initial, Rng& chooser) {
            n);
   if (s_.disk_failures_per_node_year > 0) {
     const double mean = 365 * kDaySecs / s_.disk_failures_per_node_year;
-    Schedule(t + 1 + std::llround(node.disk.Exponential(mean)), EventType::kDiskFailure, n);
+    node.next_disk_failure = t + 1 + std::llround(node.disk.Exponential(mean));
+    Schedule(node.next_disk_failure, EventType::kDiskFailure, n);
   }
   return n;
 }
@@ -163,6 +166,13 @@ void World::RecomputeUp(uint32_t n, int64_t t) {
       node.pass_pending = false;
       Schedule(t + 60, EventType::kPass, n);  // the repair loop runs soon after start-up
     }
+    for (const auto& [pid, gen] : node.probes_pending) {
+      Part& p = parts_[pid];
+      if (!p.used || p.gen != gen || p.node != n || p.probe_due <= t + 60) continue;
+      p.probe_due = t + 60;
+      Schedule(t + 60, EventType::kProbe, pid, gen);
+    }
+    node.probes_pending.clear();
   } else {
     --nodes_up_;
     ++node.epoch;
@@ -262,7 +272,8 @@ void World::DiskFailure(uint32_t n, int64_t t) {
   }
   OracleReplace(n, t);
   const double mean = 365 * kDaySecs / s_.disk_failures_per_node_year;
-  Schedule(t + 1 + std::llround(node.disk.Exponential(mean)), EventType::kDiskFailure, n);
+  node.next_disk_failure = t + 1 + std::llround(node.disk.Exponential(mean));
+  Schedule(node.next_disk_failure, EventType::kDiskFailure, n);
 }
 
 void World::StartOutage(int64_t t) {
@@ -341,54 +352,91 @@ void World::CheckLost(uint32_t tid, int64_t t) {
   report_.lost.push_back(std::move(l));
 }
 
-// The oracle knows at once that `n`'s copies are gone for good, and pays for
+// The oracles know at once that `n`'s copies are gone for good, and pay for
 // each the least that any policy keeping the tessera must pay per lost unit
 // in the long run: its push, plus, for a coded fragment of an owner that has
 // left, a share of one rebuild's k - 1 fetches among the n - k fragments a
-// rebuild can re-create. It re-creates them on random machines still in the
-// network: at once while the payload is at hand (a small copy, a coded
-// fragment whose owner is in the network); for an owner that has left, when
-// the loss leaves exactly k fragments, all missing ones together
-// (docs/SIMULATION.md, "The oracle").
+// rebuild can re-create. They re-create them at once while the payload is at
+// hand (a small copy, a coded fragment whose owner is in the network); for an
+// owner that has left, when the loss leaves exactly k fragments, all missing
+// ones together. The oracle puts them on random machines still in the
+// network (Carbonite's: repairs only permanent failures, and its new copies
+// may be lost again); the lower bound on machines that, by the ground truth,
+// keep them to the end of the run (no departure, no disk failure before it:
+// the best of a random sample, else of every machine), so it pays once per
+// lost unit of the first placement, which every policy must re-create too
+// or has already paid a surplus copy for (docs/SIMULATION.md, "The oracle").
 void World::OracleReplace(uint32_t n, int64_t t) {
-  auto held = std::move(nodes_[n].oracle_held);
-  nodes_[n].oracle_held.clear();
-  std::sort(held.begin(), held.end());
-  for (std::size_t i = 0; i < held.size();) {
-    const uint32_t tid = held[i].first;
-    Tessera& T = tesseras_[tid];
-    std::size_t j = i;
-    for (; j < held.size() && held[j].first == tid; ++j) T.oracle[held[j].second] = kNoNode;
-    const uint64_t lost = j - i;
-    i = j;
-    const SizeClass& c = ClassOf(T);
-    const auto& r = c.redundancy;
-    const bool payload_local = r.copies > 1 || nodes_[T.owner].alive;
-    const uint64_t fetch_share =
-        payload_local ? 0 : uint64_t{r.data - 1} * c.fetch_bytes / (r.fragments - r.data);
-    const uint64_t bytes = lost * (c.push_bytes + fetch_share);
-    report_.oracle_repair_bytes += bytes;
-    report_.oracle_copies += lost;
-    const auto tier = static_cast<std::size_t>(c.plan.tier);
-    report_.oracle_bytes_by_tier[tier] += bytes;
-    report_.oracle_copies_by_tier[tier] += lost;
-    day_.oracle_bytes += bytes;
-    const auto placed =
-        static_cast<uint32_t>(T.oracle.size() - static_cast<std::size_t>(std::count(
-                                                    T.oracle.begin(), T.oracle.end(), kNoNode)));
-    if (!payload_local && placed > r.data) continue;  // more than k left: the rebuild waits
-    for (std::size_t unit = 0; unit < T.oracle.size(); ++unit) {
-      if (T.oracle[unit] != kNoNode) continue;
-      uint32_t pick = kNoNode;
-      for (int tries = 0; tries < 1000 && pick == kNoNode; ++tries) {
-        const uint32_t cand = alive_[oracle_rng_.Below(alive_.size())];
-        if (cand != n && std::find(T.oracle.begin(), T.oracle.end(), cand) == T.oracle.end()) {
-          pick = cand;
-        }
+  for (const bool bound : {false, true}) {
+    auto held = std::move(bound ? nodes_[n].bound_held : nodes_[n].oracle_held);
+    (bound ? nodes_[n].bound_held : nodes_[n].oracle_held).clear();
+    std::sort(held.begin(), held.end());
+    for (std::size_t i = 0; i < held.size();) {
+      const uint32_t tid = held[i].first;
+      Tessera& T = tesseras_[tid];
+      std::vector<uint32_t>& units = bound ? T.bound : T.oracle;
+      std::size_t j = i;
+      for (; j < held.size() && held[j].first == tid; ++j) units[held[j].second] = kNoNode;
+      const uint64_t lost = j - i;
+      i = j;
+      const SizeClass& c = ClassOf(T);
+      const auto& r = c.redundancy;
+      const bool payload_local = r.copies > 1 || nodes_[T.owner].alive;
+      const uint64_t fetch_share =
+          payload_local ? 0 : uint64_t{r.data - 1} * c.fetch_bytes / (r.fragments - r.data);
+      const uint64_t bytes = lost * (c.push_bytes + fetch_share);
+      if (bound) {
+        report_.bound_repair_bytes += bytes;
+        report_.bound_copies += lost;
+      } else {
+        report_.oracle_repair_bytes += bytes;
+        report_.oracle_copies += lost;
+        const auto tier = static_cast<std::size_t>(c.plan.tier);
+        report_.oracle_bytes_by_tier[tier] += bytes;
+        report_.oracle_share_bytes_by_tier[tier] += lost * fetch_share;
+        report_.oracle_copies_by_tier[tier] += lost;
+        day_.oracle_bytes += bytes;
       }
-      if (pick == kNoNode) continue;
-      T.oracle[unit] = pick;
-      nodes_[pick].oracle_held.push_back({tid, static_cast<uint16_t>(unit)});
+      const auto placed = static_cast<uint32_t>(
+          units.size() - static_cast<std::size_t>(std::count(units.begin(), units.end(), kNoNode)));
+      if (!payload_local && placed > r.data) continue;  // more than k left: the rebuild waits
+      auto eligible = [&](uint32_t cand) {
+        return cand != n && std::find(units.begin(), units.end(), cand) == units.end();
+      };
+      auto keeps_until = [&](uint32_t cand) {
+        return std::min(nodes_[cand].dies, nodes_[cand].next_disk_failure);
+      };
+      for (std::size_t unit = 0; unit < units.size(); ++unit) {
+        if (units[unit] != kNoNode) continue;
+        uint32_t pick = kNoNode;
+        if (!bound) {
+          for (int tries = 0; tries < 1000 && pick == kNoNode; ++tries) {
+            const uint32_t cand = alive_[oracle_rng_.Below(alive_.size())];
+            if (eligible(cand)) pick = cand;
+          }
+        } else {
+          int64_t best = std::numeric_limits<int64_t>::min();
+          for (int tries = 0; tries < 64 && best < end_; ++tries) {
+            const uint32_t cand = alive_[bound_rng_.Below(alive_.size())];
+            if (eligible(cand) && keeps_until(cand) > best) {
+              pick = cand;
+              best = keeps_until(cand);
+            }
+          }
+          if (best < end_) {
+            for (uint32_t cand : alive_) {
+              if (eligible(cand) && keeps_until(cand) > best) {
+                pick = cand;
+                best = keeps_until(cand);
+              }
+            }
+          }
+        }
+        if (pick == kNoNode) continue;
+        units[unit] = pick;
+        (bound ? nodes_[pick].bound_held : nodes_[pick].oracle_held)
+            .push_back({tid, static_cast<uint16_t>(unit)});
+      }
     }
   }
   (void)t;

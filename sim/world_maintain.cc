@@ -402,6 +402,7 @@ void World::Check(uint32_t pid, int64_t t, CheckKind kind) {
   report_.connections += answered_holders;
   day_.audit_bytes += audit;
   p.has_view = true;
+  ScheduleProbe(pid, t);
   if (changed) p.rank_known = false;  // its ranking depends on what it just saw
 
   const bool reuse = !changed && !verify_cache_ && now < p.last_valid_until_ms &&
@@ -461,6 +462,96 @@ void World::Check(uint32_t pid, int64_t t, CheckKind kind) {
     queue_parts_.push_back(pid);
     queue_kinds_.push_back(static_cast<uint8_t>(kind));
   }
+}
+
+// ---- probes ---------------------------------------------------------------------
+
+void World::ScheduleProbe(uint32_t pid, int64_t t) {
+  Part& p = parts_[pid];
+  const Tessera& T = tesseras_[p.tessera];
+  std::optional<int64_t> next;
+  for (std::size_t i = 0; i < T.record.size() && i < p.view.size(); ++i) {
+    const Hist& h = p.view[i];
+    if (!h.tracked || h.first_failure == kNever || T.record[i].node == p.node) continue;
+    const auto at = replication::NextProbeMs(ToCopy(h, T.record[i].index), cfg_);
+    if (at && (!next || *at < *next)) next = at;
+  }
+  if (!next) return;
+  const int64_t due = std::max(t + 1, SecsNotBefore(*next));
+  if (due >= p.probe_due && p.probe_due > t) return;  // a pending probe comes first
+  p.probe_due = due;
+  Schedule(due, EventType::kProbe, pid, p.gen);
+}
+
+// As tesd's probe (ReplicationService::ProbeSuspects): every holder with a
+// copy whose probe is due is asked for all the copies this view tracks on it;
+// an answer ends the failure run (or denies), silence extends it. Nothing is
+// assessed or repaired here: the next check does that with what was learnt.
+void World::Probe(uint32_t pid, int64_t t) {
+  Part& p = parts_[pid];
+  p.probe_due = kNoDue;
+  if (!up_[p.node]) {
+    nodes_[p.node].probes_pending.emplace_back(pid, p.gen);  // run when it is up again
+    return;
+  }
+  Tessera& T = tesseras_[p.tessera];
+  const SizeClass& cls = ClassOf(T);
+  const int64_t now = MsAt(t);
+  if (mark_.size() < nodes_.size()) mark_.resize(nodes_.size(), 0);
+  if (++mark_gen_ == 0) {
+    std::fill(mark_.begin(), mark_.end(), 0);
+    mark_gen_ = 1;
+  }
+  for (std::size_t i = 0; i < T.record.size() && i < p.view.size(); ++i) {
+    const Hist& h = p.view[i];
+    const Slot& s = T.record[i];
+    if (!h.tracked || h.first_failure == kNever || s.node == p.node) continue;
+    const auto at = replication::NextProbeMs(ToCopy(h, s.index), cfg_);
+    if (at && *at <= now) mark_[s.node] = mark_gen_;
+  }
+  uint32_t last = kNoNode;
+  uint32_t asked = 0;
+  bool changed = false;
+  auto account = [&] {
+    if (asked == 0) return;
+    const uint64_t bytes = cls.AuditBytes(asked) + costs_.connection_bytes;
+    report_.audit_bytes += bytes;
+    report_.probe_bytes += bytes;
+    day_.audit_bytes += bytes;
+    ++report_.connections;
+    ++report_.probes_answered;
+    asked = 0;
+  };
+  for (std::size_t i = 0; i < T.record.size() && i < p.view.size(); ++i) {
+    const Slot& s = T.record[i];
+    Hist& h = p.view[i];
+    if (!h.tracked || s.node == p.node || mark_[s.node] != mark_gen_) continue;
+    if (s.node != last) {
+      account();
+      last = s.node;
+      ++report_.probes;
+      if (up_[s.node] && s.part != kNoNode && RanksBefore(p.node, s.node, T)) {
+        parts_[s.part].audited = static_cast<int32_t>(t);
+      }
+    }
+    const uint8_t obs = !up_[s.node] ? kObsUnanswered : s.claimed ? kObsProven : kObsDenied;
+    const CopyObservation co = obs == kObsProven   ? CopyObservation::kProven
+                               : obs == kObsDenied ? CopyObservation::kDenied
+                                                   : CopyObservation::kUnanswered;
+    StoreCopy(replication::AfterProbe(ToCopy(h, s.index), co, now), h);
+    if (obs != kObsUnanswered) {
+      changed = true;
+      ++asked;
+    }
+    h.last_obs = obs;
+  }
+  account();
+  if (changed) {
+    // What the last assessment and rank were made of has changed.
+    p.dirty = true;
+    p.rank_known = false;
+  }
+  ScheduleProbe(pid, t);
 }
 
 // The copies an assessment lists as surplus or to forget are no longer
@@ -854,12 +945,15 @@ void World::PublishAll() {
         parts_[owner_pid].view.push_back(h);
         T.oracle.push_back(target);
         nodes_[target].oracle_held.push_back({tid, static_cast<uint16_t>(T.oracle.size() - 1)});
+        T.bound.push_back(target);
+        nodes_[target].bound_held.push_back({tid, static_cast<uint16_t>(T.bound.size() - 1)});
         report_.publish_bytes += cls.push_bytes;
       }
     }
     parts_[owner_pid].has_view = true;
     // Units the network was too small to place stay unplaced for the oracle too.
     while (T.oracle.size() < r.units()) T.oracle.push_back(kNoNode);
+    T.bound.resize(T.oracle.size(), kNoNode);
   }
   below_episodes_hours_.clear();
 }
