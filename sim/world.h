@@ -84,6 +84,7 @@ struct Part {
   int32_t need = kNever;                                    // need_since_ms
   int64_t heap_due = std::numeric_limits<int64_t>::max();   // due of its live heap entry
   int64_t probe_due = std::numeric_limits<int64_t>::max();  // its pending kProbe event, if any
+  int32_t probe_asked = kNever;  // the check or probe that last audited its holders
   // MaintainerRank, cached while the record and the view's standings hold.
   uint32_t rank = 0;
   int64_t rank_valid_until_ms = 0;

@@ -468,12 +468,13 @@ void World::Check(uint32_t pid, int64_t t, CheckKind kind) {
 
 void World::ScheduleProbe(uint32_t pid, int64_t t) {
   Part& p = parts_[pid];
+  p.probe_asked = static_cast<int32_t>(t);
   const Tessera& T = tesseras_[p.tessera];
   std::optional<int64_t> next;
   for (std::size_t i = 0; i < T.record.size() && i < p.view.size(); ++i) {
     const Hist& h = p.view[i];
     if (!h.tracked || h.first_failure == kNever || T.record[i].node == p.node) continue;
-    const auto at = replication::NextProbeMs(ToCopy(h, T.record[i].index), cfg_);
+    const auto at = replication::NextProbeMs(ToCopy(h, T.record[i].index), MsAt(t), cfg_);
     if (at && (!next || *at < *next)) next = at;
   }
   if (!next) return;
@@ -506,7 +507,7 @@ void World::Probe(uint32_t pid, int64_t t) {
     const Hist& h = p.view[i];
     const Slot& s = T.record[i];
     if (!h.tracked || h.first_failure == kNever || s.node == p.node) continue;
-    const auto at = replication::NextProbeMs(ToCopy(h, s.index), cfg_);
+    const auto at = replication::NextProbeMs(ToCopy(h, s.index), MsAt(p.probe_asked), cfg_);
     if (at && *at <= now) mark_[s.node] = mark_gen_;
   }
   uint32_t last = kNoNode;

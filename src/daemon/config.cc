@@ -330,6 +330,14 @@ core::Result<void> ValidateConfig(const DaemonConfig& config, std::string_view s
                                        source, config.replication.repair_jitter_secs,
                                        config.replication.repair_interval_secs));
   }
+  if (config.replication.suspect_probe_secs > 0 && config.replication.suspect_probe_secs < 60) {
+    // Each probe of a silent holder waits out a connection timeout: more
+    // than one a minute would only add load.
+    return core::MakeError(core::ErrorCode::kInvalidArgument,
+                           fmt::format("{}: replication.suspect_probe_secs ({}) must be 0 (no "
+                                       "probes) or at least 60",
+                                       source, config.replication.suspect_probe_secs));
+  }
   if (config.dht.alpha > config.dht.k) {
     return core::MakeError(core::ErrorCode::kInvalidArgument,
                            fmt::format("{}: dht.alpha ({}) must not exceed dht.k ({})", source,

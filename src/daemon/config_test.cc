@@ -92,6 +92,7 @@ TEST(ConfigTest, EveryKeyIsReadIntoItsField) {
       section = key.section;
     }
     int64_t v = key.min + 1 <= key.max ? key.min + 1 : key.min;
+    if (key.name == "suspect_probe_secs") v = 60;  // 0 or at least 60 (a cross-key rule's kin)
     expected.push_back(v);
     text += std::string(key.name) + " = " + std::to_string(v) + "\n";
   }
@@ -288,6 +289,8 @@ TEST(ConfigTest, CrossKeyRules) {
       HasSubstr("repair_jitter_secs (11) must not exceed"));
   EXPECT_THAT(ParseError("[dht]\nk = 2\nalpha = 3\n").message,
               HasSubstr("dht.alpha (3) must not exceed dht.k (2)"));
+  EXPECT_THAT(ParseError("[replication]\nsuspect_probe_secs = 59\n").message,
+              HasSubstr("suspect_probe_secs (59) must be 0 (no probes) or at least 60"));
 }
 
 TEST(ConfigTest, SyntaxErrorNamesFileAndLine) {

@@ -246,8 +246,8 @@ Result<ReplicationService::View> ReplicationService::GatherHolders(const SignedP
   return view;
 }
 
-ReplicationService::Audit ReplicationService::AuditHolders(const SignedPlan& plan,
-                                                           const View& view) {
+ReplicationService::Audit ReplicationService::AuditHolders(const SignedPlan& plan, const View& view,
+                                                           bool ping) {
   const core::ContentHash& tessera = plan.table.tessera;
   const uint32_t n = plan.table.plan.total_shards();
   Audit audit;
@@ -329,7 +329,7 @@ ReplicationService::Audit ReplicationService::AuditHolders(const SignedPlan& pla
     std::sort(h.proven.begin(), h.proven.end());
     h.proven.erase(std::unique(h.proven.begin(), h.proven.end()), h.proven.end());
     // Did the node go away, or does it answer but not prove? Ping tells.
-    h.reachable = h.answered || d_.dht->Ping(peer).ok();
+    h.reachable = h.answered || (ping && d_.dht->Ping(peer).ok());
   });
   return audit;
 }
@@ -444,7 +444,7 @@ void ReplicationService::RecordAudit(const SignedPlan& plan, View& view, const A
       MaintainerRank(d_.self->node_id(), plan.owner_id(), core::KeyFor(tessera), ranked, now, cfg);
   if (!view.stored) return;  // a stranger asking: nothing of ours to remember
   (void)d_.plans->SetHolders(tessera, view.holders);
-  NoteProbes(tessera, view.holders);
+  NoteProbes(tessera, view.holders, now, plan.owner_id() == d_.self->node_id());
   auto m = d_.plans->GetMaintenance(tessera);
   core::MaintenanceClock clock = m.ok() ? std::move(*m) : core::MaintenanceClock{};
   clock.last_checked_ms = now;

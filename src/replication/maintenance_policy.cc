@@ -127,23 +127,27 @@ std::optional<int64_t> SuspectSince(const HolderView& h, int64_t now_ms,
   return since;
 }
 
-std::optional<int64_t> NextProbeMs(const CopyHistory& h, const MaintenancePolicyConfig& c) {
-  if (c.suspect_probe_interval_ms <= 0 || h.denied || !h.first_failure_ms) return std::nullopt;
-  const int64_t runs = std::max<int64_t>(1, h.consecutive_failures);
+std::optional<int64_t> NextProbeMs(const CopyHistory& h, int64_t last_asked_ms,
+                                   const MaintenancePolicyConfig& c) {
+  const int64_t every = c.suspect_probe_interval_ms;
+  if (every <= 0 || h.denied || !h.first_failure_ms || !h.last_proven_ms) return std::nullopt;
+  const int64_t first = *h.first_failure_ms;
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
   // Saturating: a probe beyond any grace is no probe.
-  if (runs >
-      (std::numeric_limits<int64_t>::max() - *h.first_failure_ms) / c.suspect_probe_interval_ms) {
-    return std::nullopt;
-  }
-  const int64_t at = *h.first_failure_ms + runs * c.suspect_probe_interval_ms;
-  if (at - *h.first_failure_ms >= c.holder_grace_ms) return std::nullopt;
+  const int64_t runs = std::max<int64_t>(1, h.consecutive_failures);
+  const int64_t by_count =
+      runs > (kMax - std::max<int64_t>(first, 0)) / every ? kMax : first + runs * every;
+  const int64_t by_ask = last_asked_ms > kMax - every ? kMax : last_asked_ms + every;
+  const int64_t at = std::max(by_count, by_ask);
+  if (at == kMax || at - first >= c.holder_grace_ms) return std::nullopt;
   return at;
 }
 
-std::optional<int64_t> NextProbeMs(const HolderView& h, const MaintenancePolicyConfig& c) {
+std::optional<int64_t> NextProbeMs(const HolderView& h, int64_t last_asked_ms,
+                                   const MaintenancePolicyConfig& c) {
   std::optional<int64_t> next;
   for (const auto& copy : h.copies) {
-    const auto at = NextProbeMs(copy, c);
+    const auto at = NextProbeMs(copy, last_asked_ms, c);
     if (at && (!next || *at < *next)) next = at;
   }
   return next;

@@ -131,15 +131,20 @@ std::string_view CopyStandingName(CopyStanding s);
 std::optional<int64_t> SuspectSince(const HolderView& h, int64_t now_ms,
                                     const MaintenancePolicyConfig& c);
 
-// When the holder of `h` should next be probed: while the copy's failure run
-// is not older than the grace, at first failure + consecutive failures ×
-// probe interval (a failed probe or check moves it one interval on; the
-// schedule is kept with no further state); nullopt when the copy has no
-// failure run, is denied, probes are off, or the next probe would fall at or
-// after the end of its grace (the check after it decides).
-std::optional<int64_t> NextProbeMs(const CopyHistory& h, const MaintenancePolicyConfig& c);
+// When a copy should next be probed, given when its holder was last asked
+// (`last_asked_ms`: the check or probe that last audited it): an interval
+// after that, and no earlier than first failure + consecutive failures ×
+// interval; nullopt when probes are off, the copy has no failure run, is
+// denied, was never proven (a claim nobody verified: probing those would let
+// fake claims buy audits), or the probe would fall at or after the end of its
+// grace (the check after it decides). A schedule that fell behind (after a
+// restart, or a long pass) resumes an interval after the last ask, not at
+// once.
+std::optional<int64_t> NextProbeMs(const CopyHistory& h, int64_t last_asked_ms,
+                                   const MaintenancePolicyConfig& c);
 // The earliest of NextProbeMs over the holder's copies.
-std::optional<int64_t> NextProbeMs(const HolderView& h, const MaintenancePolicyConfig& c);
+std::optional<int64_t> NextProbeMs(const HolderView& h, int64_t last_asked_ms,
+                                   const MaintenancePolicyConfig& c);
 
 enum class Recoverability { kHealthy, kDegraded, kLost };
 std::string_view RecoverabilityName(Recoverability r);

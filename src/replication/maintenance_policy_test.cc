@@ -130,57 +130,78 @@ TEST_F(PolicyTest, SilentHolderIsSuspectWithinGraceAndLostAfter) {
 TEST_F(PolicyTest, SuspectHoldersAreProbedEveryIntervalUntilTheGraceEnds) {
   auto r = Medium();
   auto holders = OnePerFragment(r, now());
+  const int64_t every = cfg_.suspect_probe_interval_ms;
   HolderView& h = holders[2];
-  EXPECT_EQ(NextProbeMs(h, cfg_), std::nullopt);  // proven: nothing to probe
+  EXPECT_EQ(NextProbeMs(h, now(), cfg_), std::nullopt);  // proven: nothing to probe
+  clock_.Advance(24 * kHour);
   const int64_t t0 = now();
   Miss(h, t0);
-  EXPECT_EQ(NextProbeMs(h, cfg_), t0 + cfg_.suspect_probe_interval_ms);
+  EXPECT_EQ(NextProbeMs(h, t0, cfg_), t0 + every);
   // Each failed probe moves the next one an interval on; the last falls
   // before the end of the grace, and none at or after it.
   std::vector<int64_t> probes;
-  while (auto at = NextProbeMs(h, cfg_)) {
+  int64_t asked = t0;
+  while (const auto at = NextProbeMs(h, asked, cfg_)) {
     probes.push_back(*at);
     Miss(h, *at);
+    asked = *at;
+    ASSERT_LT(probes.size(), 100u);
   }
-  ASSERT_FALSE(probes.empty());
-  EXPECT_EQ(probes.size(),
-            static_cast<std::size_t>(cfg_.holder_grace_ms / cfg_.suspect_probe_interval_ms) -
-                1);  // 6, 12, ..., 66 h
-  EXPECT_LT(probes.back(), t0 + cfg_.holder_grace_ms);
+  EXPECT_EQ(probes.size(), static_cast<std::size_t>(cfg_.holder_grace_ms / every) - 1);
+  EXPECT_EQ(probes.front(), t0 + every);
+  EXPECT_EQ(probes.back(), t0 + cfg_.holder_grace_ms - every);  // 66 h
   EXPECT_EQ(StandingOf(h.copies[0], probes.back(), cfg_), CopyStanding::kSuspect);
 
-  // A probe answered ends the run: nothing more to probe, and the copy is
-  // proven where the check at the end of the grace would have lost it.
+  // A schedule that fell behind (a daily check saw the holder off again, no
+  // probe in between: a restart) resumes an interval after the last ask,
+  // never at once and never in the past.
   HolderView back = holders[3];
   Miss(back, t0);
-  Miss(back, t0 + 24 * kHour);  // a daily check saw it off again
-  const auto next = NextProbeMs(back, cfg_);
-  ASSERT_TRUE(next.has_value());
-  EXPECT_EQ(*next, t0 + 2 * cfg_.suspect_probe_interval_ms);
+  Miss(back, t0 + 24 * kHour);
+  EXPECT_EQ(NextProbeMs(back, t0 + 24 * kHour, cfg_), t0 + 24 * kHour + every);
+  // A probe answered ends the run: nothing more to probe, and the copy is
+  // proven where the check at the end of the grace would have lost it.
+  const int64_t answered_at = t0 + 24 * kHour + every;
   const uint32_t audits = back.copies[0].audits, answered = back.copies[0].answered;
-  for (auto& c : back.copies) c = AfterProbe(c, CopyObservation::kProven, *next);
-  EXPECT_EQ(NextProbeMs(back, cfg_), std::nullopt);
-  EXPECT_EQ(back.copies[0].last_proven_ms, *next);
+  for (auto& c : back.copies) c = AfterProbe(c, CopyObservation::kProven, answered_at);
+  EXPECT_EQ(NextProbeMs(back, answered_at, cfg_), std::nullopt);
+  EXPECT_EQ(back.copies[0].last_proven_ms, answered_at);
   // Not counted as audits: the durability estimate's sample stays unbiased.
   EXPECT_EQ(back.copies[0].audits, audits);
   EXPECT_EQ(back.copies[0].answered, answered);
   Miss(back, t0 + cfg_.holder_grace_ms);
   EXPECT_EQ(StandingOf(back.copies[0], t0 + cfg_.holder_grace_ms, cfg_), CopyStanding::kSuspect);
 
-  // A denial is an answer: no probe. Probes off: none either.
+  // Past the grace: no probe, however late the ask.
+  HolderView late = holders[6];
+  Miss(late, t0);
+  EXPECT_EQ(NextProbeMs(late, t0 + cfg_.holder_grace_ms, cfg_), std::nullopt);
+
+  // A denial is an answer: no probe. A copy never proven (a claim nobody
+  // verified) is not probed either.
   HolderView denied = holders[4];
   for (auto& c : denied.copies) c = AfterAudit(c, CopyObservation::kDenied, t0);
-  EXPECT_EQ(NextProbeMs(denied, cfg_), std::nullopt);
+  EXPECT_EQ(NextProbeMs(denied, t0, cfg_), std::nullopt);
+  HolderView claimed;
+  claimed.holder = Id(200);
+  claimed.copies.push_back(AfterAudit(CopyHistory{}, CopyObservation::kUnanswered, t0));
+  EXPECT_EQ(NextProbeMs(claimed, t0, cfg_), std::nullopt);
+  // Probes off: none.
   cfg_.suspect_probe_interval_ms = 0;
-  EXPECT_EQ(NextProbeMs(holders[2], cfg_), std::nullopt);
-  // An interval longer than the grace never probes; a huge count saturates.
+  EXPECT_EQ(NextProbeMs(holders[2], t0, cfg_), std::nullopt);
+  // An interval as long as the grace never probes.
   cfg_.suspect_probe_interval_ms = cfg_.holder_grace_ms;
   HolderView once = holders[5];
   Miss(once, t0);
-  EXPECT_EQ(NextProbeMs(once, cfg_), std::nullopt);
-  cfg_.suspect_probe_interval_ms = kHour;
+  EXPECT_EQ(NextProbeMs(once, t0, cfg_), std::nullopt);
+  // Counts and times near the limits saturate instead of wrapping.
+  cfg_.holder_grace_ms = std::numeric_limits<int64_t>::max();
+  cfg_.suspect_probe_interval_ms = 365 * 24 * kHour;
   once.copies[0].consecutive_failures = std::numeric_limits<uint32_t>::max();
-  EXPECT_EQ(NextProbeMs(once, cfg_), std::nullopt);
+  EXPECT_EQ(NextProbeMs(once, t0, cfg_), std::nullopt);
+  once.copies[0].consecutive_failures = 1;
+  EXPECT_EQ(NextProbeMs(once, std::numeric_limits<int64_t>::max() - 1, cfg_), std::nullopt);
+  EXPECT_EQ(NextProbeMs(once, t0, cfg_), t0 + cfg_.suspect_probe_interval_ms);
 }
 
 TEST_F(PolicyTest, ZeroGraceIsTheEagerPolicy) {

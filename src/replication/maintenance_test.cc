@@ -226,6 +226,48 @@ TEST_F(MaintenanceTest, SilentProbesStepOnAndStopAtTheGraceAndTheCapHolds) {
   EXPECT_EQ(clock_.NowUnixMs(), t0 + 18 * kHour);
 }
 
+// One probe round asks a holder that stays silent once, whatever number of
+// due tesseras it holds (their copies are recorded unanswered all the same),
+// and a round stops at its deadline (the next pass) with the rest still due.
+TEST_F(MaintenanceTest, ASilentHolderIsAskedOncePerRoundAndARoundStopsAtItsDeadline) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  config_.policy.suspect_probe_interval_ms = 6 * kHour;
+  auto nodes = MakeNodes(26);  // 24 holders of each tessera among 25 peers: most hold both
+  auto first = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 24));
+  auto second = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 25));
+  auto r1 = *nodes[0]->service->ReplicateTessera(first);
+  auto r2 = *nodes[0]->service->ReplicateTessera(second);
+  std::set<core::NodeId> in_first, in_both;
+  for (const auto& h : r1.holders) in_first.insert(h.holder);
+  for (const auto& h : r2.holders) {
+    if (in_first.count(h.holder) != 0) in_both.insert(h.holder);
+  }
+  ASSERT_FALSE(in_both.empty());
+  for (auto& n : net_.nodes()) {
+    if (n.get() != nodes[0]) n->online = false;
+  }
+  auto& service = *nodes[0]->service;
+  ASSERT_OK(service.CheckTesseraHealth(first));
+  ASSERT_OK(service.CheckTesseraHealth(second));
+  clock_.Advance(6 * kHour);
+  // A deadline already past: nothing is asked, both stay due.
+  auto none = service.ProbeSuspects(clock_.NowUnixMs());
+  ASSERT_OK(none);
+  EXPECT_EQ(none->holders, 0u);
+  EXPECT_EQ(service.NextProbeDueMs(), clock_.NowUnixMs());
+  auto round = service.ProbeSuspects();
+  ASSERT_OK(round);
+  EXPECT_EQ(round->tesseras, 2u);
+  EXPECT_EQ(round->answered, 0u);
+  EXPECT_EQ(round->holders, r1.holders.size() + r2.holders.size() - in_both.size());
+  // Every copy of both was recorded: the next probe is an interval on.
+  EXPECT_EQ(service.NextProbeDueMs(), clock_.NowUnixMs() + 6 * kHour);
+  auto health = *service.CheckTesseraHealth(second);
+  for (const auto& h : health.holders) {
+    EXPECT_TRUE(h.suspect_since.has_value()) << h.entry.holder.Short();
+  }
+}
+
 // The same sleep with the eager policy (grace 0) re-creates every fragment of
 // the sleepers: the traffic the grace saves.
 TEST_F(MaintenanceTest, TheEagerPolicyReCreatesWhatSleepersKeep) {

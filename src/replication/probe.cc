@@ -4,6 +4,7 @@
 //   probe   ProbeSuspects audits the holders whose probe is due, alone, and
 //           records what they showed with AfterProbe
 #include <algorithm>
+#include <set>
 
 #include "replication/replication_service.h"
 #include "replication/service_internal.h"
@@ -13,10 +14,11 @@ namespace tesseras::replication {
 using core::Result;
 
 void ReplicationService::NoteProbes(const core::ContentHash& tessera,
-                                    const std::vector<core::HolderView>& holders) {
+                                    const std::vector<core::HolderView>& holders, int64_t asked_ms,
+                                    bool own) {
   std::optional<int64_t> next;
   for (const auto& h : holders) {
-    const auto at = NextProbeMs(h, config_.policy);
+    const auto at = NextProbeMs(h, asked_ms, config_.policy);
     if (at && (!next || *at < *next)) next = at;
   }
   std::lock_guard lock(mu_);
@@ -24,34 +26,44 @@ void ReplicationService::NoteProbes(const core::ContentHash& tessera,
     probes_.erase(tessera);
     return;
   }
-  auto it = probes_.find(tessera);
-  if (it != probes_.end()) {
-    it->second = *next;
-  } else if (probes_.size() < config_.max_probe_entries) {
-    probes_.emplace(tessera, *next);
+  const ProbeEntry entry{*next, asked_ms, own};
+  if (auto it = probes_.find(tessera); it != probes_.end()) {
+    it->second = entry;
+    return;
   }
+  if (probes_.size() >= config_.max_probe_entries) {
+    if (!own || config_.max_probe_entries == 0) return;
+    auto other =
+        std::find_if(probes_.begin(), probes_.end(), [](const auto& e) { return !e.second.own; });
+    if (other == probes_.end()) return;
+    probes_.erase(other);
+  }
+  probes_.emplace(tessera, entry);
 }
 
 std::optional<int64_t> ReplicationService::NextProbeDueMs() const {
   std::lock_guard lock(mu_);
   std::optional<int64_t> next;
-  for (const auto& [tessera, at] : probes_) {
-    if (!next || at < *next) next = at;
+  for (const auto& [tessera, e] : probes_) {
+    if (!next || e.due_ms < *next) next = e.due_ms;
   }
   return next;
 }
 
-Result<ReplicationService::ProbeSummary> ReplicationService::ProbeSuspects() {
+Result<ReplicationService::ProbeSummary> ReplicationService::ProbeSuspects(
+    std::optional<int64_t> deadline_ms) {
   const int64_t now = d_.clock->NowUnixMs();
-  std::vector<core::ContentHash> due;
+  std::vector<std::pair<core::ContentHash, int64_t>> due;  // (tessera, last asked)
   {
     std::lock_guard lock(mu_);
-    for (const auto& [tessera, at] : probes_) {
-      if (at <= now) due.push_back(tessera);
+    for (const auto& [tessera, e] : probes_) {
+      if (e.due_ms <= now) due.emplace_back(tessera, e.asked_ms);
     }
   }
   ProbeSummary summary;
-  for (const auto& tessera : due) {
+  std::set<core::NodeId> silent;  // asked in this call and gave no answer
+  for (const auto& [tessera, asked] : due) {
+    if (deadline_ms && d_.clock->NowUnixMs() >= *deadline_ms) break;
     auto plan = LoadPlan(tessera);
     auto tracked = plan.ok() ? d_.plans->GetHolders(tessera)
                              : Result<std::vector<core::HolderView>>(plan.error());
@@ -63,43 +75,68 @@ Result<ReplicationService::ProbeSummary> ReplicationService::ProbeSuspects() {
       continue;
     }
     ++summary.tesseras;
-    View view;
+    View view;  // the holders to ask now
+    std::vector<core::NodeId> known_silent;
     for (const auto& h : *tracked) {
-      const auto at = NextProbeMs(h, config_.policy);
-      if (at && *at <= now) view.holders.push_back(h);
-    }
-    if (!view.holders.empty()) {
-      const Audit audit = AuditHolders(*plan, view);
-      const int64_t seen_at = d_.clock->NowUnixMs();
-      for (std::size_t i = 0; i < view.holders.size(); ++i) {
-        const Audit::Holder& a = audit.holders[i];
-        ++summary.holders;
-        if (a.answered) {
-          ++summary.answered;
-          metrics_->probes_answered.Inc();
-        } else {
-          metrics_->probes_unanswered.Inc();
-        }
-        auto h = std::find_if(tracked->begin(), tracked->end(), [&](const core::HolderView& v) {
-          return v.holder == view.holders[i].holder;
-        });
-        for (auto& c : h->copies) {
-          auto seen = a.seen.find(c.index);
-          c = AfterProbe(c, seen == a.seen.end() ? CopyObservation::kUnanswered : seen->second,
-                         seen_at);
-        }
-      }
-      if (auto stored = d_.plans->SetHolders(tessera, *tracked); !stored.ok()) {
-        // What was seen is lost with the write (a full disk, say); the
-        // entry goes too, so that the loop does not retry at once: the next
-        // check notes the tessera again.
-        summary.problems.push_back(tessera.Short() + "…: " + stored.error().ToString());
-        std::lock_guard lock(mu_);
-        probes_.erase(tessera);
-        continue;
+      const auto at = NextProbeMs(h, asked, config_.policy);
+      if (!at || *at > now) continue;
+      if (silent.count(h.holder) != 0) {
+        known_silent.push_back(h.holder);
+      } else {
+        view.holders.push_back(h);
       }
     }
-    NoteProbes(tessera, *tracked);
+    Audit audit;
+    if (!view.holders.empty()) audit = AuditHolders(*plan, view, /*ping=*/false);
+    const int64_t seen_at = d_.clock->NowUnixMs();
+    // Recorded into a fresh read of the histories, copy by copy, so that
+    // what a check or a push wrote while the probe waited on the network is
+    // kept.
+    auto fresh = d_.plans->GetHolders(tessera);
+    if (!fresh.ok()) {
+      summary.problems.push_back(tessera.Short() + "…: " + fresh.error().ToString());
+      std::lock_guard lock(mu_);
+      probes_.erase(tessera);
+      continue;
+    }
+    auto record = [&](const core::NodeId& holder, const Audit::Holder* a) {
+      auto h = std::find_if(fresh->begin(), fresh->end(),
+                            [&](const core::HolderView& v) { return v.holder == holder; });
+      if (h == fresh->end()) return;  // dropped meanwhile
+      for (auto& c : h->copies) {
+        if (a == nullptr) {  // silent a moment ago in this call: not asked again
+          c = AfterProbe(c, CopyObservation::kUnanswered, seen_at);
+          continue;
+        }
+        // Copies added since the probe began were not asked: left as they are.
+        if (auto seen = a->seen.find(c.index); seen != a->seen.end()) {
+          c = AfterProbe(c, seen->second, seen_at);
+        }
+      }
+    };
+    for (std::size_t i = 0; i < view.holders.size(); ++i) {
+      const Audit::Holder& a = audit.holders[i];
+      ++summary.holders;
+      if (a.answered) {
+        ++summary.answered;
+        metrics_->probes_answered.Inc();
+      } else {
+        metrics_->probes_unanswered.Inc();
+        silent.insert(view.holders[i].holder);
+      }
+      record(view.holders[i].holder, &a);
+    }
+    for (const auto& holder : known_silent) record(holder, nullptr);
+    if (auto stored = d_.plans->SetHolders(tessera, *fresh); !stored.ok()) {
+      // What was seen is lost with the write (a full disk, say); the entry
+      // goes too, so that the loop does not retry at once: the next check
+      // notes the tessera again.
+      summary.problems.push_back(tessera.Short() + "…: " + stored.error().ToString());
+      std::lock_guard lock(mu_);
+      probes_.erase(tessera);
+      continue;
+    }
+    NoteProbes(tessera, *fresh, seen_at, plan->owner_id() == d_.self->node_id());
   }
   return summary;
 }

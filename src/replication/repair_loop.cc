@@ -73,7 +73,10 @@ void RepairLoop::Run() {
     }
     if (Clock::now() < pass_at) {
       std::lock_guard pass(pass_mu_);
-      auto p = service_.ProbeSuspects();
+      // Probes give way to the pass: what is left waits for the next wake.
+      const auto until_pass =
+          std::chrono::duration_cast<std::chrono::milliseconds>(pass_at - Clock::now()).count();
+      auto p = service_.ProbeSuspects(service_.clock_now_ms() + std::max<int64_t>(0, until_pass));
       if (!p.ok()) {
         log_("probing suspect holders failed: " + p.error().ToString());
       } else {

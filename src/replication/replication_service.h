@@ -309,16 +309,22 @@ class ReplicationService {
   // until they answer or their grace ends, so that a machine off for a night
   // at each daily check does not have its copies called lost. Each check
   // notes its tessera's next probe here, in memory: at most
-  // config().max_probe_entries tesseras (a check beyond that notes nothing),
-  // none after a restart until their next check. A probe records what it saw in the copies'
-  // histories (AfterProbe) and nothing else; the next check assesses and repairs.
+  // config().max_probe_entries tesseras (over the cap a check of one of our
+  // own tesseras displaces another owner's entry, others note nothing), none
+  // after a restart until their next check. A probe records what it saw in
+  // the copies' histories (AfterProbe) and nothing else; the next check
+  // assesses and repairs.
   struct ProbeSummary {
     std::size_t tesseras = 0;           // tesseras whose probes were due
     std::size_t holders = 0;            // holders asked
     std::size_t answered = 0;           // of those, answered (proved or denied)
     std::vector<std::string> problems;  // what could not be recorded, per tessera
   };
-  core::Result<ProbeSummary> ProbeSuspects();
+  // Probes what is due; stops early (the rest waits for the next call) at
+  // `deadline_ms` (unix ms) if given. A holder that stays silent is asked
+  // once per call: its copies in the other tesseras due are recorded as
+  // unanswered without asking it again.
+  core::Result<ProbeSummary> ProbeSuspects(std::optional<int64_t> deadline_ms = std::nullopt);
   // When the earliest noted probe is due (unix ms), if any.
   std::optional<int64_t> NextProbeDueMs() const;
   int64_t clock_now_ms() const { return d_.clock->NowUnixMs(); }
@@ -402,10 +408,20 @@ class ReplicationService {
   // Health, step by step (health.cc).
   core::Result<View> GatherHolders(const SignedPlan& plan, int64_t trust_verified_ms,
                                    bool cached_records);
-  Audit AuditHolders(const SignedPlan& plan, const View& view);
+  // `ping`: a holder that gave no valid answer is pinged, to tell a machine
+  // that went away from one that answers but does not prove (the report's
+  // `reachable`); probes skip it.
+  Audit AuditHolders(const SignedPlan& plan, const View& view, bool ping = true);
   void RecordAudit(const SignedPlan& plan, View& view, const Audit& audit, HealthReport& r);
-  // Notes (or clears) the tessera's next probe from the holders tracked now.
-  void NoteProbes(const core::ContentHash& tessera, const std::vector<core::HolderView>& holders);
+  // Notes (or clears) the tessera's next probe from the holders tracked now,
+  // last asked at `asked_ms`. Over the cap, our own tesseras displace others'.
+  void NoteProbes(const core::ContentHash& tessera, const std::vector<core::HolderView>& holders,
+                  int64_t asked_ms, bool own);
+  struct ProbeEntry {
+    int64_t due_ms = 0;
+    int64_t asked_ms = 0;  // the check or probe that last audited its holders
+    bool own = false;
+  };
   // Repair, step by step (repair.cc).
   core::Result<RepairReport> MaintainTessera(const core::ContentHash& tessera, bool forced,
                                              bool act);
@@ -446,12 +462,14 @@ class ReplicationService {
       committing_;
   PassStatus pass_;
   std::deque<PassSummary> history_;
-  std::map<core::ContentHash, int64_t> probes_;  // tessera -> next probe (unix ms)
+  std::map<core::ContentHash, ProbeEntry> probes_;  // tesseras with a probe pending
 };
 
 // Runs RunRepairPass (the tesseras that are due) every interval + uniform
-// jitter, or a forced pass (all of them) at once when triggered; stops
-// promptly. A failing pass is logged and the loop carries on.
+// jitter, or a forced pass (all of them) at once when triggered; between
+// passes, ProbeSuspects when the earliest noted probe is due (and at least
+// once per probe interval), never past the next pass's time; stops promptly.
+// A failing pass or probe is logged and the loop carries on.
 class RepairLoop {
  public:
   RepairLoop(ReplicationService& service, std::function<void(const std::string&)> log);
