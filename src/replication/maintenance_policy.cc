@@ -130,7 +130,7 @@ std::optional<int64_t> SuspectSince(const HolderView& h, int64_t now_ms,
 std::optional<int64_t> NextProbeMs(const CopyHistory& h, int64_t last_asked_ms,
                                    const MaintenancePolicyConfig& c) {
   const int64_t every = c.suspect_probe_interval_ms;
-  if (every <= 0 || h.denied || !h.first_failure_ms || !h.last_proven_ms) return std::nullopt;
+  if (every <= 0 || h.denied || !h.first_failure_ms) return std::nullopt;
   const int64_t first = *h.first_failure_ms;
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
   // Saturating: a probe beyond any grace is no probe.

@@ -135,9 +135,10 @@ std::optional<int64_t> SuspectSince(const HolderView& h, int64_t now_ms,
 // (`last_asked_ms`: the check or probe that last audited it): an interval
 // after that, and no earlier than first failure + consecutive failures ×
 // interval; nullopt when probes are off, the copy has no failure run, is
-// denied, was never proven (a claim nobody verified: probing those would let
-// fake claims buy audits), or the probe would fall at or after the end of its
-// grace (the check after it decides). A schedule that fell behind (after a
+// denied, or the probe would fall at or after the end of its grace (the check
+// after it decides). Copies never proven (learnt from a claim) are probed
+// too: a holder that was off at a new maintainer's first check is then
+// counted once it answers, instead of being rebuilt for. A schedule that fell behind (after a
 // restart, or a long pass) resumes an interval after the last ask, not at
 // once.
 std::optional<int64_t> NextProbeMs(const CopyHistory& h, int64_t last_asked_ms,

@@ -177,15 +177,15 @@ TEST_F(PolicyTest, SuspectHoldersAreProbedEveryIntervalUntilTheGraceEnds) {
   Miss(late, t0);
   EXPECT_EQ(NextProbeMs(late, t0 + cfg_.holder_grace_ms, cfg_), std::nullopt);
 
-  // A denial is an answer: no probe. A copy never proven (a claim nobody
-  // verified) is not probed either.
+  // A denial is an answer: no probe. A copy never proven (learnt from a
+  // claim, its holder off at the first check) is probed like the others.
   HolderView denied = holders[4];
   for (auto& c : denied.copies) c = AfterAudit(c, CopyObservation::kDenied, t0);
   EXPECT_EQ(NextProbeMs(denied, t0, cfg_), std::nullopt);
   HolderView claimed;
   claimed.holder = Id(200);
   claimed.copies.push_back(AfterAudit(CopyHistory{}, CopyObservation::kUnanswered, t0));
-  EXPECT_EQ(NextProbeMs(claimed, t0, cfg_), std::nullopt);
+  EXPECT_EQ(NextProbeMs(claimed, t0, cfg_), t0 + every);
   // Probes off: none.
   cfg_.suspect_probe_interval_ms = 0;
   EXPECT_EQ(NextProbeMs(holders[2], t0, cfg_), std::nullopt);
