@@ -397,8 +397,9 @@ class Driver final : public ChurnObserver {
     r.subnet_cap_exceeded = above_cap_.size();
     r.max_holders_in_one_subnet = max_in_one_subnet_;
     if (pass_errors_ > 0) {
-      r.violations.push_back(std::to_string(pass_errors_) + " of " + std::to_string(passes_) +
-                             " maintenance passes failed; first: " + first_pass_error_);
+      r.violations.push_back(std::to_string(pass_errors_) +
+                             " maintenance passes or probe rounds failed (passes run: " +
+                             std::to_string(passes_) + "); first: " + first_pass_error_);
     }
   }
 
@@ -430,6 +431,14 @@ class Driver final : public ChurnObserver {
     for (uint32_t n = 0; n < probe_due_.size(); ++n) {
       if (probe_due_[n] > now || !nodes_[n]->online) continue;
       auto r = nodes_[n]->service->ProbeSuspects();
+      // A probe that fails, or cannot record what it saw, counts as a failed
+      // pass would: a violation of the run.
+      if (!r.ok() || !r->problems.empty()) {
+        ++pass_errors_;
+        if (first_pass_error_.empty()) {
+          first_pass_error_ = "probe: " + (r.ok() ? r->problems[0] : r.error().ToString());
+        }
+      }
       if (r.ok()) {
         probes_ += r->holders;
         probes_answered_ += r->answered;

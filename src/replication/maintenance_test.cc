@@ -30,6 +30,51 @@ constexpr int64_t kHour = 3600 * 1000;
 
 using testing::RandomBytes;
 
+// A plan store whose writes of holder histories fail on demand, as a full
+// disk makes SQLite fail them; everything else goes to `inner`.
+class FillablePlanStore final : public core::PlanStore {
+ public:
+  explicit FillablePlanStore(core::PlanStore& inner) : inner_(inner) {}
+  bool full = false;
+  core::Result<void> PutPlan(const core::ContentHash& t, const core::NodeId& o,
+                             std::span<const uint8_t> e) override {
+    return inner_.PutPlan(t, o, e);
+  }
+  core::Result<void> PutPlanOf(const core::ContentHash& k, const core::ContentHash& t,
+                               const core::NodeId& o, std::span<const uint8_t> e) override {
+    return inner_.PutPlanOf(k, t, o, e);
+  }
+  core::Result<std::size_t> CountPlansOf(const core::ContentHash& t) override {
+    return inner_.CountPlansOf(t);
+  }
+  core::Result<void> DeletePlan(const core::ContentHash& t) override {
+    return inner_.DeletePlan(t);
+  }
+  core::Result<std::optional<std::vector<uint8_t>>> GetPlan(const core::ContentHash& t) override {
+    return inner_.GetPlan(t);
+  }
+  core::Result<std::vector<core::PlanInfo>> ListPlans() override { return inner_.ListPlans(); }
+  core::Result<std::vector<core::HolderView>> GetHolders(const core::ContentHash& t) override {
+    return inner_.GetHolders(t);
+  }
+  core::Result<void> SetHolders(const core::ContentHash& t,
+                                const std::vector<core::HolderView>& h) override {
+    if (full)
+      return core::MakeError(core::ErrorCode::kResourceExhausted, "database or disk is full");
+    return inner_.SetHolders(t, h);
+  }
+  core::Result<core::MaintenanceClock> GetMaintenance(const core::ContentHash& t) override {
+    return inner_.GetMaintenance(t);
+  }
+  core::Result<void> SetMaintenance(const core::ContentHash& t,
+                                    const core::MaintenanceClock& c) override {
+    return inner_.SetMaintenance(t, c);
+  }
+
+ private:
+  core::PlanStore& inner_;
+};
+
 class MaintenanceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -266,6 +311,105 @@ TEST_F(MaintenanceTest, ASilentHolderIsAskedOncePerRoundAndARoundStopsAtItsDeadl
   for (const auto& h : health.holders) {
     EXPECT_TRUE(h.suspect_since.has_value()) << h.entry.holder.Short();
   }
+}
+
+// A probe whose result cannot be written (a full disk) says so, loses
+// nothing else and drops the entry, so that the loop does not retry in a
+// spin; the next check notes the tessera again. A probe of a tessera whose
+// plan was deleted meanwhile drops its entry without asking anyone.
+TEST_F(MaintenanceTest, AProbeThatCannotBeWrittenOrWhosePlanIsGoneIsDropped) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  config_.policy.suspect_probe_interval_ms = 6 * kHour;
+  std::unique_ptr<FillablePlanStore> disk;
+  SimNode& owner = net_.AddNode("127.0.200.1:7700", config_, UINT64_MAX, [&](SimNode& n) {
+    disk = std::make_unique<FillablePlanStore>(n.plans);
+    n.plan_port = disk.get();
+  });
+  MakeNodes(26);
+  auto first = AddPayload(owner, RandomBytes(5 * core::kMiB, 26));
+  auto second = AddPayload(owner, RandomBytes(5 * core::kMiB, 27));
+  auto r1 = *owner.service->ReplicateTessera(first);
+  ASSERT_OK(owner.service->ReplicateTessera(second));
+  SimNode* sleeper = HolderNodes(r1)[0];
+  sleeper->online = false;
+  auto& service = *owner.service;
+  ASSERT_OK(service.CheckTesseraHealth(first));
+  const auto before = *owner.plans.GetHolders(first);
+
+  clock_.Advance(6 * kHour);
+  sleeper->online = true;
+  disk->full = true;
+  auto probed = service.ProbeSuspects();
+  ASSERT_OK(probed);
+  EXPECT_EQ(probed->holders, 1u);
+  ASSERT_EQ(probed->problems.size(), 1u);
+  EXPECT_THAT(probed->problems[0], ::testing::HasSubstr("disk is full"));
+  EXPECT_EQ(service.NextProbeDueMs(), std::nullopt);  // dropped, not retried
+  EXPECT_EQ(*owner.plans.GetHolders(first), before);  // nothing half-written
+  disk->full = false;
+
+  // The next check notes it again; then its plan goes before the probe.
+  sleeper->online = false;
+  ASSERT_OK(service.CheckTesseraHealth(first));
+  ASSERT_TRUE(service.NextProbeDueMs().has_value());
+  ASSERT_OK(owner.plans.DeletePlan(first));
+  clock_.Advance(6 * kHour);
+  auto gone = service.ProbeSuspects();
+  ASSERT_OK(gone);
+  EXPECT_EQ(gone->tesseras, 0u);
+  EXPECT_EQ(gone->holders, 0u);
+  EXPECT_TRUE(gone->problems.empty());
+  EXPECT_EQ(service.NextProbeDueMs(), std::nullopt);
+}
+
+// Over the cap, a node's own tessera displaces an entry of another owner's
+// (strangers' tesseras cannot crowd out the probes of ours); another owner's
+// never displaces anything.
+TEST_F(MaintenanceTest, OverTheProbeCapOwnTesserasDisplaceOthers) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  config_.policy.suspect_probe_interval_ms = 6 * kHour;
+  config_.max_probe_entries = 1;
+  auto nodes = MakeNodes(30);
+  auto foreign = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 28));
+  auto rf = *nodes[0]->service->ReplicateTessera(foreign);
+  SimNode* me = HolderNodes(rf)[0];  // holds a fragment of nodes[0]'s tessera
+  auto mine = AddPayload(*me, RandomBytes(5 * core::kMiB, 29));
+  auto rm = *me->service->ReplicateTessera(mine);
+  // One holder of each, other than `me`, goes silent.
+  auto silent_of = [&](const ReplicationReport& r, const SimNode* other) {
+    for (auto* n : HolderNodes(r)) {
+      if (n != me && n != nodes[0] && n != other) return n;
+    }
+    return static_cast<SimNode*>(nullptr);
+  };
+  SimNode* a = silent_of(rf, nullptr);
+  SimNode* b = silent_of(rm, a);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_NE(a, b);
+  a->online = false;
+  b->online = false;
+  auto failures = [&](const core::ContentHash& t, const SimNode* holder) {
+    const auto holders = me->plans.GetHolders(t);  // the range must outlive the loop
+    for (const auto& h : *holders) {
+      if (h.holder == holder->identity.node_id()) return h.copies.at(0).consecutive_failures;
+    }
+    return uint32_t{0};
+  };
+  auto& service = *me->service;
+  ASSERT_OK(service.CheckTesseraHealth(foreign));  // noted: the only entry
+  ASSERT_OK(service.CheckTesseraHealth(mine));     // own: displaces it
+  ASSERT_OK(service.CheckTesseraHealth(foreign));  // another owner's: noted nowhere
+  clock_.Advance(6 * kHour);
+  auto p = service.ProbeSuspects();
+  ASSERT_OK(p);
+  EXPECT_EQ(p->tesseras, 1u);
+  EXPECT_EQ(failures(mine, b), 2u);     // checked, then probed
+  EXPECT_EQ(failures(foreign, a), 2u);  // checked twice, never probed
+  clock_.Advance(6 * kHour);
+  ASSERT_OK(service.ProbeSuspects());
+  EXPECT_EQ(failures(mine, b), 3u);
+  EXPECT_EQ(failures(foreign, a), 2u);
 }
 
 // The same sleep with the eager policy (grace 0) re-creates every fragment of
