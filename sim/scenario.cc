@@ -354,6 +354,9 @@ Result<Scenario> ParseScenario(std::string_view text, std::string_view source,
     ASSIGN_OR_RETURN(int64_t at_threshold, r.Integer("coded_repair_at_threshold", 0, 1,
                                                      p.coded_repair_at_threshold ? 1 : 0));
     p.coded_repair_at_threshold = at_threshold != 0;
+    ASSIGN_OR_RETURN(int64_t batch_suspects,
+                     r.Integer("batch_rebuilds_suspects", 0, 1, p.batch_rebuilds_suspects ? 1 : 0));
+    p.batch_rebuilds_suspects = batch_suspects != 0;
     ASSIGN_OR_RETURN(double takeover,
                      r.Number("takeover_delay_hours", 0, 24 * 3650,
                               static_cast<double>(p.takeover_delay_ms) / kMs / kHour));
@@ -430,6 +433,7 @@ std::vector<std::pair<std::string, double>> KnobList(const replication::Maintena
       {"repair_threshold", c.repair_threshold},
       {"surplus_fraction", c.surplus_fraction},
       {"coded_repair_at_threshold", c.coded_repair_at_threshold ? 1.0 : 0.0},
+      {"batch_rebuilds_suspects", c.batch_rebuilds_suspects ? 1.0 : 0.0},
       {"takeover_delay_hours", static_cast<double>(c.takeover_delay_ms) / kMsPerHour},
       {"watch_interval_days", static_cast<double>(c.watch_interval_ms) / kMsPerHour / 24},
       {"forget_lost_after_days", static_cast<double>(c.forget_lost_after_ms) / kMsPerHour / 24},

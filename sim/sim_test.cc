@@ -97,7 +97,14 @@ TEST(PolicySimTest, InvariantsHoldForBothPoliciesAndGraceSavesTraffic) {
     EXPECT_GT(r.checks_watch, 100u);
     EXPECT_GT(r.checks_quiet, 100u);
     EXPECT_GT(r.oracle_repair_bytes, 0u);
-    EXPECT_LE(r.oracle_repair_bytes, r.repair_bytes) << r.policy;
+    // Eager repair pays at least what the oracle pays. A batching policy can
+    // pay less within a run (it may end it owing copies, and the oracle's
+    // new copies can be lost again), so it is held to the lower bound, with
+    // what it owes at the end.
+    if (eager) {
+      EXPECT_LE(r.oracle_repair_bytes, r.repair_bytes);
+    }
+    EXPECT_LE(r.bound_repair_bytes, r.repair_bytes + r.repair_debt_bytes) << r.policy;
     // The lower bound starts from the same placement and never loses a copy
     // it re-created: it pays for a subset of the oracle's losses.
     EXPECT_GT(r.bound_repair_bytes, 0u);

@@ -411,12 +411,15 @@ void World::Check(uint32_t pid, int64_t t, CheckKind kind) {
     ++report_.assessments_reused;
   } else {
     BuildView(pid, t, /*include_self=*/false);
+    // The owner keeps the payload (as Repair assumes); a holder fetches.
+    const auto payload =
+        self == T.owner ? replication::Payload::kLocal : replication::Payload::kFetched;
     const bool could_reuse =
         !changed && now < p.last_valid_until_ms && p.last.surplus.empty() && p.last.forget.empty();
     if (verify_cache_ && could_reuse) {
       const Assessment before = p.last;
       replication::Assess(cls.redundancy, std::span(holders_.data(), holders_n_), local_, now, cfg_,
-                          assess_scratch_, p.last);
+                          assess_scratch_, p.last, payload);
       if (!SameAssessment(before, p.last)) {
         Violation("cached assessment of tessera " + std::to_string(tid) + " by node " +
                   std::to_string(self) + " differs from a fresh one at day " +
@@ -424,7 +427,7 @@ void World::Check(uint32_t pid, int64_t t, CheckKind kind) {
       }
     } else {
       replication::Assess(cls.redundancy, std::span(holders_.data(), holders_n_), local_, now, cfg_,
-                          assess_scratch_, p.last);
+                          assess_scratch_, p.last, payload);
     }
     ++report_.assessments;
     p.last_valid_until_ms = std::min(p.last.next_change_ms.value_or(INT64_MAX),

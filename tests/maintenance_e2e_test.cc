@@ -189,29 +189,36 @@ TEST_F(MaintenanceE2eTest, SleepersAcrossAPassCostNothingAndProveAgain) {
 }
 
 TEST_F(MaintenanceE2eTest, AtThresholdLostFragmentsWaitForOneBatch) {
-  // coded_repair_at_threshold = 1: fragments known lost above the threshold
-  // (20 of 24 counted) are not re-created; once fewer than 20 are counted,
-  // one pass re-creates every missing one.
-  TesdNetwork& net = Network(200, Config("coded_repair_at_threshold = 1\n"));
+  // The defaults (coded_repair_at_threshold = 1, repair_threshold_percent =
+  // 62): a maintainer that must fetch k fragments to rebuild does not
+  // re-create fragments known lost while 21 of 24 are counted; once fewer
+  // are, one pass re-creates every missing one from one fetch of k. The
+  // owner is made such a maintainer by losing its payload; with the payload
+  // it would re-create each lost fragment at once (nothing to fetch, nothing
+  // to batch: MaintenanceTest covers that).
+  constexpr std::size_t kThreshold = 21;  // 16 + ceil(0.62 x 8)
+  TesdNetwork& net = Network(200, Config(""));
   net.Start(14);
   const std::string hash = Create(1, 5 << 20, 3);
   ASSERT_EQ(net.TesJson(1, {"publish", hash}).at("complete"), true);
   Json before = Status(1, hash);
   ASSERT_EQ(before.at("state"), "healthy") << before.dump();
+  const fs::path payload = net.Dir(1) / "blobs" / hash.substr(0, 2) / hash;
+  ASSERT_TRUE(fs::remove(payload)) << payload;
   std::vector<int> holders = Holders(before);
   ASSERT_GE(holders.size(), 10u);
   // Holders lose their fragment directories, one at a time, while at least
-  // 20 distinct fragments stay on disk.
+  // 21 distinct fragments stay on disk.
   auto on_disk = [&] { return OnDisk(hash).size(); };
   std::size_t dropped = 0;
   for (int h : holders) {
-    if (on_disk() - net.ShardFiles(h, hash).size() < 20) continue;
+    if (on_disk() - net.ShardFiles(h, hash).size() < kThreshold) continue;
     fs::remove_all(net.TesseraDir(h, hash));
     ++dropped;
   }
   const std::size_t left = on_disk();
   ASSERT_GE(dropped, 1u);
-  ASSERT_GE(left, 20u);
+  ASSERT_GE(left, kThreshold);
   ASSERT_LT(left, 24u);
   Json wait = net.TesJson(1, {"repair"});
   const Json& w = wait.at("tesseras").at(0);
@@ -219,7 +226,7 @@ TEST_F(MaintenanceE2eTest, AtThresholdLostFragmentsWaitForOneBatch) {
   EXPECT_EQ(w.at("bytes_sent"), 0) << w.dump();
   EXPECT_EQ(on_disk(), left);
 
-  // One more holder's loss takes the count below 20: one batch.
+  // One more holder's loss takes the count below 21: one batch.
   int next = 0;
   for (int h : holders) {
     if (!net.ShardFiles(h, hash).empty()) next = h;
@@ -227,11 +234,12 @@ TEST_F(MaintenanceE2eTest, AtThresholdLostFragmentsWaitForOneBatch) {
   ASSERT_NE(next, 0);
   fs::remove_all(net.TesseraDir(next, hash));
   const std::size_t below = on_disk();
-  ASSERT_LT(below, 20u);
+  ASSERT_LT(below, kThreshold);
   Json batch = net.TesJson(1, {"repair"});
   const Json& b = batch.at("tesseras").at(0);
   EXPECT_EQ(b.at("action"), "repaired") << b.dump();
   EXPECT_EQ(b.at("regenerated").size(), 24 - below) << b.dump();
+  EXPECT_GT(b.at("bytes_fetched").get<uint64_t>(), 0u) << b.dump();  // k fragments, not the payload
   Json after = Status(1, hash);
   EXPECT_EQ(after.at("state"), "healthy") << after.dump();
   EXPECT_EQ(on_disk(), 24u);

@@ -61,8 +61,11 @@ std::vector<ConfigKey> BuildKeys() {
                           "grace ends (0: no probes)"),
       TESSERAS_CONFIG_KEY(replication, repair_threshold_percent, 0, 100,
                           "batch repair when more than this share of the parity is not counted"),
-      TESSERAS_CONFIG_KEY(replication, coded_repair_at_threshold, 0, 1,
-                          "1: coded tiers re-create lost fragments only in the threshold's batch"),
+      TESSERAS_CONFIG_KEY(
+          replication, coded_repair_at_threshold, 0, 1,
+          "1: without the payload, coded tiers are repaired only in the threshold's batch"),
+      TESSERAS_CONFIG_KEY(replication, batch_rebuilds_suspects, 0, 1,
+                          "1: a batch also rebuilds the fragments of suspect holders"),
       TESSERAS_CONFIG_KEY(replication, surplus_percent, 0, 1000,
                           "extra copies kept per fragment, in percent of the copies wanted"),
       TESSERAS_CONFIG_KEY(replication, takeover_delay_secs, 0, kYearSecs,

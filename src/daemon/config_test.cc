@@ -39,7 +39,9 @@ TEST(ConfigTest, DefaultsMatchTheDocumentedValues) {
   EXPECT_EQ(c.replication.record_cache_entries, 4096u);
   EXPECT_EQ(c.replication.record_cache_bytes, 16777216u);  // 16 MiB
   EXPECT_EQ(c.replication.suspect_probe_secs, 21600u);     // 6 h
-  EXPECT_FALSE(c.replication.coded_repair_at_threshold);
+  EXPECT_TRUE(c.replication.coded_repair_at_threshold);
+  EXPECT_TRUE(c.replication.batch_rebuilds_suspects);
+  EXPECT_EQ(c.replication.repair_threshold_percent, 62u);
   EXPECT_EQ(c.dht.k, 20u);
   EXPECT_EQ(c.dht.alpha, 3u);
   EXPECT_EQ(c.dht.max_failures, 3u);
@@ -273,6 +275,8 @@ TEST(ConfigTest, OutOfRangeValuesAreErrors) {
        "replication.suspect_probe_secs = 315360001 is out of range [0, 315360000]"},
       {"[replication]\ncoded_repair_at_threshold = 2\n",
        "replication.coded_repair_at_threshold = 2 is out of range [0, 1]"},
+      {"[replication]\nbatch_rebuilds_suspects = 2\n",
+       "replication.batch_rebuilds_suspects = 2 is out of range [0, 1]"},
       {"[dht]\nk = 0\n", "dht.k = 0"},
       {"[dht]\npow_bits = 25\n", "dht.pow_bits = 25 is out of range [0, 24]"},
       {"[network]\nmax_connections = 70000\n", "network.max_connections = 70000"},

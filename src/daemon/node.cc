@@ -244,6 +244,7 @@ core::Result<void> Node::StartReplication() {
   policy.suspect_probe_interval_ms = static_cast<int64_t>(rc.suspect_probe_secs) * 1000;
   policy.repair_threshold = rc.repair_threshold_percent / 100.0;
   policy.coded_repair_at_threshold = rc.coded_repair_at_threshold;
+  policy.batch_rebuilds_suspects = rc.batch_rebuilds_suspects;
   policy.surplus_fraction = rc.surplus_percent / 100.0;
   policy.takeover_delay_ms = static_cast<int64_t>(rc.takeover_delay_secs) * 1000;
   policy.watch_interval_ms = static_cast<int64_t>(rc.watch_interval_secs) * 1000;

@@ -44,10 +44,13 @@ struct ReplicationConfig {
   // A suspect holder is asked again this often until it answers or its grace
   // ends (0: only the checks audit).
   uint64_t suspect_probe_secs = 6 * 3600;
-  uint32_t repair_threshold_percent = 50;
+  uint32_t repair_threshold_percent = 62;
   // Coded tiers repair only below the threshold (one batch per k fragments
   // fetched) instead of re-creating each fragment known lost at once.
-  bool coded_repair_at_threshold = false;
+  bool coded_repair_at_threshold = true;
+  // A batch also rebuilds the suspects' fragments (to full redundancy in
+  // proven copies); 0: only what is not counted.
+  bool batch_rebuilds_suspects = true;
   uint32_t surplus_percent = 50;
   uint64_t takeover_delay_secs = 26 * 3600;
   uint64_t watch_interval_secs = 30 * 86400;

@@ -242,6 +242,11 @@ Result<ReplicationService::View> ReplicationService::GatherHolders(const SignedP
     if (!have && !noted && i < n) view.corrupt_local.push_back(i);
   }
   std::sort(view.corrupt_local.begin(), view.corrupt_local.end());
+  // The same test as RepairMissing's. A payload that opens counts as at
+  // hand; if it then fails to re-encode, the repair fetches and reports it.
+  // One that does not open counts as none: the policy batches as for any
+  // holder, which costs traffic, never safety.
+  view.payload_local = d_.blobs->Open(tessera).ok();
   view.published = !view.holders.empty() || !mine.empty() || found.owner_record.has_value();
   return view;
 }
@@ -351,7 +356,8 @@ void ReplicationService::RecordAudit(const SignedPlan& plan, View& view, const A
     }
   }
   // 2. The policy's verdict.
-  const Assessment a = Assess(red, view.holders, view.local, now, cfg);
+  const Assessment a = Assess(red, view.holders, view.local, now, cfg,
+                              view.payload_local ? Payload::kLocal : Payload::kFetched);
   // 3. The report, before surplus and forgotten copies leave the view.
   r.holders.clear();
   for (std::size_t i = 0; i < view.holders.size(); ++i) {

@@ -178,17 +178,17 @@ std::string_view RepairTriggerName(RepairTrigger t) {
 }
 
 Assessment Assess(const Redundancy& r, std::span<const HolderView> holders,
-                  std::span<const uint32_t> local, int64_t now_ms,
-                  const MaintenancePolicyConfig& c) {
+                  std::span<const uint32_t> local, int64_t now_ms, const MaintenancePolicyConfig& c,
+                  Payload payload) {
   AssessScratch scratch;
   Assessment a;
-  Assess(r, holders, local, now_ms, c, scratch, a);
+  Assess(r, holders, local, now_ms, c, scratch, a, payload);
   return a;
 }
 
 void Assess(const Redundancy& r, std::span<const HolderView> holders,
             std::span<const uint32_t> local, int64_t now_ms, const MaintenancePolicyConfig& c,
-            AssessScratch& s, Assessment& a) {
+            AssessScratch& s, Assessment& a, Payload payload) {
   a.proven_fragments = a.counted_fragments = a.proven_units = a.counted_units = 0;
   a.margin = 0;
   a.state = Recoverability::kLost;
@@ -201,8 +201,12 @@ void Assess(const Redundancy& r, std::span<const HolderView> holders,
   const uint32_t n = r.fragments;
   const uint32_t max_copies = r.MaxCopies(c);
   s.proven.assign(n, 0);
+  bool keeps_one = false;  // a copy of our own, within the plan
   for (uint32_t i : local) {
-    if (i < n) ++s.proven[i];
+    if (i < n) {
+      ++s.proven[i];
+      keeps_one = true;
+    }
   }
   // Pass 1: each copy's standing; lost ones to forget; how many are counted
   // per index.
@@ -293,12 +297,18 @@ void Assess(const Redundancy& r, std::span<const HolderView> holders,
                                           : Recoverability::kDegraded;
   const uint32_t threshold = r.RepairThreshold(c);
   const uint32_t measure = small ? a.counted_units : a.counted_fragments;
+  // Batching saves the k fragments fetched per repair; with the payload at
+  // hand there is nothing to save, and a suspect rebuilt is a copy wasted if
+  // it comes back.
+  // A small tessera's copy is its payload.
+  const bool fetched = payload == Payload::kFetched && !(small && keeps_one);
   if (measure < threshold) {
     a.trigger = RepairTrigger::kBelowThreshold;
+    const auto& kept = fetched && c.batch_rebuilds_suspects ? proven : counted_n;
     for (uint32_t i = 0; i < n; ++i) {
-      for (uint32_t j = std::min(proven[i], r.copies); j < r.copies; ++j) a.rebuild.push_back(i);
+      for (uint32_t j = std::min(kept[i], r.copies); j < r.copies; ++j) a.rebuild.push_back(i);
     }
-  } else if (small || !c.coded_repair_at_threshold) {
+  } else if (small || !c.coded_repair_at_threshold || !fetched) {
     for (uint32_t i = 0; i < n; ++i) {
       for (uint32_t j = std::min(counted_n[i], r.copies); j < r.copies; ++j) a.rebuild.push_back(i);
     }

@@ -51,6 +51,12 @@ void Miss(HolderView& h, int64_t when) {
 
 class PolicyTest : public ::testing::Test {
  protected:
+  // Lost copies re-created at once, batches below 20 of 24: the rules these
+  // tests spell out one at a time (the defaults batch the coded tiers).
+  void UnbatchedAtHalf() {
+    cfg_.coded_repair_at_threshold = false;
+    cfg_.repair_threshold = 0.5;
+  }
   MaintenancePolicyConfig cfg_;
   core::ManualClock clock_;
   int64_t now() const { return clock_.NowUnixMs(); }
@@ -76,15 +82,24 @@ TEST(CopyObservationsTest, AuditsAndAnswersAreCounted) {
 TEST_F(PolicyTest, RedundancyOfTheThreeTiers) {
   EXPECT_EQ(Medium().units(), 24u);
   EXPECT_EQ(Medium().data, 16u);
-  EXPECT_EQ(Medium().RepairThreshold(cfg_), 20u);
+  EXPECT_EQ(Medium().RepairThreshold(cfg_), 21u);  // the default, 0.62
   EXPECT_EQ(Medium().MaxCopies(cfg_), 2u);
   auto large = RedundancyOf(*core::PlanForSize(300 * core::kMiB));
   EXPECT_EQ(large.units(), 72u);
-  EXPECT_EQ(large.RepairThreshold(cfg_), 60u);
+  EXPECT_EQ(large.RepairThreshold(cfg_), 63u);
   EXPECT_EQ(Small().units(), 7u);
   EXPECT_EQ(Small().copies, 7u);
-  EXPECT_EQ(Small().RepairThreshold(cfg_), 4u);
+  EXPECT_EQ(Small().RepairThreshold(cfg_), 5u);
   EXPECT_EQ(Small().MaxCopies(cfg_), 11u);
+  // 0.62 and 0.625 (5 of the 8 spare fragments) give the same counts.
+  cfg_.repair_threshold = 0.625;
+  EXPECT_EQ(Medium().RepairThreshold(cfg_), 21u);
+  EXPECT_EQ(large.RepairThreshold(cfg_), 63u);
+  EXPECT_EQ(Small().RepairThreshold(cfg_), 5u);
+  cfg_.repair_threshold = 0.5;
+  EXPECT_EQ(Medium().RepairThreshold(cfg_), 20u);
+  EXPECT_EQ(large.RepairThreshold(cfg_), 60u);
+  EXPECT_EQ(Small().RepairThreshold(cfg_), 4u);
 }
 
 TEST_F(PolicyTest, HealthyWhenEveryCopyIsProven) {
@@ -100,6 +115,7 @@ TEST_F(PolicyTest, HealthyWhenEveryCopyIsProven) {
 }
 
 TEST_F(PolicyTest, SilentHolderIsSuspectWithinGraceAndLostAfter) {
+  UnbatchedAtHalf();
   auto r = Medium();
   auto holders = OnePerFragment(r, now());
   clock_.Advance(24 * kHour);
@@ -205,6 +221,7 @@ TEST_F(PolicyTest, SuspectHoldersAreProbedEveryIntervalUntilTheGraceEnds) {
 }
 
 TEST_F(PolicyTest, ZeroGraceIsTheEagerPolicy) {
+  UnbatchedAtHalf();
   cfg_.holder_grace_ms = 0;
   auto r = Medium();
   auto holders = OnePerFragment(r, now());
@@ -215,6 +232,7 @@ TEST_F(PolicyTest, ZeroGraceIsTheEagerPolicy) {
 }
 
 TEST_F(PolicyTest, DeniedCopyIsLostAtOnceAndForgotten) {
+  UnbatchedAtHalf();
   auto r = Medium();
   auto holders = OnePerFragment(r, now());
   holders[7].copies[0] = AfterAudit(holders[7].copies[0], CopyObservation::kDenied, now());
@@ -226,6 +244,7 @@ TEST_F(PolicyTest, DeniedCopyIsLostAtOnceAndForgotten) {
 }
 
 TEST_F(PolicyTest, BelowTheThresholdEverythingNotProvenIsRebuiltInOneBatch) {
+  UnbatchedAtHalf();
   auto r = Medium();
   auto holders = OnePerFragment(r, now());
   // Four suspects (still counted) and one lost: 23 counted, no batch yet, only the lost one.
@@ -273,6 +292,79 @@ TEST_F(PolicyTest, CodedRepairAtThresholdWaitsForTheBatch) {
   Assessment c = Assess(s, small, {}, now(), cfg_);
   EXPECT_EQ(c.trigger, RepairTrigger::kLostCopies);
   EXPECT_THAT(c.rebuild, ElementsAre(0u));
+}
+
+// The payload at hand means nothing to fetch and nothing to batch: a lost
+// fragment is re-created at once, and a repair below the threshold rebuilds
+// what is not counted, never a suspect's fragment.
+TEST_F(PolicyTest, AMaintainerWithThePayloadDoesNotBatch) {
+  cfg_.coded_repair_at_threshold = true;
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  holders[4].copies[0] = AfterAudit(holders[4].copies[0], CopyObservation::kDenied, now());
+  EXPECT_EQ(Assess(r, holders, {}, now(), cfg_, Payload::kFetched).trigger, RepairTrigger::kNone);
+  Assessment a = Assess(r, holders, {}, now(), cfg_, Payload::kLocal);
+  EXPECT_EQ(a.trigger, RepairTrigger::kLostCopies);
+  EXPECT_THAT(a.rebuild, ElementsAre(4u));
+  // Two suspects and four more lost: 19 counted, below the threshold (21).
+  Miss(holders[0], now());
+  Miss(holders[1], now());
+  for (int i = 5; i < 9; ++i) {
+    holders[i].copies[0] = AfterAudit(holders[i].copies[0], CopyObservation::kDenied, now());
+  }
+  Assessment fetched = Assess(r, holders, {}, now(), cfg_, Payload::kFetched);
+  EXPECT_EQ(fetched.trigger, RepairTrigger::kBelowThreshold);
+  EXPECT_THAT(fetched.rebuild, ElementsAre(0u, 1u, 4u, 5u, 6u, 7u, 8u));
+  Assessment local = Assess(r, holders, {}, now(), cfg_, Payload::kLocal);
+  EXPECT_EQ(local.trigger, RepairTrigger::kBelowThreshold);
+  EXPECT_THAT(local.rebuild, ElementsAre(4u, 5u, 6u, 7u, 8u));
+  // A small tessera's holder keeps the payload: its own copy is enough.
+  auto sm = Small();
+  auto small = OnePerFragment(sm, now());
+  small.resize(4);  // 4 other copies + ours = 5 counted
+  Miss(small[0], now());
+  for (int i = 1; i < 3; ++i) {
+    small[i].copies[0] = AfterAudit(small[i].copies[0], CopyObservation::kDenied, now());
+  }
+  // Counted: ours, the suspect and small[3] = 3 < the threshold (5 of 7).
+  const std::vector<uint32_t> ours = {0};
+  Assessment s = Assess(sm, small, ours, now(), cfg_, Payload::kFetched);
+  EXPECT_EQ(s.trigger, RepairTrigger::kBelowThreshold);
+  EXPECT_EQ(s.rebuild.size(), 4u);  // 7 wanted − 3 counted
+  Assessment none = Assess(sm, small, {}, now(), cfg_, Payload::kFetched);
+  EXPECT_EQ(none.rebuild.size(), 6u);  // without a copy of its own: 7 − 1 proven
+}
+
+// batch_rebuilds_suspects = false: a batch re-creates only what is not
+// counted; a suspect holder that comes back costs nothing, one that does not
+// is lost at the end of its grace and waits for the next batch.
+TEST_F(PolicyTest, ABatchCanLeaveSuspectsToTheirGrace) {
+  cfg_.coded_repair_at_threshold = true;
+  cfg_.batch_rebuilds_suspects = false;
+  cfg_.holder_grace_ms = 10 * kHour;
+  auto r = Medium();
+  auto holders = OnePerFragment(r, now());
+  Miss(holders[0], now());
+  for (int i = 4; i < 9; ++i) {
+    holders[i].copies[0] = AfterAudit(holders[i].copies[0], CopyObservation::kDenied, now());
+  }
+  Assessment a = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(a.counted_fragments, 19u);
+  EXPECT_EQ(a.trigger, RepairTrigger::kBelowThreshold);
+  EXPECT_THAT(a.rebuild, ElementsAre(4u, 5u, 6u, 7u, 8u));
+  // Rebuilt: the suspect alone is not a trigger; past its grace it is lost
+  // but waits, above the threshold, for the next batch.
+  for (uint32_t i = 4; i < 9; ++i) {
+    holders.push_back(HolderView{Id(static_cast<uint8_t>(100 + i)),
+                                 "127.0." + std::to_string(100 + i) + ".1:7700",
+                                 {AfterPush(i, now())}});
+  }
+  EXPECT_EQ(Assess(r, holders, {}, now(), cfg_).trigger, RepairTrigger::kNone);
+  clock_.Advance(11 * kHour);
+  Miss(holders[0], now());
+  Assessment b = Assess(r, holders, {}, now(), cfg_);
+  EXPECT_EQ(b.counted_fragments, 23u);
+  EXPECT_EQ(b.trigger, RepairTrigger::kNone);
 }
 
 TEST_F(PolicyTest, ReturningHolderCountsAgainUpToTheCap) {
@@ -626,7 +718,7 @@ TEST_F(PolicyTest, RankMatchesTheSortedReferenceOnRandomHolderLists) {
 // sort for the cap), kept as the reference for the allocation-free version.
 Assessment ReferenceAssess(const Redundancy& r, std::span<const HolderView> holders,
                            std::span<const uint32_t> local, int64_t now_ms,
-                           const MaintenancePolicyConfig& c) {
+                           const MaintenancePolicyConfig& c, Payload payload) {
   Assessment a;
   const uint32_t n = r.fragments;
   const uint32_t max_copies = r.MaxCopies(c);
@@ -697,15 +789,20 @@ Assessment ReferenceAssess(const Redundancy& r, std::span<const HolderView> hold
                                           : Recoverability::kDegraded;
   const uint32_t threshold = r.RepairThreshold(c);
   const uint32_t measure = small ? a.counted_units : a.counted_fragments;
+  // Rebuilding needs a fetch unless the payload is here (a small copy is one).
+  const bool keeps_small_copy =
+      small && std::any_of(local.begin(), local.end(), [&](uint32_t i) { return i < n; });
+  const bool must_fetch = payload == Payload::kFetched && !keeps_small_copy;
+  auto rebuild_to_full = [&](const std::vector<uint32_t>& have) {
+    for (uint32_t i = 0; i < n; ++i) {
+      for (uint32_t k = std::min(have[i], r.copies); k < r.copies; ++k) a.rebuild.push_back(i);
+    }
+  };
   if (measure < threshold) {
     a.trigger = RepairTrigger::kBelowThreshold;
-    for (uint32_t i = 0; i < n; ++i) {
-      for (uint32_t k = std::min(proven[i], r.copies); k < r.copies; ++k) a.rebuild.push_back(i);
-    }
-  } else {
-    for (uint32_t i = 0; i < n; ++i) {
-      for (uint32_t k = std::min(counted_n[i], r.copies); k < r.copies; ++k) a.rebuild.push_back(i);
-    }
+    rebuild_to_full(must_fetch && c.batch_rebuilds_suspects ? proven : counted_n);
+  } else if (!(must_fetch && !small && c.coded_repair_at_threshold)) {
+    rebuild_to_full(counted_n);
     if (!a.rebuild.empty()) a.trigger = RepairTrigger::kLostCopies;
   }
   std::sort(a.surplus.begin(), a.surplus.end());
@@ -763,8 +860,11 @@ TEST_F(PolicyTest, AssessMatchesTheReferenceOnRandomViews) {
     }
     std::vector<uint32_t> local;
     if (next() % 3 == 0) local.push_back(static_cast<uint32_t>(next() % r.fragments));
-    const Assessment want = ReferenceAssess(r, holders, local, now(), cfg_);
-    Assess(r, holders, local, now(), cfg_, scratch, reused);
+    cfg_.coded_repair_at_threshold = next() % 2 == 0;
+    cfg_.batch_rebuilds_suspects = next() % 2 == 0;
+    const Payload payload = next() % 2 == 0 ? Payload::kLocal : Payload::kFetched;
+    const Assessment want = ReferenceAssess(r, holders, local, now(), cfg_, payload);
+    Assess(r, holders, local, now(), cfg_, scratch, reused, payload);
     for (const Assessment* got : {&reused}) {
       EXPECT_EQ(got->proven_fragments, want.proven_fragments);
       EXPECT_EQ(got->counted_fragments, want.counted_fragments);
@@ -779,7 +879,7 @@ TEST_F(PolicyTest, AssessMatchesTheReferenceOnRandomViews) {
       EXPECT_EQ(got->next_change_ms, want.next_change_ms);
       EXPECT_EQ(got->next_forget_ms, want.next_forget_ms);
     }
-    EXPECT_EQ(Assess(r, holders, local, now(), cfg_).rebuild, want.rebuild);
+    EXPECT_EQ(Assess(r, holders, local, now(), cfg_, payload).rebuild, want.rebuild);
     with_surplus += !want.surplus.empty();
     with_forget += !want.forget.empty();
     below += want.trigger == RepairTrigger::kBelowThreshold;

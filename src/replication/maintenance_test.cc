@@ -459,31 +459,80 @@ TEST_F(MaintenanceTest, ReturningHolderCountsAgainAndRegainsItsCredit) {
   EXPECT_TRUE(counted);
 }
 
-// Holders that answer but no longer have their fragment lose it at once; below
-// the threshold everything not proven is rebuilt in one batch, the suspects'
-// fragments included.
+// Holders that answer but no longer have their fragment lose it at once.
+// Below the threshold a maintainer that must fetch k fragments rebuilds
+// everything not proven in one batch, the suspects' fragments included; one
+// that keeps the payload rebuilds what is not counted and leaves the
+// suspects to their grace.
+void LoseFiveAndSleepTwo(const std::vector<SimNode*>& holders, const core::ContentHash& hash,
+                         const ReplicationReport& report, std::set<uint32_t>& lost,
+                         std::set<uint32_t>& asleep) {
+  for (int i = 0; i < 5; ++i) {  // five say "gone" (denied: lost at once)
+    const uint32_t idx = report.holders[i].indices[0];
+    ASSERT_TRUE(holders[i]->fragments.Delete(hash, idx).ok());
+    lost.insert(idx);
+  }
+  for (int i = 5; i < 7; ++i) {  // two sleep (suspect: still counted)
+    holders[i]->online = false;
+    asleep.insert(report.holders[i].indices[0]);
+  }
+}
+
 TEST_F(MaintenanceTest, BelowTheThresholdOneBatchRebuildsEverythingNotProven) {
   config_.policy.holder_grace_ms = 72 * kHour;
   auto nodes = MakeNodes(40);
   auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 4));
   auto report = *nodes[0]->service->ReplicateTessera(hash);
-  auto holders = HolderNodes(report);
-  std::set<uint32_t> expected;
-  for (int i = 0; i < 5; ++i) {  // five say "gone" (denied: lost at once)
-    const uint32_t idx = report.holders[i].indices[0];
-    ASSERT_TRUE(holders[i]->fragments.Delete(hash, idx).ok());
-    expected.insert(idx);
-  }
-  for (int i = 5; i < 7; ++i) {  // two sleep (suspect: still counted)
-    holders[i]->online = false;
-    expected.insert(report.holders[i].indices[0]);
-  }
+  EXPECT_OK(nodes[0]->blobs.Remove(hash));  // the owner must now fetch k to rebuild
+  std::set<uint32_t> expected, asleep;
+  LoseFiveAndSleepTwo(HolderNodes(report), hash, report, expected, asleep);
+  expected.insert(asleep.begin(), asleep.end());
   auto pass = *nodes[0]->service->RunRepairPass();
   EXPECT_EQ(pass[0].before.fragments_counted, 19u);
   EXPECT_EQ(pass[0].before.trigger, RepairTrigger::kBelowThreshold);
   EXPECT_EQ(std::set<uint32_t>(pass[0].regenerated.begin(), pass[0].regenerated.end()), expected);
-  // One batch: the payload was encoded once, seven fragments went out.
+  // One batch: k fragments fetched once, seven fragments went out.
+  EXPECT_EQ(pass[0].bytes_fetched, 16 * report.plan.shard_size);
   EXPECT_EQ(pass[0].bytes_sent, 7 * report.plan.shard_size);
+}
+
+TEST_F(MaintenanceTest, BelowTheThresholdTheOwnerWithThePayloadLeavesSuspectsToTheirGrace) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  auto nodes = MakeNodes(40);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 4));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  std::set<uint32_t> lost, asleep;
+  LoseFiveAndSleepTwo(HolderNodes(report), hash, report, lost, asleep);
+  auto pass = *nodes[0]->service->RunRepairPass();
+  EXPECT_EQ(pass[0].before.fragments_counted, 19u);
+  EXPECT_EQ(pass[0].before.trigger, RepairTrigger::kBelowThreshold);
+  EXPECT_EQ(std::set<uint32_t>(pass[0].regenerated.begin(), pass[0].regenerated.end()), lost);
+  EXPECT_EQ(pass[0].bytes_fetched, 0u);  // re-encoded from the payload
+  EXPECT_EQ(pass[0].bytes_sent, 5 * report.plan.shard_size);
+}
+
+// A payload that opens but no longer re-encodes to the plan (bit rot): the
+// check counted on it, so the lost fragment is re-created at once; the repair
+// fetches k fragments instead and says why.
+TEST_F(MaintenanceTest, ARottenPayloadIsReportedAndTheRepairFetches) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  auto nodes = MakeNodes(40);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 6));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  ASSERT_TRUE(nodes[0]->blobs.Corrupt(hash));
+  auto holders = HolderNodes(report);
+  const uint32_t idx = report.holders[0].indices[0];
+  ASSERT_TRUE(holders[0]->fragments.Delete(hash, idx).ok());
+  auto pass = *nodes[0]->service->RunRepairPass();
+  ASSERT_EQ(pass.size(), 1u);
+  EXPECT_EQ(pass[0].before.trigger, RepairTrigger::kLostCopies);
+  EXPECT_EQ(pass[0].action, "repaired");
+  EXPECT_THAT(pass[0].regenerated, ::testing::ElementsAre(idx));
+  EXPECT_EQ(pass[0].bytes_fetched, 16 * report.plan.shard_size);
+  bool said = false;
+  for (const auto& p : pass[0].problems) said = said || p.find("payload not usable") == 0;
+  EXPECT_TRUE(said) << ::testing::PrintToString(pass[0].problems);
+  EXPECT_EQ(HoldersOf(hash, idx).size(), 1u);  // the rebuilt bytes are the plan's
 }
 
 // Above the threshold only what is known lost is re-created, and at once.
@@ -604,6 +653,7 @@ TEST_F(MaintenanceTest, TwoMaintainersAtOnceDoNotDuplicateBeyondTheCap) {
 // repairing; the first acts at once (owner gone).
 TEST_F(MaintenanceTest, HoldersTakeTurnsByRank) {
   config_.policy.holder_grace_ms = 0;
+  config_.policy.coded_repair_at_threshold = false;  // one lost fragment is a repair
   config_.policy.takeover_delay_ms = 10 * kHour;
   auto nodes = MakeNodes(40);
   auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 8));
@@ -690,6 +740,7 @@ TEST_F(MaintenanceTest, TheRepairBudgetDefersAndLaterAllows) {
 // their own claims: a stranger sees them in the plan's holders.
 TEST_F(MaintenanceTest, NewHoldersAreFindableFromTheirClaims) {
   config_.policy.holder_grace_ms = 0;
+  config_.policy.coded_repair_at_threshold = false;  // one lost fragment is a repair
   config_.policy.takeover_delay_ms = 0;
   auto nodes = MakeNodes(40);
   auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 13));

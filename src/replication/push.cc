@@ -287,7 +287,9 @@ Result<ReplicationReport> ReplicationService::ReplicateTessera(const core::Conte
   report.units_wanted = red.units();
   // A re-publish keeps the holders we already track.
   ASSIGN_OR_RETURN(std::vector<core::HolderView> current, d_.plans->GetHolders(tessera));
-  const Assessment before = Assess(red, current, {}, d_.clock->NowUnixMs(), config_.policy);
+  // Publishing re-encodes the payload: nothing is fetched, nothing batched.
+  const Assessment before =
+      Assess(red, current, {}, d_.clock->NowUnixMs(), config_.policy, Payload::kLocal);
   const std::vector<uint32_t> rebuild = current.empty() ? units : before.rebuild;
   Placed placed = PlaceCopies(plan, *staged, rebuild, current, &report.failures);
   if (placed.acked.empty() && current.empty()) {
@@ -307,7 +309,7 @@ Result<ReplicationReport> ReplicationService::ReplicateTessera(const core::Conte
   m.last_checked_ms = now;
   TRY(d_.plans->SetMaintenance(tessera, m));
   report.holders = CountedPlacement(view, now, config_.policy);
-  const Assessment after = Assess(red, view, {}, now, config_.policy);
+  const Assessment after = Assess(red, view, {}, now, config_.policy, Payload::kLocal);
   report.units_placed = after.counted_units;
   report.missing = after.rebuild;
   auto stored = PublishHolderRecord(plan, report.holders);

@@ -115,7 +115,14 @@ void ReplicationService::RepairMissing(const SignedPlan& plan, const HealthRepor
   std::unique_ptr<Staged> staged;
   if (payload_here) {
     auto from_payload = StageFromPayload(tessera, plan);
-    if (from_payload.ok()) staged = std::move(*from_payload);
+    if (from_payload.ok()) {
+      staged = std::move(*from_payload);
+    } else {
+      // The check assessed this tessera as one we rebuild without fetching
+      // (health.cc); we fetch after all, and say why.
+      rep.problems.push_back("payload not usable, fetching fragments instead: " +
+                             from_payload.error().ToString());
+    }
   }
   if (!staged) {
     auto fetched =

@@ -74,6 +74,7 @@ struct ReplicationService::View {
   std::vector<core::HolderView> holders;  // never this node; ordered by holder id
   std::vector<uint32_t> local;            // indices we keep whose bytes verified now
   std::vector<uint32_t> corrupt_local;    // ours by placement or claim, but bad or gone
+  bool payload_local = false;             // the payload is in our blob store (we can re-encode)
   bool published = false;                 // placed at some time (holders known or local copies)
   bool stored = false;                    // the plan is in our plan store (we look after it)
   bool own_claim_found = false;           // the DHT returned our own claim

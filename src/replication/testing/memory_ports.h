@@ -335,6 +335,17 @@ class MemoryBlobStore final : public core::BlobStore {
     if (!blobs_.erase(hash)) return core::MakeError(core::ErrorCode::kNotFound, "no such blob");
     return core::Ok();
   }
+  // Flips one byte of a stored blob, as bit rot on disk would: it still
+  // opens, but no longer matches its hash. False if there is no such blob.
+  bool Corrupt(const core::ContentHash& hash) {
+    std::lock_guard lock(mu_);
+    auto it = blobs_.find(hash);
+    if (it == blobs_.end() || it->second->empty()) return false;
+    auto copy = std::make_shared<std::vector<uint8_t>>(*it->second);
+    (*copy)[copy->size() / 2] ^= 0x5a;
+    it->second = std::move(copy);
+    return true;
+  }
 
  private:
   std::mutex mu_;
