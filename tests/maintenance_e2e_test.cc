@@ -189,15 +189,15 @@ TEST_F(MaintenanceE2eTest, SleepersAcrossAPassCostNothingAndProveAgain) {
 }
 
 TEST_F(MaintenanceE2eTest, AtThresholdLostFragmentsWaitForOneBatch) {
-  // The defaults (coded_repair_at_threshold = 1, repair_threshold_percent =
-  // 62): a maintainer that must fetch k fragments to rebuild does not
+  // coded_repair_at_threshold = 1 at the default repair_threshold_percent
+  // (62): a maintainer that must fetch k fragments to rebuild does not
   // re-create fragments known lost while 21 of 24 are counted; once fewer
   // are, one pass re-creates every missing one from one fetch of k. The
   // owner is made such a maintainer by losing its payload; with the payload
   // it would re-create each lost fragment at once (nothing to fetch, nothing
   // to batch: MaintenanceTest covers that).
   constexpr std::size_t kThreshold = 21;  // 16 + ceil(0.62 x 8)
-  TesdNetwork& net = Network(200, Config(""));
+  TesdNetwork& net = Network(200, Config("coded_repair_at_threshold = 1\n"));
   net.Start(14);
   const std::string hash = Create(1, 5 << 20, 3);
   ASSERT_EQ(net.TesJson(1, {"publish", hash}).at("complete"), true);

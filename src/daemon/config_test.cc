@@ -39,7 +39,7 @@ TEST(ConfigTest, DefaultsMatchTheDocumentedValues) {
   EXPECT_EQ(c.replication.record_cache_entries, 4096u);
   EXPECT_EQ(c.replication.record_cache_bytes, 16777216u);  // 16 MiB
   EXPECT_EQ(c.replication.suspect_probe_secs, 21600u);     // 6 h
-  EXPECT_TRUE(c.replication.coded_repair_at_threshold);
+  EXPECT_FALSE(c.replication.coded_repair_at_threshold);
   EXPECT_TRUE(c.replication.batch_rebuilds_suspects);
   EXPECT_EQ(c.replication.repair_threshold_percent, 62u);
   EXPECT_EQ(c.dht.k, 20u);

@@ -47,7 +47,7 @@ struct ReplicationConfig {
   uint32_t repair_threshold_percent = 62;
   // Coded tiers repair only below the threshold (one batch per k fragments
   // fetched) instead of re-creating each fragment known lost at once.
-  bool coded_repair_at_threshold = true;
+  bool coded_repair_at_threshold = false;
   // A batch also rebuilds the suspects' fragments (to full redundancy in
   // proven copies); 0: only what is not counted.
   bool batch_rebuilds_suspects = true;

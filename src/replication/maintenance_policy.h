@@ -67,7 +67,10 @@ struct MaintenancePolicyConfig {
   // A maintainer that keeps the payload (the owner, or any holder of a small
   // tessera) fetches nothing to rebuild, so it has nothing to batch: it
   // re-creates lost copies at once whatever this says (Assess, `Payload`).
-  bool coded_repair_at_threshold = true;
+  // Default false: batched at 0.62, `home` at full scale (10,000 nodes,
+  // 100,000 tesseras) lost 4 tesseras in ten simulated years
+  // (docs/SIMULATION.md, "Payload-aware batches").
+  bool coded_repair_at_threshold = false;
   // What a batch (a repair below the threshold) rebuilds besides the copies
   // known lost: true, the suspect ones too, to full redundancy in proven
   // copies; false, only what is not counted, so a suspect holder that comes
