@@ -6,14 +6,15 @@
 //   `holder_grace_ms`, then its copies count as lost; one that answers without
 //   proving a copy (gone, wrong bytes) loses that copy at once. A copy proven
 //   again after it was called lost counts again (reintegration).
-// - Repair is lazy and, for a maintainer that must fetch k fragments to
-//   rebuild, batched: it begins when the fragments still counted (proven, or
-//   on a suspect holder within grace) fall below a threshold between k and n,
-//   and then rebuilds everything not proven in one batch, so the k fragments
-//   fetched are paid once for many. A maintainer that keeps the payload (the
-//   owner; any holder of a small copy) has nothing to batch: it re-creates
-//   copies known lost (denied, or past grace) at once and leaves suspects to
-//   their grace.
+// - Repair is lazy. When the fragments still counted (proven, or on a suspect
+//   holder within grace) fall below a threshold between k and n, everything
+//   not proven is rebuilt in one batch, so the k fragments fetched are paid
+//   once for many. Copies known lost (denied, or past grace) are re-created
+//   at once; with coded_repair_at_threshold (off by default) a maintainer that
+//   must fetch k fragments leaves them for the batch instead. A maintainer
+//   that keeps the payload (the owner; any holder of a small copy) has
+//   nothing to batch: it re-creates lost copies at once and, below the
+//   threshold too, leaves suspects to their grace.
 // - Any node can carry on: the owner maintains (rank 0) and so do the holders,
 //   ranked by XOR distance of their id to the tessera key; a holder of rank r
 //   steps in when the need has lasted r takeover delays, or when nobody ranked
@@ -54,8 +55,9 @@ struct MaintenancePolicyConfig {
   int64_t suspect_probe_interval_ms = 6ll * 3600 * 1000;
   // Batch repair begins when fewer than k + ceil(threshold × (n − k)) distinct
   // fragments are counted: 21 of 24, 63 of 72, 5 of the 7 small copies.
-  // Default 0.62: the lowest threshold tried at which the simulator's `home`
-  // and `blackout` lost nothing (at 0.5 they did; docs/SIMULATION.md).
+  // Default 0.62: with coded_repair_at_threshold, the lowest threshold tried
+  // at which the simulator's `home` and `blackout` lost nothing in a year
+  // (at 0.5 they did; docs/SIMULATION.md).
   double repair_threshold = 0.62;
   // Coded tiers (Medium, Large) repair only below the threshold: fragments
   // known lost above it are not re-created at once but wait for the batch, so
