@@ -74,6 +74,11 @@ std::vector<ConfigKey> BuildKeys() {
                           "a holder checks a tessera others audit at least this often"),
       TESSERAS_CONFIG_KEY(replication, forget_lost_after_secs, 0, 10 * kYearSecs,
                           "stop tracking a copy lost this long ago"),
+      TESSERAS_CONFIG_KEY(replication, gather_keep_secs, 0, 10 * kYearSecs,
+                          "a rebuild short of k fragments keeps what it fetched this long "
+                          "(0: nothing kept)"),
+      TESSERAS_CONFIG_KEY(replication, gather_max_bytes, 0, kMaxInt,
+                          "most bytes kept by rebuilds short of k fragments, all together"),
       TESSERAS_CONFIG_KEY(replication, repair_bytes_per_day, 1, kMaxInt,
                           "repair traffic (fetched + sent) allowed per rolling day"),
       TESSERAS_CONFIG_KEY(replication, refusal_memory_secs, 0, kYearSecs,

@@ -250,11 +250,17 @@ core::Result<void> Node::StartReplication() {
   policy.watch_interval_ms = static_cast<int64_t>(rc.watch_interval_secs) * 1000;
   policy.forget_lost_after_ms = static_cast<int64_t>(rc.forget_lost_after_secs) * 1000;
   policy.repair_bytes_per_day = rc.repair_bytes_per_day;
+  policy.gather_keep_ms = static_cast<int64_t>(rc.gather_keep_secs) * 1000;
+  cfg.gather_max_bytes = rc.gather_max_bytes;
   cfg.scratch_dir = options_.data_dir / "tmp";
   std::error_code ec;
   fs::remove_all(cfg.scratch_dir, ec);  // leftovers of a killed process
   fs::create_directories(cfg.scratch_dir, ec);
   if (ec) return IoError(fmt::format("cannot create {}", cfg.scratch_dir.string()), ec);
+  // Gathers outlive a restart (each file is checked again before use).
+  cfg.gather_dir = options_.data_dir / "gather";
+  fs::create_directories(cfg.gather_dir, ec);
+  if (ec) return IoError(fmt::format("cannot create {}", cfg.gather_dir.string()), ec);
 
   replication::ReplicationDeps deps;
   deps.self = &*identity_;

@@ -55,6 +55,11 @@ struct ReplicationConfig {
   uint64_t takeover_delay_secs = 26 * 3600;
   uint64_t watch_interval_secs = 30 * 86400;
   uint64_t forget_lost_after_secs = 30 * 86400;
+  // A rebuild that reached fewer than k holders keeps what it fetched this
+  // long for the next attempt (0: nothing kept), in {data_dir}/gather, at most
+  // gather_max_bytes for all tesseras together.
+  uint64_t gather_keep_secs = 14 * 86400;
+  uint64_t gather_max_bytes = 4ull << 30;
   uint64_t repair_bytes_per_day = 16ull << 30;
   uint64_t refusal_memory_secs = 6 * 3600;
   // A due maintenance check trusts a verification of our own copies this

@@ -54,6 +54,13 @@ struct ReplicationConfig {
   std::size_t max_probe_entries = 65536;
   // Where fragments are staged while encoding, fetching and rebuilding.
   std::filesystem::path scratch_dir;
+  // Where a rebuild that reached fewer than k holders keeps the fragments it
+  // fetched for the next attempt (policy.gather_keep_ms says how long; it
+  // outlives a restart, unlike scratch_dir); empty: scratch_dir / "gather".
+  std::filesystem::path gather_dir;
+  // Most bytes kept there for all tesseras together: an attempt that would
+  // keep more drops what it fetched, as when gathering is off.
+  uint64_t gather_max_bytes = 4ull << 30;
 };
 
 }  // namespace tesseras::replication

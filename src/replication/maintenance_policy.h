@@ -92,6 +92,13 @@ struct MaintenancePolicyConfig {
   int64_t watch_interval_ms = 30ll * 24 * 3600 * 1000;
   // A copy lost this long ago and not seen since is no longer tracked.
   int64_t forget_lost_after_ms = 30ll * 24 * 3600 * 1000;
+  // A rebuild that reaches fewer than k holders keeps the fragments it did
+  // fetch this long, and the next attempt fetches only the rest: k fragments
+  // are then gathered over several attempts instead of needed from k holders
+  // up at one moment, which near the threshold under home churn may not
+  // happen for weeks (docs/SIMULATION.md, "Gathered rebuilds"). 0 = nothing
+  // kept: every attempt fetches k fragments at once or none. Default 14 days.
+  int64_t gather_keep_ms = 14ll * 24 * 3600 * 1000;
   // Repair traffic (bytes fetched plus bytes pushed) allowed per rolling day.
   uint64_t repair_bytes_per_day = 16ull << 30;
 };

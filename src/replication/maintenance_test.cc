@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -494,6 +497,128 @@ TEST_F(MaintenanceTest, BelowTheThresholdOneBatchRebuildsEverythingNotProven) {
   // One batch: k fragments fetched once, seven fragments went out.
   EXPECT_EQ(pass[0].bytes_fetched, 16 * report.plan.shard_size);
   EXPECT_EQ(pass[0].bytes_sent, 7 * report.plan.shard_size);
+}
+
+// Below the threshold with 15 of the 16 fragments needed reachable, then 15
+// others an hour later: never k holders up at one moment. Returns both passes'
+// reports on the tessera.
+struct TwoAttempts {
+  RepairReport first, second;
+  uint64_t shard = 0;  // fragment size
+};
+TwoAttempts NeverKUpAtOnce(SimNetwork& net, const std::function<void()>& advance,
+                           std::vector<SimNode*> nodes, std::size_t payload_seed) {
+  auto payload = RandomBytes(5 * core::kMiB, payload_seed);
+  auto hash = crypto::Blake3(payload);
+  core::MemorySource src(payload);
+  EXPECT_OK(nodes[0]->blobs.Put(hash, payload.size(), src));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  EXPECT_OK(nodes[0]->blobs.Remove(hash));  // the owner must fetch k to rebuild
+  std::vector<SimNode*> holders;
+  for (const auto& h : report.holders) holders.push_back(net.Find(h.holder));
+  std::set<uint32_t> lost, asleep;
+  LoseFiveAndSleepTwo(holders, hash, report, lost, asleep);
+  for (int i = 7; i < 9; ++i) holders[i]->online = false;  // 4 asleep: 15 reachable
+  auto first = *nodes[0]->service->RunRepairPass();
+  for (int i = 5; i < 9; ++i) holders[i]->online = true;  // they wake, 4 others sleep
+  for (int i = 9; i < 13; ++i) holders[i]->online = false;
+  advance();
+  auto second = *nodes[0]->service->RunRepairPass();
+  EXPECT_EQ(first.size(), 1u);
+  EXPECT_EQ(second.size(), 1u);
+  return {first.at(0), second.at(0), report.plan.shard_size};
+}
+
+bool Says(const RepairReport& r, std::string_view what) {
+  return std::any_of(r.problems.begin(), r.problems.end(),
+                     [&](const std::string& p) { return p.find(what) != std::string::npos; });
+}
+
+// A rebuild that reaches 15 of the 16 fragments it needs keeps them; an hour
+// later, with a different 15 up, it fetches the one it lacks and rebuilds.
+TEST_F(MaintenanceTest, ARebuildGathersFragmentsOverAttempts) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  auto [first, second, shard] = NeverKUpAtOnce(
+      net_, [&] { clock_.Advance(kHour); }, MakeNodes(40), 8);
+  ASSERT_GT(shard, 0u);
+  EXPECT_EQ(first.before.trigger, RepairTrigger::kBelowThreshold);
+  EXPECT_EQ(first.action, "failed");
+  EXPECT_EQ(first.bytes_fetched, 15 * shard);
+  EXPECT_TRUE(Says(first, "15 kept for the next attempt"))
+      << ::testing::PrintToString(first.problems);
+  EXPECT_EQ(second.action, "repaired") << ::testing::PrintToString(second.problems);
+  EXPECT_EQ(second.bytes_fetched, 1 * shard);  // only the one it lacked
+  // Everything not proven now: the five lost and the four asleep.
+  EXPECT_EQ(second.regenerated.size(), 9u);
+  // Used up: nothing is left in the gather directory.
+  std::size_t left = 0;
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it(scratch_ / "gather", ec), end;
+       !ec && it != end; it.increment(ec)) {
+    left += it->is_regular_file() ? 1 : 0;
+  }
+  EXPECT_EQ(left, 0u);
+}
+
+// A gathered file that no longer holds its fragment (a crash cut it short,
+// the disk rotted it) is dropped and fetched again, never used.
+TEST_F(MaintenanceTest, AGatheredFragmentThatNoLongerVerifiesIsFetchedAgain) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  std::string tampered;
+  auto between = [&] {
+    std::error_code ec;
+    for (std::filesystem::recursive_directory_iterator it(scratch_ / "gather", ec), end;
+         !ec && it != end; it.increment(ec)) {
+      if (it->path().extension() != ".shard") continue;
+      std::fstream f(it->path(), std::ios::in | std::ios::out | std::ios::binary);
+      char c = 0;
+      f.seekg(100);
+      f.get(c);
+      f.seekp(100);
+      f.put(static_cast<char>(c ^ 0x5a));
+      tampered = it->path().string();
+      break;
+    }
+    clock_.Advance(kHour);
+  };
+  auto [first, second, shard] = NeverKUpAtOnce(net_, between, MakeNodes(40), 9);
+  ASSERT_FALSE(tampered.empty());
+  EXPECT_TRUE(Says(first, "15 kept for the next attempt"));
+  EXPECT_EQ(second.action, "repaired") << ::testing::PrintToString(second.problems);
+  EXPECT_EQ(second.bytes_fetched, 2 * shard);  // the one it lacked and the tampered one
+  EXPECT_EQ(second.regenerated.size(), 9u);
+}
+
+// The same churn without gathering (gather_keep_ms 0), with a gather older
+// than gather_keep_ms, and with gathers over gather_max_bytes: each attempt
+// fetches what it reaches, cannot rebuild, and the next starts again.
+TEST_F(MaintenanceTest, WithoutAKeptGatherEveryAttemptStartsAgain) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  struct Case {
+    const char* name;
+    int64_t keep_ms;
+    uint64_t max_bytes;
+    const char* first_says;
+  };
+  const Case cases[] = {
+      {"off", 0, 4ull << 30, "could fetch only 15 of the 16"},
+      {"expired", kHour / 2, 4ull << 30, "15 kept for the next attempt"},
+      {"over the cap", 14 * 24 * kHour, 1, "none kept: gathered fragments would exceed"},
+  };
+  std::size_t seed = 20;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    config_.policy.gather_keep_ms = c.keep_ms;
+    config_.gather_max_bytes = c.max_bytes;
+    auto [first, second, shard] = NeverKUpAtOnce(
+        net_, [&] { clock_.Advance(kHour); }, MakeNodes(40), seed++);
+    EXPECT_EQ(first.action, "failed");
+    EXPECT_EQ(first.bytes_fetched, 15 * shard);
+    EXPECT_TRUE(Says(first, c.first_says)) << ::testing::PrintToString(first.problems);
+    EXPECT_EQ(second.action, "failed");
+    EXPECT_EQ(second.bytes_fetched, 15 * shard);
+    EXPECT_TRUE(Says(second, "could fetch only 15 of the 16"));
+  }
 }
 
 TEST_F(MaintenanceTest, BelowTheThresholdTheOwnerWithThePayloadLeavesSuspectsToTheirGrace) {

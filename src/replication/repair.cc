@@ -41,7 +41,7 @@ Result<void> ReplicationService::MendLocal(const SignedPlan& plan, uint32_t inde
   }
   // Otherwise rebuild it from any k fragments.
   std::vector<PeerFailure> failures;
-  auto staged = StageFromNetwork(plan, holders, &failures);
+  auto staged = StageFromNetwork(plan, holders, &failures, /*gather=*/true);
   if (!staged.ok()) {
     *problem = staged.error().message;
     return staged.error();
@@ -125,9 +125,13 @@ void ReplicationService::RepairMissing(const SignedPlan& plan, const HealthRepor
     }
   }
   if (!staged) {
-    auto fetched =
-        StageFromNetwork(plan, CountedPlacement(tracked, now, config_.policy, true), &failures);
+    uint64_t fetched_bytes = 0;
+    auto fetched = StageFromNetwork(plan, CountedPlacement(tracked, now, config_.policy, true),
+                                    &failures, /*gather=*/true, &fetched_bytes);
     if (!fetched.ok()) {
+      // What it fetched was paid for even though it cannot rebuild yet.
+      rep.bytes_fetched = fetched_bytes;
+      metrics_->repair_received.Inc(fetched_bytes);
       rep.action = "failed";
       rep.problems.push_back("cannot regenerate: " + fetched.error().message);
       return;
@@ -325,6 +329,9 @@ Result<std::vector<RepairReport>> ReplicationService::RunRepairPass(bool forced)
       out.push_back(std::move(r));
     }
   };
+  // 0. Gathers past their time are dropped (a tessera no longer repaired
+  // leaves none behind).
+  SweepGathers();
   // 1. Check what is due (everything when forced) and mend our own copies;
   // remember what needs repair (at most kMaxPassRepairs: the rest waits for
   // the next pass, its need remembered).

@@ -375,9 +375,18 @@ class ReplicationService {
   core::Result<SignedPlan> LoadPlan(const core::ContentHash& tessera);
   core::Result<std::unique_ptr<Staged>> StageFromPayload(const core::ContentHash& tessera,
                                                          std::optional<SignedPlan> plan);
+  // Fetches k fragments of `plan` from `holders` (local copies count). With
+  // `gather` (a repair) and policy.gather_keep_ms > 0, fragments fetched by an
+  // earlier attempt that reached fewer than k are used first, and an attempt
+  // that reaches fewer keeps what it fetched in config.gather_dir for the
+  // next one (within gather_max_bytes). `fetched_bytes`, if given, is set to
+  // the bytes this attempt fetched, whether it succeeds or not.
   core::Result<std::unique_ptr<Staged>> StageFromNetwork(
       const SignedPlan& plan, const std::vector<core::PlacementEntry>& holders,
-      std::vector<PeerFailure>* failures);
+      std::vector<PeerFailure>* failures, bool gather = false, uint64_t* fetched_bytes = nullptr);
+  // Removes gathers older than policy.gather_keep_ms (and any that cannot be read).
+  void SweepGathers();
+  std::filesystem::path GatherRoot() const;
   // Places `rebuild` copies over rounds: targets from the policy, refusals and
   // failures retried on other peers, refusing peers remembered.
   Placed PlaceCopies(const SignedPlan& plan, Staged& staged, const std::vector<uint32_t>& rebuild,

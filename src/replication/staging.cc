@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -44,9 +45,74 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
   return staged;
 }
 
+namespace {
+
+constexpr const char* kGatherPrefix = "gather-";
+constexpr const char* kGatherSince = "since";
+
+// When a gather was started (Unix ms), from its `since` file.
+std::optional<int64_t> GatherSince(const fs::path& dir) {
+  std::ifstream in(dir / kGatherSince);
+  int64_t ms = 0;
+  if (!(in >> ms)) return std::nullopt;
+  return ms;
+}
+
+// Bytes of every file under `root` (the gathers).
+uint64_t GatheredBytes(const fs::path& root) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) {
+      const auto size = it->file_size(size_ec);
+      if (!size_ec) total += size;
+    }
+  }
+  return total;
+}
+
+// Whether the file at `path` holds exactly the fragment `checksum` names.
+bool HoldsFragment(const fs::path& path, const core::ContentHash& checksum, uint64_t size) {
+  auto src = FileSource::Open(path);
+  if (!src.ok() || (*src)->Size() != size) return false;
+  core::NullSink null;
+  CheckedSink checked(null, checksum, size);
+  core::SequentialReader reader(**src);
+  std::vector<uint8_t> buf(1 << 20);
+  for (;;) {
+    auto r = reader.Read(buf);
+    if (!r.ok()) return false;
+    if (*r == 0) break;
+    if (!checked.Write(std::span(buf.data(), *r)).ok()) return false;
+  }
+  return checked.Finish().ok();
+}
+
+}  // namespace
+
+fs::path ReplicationService::GatherRoot() const {
+  if (!config_.gather_dir.empty()) return config_.gather_dir;
+  const fs::path base = config_.scratch_dir.empty() ? fs::temp_directory_path() / "tesseras-scratch"
+                                                    : config_.scratch_dir;
+  return base / "gather";
+}
+
+void ReplicationService::SweepGathers() {
+  const int64_t now = d_.clock->NowUnixMs();
+  std::error_code ec;
+  for (fs::directory_iterator it(GatherRoot(), ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().rfind(kGatherPrefix, 0) != 0) continue;
+    const auto since = GatherSince(it->path());
+    if (since && now >= *since && now - *since < config_.policy.gather_keep_ms) continue;
+    std::error_code rm;
+    fs::remove_all(it->path(), rm);
+  }
+}
+
 Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFromNetwork(
     const SignedPlan& plan, const std::vector<core::PlacementEntry>& holders,
-    std::vector<PeerFailure>* failures) {
+    std::vector<PeerFailure>* failures, bool gather, uint64_t* fetched_bytes) {
   const auto& table = plan.table;
   const uint32_t n = table.plan.total_shards(), k = table.plan.data_shards;
   // Holders are asked for this plan's fragments, whoever else claims the hash.
@@ -54,7 +120,40 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
   auto staged = std::make_unique<Staged>();
   staged->table = table;
   staged->present.assign(n, false);
-  ASSIGN_OR_RETURN(staged->dir, MakeScratch(config_.scratch_dir, table.tessera, "fetch"));
+  if (fetched_bytes) *fetched_bytes = 0;
+  gather = gather && config_.policy.gather_keep_ms > 0;
+  uint32_t gathered = 0;  // fragments an earlier attempt fetched, verified again now
+  if (gather) {
+    // One gather per plan (the hash and its owner): what earlier attempts
+    // fetched, each file checked again against the plan before it is used.
+    staged->dir = GatherRoot() / (kGatherPrefix + table.tessera.ToHex() + "-" +
+                                  (owner ? owner->ToHex() : std::string("unsigned")));
+    const int64_t now = d_.clock->NowUnixMs();
+    const auto since = GatherSince(staged->dir);
+    std::error_code ec;
+    if (!since || now < *since || now - *since >= config_.policy.gather_keep_ms) {
+      fs::remove_all(staged->dir, ec);
+      fs::create_directories(staged->dir, ec);
+      std::ofstream out(staged->dir / kGatherSince, std::ios::trunc);
+      out << now << "\n";
+      if (ec || !out.flush()) {
+        return MakeError(ErrorCode::kIo, "cannot start a gather in " + staged->dir.string() +
+                                             (ec ? ": " + ec.message() : std::string()));
+      }
+    } else {
+      for (uint32_t i = 0; i < n; ++i) {
+        if (!fs::exists(staged->PathOf(i), ec)) continue;
+        if (HoldsFragment(staged->PathOf(i), table.checksums[i], table.plan.shard_size)) {
+          staged->present[i] = true;
+          ++gathered;
+        } else {
+          fs::remove(staged->PathOf(i), ec);  // cut short by a crash, or rotten
+        }
+      }
+    }
+  } else {
+    ASSIGN_OR_RETURN(staged->dir, MakeScratch(config_.scratch_dir, table.tessera, "fetch"));
+  }
   // Who has each index (data indices first: they need no decoding).
   std::map<uint32_t, std::vector<core::PeerInfo>> sources;
   for (const auto& h : holders) {
@@ -72,6 +171,7 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
   if (local.ok()) {
     for (const auto& f : *local) {
       if (f.id.index >= n || f.id.checksum != table.checksums[f.id.index]) continue;
+      if (staged->present[f.id.index]) continue;  // gathered already
       if (!d_.fragments->Verify(at, f.id.index).ok()) continue;
       auto src = d_.fragments->Open(at, f.id.index);
       if (!src.ok()) continue;
@@ -132,6 +232,7 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
       if (failures) failures->push_back({peer, {index}, r.error().ToString()});
     }
   });
+  if (fetched_bytes) *fetched_bytes = staged->fetched_bytes;
   if (have < k) {
     std::string detail;
     if (failures && !failures->empty()) {
@@ -139,6 +240,16 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
                " fetches failed; first: " + failures->front().error + ")";
     } else if (sources.empty()) {
       detail = " (no holder is known)";
+    }
+    if (gather) {
+      if (GatheredBytes(GatherRoot()) <= config_.gather_max_bytes) {
+        detail += "; " + std::to_string(have) + " kept for the next attempt (" +
+                  std::to_string(gathered) + " gathered before)";
+        staged->dir.clear();  // kept: ~Staged removes nothing
+      } else {
+        detail += "; none kept: gathered fragments would exceed gather_max_bytes (" +
+                  std::to_string(config_.gather_max_bytes) + ")";
+      }
     }
     return MakeError(ErrorCode::kInsufficientShards, "could fetch only " + std::to_string(have) +
                                                          " of the " + std::to_string(k) +
