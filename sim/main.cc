@@ -65,6 +65,7 @@ int Main(int argc, char** argv) {
   std::string scenario_path, csv_dir;
   bool json = false, both = false, eager_only = false, full_stack = false, verify = false;
   std::vector<std::string> sets;
+  std::vector<uint32_t> trace;
   int threads = 2;
   app.add_option("--scenario", scenario_path, "scenario TOML file (sim/scenarios/*.toml)")
       ->required();
@@ -77,6 +78,9 @@ int Main(int argc, char** argv) {
   app.add_option("--set", sets, "override a key, e.g. --set policy.holder_grace_hours=168");
   app.add_flag("--verify-cache", verify,
                "re-assess at every check and fail if a reused assessment differs");
+  app.add_option("--trace-tessera", trace,
+                 "write every check, repair and loss of this tessera (a workload index, as "
+                 "the JSON's lost list gives) to stderr; repeatable");
   app.add_option("--threads", threads, "runs at once with --policy (1 or 2)")
       ->check(CLI::Range(1, 2))
       ->capture_default_str();
@@ -107,6 +111,7 @@ int Main(int argc, char** argv) {
   for (auto& o : runs) {
     o.verify_cache = verify;
     o.daily_series = !csv_dir.empty();
+    o.trace_tesseras = trace;
   }
   std::vector<core::Result<sim::RunReport>> results(
       runs.size(), core::MakeError(core::ErrorCode::kInternal, "not run"));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 
 #include "replication/durability.h"
 #include "sim/world.h"
@@ -327,6 +328,7 @@ core::Result<RunReport> RunPolicySimulation(const Scenario& scenario, const Wire
   auto world = std::make_unique<World>(scenario, costs, options.policy, options.verify_cache,
                                        options.daily_series);
   world->Setup();
+  if (!options.trace_tesseras.empty()) world->set_trace(options.trace_tesseras, stderr);
   world->Run();
   world->Finish();
   RunReport r = std::move(world->report());

@@ -5,7 +5,9 @@
 // what is modelled and what is not.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/result.h"
 #include "replication/maintenance_policy.h"
@@ -22,6 +24,9 @@ struct RunOptions {
   // violation if the cached assessment differs from the fresh one.
   bool verify_cache = false;
   bool daily_series = false;
+  // Tesseras (workload indices) whose history is written to stderr
+  // (World::set_trace).
+  std::vector<uint32_t> trace_tesseras;
 };
 
 // The measured wire costs must come from the scenario's workload sizes, in

@@ -104,6 +104,7 @@ json RunJson(const RunReport& r, bool run_stats) {
                  {"transfers_failed", r.transfers_failed},
                  {"budget_deferred", r.budget_deferred},
                  {"repairs_without_sources", r.repairs_without_sources},
+                 {"gathers", r.gathers},
                  {"lookups", r.lookups},
                  {"connections", r.connections},
                  {"probes", r.probes},

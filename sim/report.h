@@ -101,6 +101,9 @@ struct RunReport {
   // been down when the repair was decided: < 1 day, 1-3, 3-7, >= 7 days.
   std::array<uint64_t, 4> redundant_holder_down_for{};
   uint64_t budget_deferred = 0, repairs_without_sources = 0, lookups = 0, connections = 0;
+  // Repairs that reached fewer than k holders and kept what they fetched
+  // (MaintenancePolicyConfig::gather_keep_ms); counted in repairs_without_sources too.
+  uint64_t gathers = 0;
   // Probes of suspect holders between checks: holders asked, those that
   // answered (ending their failure run), and their bytes (in audit_bytes too).
   uint64_t probes = 0, probes_answered = 0, probe_bytes = 0;

@@ -368,6 +368,9 @@ Result<Scenario> ParseScenario(std::string_view text, std::string_view source,
                      r.Number("forget_lost_after_days", 0, 3650,
                               static_cast<double>(p.forget_lost_after_ms) / kMs / kDay));
     p.forget_lost_after_ms = std::llround(forget * kDay * kMs);
+    ASSIGN_OR_RETURN(double gather, r.Number("gather_keep_days", 0, 3650,
+                                             static_cast<double>(p.gather_keep_ms) / kMs / kDay));
+    p.gather_keep_ms = std::llround(gather * kDay * kMs);
     ASSIGN_OR_RETURN(double budget_gib,
                      r.Number("repair_gib_per_day", 0.001, 1e6,
                               static_cast<double>(p.repair_bytes_per_day) / (1ull << 30)));
@@ -437,6 +440,7 @@ std::vector<std::pair<std::string, double>> KnobList(const replication::Maintena
       {"takeover_delay_hours", static_cast<double>(c.takeover_delay_ms) / kMsPerHour},
       {"watch_interval_days", static_cast<double>(c.watch_interval_ms) / kMsPerHour / 24},
       {"forget_lost_after_days", static_cast<double>(c.forget_lost_after_ms) / kMsPerHour / 24},
+      {"gather_keep_days", static_cast<double>(c.gather_keep_ms) / kMsPerHour / 24},
       {"repair_gib_per_day", static_cast<double>(c.repair_bytes_per_day) / (1ull << 30)},
       {"max_per_subnet", static_cast<double>(p.max_per_subnet)},
       {"repair_interval_hours", static_cast<double>(p.interval_secs) / 3600},

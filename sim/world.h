@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <memory>
 #include <queue>
@@ -217,6 +218,10 @@ class World {
         bool verify_cache, bool daily_series);
 
   void set_observer(ChurnObserver* o) { observer_ = o; }
+  // Every check, repair, landing and change of ground truth of these
+  // tesseras (workload indices) is written to `out`, one line each
+  // (tesseras-sim --trace-tessera). Indices beyond the workload are ignored.
+  void set_trace(const std::vector<uint32_t>& tesseras, std::FILE* out);
   const Node& node(uint32_t n) const { return nodes_[n]; }
   const std::vector<uint32_t>& owners() const { return owners_; }
   const std::vector<uint32_t>& alive() const { return alive_; }
@@ -272,6 +277,11 @@ class World {
   void CollectSlot(uint32_t tessera, std::size_t i);
   std::size_t SlotOf(const Tessera& t, uint32_t node, uint16_t index) const;
   void Repair(uint32_t pid, int64_t t, CheckKind kind);
+  // Fetches one fragment from each record slot in `sources` (their uplinks
+  // busy for it), adds the bytes to `bytes` and the report; returns when the
+  // last one has arrived.
+  double FetchSources(const Tessera& T, const std::vector<std::size_t>& sources, int64_t t,
+                      uint64_t& bytes);
   // Ground truth for a copy of `index` being scheduled at `t`
   // (Landing::cause and down_for).
   void NoteCause(const Tessera& T, uint16_t index, int64_t t, Landing& l) const;
@@ -290,10 +300,15 @@ class World {
   void Schedule(int64_t t, EventType type, uint32_t a = 0, uint32_t b = 0);
   const SizeClass& ClassOf(const Tessera& t) const { return costs_.classes[t.size_class]; }
   void Violation(std::string what);
+  bool Traced(uint32_t tid) const { return trace_ && tid < traced_.size() && traced_[tid]; }
+  // One trace line: "day D.DD tessera T: what", with the ground truth after it.
+  void Trace(uint32_t tid, int64_t t, const std::string& what) const;
 
   const Scenario& s_;
   const WireCosts& costs_;
   ChurnObserver* observer_ = nullptr;
+  std::FILE* trace_ = nullptr;
+  std::vector<uint8_t> traced_;
   replication::MaintenancePolicyConfig cfg_;
   bool verify_cache_;
   bool daily_series_;
@@ -327,6 +342,14 @@ class World {
     uint64_t they_store_for_us = 0;
   };
   std::unordered_map<uint64_t, LedgerEntry> ledger_;
+  // Fragments a rebuild fetched without reaching k, kept by its part (by
+  // part index; `gen` tells a reused entry) for gather_keep_ms.
+  struct Gather {
+    uint32_t gen = 0;
+    int32_t since = 0;  // seconds
+    std::vector<uint16_t> indices;
+  };
+  std::unordered_map<uint32_t, Gather> gathers_;
 
   // Scratch reused by every check.
   replication::AssessScratch assess_scratch_;

@@ -63,6 +63,34 @@ void World::Violation(std::string what) {
   if (report_.violations.size() < 100) report_.violations.push_back(std::move(what));
 }
 
+void World::set_trace(const std::vector<uint32_t>& tesseras, std::FILE* out) {
+  trace_ = out;
+  traced_.assign(tesseras_.size(), 0);
+  for (uint32_t t : tesseras) {
+    if (t < traced_.size()) traced_[t] = 1;
+  }
+}
+
+void World::Trace(uint32_t tid, int64_t t, const std::string& what) const {
+  const Tessera& T = tesseras_[tid];
+  const auto& r = ClassOf(T).redundancy;
+  // Distinct indices (coded) or copies (small) claimed by holders up now.
+  std::vector<uint8_t> up_index(r.fragments, 0);
+  uint32_t up_copies = 0;
+  for (const Slot& s : T.record) {
+    if (!s.claimed || !up_[s.node] || s.index >= r.fragments) continue;
+    up_index[s.index] = 1;
+    ++up_copies;
+  }
+  const uint32_t up = r.copies > 1
+                          ? up_copies
+                          : static_cast<uint32_t>(std::count(up_index.begin(), up_index.end(), 1));
+  std::fprintf(trace_,
+               "day %.3f tessera %u: %s [truth: durable %u, claimed up %u, k %u, owner %s]\n",
+               static_cast<double>(t) / kDaySecs, tid, what.c_str(), T.durable, up, r.data,
+               nodes_[T.owner].alive ? "in" : "gone");
+}
+
 uint32_t World::AddNode(int64_t t, bool initial, Rng& chooser) {
   const uint32_t n = static_cast<uint32_t>(nodes_.size());
   nodes_.emplace_back();
@@ -320,6 +348,7 @@ void World::UpdateDurable(uint32_t tid, uint32_t before, int64_t t) {
     return static_cast<int32_t>(capped) - static_cast<int32_t>(r.data);
   };
   auto slot = [&](int32_t m) { return static_cast<std::size_t>(std::max(m, -1) + 1); };
+  if (Traced(tid)) Trace(tid, t, "durable " + std::to_string(before) + " -> now");
   if (slot(margin(before)) != slot(margin(T.durable))) {
     --margin_count_[slot(margin(before))];
     ++margin_count_[slot(margin(T.durable))];
@@ -344,6 +373,7 @@ void World::CheckLost(uint32_t tid, int64_t t) {
   const bool gone = r.copies > 1 ? T.durable == 0 : T.durable < r.data;
   if (!gone) return;
   T.lost = true;
+  if (Traced(tid)) Trace(tid, t, "lost");
   LostTessera l;
   l.tessera = tid;
   l.hash = T.hash.ToHex();

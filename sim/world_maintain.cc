@@ -68,6 +68,7 @@ void World::FreePart(uint32_t pid) {
   n.parts.pop_back();
   auto& tp = tesseras_[p.tessera].parts;
   tp.erase(std::find(tp.begin(), tp.end(), pid));
+  gathers_.erase(pid);
   const uint32_t gen = p.gen;
   p = Part{};
   p.gen = gen;
@@ -451,8 +452,20 @@ void World::Check(uint32_t pid, int64_t t, CheckKind kind) {
   if (self != T.owner && !parts_[pid].rank_known) RankFromView(pid, t);
   const auto rank = Rank(pid, t);
   const bool acting = rank && replication::ShouldAct(*rank, parts_[pid].Clock(), now, cfg_);
-  if (!acting) return;
   const Assessment& now_a = parts_[pid].last;
+  if (Traced(tid)) {
+    static constexpr const char* kKinds[] = {"owner", "quiet", "watch"};
+    Trace(tid, t,
+          "check by node " + std::to_string(self) + " (" + kKinds[static_cast<int>(kind)] +
+              ", rank " + (rank ? std::to_string(*rank) : std::string("none")) +
+              (acting ? ", acting" : ", not acting") + "): proven " +
+              std::to_string(now_a.proven_fragments) + ", counted " +
+              std::to_string(now_a.counted_fragments) + ", margin " + std::to_string(now_a.margin) +
+              ", " + std::string(replication::RepairTriggerName(now_a.trigger)) + ", rebuild " +
+              std::to_string(now_a.rebuild.size()) +
+              (T.in_flight ? ", " + std::to_string(T.in_flight) + " in flight" : ""));
+  }
+  if (!acting) return;
   report_.min_margin_seen = std::min(report_.min_margin_seen, now_a.margin);
   day_min_margin_seen_ = std::min(day_min_margin_seen_, now_a.margin);
   if (now_a.needs_repair() && T.in_flight == 0) {
@@ -614,10 +627,22 @@ void World::Repair(uint32_t pid, int64_t t, CheckKind kind) {
   }
   const bool payload_local = self == T.owner || (r.copies > 1 && !mine.empty());
   std::vector<std::size_t> sources;  // record slots to fetch from
+  uint32_t at_hand = 0;              // distinct fragments it has without fetching
   if (!payload_local) {
     std::vector<bool> have(r.fragments, false);
     for (uint16_t i : mine) have[i] = true;
+    // What earlier attempts gathered, while it is kept.
+    auto g = gathers_.find(pid);
+    if (g != gathers_.end() &&
+        (g->second.gen != p.gen || now - MsAt(g->second.since) >= cfg_.gather_keep_ms)) {
+      gathers_.erase(g);
+      g = gathers_.end();
+    }
+    if (g != gathers_.end()) {
+      for (uint16_t i : g->second.indices) have[i] = true;
+    }
     uint32_t distinct = static_cast<uint32_t>(std::count(have.begin(), have.end(), true));
+    at_hand = distinct;
     // Copies it just saw proven, lowest index first (data shards first).
     std::vector<std::size_t> order;
     for (std::size_t i = 0; i < T.record.size() && i < p.view.size(); ++i) {
@@ -636,13 +661,36 @@ void World::Repair(uint32_t pid, int64_t t, CheckKind kind) {
       ++distinct;
       sources.push_back(i);
     }
-    if (distinct < r.data) {
-      ++report_.repairs_without_sources;
-      return;
-    }
   }
   if (!me.budget.TrySpend(replication::RepairCost(r, rebuild.size(), payload_local), now)) {
     ++report_.budget_deferred;
+    if (Traced(tid)) Trace(tid, t, "repair by node " + std::to_string(self) + ": over budget");
+    return;
+  }
+  if (!payload_local && at_hand + sources.size() < r.data) {
+    // Too few: as tesd, it fetches what it reaches and cannot rebuild; it
+    // keeps those fragments for the next attempt while gather_keep_ms allows.
+    ++report_.repairs_without_sources;
+    uint64_t bytes = 0;
+    FetchSources(T, sources, t, bytes);
+    report_.repair_bytes += bytes;
+    day_.repair_bytes += bytes;
+    const bool keep = cfg_.gather_keep_ms > 0 && !sources.empty();
+    if (keep) {
+      ++report_.gathers;
+      Gather& kept = gathers_[pid];
+      if (kept.indices.empty()) {
+        kept.gen = p.gen;
+        kept.since = static_cast<int32_t>(t);
+      }
+      for (std::size_t i : sources) kept.indices.push_back(T.record[i].index);
+    }
+    if (Traced(tid)) {
+      Trace(tid, t,
+            "repair by node " + std::to_string(self) + " has " + std::to_string(at_hand) +
+                " fragments at hand and fetched " + std::to_string(sources.size()) +
+                (keep ? ": kept them" : ": too few, dropped"));
+    }
     return;
   }
   BuildView(pid, t, /*include_self=*/false);
@@ -689,19 +737,9 @@ void World::Repair(uint32_t pid, int64_t t, CheckKind kind) {
     return kNoNode;
   };
   const auto tier = static_cast<std::size_t>(cls.plan.tier);
-  double fetch_done = static_cast<double>(t);
   uint64_t bytes = 0;
-  for (std::size_t i : sources) {
-    Node& src = nodes_[T.record[i].node];
-    const double begin = std::max(static_cast<double>(t), src.uplink_free);
-    const double dur =
-        static_cast<double>(cls.fetch_bytes) / s_.classes[src.node_class].upload_bytes_per_sec;
-    src.uplink_free = begin + dur;
-    fetch_done = std::max(fetch_done, begin + dur + s_.latency_secs);
-    bytes += cls.fetch_bytes + costs_.connection_bytes;
-    report_.fetch_bytes_by_tier[tier] += cls.fetch_bytes + costs_.connection_bytes;
-    ++report_.connections;
-  }
+  const double fetch_done = FetchSources(T, sources, t, bytes);
+  gathers_.erase(pid);  // what was gathered is used now
   uint32_t scheduled = 0;
   for (const auto& [peer, indices] : choice.work) {
     const core::NodeId& peer_id = peer.id;  // clang 14 lambdas cannot capture a binding
@@ -760,7 +798,16 @@ void World::Repair(uint32_t pid, int64_t t, CheckKind kind) {
     bytes += costs_.connection_bytes;
     ++report_.connections;
   }
-  if (scheduled == 0) return;
+  if (Traced(tid)) {
+    Trace(tid, t,
+          "repair by node " + std::to_string(self) + ": " + std::to_string(scheduled) +
+              " copies pushed, " + std::to_string(sources.size()) + " sources fetched");
+  }
+  if (scheduled == 0) {
+    report_.repair_bytes += bytes;  // what it fetched for nothing
+    day_.repair_bytes += bytes;
+    return;
+  }
   T.in_flight += scheduled;
   ++report_.repairs;
   ++(kind == CheckKind::kOwner   ? report_.repairs_by_owner
@@ -774,6 +821,25 @@ void World::Repair(uint32_t pid, int64_t t, CheckKind kind) {
   // The new holders publish their claims (and the owner its record) at the
   // DHT nodes closest to the key.
   report_.record_bytes += uint64_t{costs_.record_replicas} * cls.record_store_bytes;
+}
+
+double World::FetchSources(const Tessera& T, const std::vector<std::size_t>& sources, int64_t t,
+                           uint64_t& bytes) {
+  const SizeClass& cls = ClassOf(T);
+  const auto tier = static_cast<std::size_t>(cls.plan.tier);
+  double done = static_cast<double>(t);
+  for (std::size_t i : sources) {
+    Node& src = nodes_[T.record[i].node];
+    const double begin = std::max(static_cast<double>(t), src.uplink_free);
+    const double dur =
+        static_cast<double>(cls.fetch_bytes) / s_.classes[src.node_class].upload_bytes_per_sec;
+    src.uplink_free = begin + dur;
+    done = std::max(done, begin + dur + s_.latency_secs);
+    bytes += cls.fetch_bytes + costs_.connection_bytes;
+    report_.fetch_bytes_by_tier[tier] += cls.fetch_bytes + costs_.connection_bytes;
+    ++report_.connections;
+  }
+  return done;
 }
 
 void World::NoteCause(const Tessera& T, uint16_t index, int64_t t, Landing& l) const {
@@ -805,6 +871,7 @@ void World::Land(const Landing& l, int64_t t) {
   const Node& m = nodes_[l.maintainer];
   if (!target.up || target.epoch != l.target_epoch || !m.alive || m.epoch != l.maintainer_epoch) {
     ++report_.transfers_failed;
+    if (Traced(l.tessera)) Trace(l.tessera, t, "copy of " + std::to_string(l.index) + " failed");
     return;
   }
   const bool held = std::any_of(target.held.begin(), target.held.end(), [&](const auto& h) {
