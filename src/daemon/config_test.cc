@@ -42,7 +42,7 @@ TEST(ConfigTest, DefaultsMatchTheDocumentedValues) {
   EXPECT_FALSE(c.replication.coded_repair_at_threshold);
   EXPECT_TRUE(c.replication.batch_rebuilds_suspects);
   EXPECT_EQ(c.replication.repair_threshold_percent, 62u);
-  EXPECT_EQ(c.replication.gather_keep_secs, 1209600u);  // 14 days
+  EXPECT_EQ(c.replication.gather_keep_secs, 1209600u);     // 14 days
   EXPECT_EQ(c.replication.gather_max_bytes, 4294967296u);  // 4 GiB
   EXPECT_EQ(c.dht.k, 20u);
   EXPECT_EQ(c.dht.alpha, 3u);
