@@ -58,8 +58,9 @@ struct ReplicationConfig {
   // fetched for the next attempt (policy.gather_keep_ms says how long; it
   // outlives a restart, unlike scratch_dir); empty: scratch_dir / "gather".
   std::filesystem::path gather_dir;
-  // Most bytes kept there for all tesseras together: an attempt that would
-  // keep more drops what it fetched, as when gathering is off.
+  // Most bytes kept there for all tesseras together, measured after an
+  // attempt: one that would leave more keeps none of what it fetched (what
+  // earlier attempts kept stays).
   uint64_t gather_max_bytes = 4ull << 30;
 };
 

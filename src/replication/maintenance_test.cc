@@ -499,126 +499,175 @@ TEST_F(MaintenanceTest, BelowTheThresholdOneBatchRebuildsEverythingNotProven) {
   EXPECT_EQ(pass[0].bytes_sent, 7 * report.plan.shard_size);
 }
 
-// Below the threshold with 15 of the 16 fragments needed reachable, then 15
-// others an hour later: never k holders up at one moment. Returns both passes'
-// reports on the tessera.
-struct TwoAttempts {
-  RepairReport first, second;
-  uint64_t shard = 0;  // fragment size
-};
-TwoAttempts NeverKUpAtOnce(SimNetwork& net, const std::function<void()>& advance,
-                           std::vector<SimNode*> nodes, std::size_t payload_seed) {
-  auto payload = RandomBytes(5 * core::kMiB, payload_seed);
-  auto hash = crypto::Blake3(payload);
-  core::MemorySource src(payload);
-  EXPECT_OK(nodes[0]->blobs.Put(hash, payload.size(), src));
-  auto report = *nodes[0]->service->ReplicateTessera(hash);
-  EXPECT_OK(nodes[0]->blobs.Remove(hash));  // the owner must fetch k to rebuild
+// A Medium tessera whose owner has lost the payload, with 5 of its 24
+// fragments gone and 4 holders asleep: below the threshold, 15 of the 16
+// fragments a rebuild needs reachable. Swap() wakes those 4 and puts 4 others
+// to sleep: 15 reachable again, never k holders up at one moment.
+struct NeverKUpAtOnce {
+  NeverKUpAtOnce(SimNetwork& net, std::vector<SimNode*> nodes, std::size_t payload_seed)
+      : owner(nodes[0]) {
+    auto payload = RandomBytes(5 * core::kMiB, payload_seed);
+    hash = crypto::Blake3(payload);
+    core::MemorySource src(payload);
+    EXPECT_OK(owner->blobs.Put(hash, payload.size(), src));
+    auto report = *owner->service->ReplicateTessera(hash);
+    shard = report.plan.shard_size;
+    EXPECT_OK(owner->blobs.Remove(hash));  // the owner must fetch k to rebuild
+    for (const auto& h : report.holders) holders.push_back(net.Find(h.holder));
+    std::set<uint32_t> lost, asleep;
+    LoseFiveAndSleepTwo(holders, hash, report, lost, asleep);
+    for (int i = 7; i < 9; ++i) holders[i]->online = false;  // 4 asleep
+  }
+  RepairReport Pass() {
+    auto pass = *owner->service->RunRepairPass();
+    EXPECT_EQ(pass.size(), 1u);
+    return pass.empty() ? RepairReport{} : pass[0];
+  }
+  void Swap() {
+    for (int i = 5; i < 9; ++i) holders[i]->online = true;
+    for (int i = 9; i < 13; ++i) holders[i]->online = false;
+  }
+  SimNode* owner;
+  core::ContentHash hash;
+  uint64_t shard = 0;
   std::vector<SimNode*> holders;
-  for (const auto& h : report.holders) holders.push_back(net.Find(h.holder));
-  std::set<uint32_t> lost, asleep;
-  LoseFiveAndSleepTwo(holders, hash, report, lost, asleep);
-  for (int i = 7; i < 9; ++i) holders[i]->online = false;  // 4 asleep: 15 reachable
-  auto first = *nodes[0]->service->RunRepairPass();
-  for (int i = 5; i < 9; ++i) holders[i]->online = true;  // they wake, 4 others sleep
-  for (int i = 9; i < 13; ++i) holders[i]->online = false;
-  advance();
-  auto second = *nodes[0]->service->RunRepairPass();
-  EXPECT_EQ(first.size(), 1u);
-  EXPECT_EQ(second.size(), 1u);
-  return {first.at(0), second.at(0), report.plan.shard_size};
-}
+};
 
 bool Says(const RepairReport& r, std::string_view what) {
   return std::any_of(r.problems.begin(), r.problems.end(),
                      [&](const std::string& p) { return p.find(what) != std::string::npos; });
 }
 
+// Regular files under `dir`, recursively.
+std::size_t FilesUnder(const std::filesystem::path& dir) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it(dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    n += it->is_regular_file() ? 1 : 0;
+  }
+  return n;
+}
+
 // A rebuild that reaches 15 of the 16 fragments it needs keeps them; an hour
 // later, with a different 15 up, it fetches the one it lacks and rebuilds.
 TEST_F(MaintenanceTest, ARebuildGathersFragmentsOverAttempts) {
   config_.policy.holder_grace_ms = 72 * kHour;
-  auto [first, second, shard] = NeverKUpAtOnce(
-      net_, [&] { clock_.Advance(kHour); }, MakeNodes(40), 8);
-  ASSERT_GT(shard, 0u);
+  NeverKUpAtOnce t(net_, MakeNodes(40), 8);
+  const RepairReport first = t.Pass();
   EXPECT_EQ(first.before.trigger, RepairTrigger::kBelowThreshold);
   EXPECT_EQ(first.action, "failed");
-  EXPECT_EQ(first.bytes_fetched, 15 * shard);
-  EXPECT_TRUE(Says(first, "15 kept for the next attempt"))
+  EXPECT_EQ(first.bytes_fetched, 15 * t.shard);
+  EXPECT_TRUE(Says(first, "15 kept for the next attempt (0 gathered before)"))
       << ::testing::PrintToString(first.problems);
+  EXPECT_EQ(FilesUnder(scratch_ / "gather"), 16u);  // 15 fragments and `since`
+  t.Swap();
+  clock_.Advance(kHour);
+  const RepairReport second = t.Pass();
   EXPECT_EQ(second.action, "repaired") << ::testing::PrintToString(second.problems);
-  EXPECT_EQ(second.bytes_fetched, 1 * shard);  // only the one it lacked
+  EXPECT_EQ(second.bytes_fetched, 1 * t.shard);  // only the one it lacked
   // Everything not proven now: the five lost and the four asleep.
   EXPECT_EQ(second.regenerated.size(), 9u);
-  // Used up: nothing is left in the gather directory.
-  std::size_t left = 0;
+  EXPECT_EQ(FilesUnder(scratch_ / "gather"), 0u);  // used up
+}
+
+// A gathered file that no longer holds its fragment (rotten bytes), and a
+// temporary file a crash left beside them, are dropped at the next attempt:
+// the fragment is fetched again, never used.
+TEST_F(MaintenanceTest, AGatheredFragmentThatNoLongerVerifiesIsFetchedAgain) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  NeverKUpAtOnce t(net_, MakeNodes(40), 9);
+  EXPECT_TRUE(Says(t.Pass(), "15 kept for the next attempt"));
+  std::filesystem::path tampered, leftover;
   std::error_code ec;
   for (std::filesystem::recursive_directory_iterator it(scratch_ / "gather", ec), end;
        !ec && it != end; it.increment(ec)) {
-    left += it->is_regular_file() ? 1 : 0;
+    if (it->path().extension() != ".shard") continue;
+    tampered = it->path();
+    break;
   }
-  EXPECT_EQ(left, 0u);
-}
-
-// A gathered file that no longer holds its fragment (a crash cut it short,
-// the disk rotted it) is dropped and fetched again, never used.
-TEST_F(MaintenanceTest, AGatheredFragmentThatNoLongerVerifiesIsFetchedAgain) {
-  config_.policy.holder_grace_ms = 72 * kHour;
-  std::string tampered;
-  auto between = [&] {
-    std::error_code ec;
-    for (std::filesystem::recursive_directory_iterator it(scratch_ / "gather", ec), end;
-         !ec && it != end; it.increment(ec)) {
-      if (it->path().extension() != ".shard") continue;
-      std::fstream f(it->path(), std::ios::in | std::ios::out | std::ios::binary);
-      char c = 0;
-      f.seekg(100);
-      f.get(c);
-      f.seekp(100);
-      f.put(static_cast<char>(c ^ 0x5a));
-      tampered = it->path().string();
-      break;
-    }
-    clock_.Advance(kHour);
-  };
-  auto [first, second, shard] = NeverKUpAtOnce(net_, between, MakeNodes(40), 9);
   ASSERT_FALSE(tampered.empty());
-  EXPECT_TRUE(Says(first, "15 kept for the next attempt"));
-  EXPECT_EQ(second.action, "repaired") << ::testing::PrintToString(second.problems);
-  EXPECT_EQ(second.bytes_fetched, 2 * shard);  // the one it lacked and the tampered one
-  EXPECT_EQ(second.regenerated.size(), 9u);
+  {
+    std::fstream f(tampered, std::ios::in | std::ios::out | std::ios::binary);
+    char c = 0;
+    f.seekg(100);
+    f.get(c);
+    f.seekp(100);
+    f.put(static_cast<char>(c ^ 0x5a));
+  }
+  leftover = tampered.parent_path() / (tampered.filename().string() + ".tmp.4242.0");
+  std::ofstream(leftover) << "half a fragment";
+  // The same 15 up: the tampered one is fetched again, the rest reused.
+  clock_.Advance(kHour);
+  const RepairReport again = t.Pass();
+  EXPECT_EQ(again.bytes_fetched, 1 * t.shard);
+  EXPECT_TRUE(Says(again, "15 kept for the next attempt (14 gathered before)"))
+      << ::testing::PrintToString(again.problems);
+  EXPECT_FALSE(std::filesystem::exists(leftover));
+  EXPECT_EQ(FilesUnder(scratch_ / "gather"), 16u);
+  t.Swap();
+  clock_.Advance(kHour);
+  const RepairReport last = t.Pass();
+  EXPECT_EQ(last.action, "repaired") << ::testing::PrintToString(last.problems);
+  EXPECT_EQ(last.bytes_fetched, 1 * t.shard);
+  EXPECT_EQ(last.regenerated.size(), 9u);
 }
 
-// The same churn without gathering (gather_keep_ms 0), with a gather older
-// than gather_keep_ms, and with gathers over gather_max_bytes: each attempt
-// fetches what it reaches, cannot rebuild, and the next starts again.
+// Without gathering (gather_keep_ms 0), or with the gather older than
+// gather_keep_ms, each attempt fetches what it reaches, cannot rebuild, and
+// the next starts again.
 TEST_F(MaintenanceTest, WithoutAKeptGatherEveryAttemptStartsAgain) {
   config_.policy.holder_grace_ms = 72 * kHour;
   struct Case {
     const char* name;
     int64_t keep_ms;
-    uint64_t max_bytes;
     const char* first_says;
   };
   const Case cases[] = {
-      {"off", 0, 4ull << 30, "could fetch only 15 of the 16"},
-      {"expired", kHour / 2, 4ull << 30, "15 kept for the next attempt"},
-      {"over the cap", 14 * 24 * kHour, 1, "none kept: gathered fragments would exceed"},
+      {"off", 0, "could fetch only 15 of the 16"},
+      {"expired", kHour / 2, "15 kept for the next attempt"},
   };
   std::size_t seed = 20;
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     config_.policy.gather_keep_ms = c.keep_ms;
-    config_.gather_max_bytes = c.max_bytes;
-    auto [first, second, shard] = NeverKUpAtOnce(
-        net_, [&] { clock_.Advance(kHour); }, MakeNodes(40), seed++);
+    NeverKUpAtOnce t(net_, MakeNodes(40), seed++);
+    const RepairReport first = t.Pass();
     EXPECT_EQ(first.action, "failed");
-    EXPECT_EQ(first.bytes_fetched, 15 * shard);
+    EXPECT_EQ(first.bytes_fetched, 15 * t.shard);
     EXPECT_TRUE(Says(first, c.first_says)) << ::testing::PrintToString(first.problems);
+    t.Swap();
+    clock_.Advance(kHour);
+    const RepairReport second = t.Pass();
     EXPECT_EQ(second.action, "failed");
-    EXPECT_EQ(second.bytes_fetched, 15 * shard);
+    EXPECT_EQ(second.bytes_fetched, 15 * t.shard);
     EXPECT_TRUE(Says(second, "could fetch only 15 of the 16"));
   }
+}
+
+// All gathers together stay within gather_max_bytes: a second tessera's
+// attempt that would pass it keeps nothing of what it fetched and leaves the
+// first tessera's gather whole; a gather whose plan is no longer kept here is
+// swept once it is older than gather_keep_ms.
+TEST_F(MaintenanceTest, GathersStayUnderTheirCapAndExpire) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  config_.policy.gather_keep_ms = 2 * kHour;
+  NeverKUpAtOnce a(net_, MakeNodes(40), 30);
+  EXPECT_TRUE(Says(a.Pass(), "15 kept for the next attempt"));
+  config_.gather_max_bytes = 20 * a.shard;  // b's nodes: room for one gather of 15, not two
+  NeverKUpAtOnce b(net_, MakeNodes(40), 31);
+  const RepairReport over = b.Pass();
+  EXPECT_EQ(over.bytes_fetched, 15 * b.shard);
+  EXPECT_TRUE(Says(over,
+                   "none of the 15 fetched now kept: gathers would exceed "
+                   "gather_max_bytes"))
+      << ::testing::PrintToString(over.problems);
+  EXPECT_EQ(FilesUnder(scratch_ / "gather"), 16u);  // a's 15 and its `since`
+  // a's owner stops keeping its plan; past gather_keep_ms a pass sweeps it.
+  EXPECT_OK(a.owner->plans.DeletePlan(a.hash));
+  clock_.Advance(3 * kHour);
+  ASSERT_TRUE(a.owner->service->RunRepairPass().ok());
+  EXPECT_EQ(FilesUnder(scratch_ / "gather"), 0u);
 }
 
 TEST_F(MaintenanceTest, BelowTheThresholdTheOwnerWithThePayloadLeavesSuspectsToTheirGrace) {

@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -472,6 +473,7 @@ class ReplicationService {
   PassStatus pass_;
   std::deque<PassSummary> history_;
   std::map<core::ContentHash, ProbeEntry> probes_;  // tesseras with a probe pending
+  std::set<std::string> gathers_in_use_;            // gather directories an attempt is using
 };
 
 // Runs RunRepairPass (the tesseras that are due) every interval + uniform

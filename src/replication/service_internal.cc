@@ -74,6 +74,7 @@ Result<fs::path> MakeScratch(const fs::path& base, const core::ContentHash& tess
 ReplicationService::Staged::~Staged() {
   std::error_code ec;
   if (!dir.empty()) fs::remove_all(dir, ec);
+  if (release) release();
 }
 
 ReplicationService::Metrics::Metrics(core::MetricsRegistry& r)

@@ -59,6 +59,8 @@ struct ReplicationService::Staged {
   core::FragmentTable table;
   std::vector<bool> present;
   uint64_t fetched_bytes = 0;  // bytes that came over the network to stage them
+  // Run at destruction (a gather marks its plan's gather as no longer in use).
+  std::function<void()> release;
 
   ~Staged();
   std::filesystem::path PathOf(uint32_t i) const { return dir / ShardFileName(i); }

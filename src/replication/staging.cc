@@ -58,17 +58,19 @@ std::optional<int64_t> GatherSince(const fs::path& dir) {
   return ms;
 }
 
-// Bytes of every file under `root` (the gathers).
-uint64_t GatheredBytes(const fs::path& root) {
+// Bytes of every file under `root` (the gathers); nullopt if the walk fails.
+std::optional<uint64_t> GatheredBytes(const fs::path& root) {
   uint64_t total = 0;
   std::error_code ec;
-  for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+  fs::recursive_directory_iterator it(root, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
     std::error_code size_ec;
-    if (it->is_regular_file(size_ec)) {
-      const auto size = it->file_size(size_ec);
-      if (!size_ec) total += size;
-    }
+    if (!it->is_regular_file(size_ec)) continue;
+    const auto size = it->file_size(size_ec);
+    if (size_ec) return std::nullopt;
+    total += size;
   }
+  if (ec) return std::nullopt;
   return total;
 }
 
@@ -124,36 +126,61 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
   gather = gather && config_.policy.gather_keep_ms > 0;
   uint32_t gathered = 0;  // fragments an earlier attempt fetched, verified again now
   if (gather) {
-    // One gather per plan (the hash and its owner): what earlier attempts
-    // fetched, each file checked again against the plan before it is used.
-    staged->dir = GatherRoot() / (kGatherPrefix + table.tessera.ToHex() + "-" +
-                                  (owner ? owner->ToHex() : std::string("unsigned")));
-    const int64_t now = d_.clock->NowUnixMs();
-    const auto since = GatherSince(staged->dir);
-    std::error_code ec;
-    if (!since || now < *since || now - *since >= config_.policy.gather_keep_ms) {
-      fs::remove_all(staged->dir, ec);
-      fs::create_directories(staged->dir, ec);
-      std::ofstream out(staged->dir / kGatherSince, std::ios::trunc);
-      out << now << "\n";
-      if (ec || !out.flush()) {
-        return MakeError(ErrorCode::kIo, "cannot start a gather in " + staged->dir.string() +
-                                             (ec ? ": " + ec.message() : std::string()));
-      }
-    } else {
-      for (uint32_t i = 0; i < n; ++i) {
-        if (!fs::exists(staged->PathOf(i), ec)) continue;
-        if (HoldsFragment(staged->PathOf(i), table.checksums[i], table.plan.shard_size)) {
-          staged->present[i] = true;
-          ++gathered;
-        } else {
-          fs::remove(staged->PathOf(i), ec);  // cut short by a crash, or rotten
+    // One gather per plan (hash, owner, table): what earlier attempts
+    // fetched, each file checked against the plan again before it is used.
+    const std::string name = kGatherPrefix + table.tessera.ToHex() + "-" +
+                             (owner ? owner->ToHex() : std::string("unsigned")) + "-" +
+                             table.checksums.front().ToHex().substr(0, 16);
+    {
+      std::lock_guard lock(mu_);
+      // Another attempt at this plan is running (a pass and `tes repair`):
+      // this one fetches into scratch, as without gathering.
+      gather = gathers_in_use_.insert(name).second;
+    }
+    if (gather) {
+      staged->release = [this, name] {
+        std::lock_guard lock(mu_);
+        gathers_in_use_.erase(name);
+      };
+      staged->dir = GatherRoot() / name;
+      const int64_t now = d_.clock->NowUnixMs();
+      const auto since = GatherSince(staged->dir);
+      std::error_code ec;
+      if (!since || now < *since || now - *since >= config_.policy.gather_keep_ms) {
+        fs::remove_all(staged->dir, ec);
+        fs::create_directories(staged->dir, ec);
+        std::ofstream out(staged->dir / kGatherSince, std::ios::trunc);
+        out << now << "\n";
+        if (ec || !out.flush()) {
+          return MakeError(ErrorCode::kIo, "cannot start a gather in " + staged->dir.string() +
+                                               (ec ? ": " + ec.message() : std::string()));
         }
+      } else {
+        // Keep `since` and the fragments that still verify; anything else
+        // (a temporary file a crash left, rotten bytes) goes.
+        std::vector<fs::path> drop;
+        for (fs::directory_iterator it(staged->dir, ec), end; !ec && it != end; it.increment(ec)) {
+          const std::string file = it->path().filename().string();
+          if (file == kGatherSince) continue;
+          bool kept = false;
+          for (uint32_t i = 0; i < n && !kept; ++i) {
+            if (file != ShardFileName(i)) continue;
+            kept = HoldsFragment(it->path(), table.checksums[i], table.plan.shard_size);
+            if (kept) {
+              staged->present[i] = true;
+              ++gathered;
+            }
+          }
+          if (!kept) drop.push_back(it->path());
+        }
+        for (const auto& f : drop) fs::remove(f, ec);
       }
     }
-  } else {
+  }
+  if (!gather) {
     ASSIGN_OR_RETURN(staged->dir, MakeScratch(config_.scratch_dir, table.tessera, "fetch"));
   }
+  std::vector<uint32_t> copied_local, fetched_now;  // indices, for what a failed gather keeps
   // Who has each index (data indices first: they need no decoding).
   std::map<uint32_t, std::vector<core::PeerInfo>> sources;
   for (const auto& h : holders) {
@@ -192,7 +219,10 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
           break;
         }
       }
-      if (ok && (*sink)->Finish().ok()) staged->present[f.id.index] = true;
+      if (ok && (*sink)->Finish().ok()) {
+        staged->present[f.id.index] = true;
+        copied_local.push_back(f.id.index);
+      }
     }
   }
   // Exactly k fragments are wanted: a fetch starts only while fewer than k are
@@ -223,6 +253,7 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
       if (r.ok()) {
         staged->present[index] = true;
         staged->fetched_bytes += table.plan.shard_size;
+        fetched_now.push_back(index);
         ++have;
         cv.notify_all();
         return;
@@ -242,13 +273,23 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
       detail = " (no holder is known)";
     }
     if (gather) {
-      if (GatheredBytes(GatherRoot()) <= config_.gather_max_bytes) {
-        detail += "; " + std::to_string(have) + " kept for the next attempt (" +
-                  std::to_string(gathered) + " gathered before)";
+      // Our own fragments stay in the fragment store, not here.
+      std::error_code ec;
+      for (uint32_t i : copied_local) fs::remove(staged->PathOf(i), ec);
+      const auto total = GatheredBytes(GatherRoot());
+      if (!total || *total > config_.gather_max_bytes) {
+        // Over the cap (or not measurable): this attempt's fetches go, what
+        // earlier attempts kept stays.
+        for (uint32_t i : fetched_now) fs::remove(staged->PathOf(i), ec);
+        detail += "; none of the " + std::to_string(fetched_now.size()) +
+                  " fetched now kept: gathers would exceed gather_max_bytes (" +
+                  std::to_string(config_.gather_max_bytes) + "); " + std::to_string(gathered) +
+                  " kept from before";
+        if (gathered > 0) staged->dir.clear();
+      } else if (gathered + fetched_now.size() > 0) {
+        detail += "; " + std::to_string(gathered + fetched_now.size()) +
+                  " kept for the next attempt (" + std::to_string(gathered) + " gathered before)";
         staged->dir.clear();  // kept: ~Staged removes nothing
-      } else {
-        detail += "; none kept: gathered fragments would exceed gather_max_bytes (" +
-                  std::to_string(config_.gather_max_bytes) + ")";
       }
     }
     return MakeError(ErrorCode::kInsufficientShards, "could fetch only " + std::to_string(have) +
