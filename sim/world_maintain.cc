@@ -451,8 +451,9 @@ void World::Check(uint32_t pid, int64_t t, CheckKind kind) {
   }
   if (self != T.owner && !parts_[pid].rank_known) RankFromView(pid, t);
   const auto rank = Rank(pid, t);
-  const bool acting = rank && replication::ShouldAct(*rank, parts_[pid].Clock(), now, cfg_);
   const Assessment& now_a = parts_[pid].last;
+  const bool acting =
+      rank && replication::ShouldAct(*rank, parts_[pid].Clock(), now, cfg_, now_a.trigger);
   if (Traced(tid)) {
     static constexpr const char* kKinds[] = {"owner", "quiet", "watch"};
     Trace(tid, t,

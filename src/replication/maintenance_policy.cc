@@ -457,10 +457,20 @@ int64_t NextCheckDueMs(uint32_t rank, const MaintenanceClock& m, const Maintenan
 }
 
 bool ShouldAct(uint32_t rank, const MaintenanceClock& m, int64_t now_ms,
-               const MaintenancePolicyConfig& c) {
+               const MaintenancePolicyConfig& c, RepairTrigger trigger) {
   if (rank == 0) return true;
+  const int64_t wait = static_cast<int64_t>(rank) * c.takeover_delay_ms;
+  // Below the threshold, audited by a maintainer ranked before us but not
+  // for as long as we would wait: nobody before us is looking after it, and
+  // waiting would only let the margin fall (a holder never audited by one
+  // waits). Copies known lost above the threshold wait: a holder that comes
+  // back in the meantime costs nothing.
+  if (trigger == RepairTrigger::kBelowThreshold && m.last_audited_by_peer_ms &&
+      now_ms - *m.last_audited_by_peer_ms >= wait) {
+    return true;
+  }
   if (!m.need_since_ms) return false;
-  return now_ms - *m.need_since_ms >= static_cast<int64_t>(rank) * c.takeover_delay_ms;
+  return now_ms - *m.need_since_ms >= wait;
 }
 
 // ---- the pass -----------------------------------------------------------------------

@@ -296,10 +296,14 @@ bool ShouldCheck(uint32_t rank, const MaintenanceClock& m, int64_t now_ms, bool 
 // smallest int64_t when it is true at any time. A caller that only knows a
 // lower bound of its rank gets a time no later than the true one.
 int64_t NextCheckDueMs(uint32_t rank, const MaintenanceClock& m, const MaintenancePolicyConfig& c);
-// Whether a maintainer of `rank` should repair a need it has seen since
-// m.need_since_ms: the owner at once, a holder after rank × takeover delay.
+// Whether a maintainer of `rank` should repair a need (`trigger`) it has
+// seen since m.need_since_ms: the owner at once, a holder after rank ×
+// takeover delay, or, below the threshold, at once when the maintainers
+// ranked before it were last heard (m.last_audited_by_peer_ms) at least that
+// long ago.
 bool ShouldAct(uint32_t rank, const MaintenanceClock& m, int64_t now_ms,
-               const MaintenancePolicyConfig& c);
+               const MaintenancePolicyConfig& c,
+               RepairTrigger trigger = RepairTrigger::kLostCopies);
 
 // ---- the pass -----------------------------------------------------------------
 

@@ -949,6 +949,26 @@ TEST_F(PolicyTest, HoldersActOnANeedThatLasted) {
   EXPECT_TRUE(ShouldAct(5, m, now(), cfg_));
 }
 
+// A holder whose predecessors have been quiet for its whole takeover delay
+// acts on a need at once: nobody before it is looking after the tessera.
+TEST_F(PolicyTest, HoldersActAtOnceBelowTheThresholdWhenTheOnesBeforeThemAreQuiet) {
+  const auto below = RepairTrigger::kBelowThreshold;
+  MaintenanceClock m;
+  m.need_since_ms = now();
+  m.last_audited_by_peer_ms = now() - 2 * cfg_.takeover_delay_ms;
+  EXPECT_TRUE(ShouldAct(1, m, now(), cfg_, below));
+  EXPECT_TRUE(ShouldAct(2, m, now(), cfg_, below));
+  EXPECT_FALSE(ShouldAct(3, m, now(), cfg_, below));  // rank 3 waits 3 delays
+  // Copies known lost above the threshold wait for the delay all the same.
+  EXPECT_FALSE(ShouldAct(1, m, now(), cfg_, RepairTrigger::kLostCopies));
+  // Audited a moment ago: the need must last the delay, as before.
+  m.last_audited_by_peer_ms = now() - 1;
+  EXPECT_FALSE(ShouldAct(1, m, now(), cfg_, below));
+  // Never audited by one before it (a holder new to the tessera): it waits.
+  m.last_audited_by_peer_ms.reset();
+  EXPECT_FALSE(ShouldAct(1, m, now(), cfg_, below));
+}
+
 // ---- the pass -----------------------------------------------------------------
 
 TEST_F(PolicyTest, QueueLeastMarginFirstDeficitLast) {

@@ -274,7 +274,8 @@ Result<RepairReport> ReplicationService::MaintainTessera(const core::ContentHash
   // Decide.
   core::MaintenanceClock seen = clock;
   seen.need_since_ms = health.need_since_ms.value_or(now);
-  if (!ShouldAct(*health.maintainer_rank, seen, d_.clock->NowUnixMs(), config_.policy)) {
+  if (!ShouldAct(*health.maintainer_rank, seen, d_.clock->NowUnixMs(), config_.policy,
+                 health.trigger)) {
     rep.action = "waiting";
     rep.problems.push_back(
         "maintainer rank " + std::to_string(*health.maintainer_rank) +
