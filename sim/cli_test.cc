@@ -113,6 +113,24 @@ TEST_F(SimCliTest, PolicyRunsEagerAndConfiguredOnTheSameChurn) {
   EXPECT_EQ(j["side_by_side"][1]["policy"], "configured");
 }
 
+// --trace-tessera writes that tessera's history to stderr, and only its:
+// its checks (the owner's first), each with the ground truth.
+TEST_F(SimCliTest, TraceTesseraWritesThatTesserasHistory) {
+  const Ran r = Sim("--scenario " + Scenario("home") + kTiny + " --json --trace-tessera 3");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("tessera 3: check by node"));
+  EXPECT_THAT(r.err, HasSubstr("(owner, rank 0, acting)"));
+  EXPECT_THAT(r.err, HasSubstr("[truth: durable "));
+  std::istringstream lines(r.err);
+  std::size_t n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    EXPECT_THAT(line, HasSubstr(" tessera 3: ")) << line;
+  }
+  EXPECT_GT(n, 10u);
+  const auto j = nlohmann::json::parse(r.out);  // stdout keeps its one document
+  EXPECT_EQ(j["scenario"], "home");
+}
+
 TEST_F(SimCliTest, CsvHasOneRowPerDayAndThePlotScriptDrawsIt) {
   const fs::path csv = dir_ / "csv";
   const Ran r =
