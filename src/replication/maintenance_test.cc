@@ -670,6 +670,83 @@ TEST_F(MaintenanceTest, GathersStayUnderTheirCapAndExpire) {
   EXPECT_EQ(FilesUnder(scratch_ / "gather"), 0u);
 }
 
+// A gather is on disk: a restart of the node (a new service on the same
+// stores and scratch directory) finds it and fetches only what it lacks.
+TEST_F(MaintenanceTest, AGatherOutlivesARestart) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  NeverKUpAtOnce t(net_, MakeNodes(40), 32);
+  EXPECT_TRUE(Says(t.Pass(), "15 kept for the next attempt"));
+  net_.Restart(*t.owner, config_);
+  t.Swap();
+  clock_.Advance(kHour);
+  const RepairReport after = t.Pass();
+  EXPECT_EQ(after.action, "repaired") << ::testing::PrintToString(after.problems);
+  EXPECT_EQ(after.bytes_fetched, 1 * t.shard);
+  EXPECT_EQ(FilesUnder(scratch_ / "gather"), 0u);
+}
+
+// Two attempts at one plan at once (a pass, and `tes repair` while it
+// fetches): the second does not share the first's gather; it fetches into
+// scratch and keeps nothing, and the first's gather is whole afterwards.
+TEST_F(MaintenanceTest, OnlyOneAttemptAtATimeUsesAPlansGather) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  NeverKUpAtOnce t(net_, MakeNodes(40), 33);
+  std::atomic<bool> started{false};
+  std::optional<core::Result<RepairReport>> nested;
+  for (SimNode* h : t.holders) {
+    h->before_fetch = [&](uint32_t) {
+      if (started.exchange(true)) return;
+      nested = t.owner->service->RepairTessera(t.hash);
+    };
+  }
+  const RepairReport outer = t.Pass();
+  ASSERT_TRUE(nested.has_value());
+  ASSERT_OK(*nested);
+  const RepairReport& inner = **nested;
+  EXPECT_EQ(inner.action, "failed");
+  EXPECT_EQ(inner.bytes_fetched, 15 * t.shard);
+  EXPECT_TRUE(Says(inner, "could fetch only 15 of the 16"))
+      << ::testing::PrintToString(inner.problems);
+  EXPECT_FALSE(Says(inner, "kept for the next attempt"))
+      << ::testing::PrintToString(inner.problems);
+  EXPECT_TRUE(Says(outer, "15 kept for the next attempt (0 gathered before)"))
+      << ::testing::PrintToString(outer.problems);
+  EXPECT_EQ(FilesUnder(scratch_ / "gather"), 16u);
+  for (SimNode* h : t.holders) h->before_fetch = nullptr;
+}
+
+// A fetched fragment that cannot be written here (the gather's directory
+// gone, as with a full disk) is this node's failure, not the peer's: no peer
+// is named for it, and no further fetch starts.
+TEST_F(MaintenanceTest, ALocalWriteFailureIsNotBlamedOnAPeer) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  config_.max_concurrent_transfers = 1;  // one fetch in flight when the directory goes
+  NeverKUpAtOnce t(net_, MakeNodes(40), 34);
+  std::atomic<int> fetches{0};
+  for (SimNode* h : t.holders) {
+    h->before_fetch = [&](uint32_t) {
+      if (fetches++ != 0) return;
+      // The first fetch: every gather directory becomes a plain file.
+      std::error_code ec;
+      for (std::filesystem::directory_iterator it(scratch_ / "gather", ec), end; !ec && it != end;
+           it.increment(ec)) {
+        const auto dir = it->path();
+        std::error_code rm;
+        std::filesystem::remove_all(dir, rm);
+        std::ofstream(dir) << "not a directory";
+      }
+    };
+  }
+  const RepairReport r = t.Pass();
+  EXPECT_EQ(r.action, "failed");
+  EXPECT_TRUE(Says(r, "(cannot write here: cannot rename to"))
+      << ::testing::PrintToString(r.problems);
+  EXPECT_FALSE(Says(r, "peer ")) << ::testing::PrintToString(r.problems);
+  EXPECT_FALSE(Says(r, "fetches failed")) << ::testing::PrintToString(r.problems);
+  EXPECT_EQ(fetches.load(), 1);  // none after the first failed
+  for (SimNode* h : t.holders) h->before_fetch = nullptr;
+}
+
 TEST_F(MaintenanceTest, BelowTheThresholdTheOwnerWithThePayloadLeavesSuspectsToTheirGrace) {
   config_.policy.holder_grace_ms = 72 * kHour;
   auto nodes = MakeNodes(40);

@@ -23,8 +23,9 @@ using core::Result;
 
 Result<void> ReplicationService::MendLocal(const SignedPlan& plan, uint32_t index,
                                            const std::vector<core::PlacementEntry>& holders,
-                                           std::string* problem) {
+                                           uint64_t* fetched_bytes) {
   const auto& table = plan.table;
+  *fetched_bytes = 0;
   // First choice: the same fragment from another holder.
   for (const auto& h : holders) {
     if (h.holder == d_.self->node_id()) continue;
@@ -34,6 +35,7 @@ Result<void> ReplicationService::MendLocal(const SignedPlan& plan, uint32_t inde
     auto r = d_.dht->FetchFragment(PeerOf(h), table.tessera, index, checked, plan.owner_id());
     if (r.ok()) r = checked.Finish();
     if (!r.ok()) continue;
+    *fetched_bytes += table.plan.shard_size;
     core::MemorySource src(buf.bytes());
     auto prev = d_.fragments->Get(table.tessera, index);
     core::NodeId origin = prev.ok() ? prev->origin : plan.owner_id();
@@ -41,11 +43,10 @@ Result<void> ReplicationService::MendLocal(const SignedPlan& plan, uint32_t inde
   }
   // Otherwise rebuild it from any k fragments.
   std::vector<PeerFailure> failures;
-  auto staged = StageFromNetwork(plan, holders, &failures, /*gather=*/true);
-  if (!staged.ok()) {
-    *problem = staged.error().message;
-    return staged.error();
-  }
+  uint64_t staged_bytes = 0;
+  auto staged = StageFromNetwork(plan, holders, &failures, /*gather=*/true, &staged_bytes);
+  *fetched_bytes += staged_bytes;  // paid for, whether or not k came
+  if (!staged.ok()) return staged.error();
   std::vector<std::unique_ptr<FileSource>> files;
   std::vector<FragmentInput> inputs;
   for (uint32_t i = 0; i < table.plan.total_shards(); ++i) {
@@ -130,14 +131,13 @@ void ReplicationService::RepairMissing(const SignedPlan& plan, const HealthRepor
                                     &failures, /*gather=*/true, &fetched_bytes);
     if (!fetched.ok()) {
       // What it fetched was paid for even though it cannot rebuild yet.
-      rep.bytes_fetched = fetched_bytes;
+      rep.bytes_fetched += fetched_bytes;
       metrics_->repair_received.Inc(fetched_bytes);
       rep.action = "failed";
       rep.problems.push_back("cannot regenerate: " + fetched.error().message);
       return;
     }
     staged = std::move(*fetched);
-    rep.bytes_fetched = staged->fetched_bytes;
     auto rebuilt = RebuildMissing(*staged, health.rebuild);
     if (!rebuilt.ok()) {
       rep.action = "failed";
@@ -148,11 +148,12 @@ void ReplicationService::RepairMissing(const SignedPlan& plan, const HealthRepor
   // 3. Place: targets from the policy, refusals and failures sent elsewhere.
   Placed placed = PlaceCopies(plan, *staged, health.rebuild, tracked, &failures);
   rep.bytes_sent = placed.bytes_sent;
-  metrics_->repair_received.Inc(rep.bytes_fetched);
+  rep.bytes_fetched += staged->fetched_bytes;  // beside what mending fetched
+  metrics_->repair_received.Inc(staged->fetched_bytes);
   metrics_->repair_sent.Inc(rep.bytes_sent);
   {
     std::lock_guard lock(mu_);
-    const uint64_t spent = rep.bytes_fetched + rep.bytes_sent;
+    const uint64_t spent = staged->fetched_bytes + rep.bytes_sent;
     if (spent > cost) budget_.Charge(spent - cost, d_.clock->NowUnixMs());
   }
   for (const auto& f : failures) {
@@ -252,8 +253,10 @@ Result<RepairReport> ReplicationService::MaintainTessera(const core::ContentHash
     return CountedPlacement(t.ok() ? *t : tracked, d_.clock->NowUnixMs(), config_.policy, true);
   }();
   for (uint32_t idx : health.corrupt_local) {
-    std::string problem;
-    auto r = MendLocal(plan, idx, sources, &problem);
+    uint64_t fetched = 0;
+    auto r = MendLocal(plan, idx, sources, &fetched);
+    rep.bytes_fetched += fetched;
+    metrics_->repair_received.Inc(fetched);
     if (r.ok()) {
       rep.mended_local.push_back(idx);
     } else {

@@ -148,7 +148,7 @@ struct RepairReport {
   std::vector<uint32_t> regenerated;              // fragments re-created and placed
   std::vector<core::PlacementEntry> new_holders;  // where they went
   std::vector<uint32_t> mended_local;             // local fragments replaced
-  uint64_t bytes_fetched = 0;                     // repair traffic in
+  uint64_t bytes_fetched = 0;                     // repair traffic in (mending included)
   uint64_t bytes_sent = 0;                        // repair traffic out
   std::vector<std::string> problems;              // what could not be done, and why
 };
@@ -411,9 +411,11 @@ class ReplicationService {
   // record_cache_ holds for it (the same records, in any order). A failed
   // lookup, or no entry, answers false; a different answer drops the entry.
   bool CachedRecordsCurrent(const core::ContentHash& tessera);
+  // Fetches or rebuilds our own copy of fragment `index`; `fetched_bytes`
+  // says what came over the wire, whether or not it succeeded.
   core::Result<void> MendLocal(const SignedPlan& plan, uint32_t index,
                                const std::vector<core::PlacementEntry>& holders,
-                               std::string* problem);
+                               uint64_t* fetched_bytes);
 
   // Health, step by step (health.cc).
   core::Result<View> GatherHolders(const SignedPlan& plan, int64_t trust_verified_ms,
@@ -473,7 +475,6 @@ class ReplicationService {
   PassStatus pass_;
   std::deque<PassSummary> history_;
   std::map<core::ContentHash, ProbeEntry> probes_;  // tesseras with a probe pending
-  std::set<std::string> gathers_in_use_;            // gather directories an attempt is using
 };
 
 // Runs RunRepairPass (the tesseras that are due) every interval + uniform

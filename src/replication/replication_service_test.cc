@@ -17,6 +17,7 @@
 #include "replication/testing/hand_encoded.h"
 #include "replication/testing/random_bytes.h"
 #include "replication/testing/sim_network.h"
+#include "storage/test_util.h"
 
 namespace tesseras::replication {
 namespace {
@@ -496,7 +497,9 @@ TEST_F(ReplicationTest, HolderMendsACorruptFragmentWhileTheOwnerIsOffline) {
   ASSERT_TRUE(passes.ok());
   ASSERT_EQ(passes->size(), 1u);
   EXPECT_EQ((*passes)[0].mended_local, std::vector<uint32_t>{idx});
-  EXPECT_TRUE(holder->fragments.Verify(hash, idx).ok());
+  // Rebuilt from k fragments fetched from the others, and reported as fetched.
+  EXPECT_EQ((*passes)[0].bytes_fetched, 16 * report.plan.shard_size);
+  EXPECT_OK(holder->fragments.Verify(hash, idx));
 }
 
 TEST_F(ReplicationTest, ReceiveRefusesWhatItMust) {

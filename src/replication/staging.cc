@@ -1,10 +1,11 @@
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 
 #include "replication/fragment_codec.h"
 #include "replication/replication_service.h"
@@ -52,10 +53,51 @@ constexpr const char* kGatherSince = "since";
 
 // When a gather was started (Unix ms), from its `since` file.
 std::optional<int64_t> GatherSince(const fs::path& dir) {
-  std::ifstream in(dir / kGatherSince);
+  auto file = FileSource::Open(dir / kGatherSince);
+  if (!file.ok() || (*file)->Size() == 0 || (*file)->Size() > 20) return std::nullopt;
+  std::vector<uint8_t> bytes((*file)->Size());
+  if (!(*file)->ReadAt(0, bytes).ok()) return std::nullopt;
+  const char* text = reinterpret_cast<const char*>(bytes.data());
+  const char* stop = text + bytes.size();
   int64_t ms = 0;
-  if (!(in >> ms)) return std::nullopt;
+  const auto [end, ec] = std::from_chars(text, stop, ms);
+  if (ec != std::errc() || (end != stop && *end != '\n')) return std::nullopt;
   return ms;
+}
+
+// Starts the gather in `dir` (made empty) at `now`.
+Result<void> StartGather(const fs::path& dir, int64_t now) {
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return MakeError(ErrorCode::kIo,
+                     "cannot start a gather in " + dir.string() + ": " + ec.message());
+  }
+  ASSIGN_OR_RETURN(auto since, FileSink::Create(dir / kGatherSince, /*durable=*/false));
+  const std::string text = std::to_string(now) + "\n";
+  TRY(since->Write(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
+  return since->Finish();
+}
+
+// Gather directories an attempt is using now. Kept per process, not per
+// service: in tests and the simulator's full-stack mode several services
+// share one process and may share one gather root.
+struct GathersInUse {
+  std::mutex mu;
+  std::set<fs::path> dirs;
+};
+GathersInUse& InUse() {
+  static GathersInUse in_use;
+  return in_use;
+}
+bool ClaimGather(const fs::path& dir) {
+  std::lock_guard lock(InUse().mu);
+  return InUse().dirs.insert(dir).second;
+}
+void ReleaseGather(const fs::path& dir) {
+  std::lock_guard lock(InUse().mu);
+  InUse().dirs.erase(dir);
 }
 
 // Bytes of every file under `root` (the gathers); nullopt if the walk fails.
@@ -91,6 +133,27 @@ bool HoldsFragment(const fs::path& path, const core::ContentHash& checksum, uint
   return checked.Finish().ok();
 }
 
+// Forwards to the file a fetch writes into and remembers that file's own
+// failure, so that a local write error (a full disk) is told apart from the
+// peer's: the transport reports both as the fetch's error.
+class LocalFile final : public core::ByteSink {
+ public:
+  explicit LocalFile(core::ByteSink& file) : file_(file) {}
+  core::Result<void> Write(std::span<const uint8_t> data) override {
+    return Note(file_.Write(data));
+  }
+  core::Result<void> Finish() override { return Note(file_.Finish()); }
+  const std::optional<core::Error>& error() const { return error_; }
+
+ private:
+  core::Result<void> Note(core::Result<void> r) {
+    if (!r.ok() && !error_) error_ = r.error();
+    return r;
+  }
+  core::ByteSink& file_;
+  std::optional<core::Error> error_;
+};
+
 }  // namespace
 
 fs::path ReplicationService::GatherRoot() const {
@@ -107,8 +170,10 @@ void ReplicationService::SweepGathers() {
     if (it->path().filename().string().rfind(kGatherPrefix, 0) != 0) continue;
     const auto since = GatherSince(it->path());
     if (since && now >= *since && now - *since < config_.policy.gather_keep_ms) continue;
+    if (!ClaimGather(it->path())) continue;  // an attempt is using it
     std::error_code rm;
     fs::remove_all(it->path(), rm);
+    ReleaseGather(it->path());
   }
 }
 
@@ -131,30 +196,18 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
     const std::string name = kGatherPrefix + table.tessera.ToHex() + "-" +
                              (owner ? owner->ToHex() : std::string("unsigned")) + "-" +
                              table.checksums.front().ToHex().substr(0, 16);
-    {
-      std::lock_guard lock(mu_);
-      // Another attempt at this plan is running (a pass and `tes repair`):
-      // this one fetches into scratch, as without gathering.
-      gather = gathers_in_use_.insert(name).second;
-    }
+    const fs::path dir = GatherRoot() / name;
+    // Another attempt at this plan is running (a pass and `tes repair`):
+    // this one fetches into scratch, as without gathering.
+    gather = ClaimGather(dir);
     if (gather) {
-      staged->release = [this, name] {
-        std::lock_guard lock(mu_);
-        gathers_in_use_.erase(name);
-      };
-      staged->dir = GatherRoot() / name;
+      staged->release = [dir] { ReleaseGather(dir); };
+      staged->dir = dir;
       const int64_t now = d_.clock->NowUnixMs();
       const auto since = GatherSince(staged->dir);
       std::error_code ec;
       if (!since || now < *since || now - *since >= config_.policy.gather_keep_ms) {
-        fs::remove_all(staged->dir, ec);
-        fs::create_directories(staged->dir, ec);
-        std::ofstream out(staged->dir / kGatherSince, std::ios::trunc);
-        out << now << "\n";
-        if (ec || !out.flush()) {
-          return MakeError(ErrorCode::kIo, "cannot start a gather in " + staged->dir.string() +
-                                               (ec ? ": " + ec.message() : std::string()));
-        }
+        TRY(StartGather(staged->dir, now));
       } else {
         // Keep `since` and the fragments that still verify; anything else
         // (a temporary file a crash left, rotten bytes) goes.
@@ -230,6 +283,9 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
   uint32_t have =
       static_cast<uint32_t>(std::count(staged->present.begin(), staged->present.end(), true));
   uint32_t claimed = have;  // held + in flight
+  // The first local write failure (a full disk): no peer is blamed for it and
+  // no further fetch starts.
+  std::optional<core::Error> local_error;
   std::mutex mu;
   std::condition_variable cv;
   ParallelFor(order.size(), config_.max_concurrent_transfers, [&](std::size_t oi) {
@@ -237,19 +293,30 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
     for (const auto& peer : sources[index]) {
       {
         std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return have >= k || claimed < k; });
-        if (have >= k || staged->present[index]) return;
+        cv.wait(lock, [&] { return have >= k || claimed < k || local_error; });
+        if (have >= k || local_error || staged->present[index]) return;
         ++claimed;
       }
       auto file = FileSink::Create(staged->PathOf(index), /*durable=*/false);
       Result<void> r = file.ok() ? Result<void>(core::Ok()) : Result<void>(file.error());
-      std::optional<CheckedSink> checked;
-      if (r.ok()) {
-        checked.emplace(**file, table.checksums[index], table.plan.shard_size);
-        r = d_.dht->FetchFragment(peer, table.tessera, index, *checked, owner);
-        if (r.ok()) r = checked->Finish();
+      bool local = !file.ok();
+      if (file.ok()) {
+        LocalFile noted(**file);
+        CheckedSink checked(noted, table.checksums[index], table.plan.shard_size);
+        r = d_.dht->FetchFragment(peer, table.tessera, index, checked, owner);
+        if (r.ok()) r = checked.Finish();
+        if (noted.error()) {
+          local = true;
+          r = *noted.error();
+        }
       }
       std::lock_guard lock(mu);
+      if (local) {
+        --claimed;
+        if (!local_error) local_error = r.error();
+        cv.notify_all();
+        return;
+      }
       if (r.ok()) {
         staged->present[index] = true;
         staged->fetched_bytes += table.plan.shard_size;
@@ -266,7 +333,9 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
   if (fetched_bytes) *fetched_bytes = staged->fetched_bytes;
   if (have < k) {
     std::string detail;
-    if (failures && !failures->empty()) {
+    if (local_error) {
+      detail = " (cannot write here: " + local_error->message + ")";
+    } else if (failures && !failures->empty()) {
       detail = " (" + std::to_string(failures->size()) +
                " fetches failed; first: " + failures->front().error + ")";
     } else if (sources.empty()) {
@@ -292,10 +361,10 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
         staged->dir.clear();  // kept: ~Staged removes nothing
       }
     }
-    return MakeError(ErrorCode::kInsufficientShards, "could fetch only " + std::to_string(have) +
-                                                         " of the " + std::to_string(k) +
-                                                         " fragments needed to rebuild tessera " +
-                                                         table.tessera.Short() + "…" + detail);
+    return MakeError(local_error ? local_error->code : ErrorCode::kInsufficientShards,
+                     "could fetch only " + std::to_string(have) + " of the " + std::to_string(k) +
+                         " fragments needed to rebuild tessera " + table.tessera.Short() + "…" +
+                         detail);
   }
   return staged;
 }

@@ -44,6 +44,9 @@ struct SimNode {
   // Test hook: called with the requested indices before this node answers an
   // attestation request; an error is returned to the requester instead.
   std::function<core::Result<void>(const std::vector<uint32_t>&)> before_attest;
+  // Test hook: called with the index before this node serves a fragment.
+  std::function<void(uint32_t)> before_fetch;
+  ReplicationDeps deps;  // what the service was made with (Restart makes it again)
   std::mutex records_mu;
   std::map<core::NodeId, std::vector<std::vector<uint8_t>>> records;
 
@@ -99,10 +102,18 @@ class SimNetwork {
     deps.plans = node->plan_port;
     deps.clock = &clock_;
     if (node->customize_deps) node->customize_deps(deps);
+    node->deps = deps;
     node->service = std::make_unique<ReplicationService>(deps, config);
     std::lock_guard lock(mu_);
     nodes_.push_back(std::move(node));
     return *nodes_.back();
+  }
+
+  // What a restart of the node's process keeps: its stores. The service, and
+  // everything it held in memory, is made again.
+  void Restart(SimNode& node, const ReplicationConfig& config) {
+    node.service.reset();
+    node.service = std::make_unique<ReplicationService>(node.deps, config);
   }
 
   std::vector<SimNode*> Online(const core::NodeId& exclude) {
@@ -231,6 +242,7 @@ inline core::Result<void> SimDht::FetchFragment(const core::PeerInfo& peer,
                                                 core::ByteSink& out,
                                                 const std::optional<core::NodeId>& owner) {
   ASSIGN_OR_RETURN(SimNode * n, Reach(peer));
+  if (n->before_fetch) n->before_fetch(index);
   // Like the real transport: stream every byte, then finish the caller's sink.
   return n->service->ServeFragment(self_.peer(), tessera, index, out, owner);
 }
