@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -363,6 +365,55 @@ TEST_F(MaintenanceTest, AProbeThatCannotBeWrittenOrWhosePlanIsGoneIsDropped) {
   EXPECT_EQ(gone->holders, 0u);
   EXPECT_TRUE(gone->problems.empty());
   EXPECT_EQ(service.NextProbeDueMs(), std::nullopt);
+}
+
+// The loop wakes between passes for the earliest probe noted: a holder seen
+// down at a check is asked again when its probe is due, an hour before the
+// next pass (the wait is bounded; nothing sleeps in place of the event).
+TEST_F(MaintenanceTest, TheRepairLoopWakesForADueProbeBetweenPasses) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  config_.policy.suspect_probe_interval_ms = 1000;  // the loop's shortest wait
+  config_.repair_interval_secs = 3600;
+  config_.repair_jitter_secs = 0;
+  auto nodes = MakeNodes(26);
+  auto hash = AddPayload(*nodes[0], RandomBytes(5 * core::kMiB, 35));
+  auto report = *nodes[0]->service->ReplicateTessera(hash);
+  SimNode* sleeper = HolderNodes(report)[0];
+  sleeper->online = false;
+  auto& service = *nodes[0]->service;
+  ASSERT_OK(service.CheckTesseraHealth(hash));
+  ASSERT_TRUE(service.NextProbeDueMs().has_value());
+  auto suspect_copies_of_sleeper = [&] {
+    uint32_t n = 0;
+    const auto holders = *nodes[0]->plans.GetHolders(hash);
+    for (const auto& h : holders) {
+      if (h.holder != sleeper->identity.node_id()) continue;
+      for (const auto& c : h.copies) n += c.first_failure_ms.has_value() ? 1 : 0;
+    }
+    return n;
+  };
+  EXPECT_GE(suspect_copies_of_sleeper(), 1u);
+  clock_.Advance(1000);  // the probe is due
+  sleeper->online = true;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool asked = false;
+  sleeper->before_attest = [&](const std::vector<uint32_t>&) -> core::Result<void> {
+    std::lock_guard lock(mu);
+    asked = true;
+    cv.notify_all();
+    return core::Ok();
+  };
+  RepairLoop loop(service, [](const std::string&) {});
+  loop.Start();
+  {
+    std::unique_lock lock(mu);
+    EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return asked; }));
+  }
+  loop.Stop();
+  sleeper->before_attest = nullptr;
+  EXPECT_EQ(loop.passes(), 0u);                // a probe, not a pass
+  EXPECT_EQ(suspect_copies_of_sleeper(), 0u);  // it answered: no longer suspect
 }
 
 // Over the cap, a node's own tessera displaces an entry of another owner's
