@@ -188,7 +188,10 @@ class Driver final : public ChurnObserver {
     // what they would see on the network; nothing is ever dialled.
     const std::string address = "127." + std::to_string((subnet >> 8) & 255) + "." +
                                 std::to_string(subnet & 255) + "." + std::to_string(host) + ":7700";
-    SimNode& node = net_.AddNode(address, config_, UINT64_MAX, [&](SimNode& fresh) {
+    // Each node gathers into its own directory, as each tesd has its data dir.
+    replication::ReplicationConfig config = config_;
+    config.gather_dir = GatherDirOf(n);
+    SimNode& node = net_.AddNode(address, config, UINT64_MAX, [&](SimNode& fresh) {
       fresh.dht = std::make_unique<CountingDht>(std::move(fresh.dht), net_, traffic_, phase_);
     });
     if (nodes_.size() <= n) nodes_.resize(n + 1, nullptr);
@@ -204,6 +207,8 @@ class Driver final : public ChurnObserver {
     SimNode& node = *nodes_[n];
     node.online = false;
     DropFragments(node);
+    std::error_code ec;
+    std::filesystem::remove_all(GatherDirOf(n), ec);  // the machine is gone
     for (const Published& p : published_) {
       if (p.owner == n) (void)node.blobs.Remove(p.hash);
     }
@@ -487,6 +492,9 @@ class Driver final : public ChurnObserver {
       }
     }
     meta_.swap(seen);
+  }
+  std::filesystem::path GatherDirOf(uint32_t n) const {
+    return scratch_ / "gather" / std::to_string(n);
   }
   static void DropFragments(SimNode& node) {
     auto held = node.fragments.List(std::nullopt);
