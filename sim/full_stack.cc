@@ -222,6 +222,8 @@ class Driver final : public ChurnObserver {
   void OnDiskFailure(uint32_t n, int64_t t) override {
     AdvanceTo(t);
     DropFragments(*nodes_[n]);
+    std::error_code ec;
+    std::filesystem::remove_all(GatherDirOf(n), ec);  // on the disk that failed
   }
   void OnPass(uint32_t n, int64_t t) override {
     AdvanceTo(t);

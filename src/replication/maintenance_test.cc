@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -18,6 +19,7 @@
 
 #include "core/metrics.h"
 #include "crypto/blake3_hasher.h"
+#include "replication/file_io.h"
 #include "replication/placement.h"
 #include "replication/replication_service.h"
 #include "replication/testing/random_bytes.h"
@@ -725,8 +727,12 @@ TEST_F(MaintenanceTest, GathersStayUnderTheirCapAndExpire) {
 // stores and scratch directory) finds it and fetches only what it lacks.
 TEST_F(MaintenanceTest, AGatherOutlivesARestart) {
   config_.policy.holder_grace_ms = 72 * kHour;
+  // tesd's layout: scratch in {data_dir}/tmp (wiped at start), gathers beside it.
+  config_.scratch_dir = scratch_ / "tmp";
+  config_.gather_dir = scratch_ / "gather";
   NeverKUpAtOnce t(net_, MakeNodes(40), 32);
   EXPECT_TRUE(Says(t.Pass(), "15 kept for the next attempt"));
+  EXPECT_EQ(FilesUnder(scratch_ / "gather"), 16u);
   net_.Restart(*t.owner, config_);
   t.Swap();
   clock_.Advance(kHour);
@@ -766,35 +772,60 @@ TEST_F(MaintenanceTest, OnlyOneAttemptAtATimeUsesAPlansGather) {
   for (SimNode* h : t.holders) h->before_fetch = nullptr;
 }
 
-// A fetched fragment that cannot be written here (the gather's directory
-// gone, as with a full disk) is this node's failure, not the peer's: no peer
-// is named for it, and no further fetch starts.
-TEST_F(MaintenanceTest, ALocalWriteFailureIsNotBlamedOnAPeer) {
+// A fetched fragment that cannot be written here (its name taken, as a full
+// disk would refuse it) is this node's failure, not the peer's: no further
+// fetch starts and the report says why.
+TEST_F(MaintenanceTest, ALocalWriteFailureStopsTheFetchesAndBlamesNoPeer) {
   config_.policy.holder_grace_ms = 72 * kHour;
-  config_.max_concurrent_transfers = 1;  // one fetch in flight when the directory goes
+  config_.max_concurrent_transfers = 1;  // one fetch at a time: the count is exact
   NeverKUpAtOnce t(net_, MakeNodes(40), 34);
   std::atomic<int> fetches{0};
   for (SimNode* h : t.holders) {
-    h->before_fetch = [&](uint32_t) {
+    h->before_fetch = [&](uint32_t index) {
       if (fetches++ != 0) return;
-      // The first fetch: every gather directory becomes a plain file.
+      // The first fragment's final name in the gather becomes a directory.
       std::error_code ec;
       for (std::filesystem::directory_iterator it(scratch_ / "gather", ec), end; !ec && it != end;
            it.increment(ec)) {
-        const auto dir = it->path();
-        std::error_code rm;
-        std::filesystem::remove_all(dir, rm);
-        std::ofstream(dir) << "not a directory";
+        std::filesystem::create_directories(it->path() / ShardFileName(index), ec);
       }
     };
   }
   const RepairReport r = t.Pass();
   EXPECT_EQ(r.action, "failed");
+  EXPECT_TRUE(Says(r, "could fetch only 0 of the 16")) << ::testing::PrintToString(r.problems);
   EXPECT_TRUE(Says(r, "(cannot write here: cannot rename to"))
       << ::testing::PrintToString(r.problems);
-  EXPECT_FALSE(Says(r, "peer ")) << ::testing::PrintToString(r.problems);
   EXPECT_FALSE(Says(r, "fetches failed")) << ::testing::PrintToString(r.problems);
   EXPECT_EQ(fetches.load(), 1);  // none after the first failed
+  EXPECT_EQ(r.bytes_fetched, 0u);
+  for (SimNode* h : t.holders) h->before_fetch = nullptr;
+  // The obstacle is dropped at the next attempt, which fetches as usual.
+  clock_.Advance(kHour);
+  EXPECT_TRUE(Says(t.Pass(), "15 kept for the next attempt (0 gathered before)"));
+}
+
+// A sweep (another node's pass, sharing this process and gather root) finds
+// the gather expired while an attempt is using it, and leaves it: the
+// attempt keeps what it fetched.
+TEST_F(MaintenanceTest, ASweepLeavesAGatherThatAnAttemptIsUsing) {
+  config_.policy.holder_grace_ms = 72 * kHour;
+  config_.policy.gather_keep_ms = 2 * kHour;
+  NeverKUpAtOnce t(net_, MakeNodes(40), 36);
+  SimNode* other = MakeNodes(1)[0];
+  std::atomic<bool> swept{false};
+  for (SimNode* h : t.holders) {
+    h->before_fetch = [&](uint32_t) {
+      if (swept.exchange(true)) return;
+      clock_.Advance(3 * kHour);  // the gather, started just now, is expired
+      EXPECT_OK(other->service->RunRepairPass());
+    };
+  }
+  const RepairReport r = t.Pass();
+  EXPECT_TRUE(swept.load());
+  EXPECT_TRUE(Says(r, "15 kept for the next attempt (0 gathered before)"))
+      << ::testing::PrintToString(r.problems);
+  EXPECT_EQ(FilesUnder(scratch_ / "gather"), 16u);
   for (SimNode* h : t.holders) h->before_fetch = nullptr;
 }
 

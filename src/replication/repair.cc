@@ -92,6 +92,11 @@ void ReplicationService::RepairMissing(const SignedPlan& plan, const HealthRepor
   const bool payload_here = d_.blobs->Open(tessera).ok();
   // 1. The budget: repair traffic per rolling day (maintenance_policy.h).
   const uint64_t cost = RepairCost(red, health.rebuild.size(), payload_here);
+  // What the repair spent beyond the estimate it was let through with.
+  auto charge_beyond = [&](uint64_t spent) {
+    std::lock_guard lock(mu_);
+    if (spent > cost) budget_.Charge(spent - cost, d_.clock->NowUnixMs());
+  };
   {
     std::lock_guard lock(mu_);
     if (!budget_.TrySpend(cost, d_.clock->NowUnixMs())) {
@@ -133,13 +138,22 @@ void ReplicationService::RepairMissing(const SignedPlan& plan, const HealthRepor
       // What it fetched was paid for even though it cannot rebuild yet.
       rep.bytes_fetched += fetched_bytes;
       metrics_->repair_received.Inc(fetched_bytes);
+      charge_beyond(fetched_bytes);
       rep.action = "failed";
       rep.problems.push_back("cannot regenerate: " + fetched.error().message);
       return;
     }
     staged = std::move(*fetched);
+    if (!staged->note.empty()) rep.problems.push_back(staged->note);
+    // Fetched, and paid for, whatever happens next.
+    rep.bytes_fetched += staged->fetched_bytes;
+    metrics_->repair_received.Inc(staged->fetched_bytes);
     auto rebuilt = RebuildMissing(*staged, health.rebuild);
     if (!rebuilt.ok()) {
+      charge_beyond(staged->fetched_bytes);
+      // The k fragments at hand stay gathered for the next attempt (each is
+      // checked again before use).
+      if (staged->gather) staged->dir.clear();
       rep.action = "failed";
       rep.problems.push_back("cannot regenerate: " + rebuilt.error().message);
       return;
@@ -148,14 +162,8 @@ void ReplicationService::RepairMissing(const SignedPlan& plan, const HealthRepor
   // 3. Place: targets from the policy, refusals and failures sent elsewhere.
   Placed placed = PlaceCopies(plan, *staged, health.rebuild, tracked, &failures);
   rep.bytes_sent = placed.bytes_sent;
-  rep.bytes_fetched += staged->fetched_bytes;  // beside what mending fetched
-  metrics_->repair_received.Inc(staged->fetched_bytes);
   metrics_->repair_sent.Inc(rep.bytes_sent);
-  {
-    std::lock_guard lock(mu_);
-    const uint64_t spent = staged->fetched_bytes + rep.bytes_sent;
-    if (spent > cost) budget_.Charge(spent - cost, d_.clock->NowUnixMs());
-  }
+  charge_beyond(staged->fetched_bytes + rep.bytes_sent);
   for (const auto& f : failures) {
     rep.problems.push_back((f.peer.id == core::NodeId{} ? std::string("placement")
                                                         : "peer " + f.peer.id.Short() + "…") +

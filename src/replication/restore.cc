@@ -118,7 +118,7 @@ Result<FetchReport> ReplicationService::FetchTessera(const core::ContentHash& te
   ASSIGN_OR_RETURN(auto candidates, FindPlans(tessera));
   FetchReport report;
   report.tessera = tessera;
-  std::optional<core::Error> last;
+  std::optional<core::Error> last, local;  // the last failure; the first of this node's own
   for (std::size_t i = 0; i < candidates.size() && i < kMaxRestorePlans; ++i) {
     const PlanCandidate& c = candidates[i];
     const SignedPlan& plan = c.plan;
@@ -148,14 +148,21 @@ Result<FetchReport> ReplicationService::FetchTessera(const core::ContentHash& te
                                     std::to_string(c.claimants) +
                                     " holders): " + decoded.error().message);
     last = decoded.error();
+    const ErrorCode code = last->code;
+    if (!local && (code == ErrorCode::kResourceExhausted || code == ErrorCode::kPermissionDenied ||
+                   code == ErrorCode::kIo)) {
+      local = last;
+    }
   }
   if (candidates.size() == 1 && last) return *last;
   std::string why;
   for (const auto& r : report.rejected_plans) why += (why.empty() ? "" : "; ") + r;
-  return MakeError(last && last->code == ErrorCode::kInsufficientShards
-                       ? ErrorCode::kInsufficientShards
-                       : ErrorCode::kCorrupt,
-                   "no plan for tessera " + tessera.Short() + "… restored it: " + why);
+  // A failure of this node (a full disk) says so, whatever the plans were.
+  const ErrorCode code = local ? local->code
+                         : last && last->code == ErrorCode::kInsufficientShards
+                             ? ErrorCode::kInsufficientShards
+                             : ErrorCode::kCorrupt;
+  return MakeError(code, "no plan for tessera " + tessera.Short() + "… restored it: " + why);
 }
 
 }  // namespace tesseras::replication

@@ -59,8 +59,10 @@ struct ReplicationService::Staged {
   core::FragmentTable table;
   std::vector<bool> present;
   uint64_t fetched_bytes = 0;  // bytes that came over the network to stage them
+  std::string note;            // what the report should say (a gather not used, and why)
   // Run at destruction (a gather marks its plan's gather as no longer in use).
   std::function<void()> release;
+  bool gather = false;  // `dir` is a gather (kept when a local failure stops a rebuild)
 
   ~Staged();
   std::filesystem::path PathOf(uint32_t i) const { return dir / ShardFileName(i); }

@@ -51,25 +51,38 @@ namespace {
 constexpr const char* kGatherPrefix = "gather-";
 constexpr const char* kGatherSince = "since";
 
-// When a gather was started (Unix ms), from its `since` file.
-std::optional<int64_t> GatherSince(const fs::path& dir) {
+// When a gather was started (Unix ms), from its `since` file: none when
+// there is no such file or it does not parse (not a gather to keep), and
+// unreadable when the file is there but cannot be read now (an I/O error:
+// the gather is neither used nor removed).
+struct Since {
+  enum State { kNone, kAt, kUnreadable } state = kNone;
+  int64_t ms = 0;
+  bool Fresh(int64_t now, int64_t keep_ms) const {
+    return state == kAt && now >= ms && now - ms < keep_ms;
+  }
+};
+Since ReadSince(const fs::path& dir) {
   auto file = FileSource::Open(dir / kGatherSince);
-  if (!file.ok() || (*file)->Size() == 0 || (*file)->Size() > 20) return std::nullopt;
+  if (!file.ok()) {
+    return {file.error().code == ErrorCode::kNotFound ? Since::kNone : Since::kUnreadable};
+  }
+  if ((*file)->Size() == 0 || (*file)->Size() > 20) return {};
   std::vector<uint8_t> bytes((*file)->Size());
-  if (!(*file)->ReadAt(0, bytes).ok()) return std::nullopt;
+  if (!(*file)->ReadAt(0, bytes).ok()) return {Since::kUnreadable};
   const char* text = reinterpret_cast<const char*>(bytes.data());
   const char* stop = text + bytes.size();
   int64_t ms = 0;
   const auto [end, ec] = std::from_chars(text, stop, ms);
-  if (ec != std::errc() || (end != stop && *end != '\n')) return std::nullopt;
-  return ms;
+  if (ec != std::errc() || (end != stop && *end != '\n')) return {};
+  return {Since::kAt, ms};
 }
 
 // Starts the gather in `dir` (made empty) at `now`.
 Result<void> StartGather(const fs::path& dir, int64_t now) {
   std::error_code ec;
   fs::remove_all(dir, ec);
-  fs::create_directories(dir, ec);
+  if (!ec) fs::create_directories(dir, ec);
   if (ec) {
     return MakeError(ErrorCode::kIo,
                      "cannot start a gather in " + dir.string() + ": " + ec.message());
@@ -168,11 +181,15 @@ void ReplicationService::SweepGathers() {
   std::error_code ec;
   for (fs::directory_iterator it(GatherRoot(), ec), end; !ec && it != end; it.increment(ec)) {
     if (it->path().filename().string().rfind(kGatherPrefix, 0) != 0) continue;
-    const auto since = GatherSince(it->path());
-    if (since && now >= *since && now - *since < config_.policy.gather_keep_ms) continue;
-    if (!ClaimGather(it->path())) continue;  // an attempt is using it
+    auto keep = [&] {
+      const Since since = ReadSince(it->path());
+      return since.state == Since::kUnreadable || since.Fresh(now, config_.policy.gather_keep_ms);
+    };
+    if (keep() || !ClaimGather(it->path())) continue;  // fresh, or an attempt is using it
+    // Read again under the claim: an attempt may have started it afresh
+    // between the first read and the claim.
     std::error_code rm;
-    fs::remove_all(it->path(), rm);
+    if (!keep()) fs::remove_all(it->path(), rm);
     ReleaseGather(it->path());
   }
 }
@@ -193,8 +210,7 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
   if (gather) {
     // One gather per plan (hash, owner, table): what earlier attempts
     // fetched, each file checked against the plan again before it is used.
-    const std::string name = kGatherPrefix + table.tessera.ToHex() + "-" +
-                             (owner ? owner->ToHex() : std::string("unsigned")) + "-" +
+    const std::string name = kGatherPrefix + table.tessera.ToHex() + "-" + owner->ToHex() + "-" +
                              table.checksums.front().ToHex().substr(0, 16);
     const fs::path dir = GatherRoot() / name;
     // Another attempt at this plan is running (a pass and `tes repair`):
@@ -203,16 +219,22 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
     if (gather) {
       staged->release = [dir] { ReleaseGather(dir); };
       staged->dir = dir;
+      staged->gather = true;
       const int64_t now = d_.clock->NowUnixMs();
-      const auto since = GatherSince(staged->dir);
-      std::error_code ec;
-      if (!since || now < *since || now - *since >= config_.policy.gather_keep_ms) {
-        TRY(StartGather(staged->dir, now));
+      const Since since = ReadSince(dir);
+      // A gather that cannot be read or started now is not used: the attempt
+      // fetches into scratch, says why, and leaves the directory alone.
+      Result<void> usable = core::Ok();
+      if (since.state == Since::kUnreadable) {
+        usable = MakeError(ErrorCode::kIo, "cannot read " + (dir / kGatherSince).string());
+      } else if (!since.Fresh(now, config_.policy.gather_keep_ms)) {
+        usable = StartGather(dir, now);
       } else {
         // Keep `since` and the fragments that still verify; anything else
         // (a temporary file a crash left, rotten bytes) goes.
+        std::error_code ec;
         std::vector<fs::path> drop;
-        for (fs::directory_iterator it(staged->dir, ec), end; !ec && it != end; it.increment(ec)) {
+        for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
           const std::string file = it->path().filename().string();
           if (file == kGatherSince) continue;
           bool kept = false;
@@ -226,7 +248,15 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
           }
           if (!kept) drop.push_back(it->path());
         }
-        for (const auto& f : drop) fs::remove(f, ec);
+        for (const auto& f : drop) fs::remove_all(f, ec);
+      }
+      if (!usable.ok()) {
+        staged->note = "gather not used: " + usable.error().message;
+        staged->dir.clear();  // not removed here: only a sweep removes a gather
+        staged->release();
+        staged->release = nullptr;
+        staged->gather = false;
+        gather = false;
       }
     }
   }
@@ -247,45 +277,50 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
   // They are kept under this plan's key here (the hash, or its slot).
   auto local_key = FindPlanKey(table.tessera, owner);
   const core::ContentHash at = local_key.ok() && *local_key ? **local_key : table.tessera;
+  // The first local write failure (a full disk): no peer is blamed for it and
+  // no further fetch starts. A copy of ours that cannot be read is skipped.
+  std::optional<core::Error> local_error;
   auto local = d_.fragments->List(at);
-  if (local.ok()) {
-    for (const auto& f : *local) {
-      if (f.id.index >= n || f.id.checksum != table.checksums[f.id.index]) continue;
-      if (staged->present[f.id.index]) continue;  // gathered already
-      if (!d_.fragments->Verify(at, f.id.index).ok()) continue;
-      auto src = d_.fragments->Open(at, f.id.index);
-      if (!src.ok()) continue;
-      auto sink = FileSink::Create(staged->PathOf(f.id.index), false);
-      if (!sink.ok()) continue;
-      core::SequentialReader reader(**src);
-      std::vector<uint8_t> buf(1 << 20);
-      bool ok = true;
-      for (;;) {
-        auto r = reader.Read(buf);
-        if (!r.ok()) {
-          ok = false;
-          break;
-        }
-        if (*r == 0) break;
-        if (!(*sink)->Write(std::span(buf.data(), *r)).ok()) {
-          ok = false;
-          break;
-        }
+  for (const auto& f : local.ok() ? *local : std::vector<core::StoredFragment>{}) {
+    if (local_error) break;
+    if (f.id.index >= n || f.id.checksum != table.checksums[f.id.index]) continue;
+    if (staged->present[f.id.index]) continue;  // gathered already
+    if (!d_.fragments->Verify(at, f.id.index).ok()) continue;
+    auto src = d_.fragments->Open(at, f.id.index);
+    if (!src.ok()) continue;
+    auto sink = FileSink::Create(staged->PathOf(f.id.index), false);
+    if (!sink.ok()) {
+      local_error = sink.error();
+      break;
+    }
+    core::SequentialReader reader(**src);
+    std::vector<uint8_t> buf(1 << 20);
+    bool readable = true;
+    for (;;) {
+      auto r = reader.Read(buf);
+      if (!r.ok()) {
+        readable = false;
+        break;
       }
-      if (ok && (*sink)->Finish().ok()) {
-        staged->present[f.id.index] = true;
-        copied_local.push_back(f.id.index);
+      if (*r == 0) break;
+      if (auto w = (*sink)->Write(std::span(buf.data(), *r)); !w.ok()) {
+        local_error = w.error();
+        break;
       }
     }
+    if (!readable || local_error) continue;
+    if (auto done = (*sink)->Finish(); !done.ok()) {
+      local_error = done.error();
+      continue;
+    }
+    staged->present[f.id.index] = true;
+    copied_local.push_back(f.id.index);
   }
   // Exactly k fragments are wanted: a fetch starts only while fewer than k are
   // held or in flight, and a failed one frees its slot for the next source.
   uint32_t have =
       static_cast<uint32_t>(std::count(staged->present.begin(), staged->present.end(), true));
   uint32_t claimed = have;  // held + in flight
-  // The first local write failure (a full disk): no peer is blamed for it and
-  // no further fetch starts.
-  std::optional<core::Error> local_error;
   std::mutex mu;
   std::condition_variable cv;
   ParallelFor(order.size(), config_.max_concurrent_transfers, [&](std::size_t oi) {
@@ -350,10 +385,11 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
         // Over the cap (or not measurable): this attempt's fetches go, what
         // earlier attempts kept stays.
         for (uint32_t i : fetched_now) fs::remove(staged->PathOf(i), ec);
-        detail += "; none of the " + std::to_string(fetched_now.size()) +
-                  " fetched now kept: gathers would exceed gather_max_bytes (" +
-                  std::to_string(config_.gather_max_bytes) + "); " + std::to_string(gathered) +
-                  " kept from before";
+        detail += "; none of the " + std::to_string(fetched_now.size()) + " fetched now kept: " +
+                  (total ? "gathers would exceed gather_max_bytes (" +
+                               std::to_string(config_.gather_max_bytes) + ")"
+                         : std::string("the size of the gathers cannot be read")) +
+                  "; " + std::to_string(gathered) + " kept from before";
         if (gathered > 0) staged->dir.clear();
       } else if (gathered + fetched_now.size() > 0) {
         detail += "; " + std::to_string(gathered + fetched_now.size()) +
@@ -361,10 +397,17 @@ Result<std::unique_ptr<ReplicationService::Staged>> ReplicationService::StageFro
         staged->dir.clear();  // kept: ~Staged removes nothing
       }
     }
-    return MakeError(local_error ? local_error->code : ErrorCode::kInsufficientShards,
-                     "could fetch only " + std::to_string(have) + " of the " + std::to_string(k) +
-                         " fragments needed to rebuild tessera " + table.tessera.Short() + "…" +
-                         detail);
+    if (!staged->note.empty()) detail += "; " + staged->note;
+    // A local failure keeps its code when it says what to do about it (a full
+    // disk, a permission); any other is an I/O error here, never "not found".
+    const ErrorCode code = !local_error ? ErrorCode::kInsufficientShards
+                           : local_error->code == ErrorCode::kResourceExhausted ||
+                                   local_error->code == ErrorCode::kPermissionDenied
+                               ? local_error->code
+                               : ErrorCode::kIo;
+    return MakeError(code, "could fetch only " + std::to_string(have) + " of the " +
+                               std::to_string(k) + " fragments needed to rebuild tessera " +
+                               table.tessera.Short() + "…" + detail);
   }
   return staged;
 }

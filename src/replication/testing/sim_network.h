@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -109,10 +110,21 @@ class SimNetwork {
     return *nodes_.back();
   }
 
-  // What a restart of the node's process keeps: its stores. The service, and
-  // everything it held in memory, is made again.
+  // A restart of the node's process, as tesd's: its stores stay; the service
+  // and what it held in memory (the DHT records it stored for others among
+  // them) are lost, and its scratch directory is wiped. `config.gather_dir`,
+  // if set apart from it, stays.
   void Restart(SimNode& node, const ReplicationConfig& config) {
     node.service.reset();
+    {
+      std::lock_guard lock(node.records_mu);
+      node.records.clear();
+    }
+    if (!config.scratch_dir.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(config.scratch_dir, ec);
+      std::filesystem::create_directories(config.scratch_dir, ec);
+    }
     node.service = std::make_unique<ReplicationService>(node.deps, config);
   }
 
