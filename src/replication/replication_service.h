@@ -381,7 +381,10 @@ class ReplicationService {
   // earlier attempt that reached fewer than k are used first, and an attempt
   // that reaches fewer keeps what it fetched in config.gather_dir for the
   // next one (within gather_max_bytes). `fetched_bytes`, if given, is set to
-  // the bytes this attempt fetched, whether it succeeds or not.
+  // the bytes this attempt fetched, whether it succeeds or not. Fewer than k:
+  // kInsufficientShards, with the peers' failures in `failures`; a fragment
+  // that cannot be written here stops the fetches and fails with that local
+  // error (kResourceExhausted, kPermissionDenied, else kIo), blaming no peer.
   core::Result<std::unique_ptr<Staged>> StageFromNetwork(
       const SignedPlan& plan, const std::vector<core::PlacementEntry>& holders,
       std::vector<PeerFailure>* failures, bool gather = false, uint64_t* fetched_bytes = nullptr);

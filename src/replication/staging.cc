@@ -101,8 +101,9 @@ struct GathersInUse {
   std::set<fs::path> dirs;
 };
 GathersInUse& InUse() {
-  static GathersInUse in_use;
-  return in_use;
+  // Never destroyed: a Staged released during exit may still reach it.
+  static GathersInUse* in_use = new GathersInUse;
+  return *in_use;
 }
 bool ClaimGather(const fs::path& dir) {
   std::lock_guard lock(InUse().mu);
